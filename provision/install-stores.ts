@@ -1,0 +1,437 @@
+#!/usr/bin/env -S npx tsx
+// Install etcd 3.4, ZooKeeper 3.8 and Consul 1.8.7 where provision/stores looks for them.
+// Safe to run twice: a store that is already there is only reported.
+//   npx tsx provision/install-stores.ts            (or: npm run stores:install)
+//   npx tsx provision/install-stores.ts consul     (only some stores)
+// FLEET_DEBIAN_MIRROR=http://mirror/debian picks the mirror for Consul's bullseye .deb (default: the system's).
+import { realpathSync } from 'node:fs';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { $, expBackoff, fs, os, ProcessOutput, path, retry } from 'zx';
+import { type StoreKind, storeBinaries, storeKinds, storeVersion } from './stores/index.js';
+import { consulCacheDir, findOnPath, installCommand, storesCacheDir } from './stores/paths.js';
+
+export interface InstallOptions {
+  only?: StoreKind[];
+  log?: (line: string) => void;
+  /** Debian mirror for the bullseye Consul .deb, e.g. a local mirror at a venue; default: the system's own. */
+  debianMirror?: string;
+}
+
+/** A step failed: `message` is the failing command's own message, `hint` what to do next. */
+export class InstallError extends Error {
+  override readonly name = 'InstallError';
+  constructor(
+    readonly kind: StoreKind,
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
+export function isInstallError(error: unknown): error is InstallError {
+  return error instanceof InstallError;
+}
+
+const aptNetworkTimeout = '5m';
+const aptInstallTimeout = '15m'; // ZooKeeper pulls a Java runtime
+const aptAttempts = 3;
+const networkHint = 'check that this machine reaches its Debian mirror (try `apt-get update`), then run it again.';
+
+const debianPackages = {
+  etcd: ['etcd-server', 'etcd-client'],
+  zookeeper: ['zookeeper'],
+} as const;
+
+/** The ports a Debian service would occupy; the kit never uses them, but a running service is noise. */
+const debianServices = [
+  { kind: 'etcd', service: 'etcd', port: 2379 },
+  { kind: 'zookeeper', service: 'zookeeper', port: 2181 },
+] as const;
+
+interface Step {
+  kind: StoreKind;
+  /** What `install` will do, for the progress line. */
+  plan: string;
+  /** A description of the installed store, or undefined when it must be installed. */
+  installed(): Promise<string | undefined>;
+  install(log: (line: string) => void): Promise<void>;
+}
+
+const $quiet = $({ quiet: true, verbose: false });
+const asRoot = process.getuid?.() === 0 ? [] : ['sudo'];
+
+export async function installStores(opts: InstallOptions = {}): Promise<void> {
+  const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const kinds = opts.only ?? [...storeKinds];
+  const steps = kinds.map((kind) => stepFor(kind, opts));
+  for (const [index, step] of steps.entries()) {
+    const prefix = `[${index + 1}/${steps.length}] ${step.kind}:`;
+    const before = await step.installed();
+    if (before !== undefined) {
+      log(`${prefix} already installed (${before})`);
+      continue;
+    }
+    log(`${prefix} ${step.plan}...`);
+    const started = Date.now();
+    await step.install((line) => log(`${prefix} ${line}`));
+    const after = await step.installed();
+    if (after === undefined) {
+      throw new InstallError(
+        step.kind,
+        `${step.kind} was installed but provision/stores still does not find it`,
+        'please report this with the output of `dpkg -L` for the packages named above.',
+      );
+    }
+    log(`${prefix} done in ${((Date.now() - started) / 1000).toFixed(1)} s (${after})`);
+  }
+}
+
+function stepFor(kind: StoreKind, opts: InstallOptions): Step {
+  switch (kind) {
+    case 'etcd':
+    case 'zookeeper':
+      return debianStep(kind, debianPackages[kind]);
+    case 'consul':
+      return consulStep(opts.debianMirror);
+  }
+}
+
+// ---- etcd and ZooKeeper: Debian packages of this release ----
+
+function debianStep(kind: StoreKind, packages: readonly string[]): Step {
+  return {
+    kind,
+    plan: `installing ${packages.join(' ')} from Debian`,
+    async installed() {
+      if (!(await allInstalled(packages))) return undefined;
+      return describeInstalled(kind);
+    },
+    async install(log) {
+      await ensureCandidates(kind, packages, log);
+      const hint = `${networkHint} If dpkg was interrupted, run \`dpkg --configure -a\` first.`;
+      await withRetry(kind, 'apt-get install', hint, log, () =>
+        $quiet`${asRoot} env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=120 ${packages}`.timeout(
+          aptInstallTimeout,
+        ),
+      );
+      for (const { service, port } of debianServices.filter((entry) => entry.kind === kind)) {
+        await leaveNoServiceRunning(service, port, log);
+      }
+    },
+  };
+}
+
+async function allInstalled(packages: readonly string[]): Promise<boolean> {
+  const result = await $quiet`dpkg-query -W -f=${'${db:Status-Abbrev}\n'} ${packages}`.nothrow();
+  const states = result.stdout.split('\n').filter(Boolean);
+  return result.exitCode === 0 && states.length === packages.length && states.every((state) => state.startsWith('ii'));
+}
+
+async function describeInstalled(kind: StoreKind): Promise<string | undefined> {
+  const where = (await storeBinaries())[kind];
+  if (where === undefined) return undefined;
+  try {
+    const version = await storeVersion(kind);
+    return version ? `${where}, ${version}` : where;
+  } catch (error) {
+    throw new InstallError(
+      kind,
+      `${where} is there but does not run: ${errorText(error)}`,
+      kind === 'zookeeper'
+        ? 'ZooKeeper needs Java: `apt-get install default-jre-headless`, then run it again.'
+        : `reinstall it (\`apt-get install --reinstall ${debianPackages.etcd.join(' ')}\`), then run it again.`,
+    );
+  }
+}
+
+/** `apt-get update` only when a package has no install candidate: it is the slow, networked part. */
+async function ensureCandidates(kind: StoreKind, packages: readonly string[], log: (line: string) => void) {
+  if ((await packagesWithoutCandidate(packages)).length === 0) return;
+  log('updating the package lists (apt-get update)...');
+  await withRetry(kind, 'apt-get update', networkHint, log, () =>
+    $quiet`${asRoot} apt-get update -o DPkg::Lock::Timeout=120`.timeout(aptNetworkTimeout),
+  );
+  const missing = await packagesWithoutCandidate(packages);
+  if (missing.length > 0) {
+    throw new InstallError(
+      kind,
+      `no package ${missing.join(', ')} in this machine's apt sources`,
+      'these packages are in Debian 12 (bookworm) main; add bookworm main to /etc/apt/sources.list, then run it again.',
+    );
+  }
+}
+
+async function packagesWithoutCandidate(packages: readonly string[]): Promise<string[]> {
+  const result = await $quiet`apt-cache policy ${packages}`.nothrow();
+  const candidates = new Map<string, string>();
+  let current: string | undefined;
+  for (const line of result.stdout.split('\n')) {
+    const header = /^(\S+):$/.exec(line);
+    if (header?.[1]) current = header[1].replace(/:[a-z0-9]+$/, '');
+    const candidate = /^\s+Candidate:\s*(\S+)/.exec(line);
+    if (current && candidate?.[1]) candidates.set(current, candidate[1]);
+  }
+  return packages.filter((name) => {
+    const candidate = candidates.get(name);
+    return candidate === undefined || candidate === '(none)';
+  });
+}
+
+/**
+ * Debian starts a package's service on install (systemd, or its init script where systemd does not run).
+ * The kit runs its own stores on free ports, so stop and disable the system one. Never fails.
+ */
+async function leaveNoServiceRunning(service: string, port: number, log: (line: string) => void) {
+  try {
+    if (await findOnPath('systemctl', ['/usr/bin', '/bin'])) {
+      const state = (await $quiet`systemctl is-active ${service}`.nothrow().timeout('10s')).stdout.trim();
+      if (state === 'active' || state === 'activating') {
+        await $quiet`${asRoot} systemctl disable --now ${service}`.nothrow().timeout('30s');
+        log(`stopped and disabled the ${service} service Debian started (the kit runs its own)`);
+      }
+    }
+    const initScript = `/etc/init.d/${service}`;
+    if (!(await fs.pathExists('/run/systemd/system')) && (await fs.pathExists(initScript))) {
+      const status = await $quiet`${asRoot} ${initScript} status`.nothrow().timeout('10s');
+      if (status.exitCode === 0) {
+        await $quiet`${asRoot} ${initScript} stop`.nothrow().timeout('30s');
+        log(`stopped the ${service} service Debian started (the kit runs its own)`);
+      }
+      await $quiet`${asRoot} update-rc.d ${service} disable`.nothrow().timeout('30s');
+    }
+    if (await portAnswers('127.0.0.1', port)) {
+      log(`note: something still listens on 127.0.0.1:${port}; harmless, the kit starts its stores on free ports`);
+    }
+  } catch {
+    // Only tidying up: the store itself is installed.
+  }
+}
+
+function portAnswers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port, timeout: 1_000 });
+    const done = (open: boolean) => {
+      socket.destroy();
+      resolve(open);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.once('timeout', () => done(false));
+  });
+}
+
+// ---- Consul: bullseye's .deb, fetched with a throwaway apt configuration ----
+
+function consulStep(mirrorOverride: string | undefined): Step {
+  return {
+    kind: 'consul',
+    plan: 'fetching consul 1.8.7 from Debian bullseye into .cache/stores/consul',
+    async installed() {
+      return describeInstalled('consul');
+    },
+    async install(log) {
+      const mirror = mirrorOverride ? { uri: mirrorOverride.replace(/\/$/, '') } : await debianMirror();
+      const work = await fs.mkdtemp(path.join(os.tmpdir(), 'fleetkit-consul-deb-'));
+      try {
+        await fs.chmod(work, 0o755); // apt's sandbox user (_apt) must reach the lists and the download dir
+        const aptOptions = await throwawayAptConfig(work, mirror);
+        log(`reading bullseye's package list from ${mirror.uri}...`);
+        await withRetry('consul', 'apt-get update (bullseye)', networkHint, log, async () => {
+          const output = await $quiet`apt-get ${aptOptions} update`.timeout(aptNetworkTimeout);
+          // apt-get update exits 0 when a source cannot be fetched; only its warnings tell.
+          const lists = await fs.readdir(path.join(work, 'lists'));
+          if (!lists.some((name: string) => name.endsWith('_Packages') || name.includes('_Packages.'))) {
+            const warnings = output.stderr.split('\n').filter((line) => /^[WE]:/.test(line));
+            throw new Error(`no package list fetched from ${mirror.uri}: ${warnings.join(' / ') || 'no message from apt'}`);
+          }
+        });
+        const debs = path.join(work, 'debs');
+        await fs.mkdirp(debs);
+        await fs.chmod(debs, 0o777);
+        log('downloading the consul .deb...');
+        await withRetry('consul', 'apt-get download consul', networkHint, log, () =>
+          $quiet({ cwd: debs })`apt-get ${aptOptions} download consul`.timeout(aptNetworkTimeout),
+        );
+        const deb = (await fs.readdir(debs)).find((name: string) => name.startsWith('consul_') && name.endsWith('.deb'));
+        if (!deb) {
+          throw new InstallError('consul', 'apt-get download consul saved no .deb', 'run it again; if it persists, report it.');
+        }
+        // Unpack beside the target, then swap, so an interrupted run never leaves half a consul.
+        const staging = `${consulCacheDir}.partial`;
+        await fs.remove(staging);
+        await fs.mkdirp(staging);
+        await attempt('consul', 'dpkg-deb -x', 'free some disk space, then run it again.', () =>
+          $quiet`dpkg-deb -x ${path.join(debs, deb)} ${staging}`,
+        );
+        await fs.remove(consulCacheDir);
+        await fs.move(staging, consulCacheDir);
+        await fs.outputFile(path.join(storesCacheDir, '..', '.gitignore'), '# downloaded programs, see provision/install-stores.ts\n*\n');
+        log(`unpacked ${deb}`);
+      } finally {
+        await fs.remove(work);
+      }
+    },
+  };
+}
+
+interface Mirror {
+  uri: string;
+  signedBy?: string;
+}
+
+/**
+ * The Debian mirror this machine already uses for its own release (a local mirror or proxy works
+ * offline where deb.debian.org does not), with its keyring; deb.debian.org when none is found.
+ */
+async function debianMirror(): Promise<Mirror> {
+  const codename = (await fs.readFile('/etc/os-release', 'utf8').catch(() => ''))
+    .match(/^VERSION_CODENAME=(\S+)$/m)?.[1]
+    ?.replace(/"/g, '');
+  const files = ['/etc/apt/sources.list'];
+  const partsDir = '/etc/apt/sources.list.d';
+  for (const name of await fs.readdir(partsDir).catch(() => [] as string[])) {
+    if (name.endsWith('.list') || name.endsWith('.sources')) files.push(path.join(partsDir, name));
+  }
+  const entries: (Mirror & { suites: string[] })[] = [];
+  for (const file of files) {
+    const text = await fs.readFile(file, 'utf8').catch(() => '');
+    entries.push(...(file.endsWith('.sources') ? parseDeb822(text) : parseOneLine(text)));
+  }
+  const isDebianArchive = (uri: string) => /\/debian\/?$/.test(uri) && !uri.includes('debian-security');
+  const match =
+    entries.find((entry) => isDebianArchive(entry.uri) && codename !== undefined && entry.suites.includes(codename)) ??
+    entries.find((entry) => isDebianArchive(entry.uri));
+  const defaultKeyring = '/usr/share/keyrings/debian-archive-keyring.gpg';
+  if (match) return { uri: match.uri.replace(/\/$/, ''), signedBy: match.signedBy };
+  return { uri: 'http://deb.debian.org/debian', signedBy: (await fs.pathExists(defaultKeyring)) ? defaultKeyring : undefined };
+}
+
+function parseOneLine(text: string): (Mirror & { suites: string[] })[] {
+  const entries: (Mirror & { suites: string[] })[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*/, '').trim();
+    const parts = /^deb\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)/.exec(line);
+    if (!parts?.[2] || !parts[3]) continue;
+    const signedBy = /signed-by=(\S+)/.exec(parts[1] ?? '')?.[1];
+    entries.push({ uri: parts[2], suites: [parts[3]], signedBy });
+  }
+  return entries;
+}
+
+function parseDeb822(text: string): (Mirror & { suites: string[] })[] {
+  const entries: (Mirror & { suites: string[] })[] = [];
+  for (const stanza of text.split(/\n\s*\n/)) {
+    const field = (name: string) =>
+      new RegExp(`^${name}:\\s*(.+)$`, 'mi')
+        .exec(stanza.replace(/^#.*$/gm, ''))?.[1]
+        ?.trim()
+        .split(/\s+/) ?? [];
+    if (!field('Types').includes('deb') || field('Enabled')[0] === 'no') continue;
+    const signedBy = field('Signed-By')[0];
+    for (const uri of field('URIs')) {
+      // An inline key block starts with "-----BEGIN"; only a file path can be reused.
+      entries.push({ uri, suites: field('Suites'), signedBy: signedBy?.startsWith('/') ? signedBy : undefined });
+    }
+  }
+  return entries;
+}
+
+/** Options that point apt at a private sources list, lists and cache: the system's apt state is untouched. */
+async function throwawayAptConfig(work: string, mirror: Mirror): Promise<string[]> {
+  const sourceList = path.join(work, 'sources.list');
+  const sourceParts = path.join(work, 'sources.list.d');
+  const lists = path.join(work, 'lists');
+  const cache = path.join(work, 'cache');
+  for (const dir of [sourceParts, path.join(lists, 'partial'), path.join(cache, 'archives', 'partial')]) {
+    await fs.mkdirp(dir);
+  }
+  const options = mirror.signedBy ? `[signed-by=${mirror.signedBy}] ` : '';
+  await fs.writeFile(sourceList, `deb ${options}${mirror.uri} bullseye main\n`);
+  return [
+    '-o', `Dir::Etc::SourceList=${sourceList}`,
+    '-o', `Dir::Etc::SourceParts=${sourceParts}`,
+    '-o', `Dir::State::Lists=${lists}`,
+    '-o', `Dir::Cache=${cache}`,
+    '-o', 'Acquire::Languages=none',
+  ];
+}
+
+// ---- running commands ----
+
+/** A networked apt step: retried with exponential backoff, each retry announced. */
+async function withRetry<T>(
+  kind: StoreKind,
+  label: string,
+  hint: string,
+  log: (line: string) => void,
+  command: () => Promise<T>,
+): Promise<T> {
+  let tries = 0;
+  return await retry(aptAttempts, expBackoff('30s', '2s'), () => {
+    tries += 1;
+    if (tries > 1) log(`${label} failed, trying again (${tries}/${aptAttempts})...`);
+    return attempt(kind, label, hint, command);
+  });
+}
+
+/** Run `command`, turning a failure into an InstallError that carries only the command's own message. */
+async function attempt<T>(kind: StoreKind, label: string, hint: string, command: () => Promise<T>): Promise<T> {
+  try {
+    return await command();
+  } catch (error) {
+    if (error instanceof InstallError) throw error;
+    throw new InstallError(kind, `${label} failed: ${errorText(error)}`, hint);
+  }
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof ProcessOutput) {
+    const lines = `${error.stderr}\n${error.stdout}`.split('\n').map((line) => line.trim());
+    const errors = lines.filter((line) => /^E:|error|fail/i.test(line));
+    const shown = (errors.length > 0 ? errors : lines.filter(Boolean)).slice(-5);
+    const status = error.signal ? `killed by ${error.signal} (timed out?)` : `exit code ${error.exitCode}`;
+    return shown.length > 0 ? `${shown.join(' / ')} (${status})` : status;
+  }
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+// ---- entry point ----
+
+async function main(): Promise<void> {
+  const only = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
+  const unknown = only.filter((arg) => !storeKinds.includes(arg as StoreKind));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown store ${unknown.join(', ')}; choose from ${storeKinds.join(', ')}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    await installStores({
+      only: only.length > 0 ? (only as StoreKind[]) : undefined,
+      debianMirror: process.env.FLEET_DEBIAN_MIRROR || undefined,
+    });
+    process.stdout.write(`all stores ready; tests and the demo start them on free ports (${installCommand} again is a no-op)\n`);
+  } catch (error) {
+    if (isInstallError(error)) {
+      process.stderr.write(`${error.kind}: ${error.message}\nnext: ${error.hint}\n`);
+    } else {
+      process.stderr.write(`${errorText(error)}\n`);
+    }
+    process.exitCode = 1;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) await main();

@@ -1,0 +1,84 @@
+// Consul 1.8.7 (Debian bullseye's .deb, unpacked by install-stores.ts) or any consul on PATH.
+// Default: a single-node server with a persistent data dir, so restart() keeps KV and catalog.
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { cachedConsulBinary, findOnPath, firstExecutable } from './paths.js';
+import { portOf } from './ports.js';
+import { hostPort, httpGet } from './probes.js';
+import type { StoreContext, StoreDriver } from './types.js';
+
+const execFileAsync = promisify(execFile);
+
+export const consulDriver: StoreDriver = {
+  kind: 'consul',
+  portNames: ['http', 'server', 'serfLan', 'serfWan'],
+  defaultPorts: { grpc: -1, dns: -1 },
+
+  async resolveBinary() {
+    return (await findOnPath('consul')) ?? (await firstExecutable([cachedConsulBinary]));
+  },
+
+  async version() {
+    const binary = await this.resolveBinary();
+    if (!binary) return undefined;
+    const { stdout } = await execFileAsync(binary, ['version'], { timeout: 10_000 });
+    return stdout.split('\n')[0]?.trim();
+  },
+
+  async prepare(context: StoreContext) {
+    const binary = await this.resolveBinary();
+    const dev = context.options.consul?.mode === 'dev';
+    const configFile = path.join(context.dataDir, 'fleetkit-consul.json');
+    await writeFile(configFile, `${JSON.stringify(consulConfig(), null, 2)}\n`);
+    // Serf and Raft need one concrete address; a wildcard host only widens the HTTP side.
+    const bindAddress = context.connectHost;
+    return {
+      command: binary ?? 'consul',
+      args: [
+        'agent',
+        ...(dev ? ['-dev'] : ['-server', '-bootstrap-expect=1', `-data-dir=${context.dataDir}`]),
+        `-config-file=${configFile}`,
+        `-node=${nodeName(context)}`,
+        `-bind=${bindAddress}`,
+        `-client=${context.host}`,
+        `-http-port=${portOf(context, 'http')}`,
+        `-server-port=${portOf(context, 'server')}`,
+        `-serf-lan-port=${portOf(context, 'serfLan')}`,
+        `-serf-wan-port=${portOf(context, 'serfWan')}`,
+        `-grpc-port=${portOf(context, 'grpc')}`,
+        `-dns-port=${portOf(context, 'dns')}`,
+        '-log-level=warn',
+      ],
+    };
+  },
+
+  endpoints(context) {
+    return [`http://${hostPort(context.connectHost, portOf(context, 'http'))}`];
+  },
+
+  async probe(context, signal) {
+    const base = this.endpoints(context)[0];
+    const leader = await httpGet(`${base}/v1/status/leader`, signal);
+    if (leader.status !== 200 || (JSON.parse(leader.body) as unknown) === '') return false;
+    const self = await httpGet(`${base}/v1/agent/self`, signal);
+    return self.status === 200;
+  },
+};
+
+/** Stable per data dir, so a restart (or a later run on the same dir) is the same node. */
+function nodeName(context: StoreContext): string {
+  return `fleetkit-${createHash('sha256').update(context.dataDir).digest('hex').slice(0, 8)}`;
+}
+
+function consulConfig(): Record<string, unknown> {
+  return {
+    // No internet at a conference: do not phone home to checkpoint.hashicorp.com.
+    disable_update_check: true,
+    performance: { raft_multiplier: 1 },
+    // A simulated fleet talks to the agent from one address; the default cap is 200 connections.
+    limits: { http_max_conns_per_client: 10_000 },
+  };
+}

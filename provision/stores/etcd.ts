@@ -1,0 +1,66 @@
+// etcd 3.4 from Debian's etcd-server: one member, its own data dir, client and peer on given ports.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { findOnPath, firstExecutable } from './paths.js';
+import { portOf } from './ports.js';
+import { hostPort, httpGet } from './probes.js';
+import type { StoreContext, StoreDriver } from './types.js';
+
+const execFileAsync = promisify(execFile);
+const memberName = 'fleetkit';
+
+/** etcd 3.4 refuses to run on architectures other than amd64/ppc64le unless told so. */
+const goArch: Partial<Record<string, string>> = { arm64: 'arm64', arm: 'arm', x64: 'amd64' };
+
+export const etcdDriver: StoreDriver = {
+  kind: 'etcd',
+  portNames: ['client', 'peer'],
+
+  async resolveBinary() {
+    return (await findOnPath('etcd')) ?? (await firstExecutable(['/usr/bin/etcd', '/usr/local/bin/etcd']));
+  },
+
+  async version() {
+    const binary = await this.resolveBinary();
+    if (!binary) return undefined;
+    const { stdout } = await execFileAsync(binary, ['--version'], { env: { ...process.env, ...etcdEnv() }, timeout: 10_000 });
+    return stdout.split('\n')[0]?.trim();
+  },
+
+  async prepare(context: StoreContext) {
+    const binary = await this.resolveBinary();
+    const clientUrl = `http://${hostPort(context.host, portOf(context, 'client'))}`;
+    const advertisedClientUrl = `http://${hostPort(context.connectHost, portOf(context, 'client'))}`;
+    const peerUrl = `http://${hostPort(context.connectHost, portOf(context, 'peer'))}`;
+    return {
+      command: binary ?? 'etcd',
+      args: [
+        `--name=${memberName}`,
+        `--data-dir=${context.dataDir}`,
+        `--listen-client-urls=${clientUrl}`,
+        `--advertise-client-urls=${advertisedClientUrl}`,
+        `--listen-peer-urls=${peerUrl}`,
+        `--initial-advertise-peer-urls=${peerUrl}`,
+        `--initial-cluster=${memberName}=${peerUrl}`,
+        '--logger=zap',
+        '--log-outputs=stderr',
+      ],
+      env: etcdEnv(),
+    };
+  },
+
+  endpoints(context) {
+    return [`http://${hostPort(context.connectHost, portOf(context, 'client'))}`];
+  },
+
+  async probe(context, signal) {
+    const answer = await httpGet(`${this.endpoints(context)[0]}/health`, signal);
+    if (answer.status !== 200) return false;
+    return (JSON.parse(answer.body) as { health?: unknown }).health === 'true';
+  },
+};
+
+function etcdEnv(): Record<string, string> {
+  const arch = goArch[process.arch];
+  return arch && arch !== 'amd64' ? { ETCD_UNSUPPORTED_ARCH: arch } : {};
+}

@@ -1,0 +1,37 @@
+// Run etcd, ZooKeeper and Consul as real child processes on free loopback ports, for tests,
+// the demo and the control host. Install them first with `npm run stores:install`.
+import { consulDriver } from './consul.js';
+import { etcdDriver } from './etcd.js';
+import { launchStore } from './process.js';
+import { type StartOptions, type StoreDriver, type StoreKind, type StoreProcess, storeKinds } from './types.js';
+import { zookeeperDriver } from './zookeeper.js';
+
+export { isStoreStartError, StoreStartError } from './errors.js';
+export { stopAllStores } from './process.js';
+export type { StartOptions, StopOptions, StoreKind, StoreProcess } from './types.js';
+export { storeKinds } from './types.js';
+
+const drivers: Record<StoreKind, StoreDriver> = {
+  etcd: etcdDriver,
+  zookeeper: zookeeperDriver,
+  consul: consulDriver,
+};
+
+/** Start a store and resolve once it answers; rejects with StoreStartError. */
+export function startStore(kind: StoreKind, opts?: StartOptions): Promise<StoreProcess> {
+  return launchStore(drivers[kind], opts);
+}
+
+/**
+ * Where each store's program is, or undefined when not installed.
+ * etcd and consul: the binary; zookeeper: the server jar (run with java, which must be installed too).
+ */
+export async function storeBinaries(): Promise<Record<StoreKind, string | undefined>> {
+  const [etcd, zookeeper, consul] = await Promise.all(storeKinds.map((kind) => drivers[kind].resolveBinary()));
+  return { etcd, zookeeper, consul };
+}
+
+/** One-line version of an installed store (runs the program), or undefined when not installed. */
+export function storeVersion(kind: StoreKind): Promise<string | undefined> {
+  return drivers[kind].version();
+}

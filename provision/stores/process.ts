@@ -1,0 +1,249 @@
+// The generic runner: spawn a store, collect its output, wait until it answers, stop or restart it.
+// Store-specific knowledge lives in the drivers (etcd.ts, zookeeper.ts, consul.ts).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StoreStartError } from './errors.js';
+import { installCommand } from './paths.js';
+import { allocatePorts } from './ports.js';
+import type { StartOptions, StopOptions, StoreContext, StoreDriver, StoreKind, StoreProcess } from './types.js';
+
+const logTailLines = 200;
+const stopGraceMs = 5_000;
+const probeIntervalMs = 50;
+/**
+ * A store may accept connections before it serves them (etcd holds a request made too early until
+ * it times out), so early probes give up quickly; later ones allow a slow machine more time.
+ */
+const probeTimeoutsMs = { early: 250, late: 1_000, earlyAttempts: 20 };
+const defaultStartTimeoutMs = 30_000;
+
+/** Every store started by this process and not yet disposed of, for stopAllStores() and the exit hook. */
+const liveStores = new Set<ManagedStore>();
+let exitHookInstalled = false;
+
+export async function launchStore(driver: StoreDriver, options: StartOptions = {}): Promise<StoreProcess> {
+  const binary = await driver.resolveBinary();
+  if (binary === undefined) {
+    throw new StoreStartError(driver.kind, `${driver.kind} is not installed on this machine: run \`${installCommand}\`.`);
+  }
+  const host = options.host ?? '127.0.0.1';
+  const ownsDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), `fleetkit-${driver.kind}-`)));
+  if (!ownsDataDir) await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const context: StoreContext = {
+    host,
+    connectHost: connectHostFor(host),
+    ports: Object.freeze(await resolvePorts(driver, host, options.ports ?? {})),
+    dataDir,
+    options: Object.freeze({ ...options }),
+  };
+  const store = new ManagedStore(driver, context, ownsDataDir);
+  liveStores.add(store);
+  installExitHook();
+  try {
+    await store.start();
+  } catch (error) {
+    await store.stop({ removeData: true });
+    throw error;
+  }
+  return store;
+}
+
+/** Stop every store this process started, removing the data dirs this library created. */
+export async function stopAllStores(): Promise<void> {
+  await Promise.all([...liveStores].map((store) => store.stop({ removeData: true })));
+}
+
+async function resolvePorts(
+  driver: StoreDriver,
+  host: string,
+  given: Partial<Record<string, number>>,
+): Promise<Record<string, number>> {
+  const ports: Record<string, number> = { ...driver.defaultPorts };
+  for (const [name, port] of Object.entries(given)) {
+    if (port !== undefined) ports[name] = port;
+  }
+  const missing = driver.portNames.filter((name) => ports[name] === undefined);
+  const taken = new Set(Object.values(ports));
+  return { ...ports, ...(await allocatePorts(host, missing, taken)) };
+}
+
+function connectHostFor(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '::1';
+  return host;
+}
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  error?: Error;
+}
+
+class ManagedStore implements StoreProcess {
+  readonly kind: StoreKind;
+  readonly endpoints: string[];
+  private child: ChildProcess | undefined;
+  private exited: Promise<Exit> = Promise.resolve({ code: null, signal: null });
+  private readonly logTail: string[] = [];
+  private disposed = false;
+
+  constructor(
+    private readonly driver: StoreDriver,
+    private readonly context: StoreContext,
+    private readonly ownsDataDir: boolean,
+  ) {
+    this.kind = driver.kind;
+    this.endpoints = driver.endpoints(context);
+  }
+
+  get ports(): Readonly<Record<string, number>> {
+    return this.context.ports;
+  }
+
+  get dataDir(): string {
+    return this.context.dataDir;
+  }
+
+  get pid(): number | undefined {
+    return this.running ? this.child?.pid : undefined;
+  }
+
+  get running(): boolean {
+    const child = this.child;
+    return child !== undefined && child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+  }
+
+  async start(): Promise<void> {
+    if (this.disposed) throw new StoreStartError(this.kind, `this ${this.kind} was stopped with removeData; start a new one.`);
+    const spec = await this.driver.prepare(this.context);
+    const child = spawn(spec.command, spec.args, {
+      cwd: this.context.dataDir,
+      env: { ...process.env, ...spec.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    this.exited = new Promise<Exit>((resolve) => {
+      child.once('error', (error) => resolve({ code: null, signal: null, error }));
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream) readline.createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => this.onLine(line));
+    }
+    await this.waitUntilReady(child, spec.command);
+  }
+
+  async stop(options: StopOptions = {}): Promise<void> {
+    await this.terminate('SIGTERM');
+    if (options.removeData) {
+      this.disposed = true;
+      liveStores.delete(this);
+      if (this.ownsDataDir) await rm(this.context.dataDir, { recursive: true, force: true });
+    }
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (signal === 'SIGSTOP' || signal === 'SIGCONT' || signal === 'SIGTSTP') {
+      if (this.running) this.child?.kill(signal);
+      return;
+    }
+    await this.terminate(signal);
+  }
+
+  async restart(): Promise<void> {
+    await this.terminate('SIGTERM');
+    await this.start();
+  }
+
+  /** Synchronous last resort for process exit: no orphaned stores, no temp dirs left behind. */
+  killNow(): void {
+    if (this.running) this.child?.kill('SIGKILL');
+    if (this.ownsDataDir) rmSync(this.context.dataDir, { recursive: true, force: true });
+  }
+
+  private async terminate(signal: NodeJS.Signals): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return;
+    child.kill('SIGCONT'); // a frozen store cannot handle SIGTERM
+    child.kill(signal);
+    const graceful = await Promise.race([this.exited.then(() => true), sleep(stopGraceMs, false)]);
+    if (!graceful) {
+      child.kill('SIGKILL');
+      await this.exited;
+    }
+  }
+
+  private onLine(line: string): void {
+    this.logTail.push(line);
+    if (this.logTail.length > logTailLines) this.logTail.shift();
+    this.context.options.log?.(line);
+  }
+
+  private async waitUntilReady(child: ChildProcess, command: string): Promise<void> {
+    const timeoutMs = this.context.options.startTimeoutMs ?? defaultStartTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    let exit: Exit | undefined;
+    void this.exited.then((value) => {
+      exit = value;
+    });
+    for (let attempt = 1; Date.now() < deadline; attempt++) {
+      if (exit) throw this.earlyExitError(exit, command);
+      const signal = AbortSignal.timeout(
+        attempt <= probeTimeoutsMs.earlyAttempts ? probeTimeoutsMs.early : probeTimeoutsMs.late,
+      );
+      const ready = await this.driver.probe(this.context, signal).catch(() => false);
+      if (exit) throw this.earlyExitError(exit, command);
+      if (ready) return;
+      await Promise.race([sleep(probeIntervalMs), this.exited]);
+    }
+    await this.terminate('SIGKILL');
+    throw new StoreStartError(
+      this.kind,
+      `${this.kind} (pid ${child.pid}) did not answer on ${this.endpoints.join(', ')} within ${timeoutMs} ms; ` +
+        'its log follows. A slow machine may need a larger startTimeoutMs.',
+      { logTail: [...this.logTail] },
+    );
+  }
+
+  private earlyExitError(exit: Exit, command: string): StoreStartError {
+    if (exit.error) {
+      const missing = (exit.error as NodeJS.ErrnoException).code === 'ENOENT';
+      return new StoreStartError(
+        this.kind,
+        missing
+          ? `cannot run ${command}: not found. Run \`${installCommand}\`.`
+          : `cannot run ${command}: ${exit.error.message}`,
+        { cause: exit.error, logTail: [...this.logTail] },
+      );
+    }
+    const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+    const inUse = this.logTail.some((line) => /address already in use|BindException/i.test(line));
+    const advice = inUse
+      ? `a port is taken (${describePorts(this.context.ports)}); pass other ports or leave them out to get free ones.`
+      : `see its log below; if the program is broken or missing, run \`${installCommand}\` again.`;
+    return new StoreStartError(this.kind, `${this.kind} ${how} before it answered: ${advice}`, {
+      exitCode: exit.code,
+      logTail: [...this.logTail],
+    });
+  }
+}
+
+function describePorts(ports: Readonly<Record<string, number>>): string {
+  return Object.entries(ports)
+    .filter(([, port]) => port > 0)
+    .map(([name, port]) => `${name} ${port}`)
+    .join(', ');
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const store of liveStores) store.killNow();
+  });
+}

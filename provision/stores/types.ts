@@ -1,0 +1,80 @@
+// Public types of the store runner, and the contract each store's driver fulfils.
+
+export type StoreKind = 'etcd' | 'zookeeper' | 'consul';
+
+export const storeKinds: readonly StoreKind[] = ['etcd', 'zookeeper', 'consul'];
+
+export interface StartOptions {
+  /** Default: a fresh mkdtemp dir under os.tmpdir(), removed by stop({ removeData: true }), stopAllStores() or at exit. */
+  dataDir?: string;
+  /**
+   * Named ports; missing ones are free loopback ports.
+   * etcd: client, peer · zookeeper: client · consul: http, server, serfLan, serfWan, grpc (default -1), dns (default -1).
+   */
+  ports?: Partial<Record<string, number>>;
+  /** Listen address, default '127.0.0.1'. With '0.0.0.0' the endpoints still name 127.0.0.1. */
+  host?: string;
+  /** The store's stdout/stderr, one call per line. Default: discarded (the last 200 lines are kept for errors). */
+  log?: (line: string) => void;
+  /** How long to wait for the store to answer, default 30000. */
+  startTimeoutMs?: number;
+  /** tickTimeMs default 500: sessions of 1-10 s are allowed (min 2 ticks, max 20 ticks). */
+  zookeeper?: { tickTimeMs?: number };
+  /** 'server' (default) keeps its state across restart() like a real server; 'dev' keeps everything in memory. */
+  consul?: { mode?: 'dev' | 'server' };
+}
+
+export interface StopOptions {
+  /** Remove the data dir too, if this library created it (a dataDir passed in is never removed). */
+  removeData?: boolean;
+}
+
+export interface StoreProcess {
+  readonly kind: StoreKind;
+  /** Client endpoints: etcd 'http://127.0.0.1:PORT', zookeeper '127.0.0.1:PORT', consul 'http://127.0.0.1:PORT'. */
+  readonly endpoints: string[];
+  /** Every named port actually used (-1 = disabled). */
+  readonly ports: Readonly<Record<string, number>>;
+  readonly dataDir: string;
+  readonly pid: number | undefined;
+  readonly running: boolean;
+  /** SIGTERM, wait for exit, SIGKILL after 5 s. Idempotent. */
+  stop(options?: StopOptions): Promise<void>;
+  /** Send a signal (default SIGKILL) and wait for exit; SIGSTOP/SIGCONT return at once (freeze/thaw a store). */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Start again on the same ports and data dir (stopping first if running), wait until it answers. */
+  restart(): Promise<void>;
+}
+
+/** What one store needs to be run: the generic runner in process.ts does the rest. */
+export interface StoreDriver {
+  readonly kind: StoreKind;
+  /** Ports allocated when not given. */
+  readonly portNames: readonly string[];
+  /** Ports with a fixed default instead of a free port (-1 = disabled). */
+  readonly defaultPorts?: Readonly<Record<string, number>>;
+  /** The program that identifies the store on this machine, or undefined when not installed. */
+  resolveBinary(): Promise<string | undefined>;
+  /** One-line version string, for the installer and diagnostics. */
+  version(): Promise<string | undefined>;
+  /** Write config files into the data dir and build the command line. */
+  prepare(context: StoreContext): Promise<LaunchSpec>;
+  endpoints(context: StoreContext): string[];
+  /** True once the store answers like a ready server. Must honour the signal. */
+  probe(context: StoreContext, signal: AbortSignal): Promise<boolean>;
+}
+
+export interface StoreContext {
+  readonly host: string;
+  /** Address clients use: host, or loopback when host is a wildcard. */
+  readonly connectHost: string;
+  readonly ports: Readonly<Record<string, number>>;
+  readonly dataDir: string;
+  readonly options: Readonly<StartOptions>;
+}
+
+export interface LaunchSpec {
+  command: string;
+  args: string[];
+  env?: Record<string, string>;
+}

@@ -1,0 +1,118 @@
+// ZooKeeper 3.8 from Debian's zookeeper package, run in the foreground with our own zoo.cfg:
+// ZooKeeperServerMain (standalone), no admin server, log4j to the console.
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { findOnPath, firstExecutable, isReadable } from './paths.js';
+import { portOf } from './ports.js';
+import { fourLetterWord, hostPort } from './probes.js';
+import type { StoreContext, StoreDriver } from './types.js';
+
+const execFileAsync = promisify(execFile);
+
+/** Debian's libzookeeper-java; its manifest's Class-Path names the dependency jars in /usr/share/java. */
+const serverJarCandidates = ['/usr/share/java/zookeeper.jar'];
+/**
+ * That Class-Path has slf4j-api but no binding, so Debian's own zkServer.sh logs nothing. These two
+ * (libslf4j-java, liblog4j1.2-java: dependencies of libzookeeper-java) send the log to log4j 1.2.
+ */
+const loggingJars = ['/usr/share/java/slf4j-log4j12.jar', '/usr/share/java/log4j-1.2.jar'];
+const defaultTickTimeMs = 500;
+
+interface JavaLaunch {
+  java: string;
+  jar: string;
+  classpath: string;
+}
+
+async function resolveJava(): Promise<JavaLaunch | undefined> {
+  const java = (await findOnPath('java')) ?? (await firstExecutable(['/usr/bin/java']));
+  let jar: string | undefined;
+  for (const candidate of serverJarCandidates) {
+    if (await isReadable(candidate)) {
+      jar = candidate;
+      break;
+    }
+  }
+  if (!java || !jar) return undefined;
+  const logging: string[] = [];
+  for (const candidate of loggingJars) if (await isReadable(candidate)) logging.push(candidate);
+  return { java, jar, classpath: [jar, ...logging].join(path.delimiter) };
+}
+
+/** Small heap and a quick-starting JIT: the kit's ZooKeeper holds a few thousand znodes at most. */
+const jvmOptions = ['-Xmx256m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1'];
+
+export const zookeeperDriver: StoreDriver = {
+  kind: 'zookeeper',
+  portNames: ['client'],
+
+  async resolveBinary() {
+    return (await resolveJava())?.jar;
+  },
+
+  async version() {
+    const launch = await resolveJava();
+    if (!launch) return undefined;
+    const { stdout } = await execFileAsync(launch.java, ['-cp', launch.classpath, 'org.apache.zookeeper.Version'], {
+      timeout: 30_000,
+    });
+    // Debian's build leaves a Maven placeholder in the version: "3.8.0-${mvngit.commit.id}, built on ...".
+    return stdout.trim().split('\n')[0]?.replace('-${mvngit.commit.id}', '');
+  },
+
+  async prepare(context: StoreContext) {
+    const launch = await resolveJava();
+    const tickTimeMs = context.options.zookeeper?.tickTimeMs ?? defaultTickTimeMs;
+    const configFile = path.join(context.dataDir, 'zoo.cfg');
+    const log4jFile = path.join(context.dataDir, 'log4j.properties');
+    await writeFile(configFile, zooCfg(context, tickTimeMs));
+    await writeFile(log4jFile, log4jProperties);
+    return {
+      command: launch?.java ?? 'java',
+      args: [
+        ...jvmOptions,
+        `-Dlog4j.configuration=file:${log4jFile}`,
+        '-Dzookeeper.jmx.log4j.disable=true',
+        '-cp',
+        launch?.classpath ?? serverJarCandidates[0] ?? '',
+        'org.apache.zookeeper.server.ZooKeeperServerMain',
+        configFile,
+      ],
+    };
+  },
+
+  endpoints(context) {
+    return [hostPort(context.connectHost, portOf(context, 'client'))];
+  },
+
+  async probe(context, signal) {
+    // `srvr` answers "not currently serving requests" until the database is loaded; `ruok` would not tell.
+    const answer = await fourLetterWord(context.connectHost, portOf(context, 'client'), 'srvr', signal);
+    return answer.includes('Mode:');
+  },
+};
+
+function zooCfg(context: StoreContext, tickTimeMs: number): string {
+  return [
+    `dataDir=${context.dataDir}`,
+    `clientPort=${portOf(context, 'client')}`,
+    `clientPortAddress=${context.host}`,
+    `tickTime=${tickTimeMs}`,
+    `minSessionTimeout=${2 * tickTimeMs}`,
+    `maxSessionTimeout=${20 * tickTimeMs}`,
+    // Simulated fleets open one session per device from 127.0.0.1; the default cap is 60 per address.
+    'maxClientCnxns=0',
+    'admin.enableServer=false',
+    '4lw.commands.whitelist=ruok,srvr,stat,mntr',
+    '',
+  ].join('\n');
+}
+
+const log4jProperties = `log4j.rootLogger=INFO, CONSOLE
+log4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender
+log4j.appender.CONSOLE.Target=System.out
+log4j.appender.CONSOLE.layout=org.apache.log4j.PatternLayout
+log4j.appender.CONSOLE.layout.ConversionPattern=%d{ISO8601} %-5p [%t:%C{1}@%L] - %m%n
+`;

@@ -1,0 +1,115 @@
+// What each store adapter provides. The shared core (registry/core/) builds the public Registry on top
+// of it, so registration retries, diffing and validation exist once, not once per store.
+import { EventEmitter } from 'node:events';
+import type { BackoffOptions } from '../backoff.ts';
+import type { Endpoint } from '../endpoints.ts';
+import type { MalformedValueError, RegistryError } from '../errors.ts';
+import type { Layout } from '../layout.ts';
+import type {
+  ConnectionState,
+  HealthStatus,
+  InstanceRecord,
+  LivenessDetail,
+  LivenessSettings,
+  StateDetail,
+  StoreKind,
+} from '../types.ts';
+
+export interface AdapterContext {
+  endpoints: readonly Endpoint[];
+  layout: Layout;
+  liveness: Readonly<LivenessSettings>;
+  requestTimeoutMs: number;
+  backoff: BackoffOptions;
+}
+
+export interface ClaimEvents {
+  /** The connection is back and the store still holds the claim. */
+  held: [];
+  /** The connection went; the store may hold the claim until its window ends. */
+  lost: [error: RegistryError];
+  /** The store no longer holds it (lease lost, session expired, service gone, key deleted). Final. */
+  expired: [reason: string];
+}
+
+/** One instance held in a store with that store's liveness. */
+export interface Claim extends EventEmitter<ClaimEvents> {
+  write(record: InstanceRecord): Promise<void>;
+  /** Deletes it from the store now and stops the heartbeat. */
+  release(): Promise<void>;
+  /** Stops the heartbeat and leaves the store to expire it. */
+  abandon(): void;
+}
+
+export interface RawInstance {
+  id: string;
+  key: string;
+  record: InstanceRecord | MalformedValueError;
+  health: HealthStatus;
+  liveness: LivenessDetail;
+}
+
+/** Where an adapter pushes what its watch sees. */
+export interface InstanceSink {
+  /** The full current set (first sync, and every resync after a reconnect). */
+  reset(entries: RawInstance[]): void;
+  upsert(entry: RawInstance): void;
+  remove(id: string): void;
+  /** The store is unreachable; the sink keeps what it knew. */
+  down(error: RegistryError): void;
+}
+
+export interface ValueSink {
+  set(raw: string | undefined): void;
+  down(error: RegistryError): void;
+}
+
+export interface AdapterEvents {
+  state: [state: ConnectionState, detail: StateDetail];
+}
+
+export interface StoreAdapter extends EventEmitter<AdapterEvents> {
+  readonly kind: StoreKind;
+  readonly state: ConnectionState;
+  /** Resolves once connected (at once if connected); never rejects: resolves on abort too. */
+  whenConnected(signal: AbortSignal): Promise<void>;
+  /** Writes the instance with the store's liveness; ConflictError if another live process holds the id. */
+  claim(record: InstanceRecord): Promise<Claim>;
+  watchInstances(service: string, sink: InstanceSink): () => void;
+  readConfig(key: string): Promise<string | undefined>;
+  writeConfig(key: string, value: string): Promise<void>;
+  watchConfig(key: string, sink: ValueSink): () => void;
+  close(): Promise<void>;
+}
+
+/** Connection-state bookkeeping shared by the three adapters. */
+export abstract class AdapterBase extends EventEmitter<AdapterEvents> {
+  abstract readonly kind: StoreKind;
+  private current: ConnectionState = 'connecting';
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  protected setState(state: ConnectionState, detail: StateDetail = {}): void {
+    if (this.current === 'closed' || state === this.current) return;
+    this.current = state;
+    this.emit('state', state, detail);
+  }
+
+  whenConnected(signal: AbortSignal): Promise<void> {
+    if (this.current === 'connected' || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.off('state', onState);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const onState = (state: ConnectionState) => {
+        if (state === 'connected' || state === 'closed') done();
+      };
+      this.on('state', onState);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}

@@ -1,0 +1,191 @@
+// The few Consul HTTP calls the kit makes, typed, over the `consul` package (one client per endpoint).
+// Its loosely typed options are cast once, here; its errors are converted once, here.
+import Consul from 'consul';
+import type { Endpoint } from '../endpoints.ts';
+import { isRegistryError, type RegistryError, StoreError, StoreUnavailableError } from '../errors.ts';
+import type { ConsulServiceFields } from './consul-meta.ts';
+
+export interface HealthEntry {
+  Node: { Node: string; Address: string };
+  Service: ConsulServiceFields;
+  Checks: { CheckID: string; ServiceID: string; Status: string; Output: string }[];
+}
+
+export interface KvItem {
+  Key: string;
+  Value: string | null;
+}
+
+export interface ServiceDefinition {
+  name: string;
+  id: string;
+  address: string;
+  port: number;
+  meta: Record<string, string>;
+  check: Record<string, string>;
+}
+
+export interface Blocking<T> {
+  index: string;
+  value: T;
+}
+
+type Response = { statusCode: number; headers: Record<string, string | undefined>; body: unknown };
+type Method = (options: Record<string, unknown>) => Promise<unknown>;
+/** The part of the `consul` client used here, with the options its typings leave out. */
+interface LooseClient {
+  health: { service: Method };
+  kv: { get: Method; set: Method };
+  agent: { service: { register: Method; deregister: Method }; check: { pass: Method } };
+  _get: (req: Record<string, unknown>, next: unknown) => Promise<unknown>;
+  destroy(): void;
+}
+
+const TRANSIENT_STATUS = new Set([429, 500, 502, 503, 504]);
+
+export function consulError(error: unknown): RegistryError {
+  if (isRegistryError(error)) return error;
+  const e = error as {
+    message?: string;
+    code?: string;
+    isPapi?: boolean;
+    response?: { statusCode?: number };
+  };
+  const message = e?.message ?? String(error);
+  const status = e?.response?.statusCode;
+  if (
+    status === undefined ||
+    TRANSIENT_STATUS.has(status) ||
+    /timed out|no cluster leader|ECONN|EPIPE|socket/i.test(message)
+  ) {
+    return new StoreUnavailableError('consul', message, error);
+  }
+  return new StoreError('consul', `${message} (HTTP ${status})`, error);
+}
+
+export const isNotFound = (error: unknown) =>
+  (error as { response?: { statusCode?: number } })?.response?.statusCode === 404;
+
+export class ConsulHttp {
+  readonly address: string;
+  private readonly client: LooseClient;
+
+  constructor(
+    endpoint: Endpoint,
+    private readonly timeoutMs: number,
+  ) {
+    this.address = endpoint.address;
+    this.client = new Consul({
+      host: endpoint.host,
+      port: endpoint.port,
+      secure: endpoint.secure,
+    }) as unknown as LooseClient;
+  }
+
+  async healthService(service: string, index: string, waitSeconds: number): Promise<Blocking<HealthEntry[]>> {
+    const [res, body] = await this.blocking(
+      (o) => this.client.health.service(o),
+      { service },
+      index,
+      waitSeconds,
+    );
+    return { index: indexOf(res), value: Array.isArray(body) ? (body as HealthEntry[]) : [] };
+  }
+
+  async kvList(prefix: string, index: string, waitSeconds: number): Promise<Blocking<KvItem[]>> {
+    const [res, body] = await this.blocking(
+      (o) => this.client.kv.get(o),
+      { key: prefix, recurse: true },
+      index,
+      waitSeconds,
+    );
+    return { index: indexOf(res), value: Array.isArray(body) ? (body as KvItem[]) : [] };
+  }
+
+  /** The agent's own copy of one service; blocks on its content hash. undefined: the agent does not have it. */
+  async agentService(
+    id: string,
+    hash: string,
+    waitSeconds: number,
+  ): Promise<Blocking<ConsulServiceFields | undefined>> {
+    try {
+      const res = (await this.client._get(
+        {
+          name: 'agent.service.get',
+          path: '/agent/service/{id}',
+          params: { id },
+          query: hash ? { hash, wait: `${waitSeconds}s` } : {},
+          timeout: hash ? (waitSeconds + 5) * 1000 : this.timeoutMs,
+        },
+        (request: { err?: Error; res: Response }, next: (...args: unknown[]) => void) => {
+          if (request.err) {
+            (request.err as Error & { response?: Response }).response = request.res;
+            return next(false, request.err);
+          }
+          next(false, undefined, request.res);
+        },
+      )) as Response;
+      return { index: res.headers['x-consul-contenthash'] ?? '', value: res.body as ConsulServiceFields };
+    } catch (error) {
+      if (isNotFound(error)) return { index: '', value: undefined };
+      throw consulError(error);
+    }
+  }
+
+  async kvGet(key: string): Promise<string | undefined> {
+    const item = (await this.call((o) => this.client.kv.get(o), { key })) as KvItem | undefined;
+    return item?.Value ?? undefined;
+  }
+
+  async kvSet(key: string, value: string): Promise<void> {
+    await this.call((o) => this.client.kv.set(o), { key, value });
+  }
+
+  async register(definition: ServiceDefinition): Promise<void> {
+    await this.call((o) => this.client.agent.service.register(o), { ...definition });
+  }
+
+  async deregister(id: string): Promise<void> {
+    await this.call((o) => this.client.agent.service.deregister(o), { id });
+  }
+
+  async passCheck(checkId: string): Promise<void> {
+    await this.call((o) => this.client.agent.check.pass(o), { id: checkId });
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+
+  private async call(method: Method, options: Record<string, unknown>): Promise<unknown> {
+    try {
+      return await method({ ...options, timeout: this.timeoutMs });
+    } catch (error) {
+      throw isNotFound(error) ? error : consulError(error);
+    }
+  }
+
+  private async blocking(
+    method: Method,
+    options: Record<string, unknown>,
+    index: string,
+    waitSeconds: number,
+  ) {
+    try {
+      const result = await method({
+        ...options,
+        index,
+        wait: `${waitSeconds}s`,
+        timeout: (waitSeconds + 5) * 1000,
+        ctx: { includeResponse: true },
+      });
+      return result as [Response, unknown];
+    } catch (error) {
+      throw consulError(error);
+    }
+  }
+}
+
+function indexOf(res: Response): string {
+  return res.headers['x-consul-index'] ?? '0';
+}

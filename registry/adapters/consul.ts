@@ -1,0 +1,330 @@
+// Consul: an instance is a service registered with a Consul agent, kept alive by a check: the agent
+// polls the device's /health (HTTP check) or the device passes a TTL check. A dead instance stays as
+// 'critical' until Consul reaps it (at least a minute). Discovery and config use blocking queries.
+// Pitfalls handled here: the agent forgets services when it restarts without its data dir (we watch our
+// own service on the agent and re-register); an index that goes backwards resets to 0.
+import { EventEmitter } from 'node:events';
+import { Backoff, sleep } from '../backoff.ts';
+import { ConflictError, isStoreUnavailableError, type RegistryError } from '../errors.ts';
+import type { HealthStatus, InstanceRecord } from '../types.ts';
+import {
+  AdapterBase,
+  type AdapterContext,
+  type Claim,
+  type ClaimEvents,
+  type InstanceSink,
+  type RawInstance,
+  type StoreAdapter,
+  type ValueSink,
+} from './adapter.ts';
+import { ConfigFanout } from './config-fanout.ts';
+import {
+  type Blocking,
+  ConsulHttp,
+  consulError,
+  type HealthEntry,
+  type ServiceDefinition,
+} from './consul-http.ts';
+import { fromService, toMeta } from './consul-meta.ts';
+
+/** How long one blocking query waits for a change; a silent partition is noticed after this + 5 s. */
+const WAIT_SECONDS = 15;
+const HEALTH_RANK: Record<HealthStatus, number> = { passing: 0, warning: 1, critical: 2 };
+
+interface Follower<T> {
+  value(value: T): void;
+  down(error: RegistryError): void;
+}
+
+export class ConsulAdapter extends AdapterBase implements StoreAdapter {
+  readonly kind = 'consul' as const;
+  private readonly agents: ConsulHttp[];
+  private active = 0;
+  private readonly closing = new AbortController();
+  private readonly config = new ConfigFanout();
+
+  constructor(private readonly ctx: AdapterContext) {
+    super();
+    this.agents = ctx.endpoints.map((e) => new ConsulHttp(e, ctx.requestTimeoutMs));
+    const prefix = ctx.layout.configKv('');
+    void this.follow((agent, index) => agent.kvList(prefix, index, WAIT_SECONDS), {
+      value: (items) => {
+        this.setState('connected', { endpoint: this.agent.address });
+        this.config.reset(items.map((item) => [item.Key.slice(prefix.length), item.Value ?? '']));
+      },
+      down: (error) => {
+        this.setState('disconnected', { endpoint: this.agent.address, error });
+        this.config.down(error);
+      },
+    });
+  }
+
+  /** The agent this process talks to now; the next one after a failure. */
+  get agent(): ConsulHttp {
+    return this.agents[this.active % this.agents.length]!;
+  }
+
+  failover(from: ConsulHttp): void {
+    if (this.agent === from) this.active = (this.active + 1) % this.agents.length;
+  }
+
+  async claim(record: InstanceRecord): Promise<Claim> {
+    const agent = this.agent;
+    try {
+      await this.assertFree(agent, record);
+      await agent.register(this.definition(record));
+      if (this.ctx.liveness.consulCheck === 'ttl') await agent.passCheck(checkIdOf(record.id));
+    } catch (error) {
+      if (isStoreUnavailableError(error)) this.failover(agent);
+      throw consulError(error);
+    }
+    return new ConsulClaim(this, agent, record.id, this.ctx, this.closing.signal);
+  }
+
+  /** Another incarnation of this id that is not critical (alive somewhere) is a conflict. */
+  private async assertFree(agent: ConsulHttp, record: InstanceRecord): Promise<void> {
+    const { value: entries } = await agent.healthService(record.service, '0', 1);
+    for (const entry of entries) {
+      if (entry.Service.ID !== record.id) continue;
+      const held = fromService(record.id, entry.Service);
+      if (
+        'incarnation' in held &&
+        held.incarnation !== record.incarnation &&
+        healthOf(entry) !== 'critical'
+      ) {
+        throw new ConflictError('consul', record.id, `${held.host}:${held.port} on node ${entry.Node.Node}`);
+      }
+    }
+  }
+
+  definition(record: InstanceRecord): ServiceDefinition {
+    const l = this.ctx.liveness;
+    const common = {
+      // A device that registers is alive: start passing rather than critical until the first check.
+      status: 'passing',
+      deregistercriticalserviceafter: `${l.deregisterCriticalAfterSeconds}s`,
+    };
+    const host = record.host.includes(':') ? `[${record.host}]` : record.host;
+    return {
+      name: record.service,
+      id: record.id,
+      address: record.host,
+      port: record.port,
+      meta: toMeta(record),
+      check:
+        l.consulCheck === 'ttl'
+          ? { ...common, ttl: `${l.checkTtlSeconds}s` }
+          : {
+              ...common,
+              http: `http://${host}:${record.port}/health`,
+              interval: `${l.checkIntervalSeconds}s`,
+              timeout: `${l.checkTimeoutSeconds}s`,
+            },
+    };
+  }
+
+  watchInstances(service: string, sink: InstanceSink): () => void {
+    const stop = new AbortController();
+    void this.follow(
+      (agent, index) => agent.healthService(service, index, WAIT_SECONDS),
+      { value: (entries) => sink.reset(toRawInstances(service, entries)), down: (error) => sink.down(error) },
+      stop.signal,
+    );
+    return () => stop.abort();
+  }
+
+  async readConfig(key: string): Promise<string | undefined> {
+    return this.withFailover((agent) => agent.kvGet(this.ctx.layout.configKv(key)));
+  }
+
+  async writeConfig(key: string, value: string): Promise<void> {
+    await this.withFailover((agent) => agent.kvSet(this.ctx.layout.configKv(key), value));
+  }
+
+  watchConfig(key: string, sink: ValueSink): () => void {
+    return this.config.add(key, sink);
+  }
+
+  async close(): Promise<void> {
+    this.closing.abort();
+    this.setState('closed');
+    for (const agent of this.agents) agent.destroy();
+  }
+
+  private async withFailover<T>(run: (agent: ConsulHttp) => Promise<T>): Promise<T> {
+    const agent = this.agent;
+    try {
+      return await run(agent);
+    } catch (error) {
+      if (isStoreUnavailableError(error)) this.failover(agent);
+      throw consulError(error);
+    }
+  }
+
+  /** A blocking-query loop: a value whenever the index moves, "down" and the next agent on failure. */
+  async follow<T>(
+    query: (agent: ConsulHttp, index: string) => Promise<Blocking<T>>,
+    to: Follower<T>,
+    signal: AbortSignal = this.closing.signal,
+    agentOf: () => ConsulHttp = () => this.agent,
+  ): Promise<void> {
+    const all = AbortSignal.any([signal, this.closing.signal]);
+    const backoff = new Backoff(this.ctx.backoff);
+    let index = '0';
+    while (!all.aborted) {
+      const agent = agentOf();
+      try {
+        const result = await query(agent, index);
+        if (all.aborted) return;
+        backoff.reset();
+        if (result.index === index) continue; // the wait ran out with no change
+        index = nextIndex(index, result.index);
+        to.value(result.value);
+      } catch (error) {
+        if (all.aborted) return;
+        to.down(consulError(error));
+        this.failover(agent);
+        index = '0';
+        await sleep(backoff.next(), all);
+      }
+    }
+  }
+}
+
+/** Consul's rules for blocking indexes: start again from 0 if it went backwards, never wait on 0. */
+function nextIndex(previous: string, received: string): string {
+  if (!/^\d+$/.test(received)) return received; // a content hash (agent endpoints)
+  const next = BigInt(received);
+  if (next <= 0n) return '1';
+  return /^\d+$/.test(previous) && next < BigInt(previous) ? '0' : received;
+}
+
+const checkIdOf = (serviceId: string) => `service:${serviceId}`;
+
+function healthOf(entry: HealthEntry): HealthStatus {
+  let worst: HealthStatus = 'passing';
+  for (const check of entry.Checks) {
+    const status: HealthStatus =
+      check.Status === 'passing' ? 'passing' : check.Status === 'warning' ? 'warning' : 'critical';
+    if (HEALTH_RANK[status] > HEALTH_RANK[worst]) worst = status;
+  }
+  return worst;
+}
+
+/** One entry per service ID: the same ID may be on two agents' nodes after a failover; keep the best. */
+function toRawInstances(service: string, entries: HealthEntry[]): RawInstance[] {
+  const byId = new Map<string, RawInstance>();
+  for (const entry of entries) {
+    const id = entry.Service.ID;
+    const key = `service ${service}/${id}`;
+    const check = entry.Checks.find((c) => c.ServiceID === id) ?? entry.Checks[0];
+    const candidate: RawInstance = {
+      id,
+      key,
+      record: fromService(key, entry.Service),
+      health: healthOf(entry),
+      liveness: {
+        model: 'check',
+        node: entry.Node.Node,
+        checkId: check?.CheckID ?? '',
+        output: (check?.Output ?? '').slice(0, 300),
+      },
+    };
+    const existing = byId.get(id);
+    if (!existing || HEALTH_RANK[candidate.health] < HEALTH_RANK[existing.health]) byId.set(id, candidate);
+  }
+  return [...byId.values()];
+}
+
+class ConsulClaim extends EventEmitter<ClaimEvents> implements Claim {
+  private readonly stop = new AbortController();
+  private connectionLost = false;
+  private lostSince = 0;
+  private ended = false;
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly adapter: ConsulAdapter,
+    private readonly agent: ConsulHttp,
+    private readonly id: string,
+    private readonly ctx: AdapterContext,
+    closing: AbortSignal,
+  ) {
+    super();
+    const signal = AbortSignal.any([this.stop.signal, closing]);
+    void adapter.follow(
+      (agent, hash) => agent.agentService(id, hash, WAIT_SECONDS),
+      {
+        value: (service) =>
+          service ? this.connected() : this.end('the Consul agent no longer has the service'),
+        down: (error) => this.disconnected(error),
+      },
+      signal,
+      () => this.agent,
+    );
+    if (ctx.liveness.consulCheck === 'ttl') this.startHeartbeat();
+  }
+
+  async write(record: InstanceRecord): Promise<void> {
+    await this.agent.register(this.adapter.definition(record));
+  }
+
+  async release(): Promise<void> {
+    this.detach();
+    await this.agent.deregister(this.id);
+  }
+
+  abandon(): void {
+    this.detach();
+  }
+
+  private startHeartbeat(): void {
+    const everyMs = Math.max(250, (this.ctx.liveness.checkTtlSeconds * 1000) / 3);
+    const beat = async () => {
+      try {
+        await this.agent.passCheck(checkIdOf(this.id));
+        this.connected();
+      } catch (error) {
+        const e = consulError(error);
+        if (/does not have associated TTL|unknown check/i.test(e.message))
+          this.end('the Consul agent lost the TTL check');
+        else this.disconnected(e);
+      }
+      if (!this.ended) this.heartbeat = setTimeout(beat, everyMs);
+    };
+    this.heartbeat = setTimeout(beat, everyMs);
+  }
+
+  private connected(): void {
+    if (!this.connectionLost) return;
+    this.connectionLost = false;
+    this.emit('held');
+  }
+
+  private disconnected(error: RegistryError): void {
+    if (!this.connectionLost) {
+      this.connectionLost = true;
+      this.lostSince = Date.now();
+      this.emit('lost', error);
+      return;
+    }
+    // With other agents to go to, an agent unreachable for longer than the liveness window has
+    // probably lost us already: register again elsewhere.
+    const windowMs =
+      Math.max(this.ctx.liveness.checkTtlSeconds, this.ctx.liveness.checkIntervalSeconds) * 1000;
+    if (this.ctx.endpoints.length > 1 && Date.now() - this.lostSince > windowMs)
+      this.end('Consul agent unreachable');
+  }
+
+  private end(reason: string): void {
+    if (this.ended) return;
+    this.detach();
+    this.emit('expired', reason);
+  }
+
+  private detach(): void {
+    this.ended = true;
+    this.stop.abort();
+    clearTimeout(this.heartbeat);
+  }
+}

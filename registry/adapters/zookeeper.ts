@@ -1,0 +1,286 @@
+// ZooKeeper: an instance is an ephemeral znode that lives as long as the client's session (session
+// timeout liveness). Watches are one-shot: every read re-arms its watch, and a reconnect or a new
+// session resyncs everything.
+import { EventEmitter } from 'node:events';
+import type { Event } from 'node-zookeeper-client';
+import { ConflictError, MalformedValueError, type RegistryError, StoreUnavailableError } from '../errors.ts';
+import { decodeRecord, encodeRecord } from '../record.ts';
+import type { InstanceRecord } from '../types.ts';
+import {
+  AdapterBase,
+  type AdapterContext,
+  type Claim,
+  type ClaimEvents,
+  type InstanceSink,
+  type RawInstance,
+  type StoreAdapter,
+  type ValueSink,
+} from './adapter.ts';
+import { ZK, ZooKeeperSession, zkCode, zookeeperError } from './zookeeper-session.ts';
+
+export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
+  readonly kind = 'zookeeper' as const;
+  readonly session: ZooKeeperSession;
+
+  constructor(private readonly ctx: AdapterContext) {
+    super();
+    this.session = new ZooKeeperSession(
+      ctx.endpoints.map((e) => e.address).join(','),
+      ctx.liveness.sessionTimeoutMs,
+      ctx.requestTimeoutMs,
+    );
+    this.session.on('connected', () => this.setState('connected'));
+    this.session.on('disconnected', (error) => this.setState('disconnected', { error }));
+  }
+
+  async claim(record: InstanceRecord): Promise<Claim> {
+    const path = this.ctx.layout.instancePath(record.service, record.id);
+    const generation = this.session.generation;
+    try {
+      await this.session.mkdirp(this.ctx.layout.servicePath(record.service));
+      for (let attempt = 0; attempt < 3; attempt++) {
+        try {
+          await this.session.create(path, Buffer.from(encodeRecord(record)), ZK.EPHEMERAL);
+          return new ZooKeeperClaim(this.session, path, generation);
+        } catch (error) {
+          if (zkCode(error) !== ZK.NODE_EXISTS) throw error;
+          await this.removeIfOurs(path, record);
+        }
+      }
+    } catch (error) {
+      throw zookeeperError(error);
+    }
+    throw new ConflictError('zookeeper', record.id, 'the node kept reappearing while registering');
+  }
+
+  /** NODE_EXISTS may be our own node from the session that just expired: take it back, else conflict. */
+  private async removeIfOurs(path: string, record: InstanceRecord): Promise<void> {
+    let found: Awaited<ReturnType<ZooKeeperSession['getData']>>;
+    try {
+      found = await this.session.getData(path);
+    } catch (error) {
+      if (zkCode(error) === ZK.NO_NODE) return;
+      throw error;
+    }
+    const held = decodeRecord('zookeeper', path, found.data, { id: record.id, service: record.service });
+    if (!(held instanceof MalformedValueError) && held.incarnation !== record.incarnation) {
+      const owner = found.stat.ephemeralOwner.toString('hex');
+      throw new ConflictError('zookeeper', record.id, `${held.host}:${held.port}, session 0x${owner}`);
+    }
+    try {
+      await this.session.remove(path, found.stat.version);
+    } catch (error) {
+      if (zkCode(error) !== ZK.NO_NODE && zkCode(error) !== ZK.BAD_VERSION) throw error;
+    }
+  }
+
+  watchInstances(service: string, sink: InstanceSink): () => void {
+    const parent = this.ctx.layout.servicePath(service);
+    const dataWatchers = new Map<string, (event: Event) => void>();
+    const read = async (id: string): Promise<RawInstance | undefined> => {
+      const key = `${parent}/${id}`;
+      let watcher = dataWatchers.get(id);
+      if (!watcher) {
+        watcher = (event) => {
+          if (event.getType() === ZK.NODE_DELETED) return; // the child watch reports it
+          feed.run(async () => {
+            const entry = await read(id);
+            if (entry) sink.upsert(entry);
+          });
+        };
+        dataWatchers.set(id, watcher);
+      }
+      const found = await this.readWatched(key, watcher);
+      if (!found) return undefined;
+      return {
+        id,
+        key,
+        record: decodeRecord('zookeeper', key, found.data, { id, service }),
+        health: 'passing',
+        liveness: { model: 'session', sessionId: found.stat.ephemeralOwner.toString('hex') },
+      };
+    };
+    const sync = async () => {
+      const ids = await this.readChildren(parent, onChildren);
+      const entries = (await Promise.all(ids.map(read))).filter((e): e is RawInstance => e !== undefined);
+      for (const id of dataWatchers.keys()) if (!ids.includes(id)) dataWatchers.delete(id);
+      sink.reset(entries);
+    };
+    const feed = new SerialFeed(this.session, sync, (error) => sink.down(error));
+    const onChildren = () => feed.run(sync);
+    return feed.start();
+  }
+
+  async readConfig(key: string): Promise<string | undefined> {
+    try {
+      return (await this.session.getData(this.ctx.layout.configPath(key))).data?.toString();
+    } catch (error) {
+      if (zkCode(error) === ZK.NO_NODE) return undefined;
+      throw zookeeperError(error);
+    }
+  }
+
+  async writeConfig(key: string, value: string): Promise<void> {
+    const path = this.ctx.layout.configPath(key);
+    const data = Buffer.from(value);
+    try {
+      await this.session.setData(path, data);
+    } catch (error) {
+      if (zkCode(error) !== ZK.NO_NODE) throw zookeeperError(error);
+      try {
+        await this.session.mkdirp(this.ctx.layout.configPath('').replace(/\/$/, ''));
+        await this.session.create(path, data, ZK.PERSISTENT);
+      } catch (inner) {
+        if (zkCode(inner) !== ZK.NODE_EXISTS) throw zookeeperError(inner);
+        await this.session.setData(path, data).catch((e) => Promise.reject(zookeeperError(e)));
+      }
+    }
+  }
+
+  watchConfig(key: string, sink: ValueSink): () => void {
+    const path = this.ctx.layout.configPath(key);
+    const sync = async () => sink.set((await this.readWatched(path, onChange))?.data?.toString());
+    const feed = new SerialFeed(this.session, sync, (error) => sink.down(error));
+    const onChange = () => feed.run(sync);
+    return feed.start();
+  }
+
+  async close(): Promise<void> {
+    this.setState('closed');
+    this.session.close();
+  }
+
+  /** getData with a watch; a missing node arms an existence watch instead and reads as undefined. */
+  private async readWatched(path: string, watcher: (event: Event) => void) {
+    for (;;) {
+      try {
+        return await this.session.getData(path, watcher);
+      } catch (error) {
+        if (zkCode(error) !== ZK.NO_NODE) throw error;
+      }
+      if (!(await this.session.exists(path, watcher))) return undefined;
+      // created between the two calls: read it again
+    }
+  }
+
+  private async readChildren(path: string, watcher: (event: Event) => void): Promise<string[]> {
+    for (;;) {
+      try {
+        return await this.session.getChildren(path, watcher);
+      } catch (error) {
+        if (zkCode(error) !== ZK.NO_NODE) throw error;
+      }
+      if (!(await this.session.exists(path, watcher))) return [];
+    }
+  }
+}
+
+/**
+ * Runs a watch's reads one at a time, resyncs on every (re)connect and new session, and reports
+ * failures as "down" (a failed read is retried by the next connect).
+ */
+class SerialFeed {
+  private chain = Promise.resolve();
+  private stopped = false;
+  private readonly onConnected = () => this.run(this.resync);
+  private readonly onDisconnected = (error: RegistryError) => this.down(error);
+
+  constructor(
+    private readonly session: ZooKeeperSession,
+    private readonly resync: () => Promise<void>,
+    private readonly down: (error: RegistryError) => void,
+  ) {}
+
+  start(): () => void {
+    this.session.on('connected', this.onConnected).on('disconnected', this.onDisconnected);
+    if (this.session.connected) this.run(this.resync);
+    else this.down(new StoreUnavailableError('zookeeper', 'not connected'));
+    return () => {
+      this.stopped = true;
+      this.session.off('connected', this.onConnected).off('disconnected', this.onDisconnected);
+    };
+  }
+
+  run(step: () => Promise<void>): void {
+    this.chain = this.chain.then(async () => {
+      if (this.stopped) return;
+      try {
+        await step();
+      } catch (error) {
+        if (!this.stopped) this.down(zookeeperError(error));
+      }
+    });
+  }
+}
+
+class ZooKeeperClaim extends EventEmitter<ClaimEvents> implements Claim {
+  private ended = false;
+  private readonly onDisconnected = (error: RegistryError) => this.emit('lost', error);
+  private readonly onConnected = () => this.emit('held');
+  private readonly onReplaced = (reason: string) => this.end(reason);
+
+  constructor(
+    private readonly session: ZooKeeperSession,
+    private readonly path: string,
+    generation: number,
+  ) {
+    super();
+    session
+      .on('disconnected', this.onDisconnected)
+      .on('connected', this.onConnected)
+      .on('replaced', this.onReplaced);
+    if (session.generation !== generation)
+      queueMicrotask(() => this.end('session replaced while registering'));
+    else void this.watchOwnNode();
+  }
+
+  async write(record: InstanceRecord): Promise<void> {
+    try {
+      await this.session.setData(this.path, Buffer.from(encodeRecord(record)));
+    } catch (error) {
+      if (zkCode(error) === ZK.NO_NODE) this.end('node deleted');
+      throw zookeeperError(error);
+    }
+  }
+
+  async release(): Promise<void> {
+    this.detach();
+    try {
+      await this.session.remove(this.path);
+    } catch (error) {
+      if (zkCode(error) !== ZK.NO_NODE) throw zookeeperError(error);
+    }
+  }
+
+  abandon(): void {
+    // An ephemeral node goes with its session: it expires when the registry closes its client.
+    this.detach();
+  }
+
+  /** Someone deleted our node by hand (zkCli `delete`): report it so that the registration comes back. */
+  private async watchOwnNode(): Promise<void> {
+    const onEvent = (event: Event) => {
+      if (event.getType() === ZK.NODE_DELETED) this.end('node deleted');
+      else void this.watchOwnNode();
+    };
+    try {
+      if (!(await this.session.exists(this.path, onEvent))) this.end('node deleted');
+    } catch {
+      // disconnected: the session events say what happens next
+    }
+  }
+
+  private end(reason: string): void {
+    if (this.ended) return;
+    this.detach();
+    this.emit('expired', reason);
+  }
+
+  private detach(): void {
+    this.ended = true;
+    this.session
+      .off('disconnected', this.onDisconnected)
+      .off('connected', this.onConnected)
+      .off('replaced', this.onReplaced);
+  }
+}

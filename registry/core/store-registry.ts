@@ -1,0 +1,139 @@
+// The Registry of one store: validates every input once, then hands the store work to its adapter and
+// the bookkeeping to the shared registration and view classes.
+import { EventEmitter } from 'node:events';
+import type { StoreAdapter } from '../adapters/adapter.ts';
+import type { BackoffOptions } from '../backoff.ts';
+import { parseConfigValue } from '../config-keys.ts';
+import { ClosedError, MalformedValueError, ValidationError } from '../errors.ts';
+import type { Layout } from '../layout.ts';
+import { newIncarnation, newRecord } from '../record.ts';
+import { configKeySchema, instanceSpecSchema, parseOrThrow, serviceSchema } from '../schema.ts';
+import type {
+  ConfigWatch,
+  ConnectionState,
+  InstanceSpec,
+  InstanceWatch,
+  LivenessSettings,
+  Registration,
+  Registry,
+  RegistryEvents,
+  StoreKind,
+} from '../types.ts';
+import { ConfigView } from './config-view.ts';
+import { InstanceView } from './instance-view.ts';
+import { RegistrationHandle } from './registration.ts';
+
+export interface StoreRegistryOptions {
+  namespace: string;
+  endpoints: readonly string[];
+  liveness: Readonly<LivenessSettings>;
+  layout: Layout;
+  backoff: BackoffOptions;
+}
+
+export class StoreRegistry extends EventEmitter<RegistryEvents> implements Registry {
+  readonly store: StoreKind;
+  readonly namespace: string;
+  readonly endpoints: readonly string[];
+  readonly liveness: Readonly<LivenessSettings>;
+  /** One per process, so that a restarted agent's old record is told apart from another device's. */
+  private readonly incarnation = newIncarnation();
+  private readonly registrations = new Set<RegistrationHandle>();
+  private readonly watches = new Set<{ close(): void }>();
+  private closed = false;
+
+  constructor(
+    private readonly adapter: StoreAdapter,
+    private readonly options: StoreRegistryOptions,
+  ) {
+    super();
+    this.store = adapter.kind;
+    this.namespace = options.namespace;
+    this.endpoints = options.endpoints;
+    this.liveness = options.liveness;
+    adapter.on('state', (state, detail) => this.emit('state', state, detail));
+  }
+
+  get state(): ConnectionState {
+    return this.adapter.state;
+  }
+
+  register(spec: InstanceSpec): Registration {
+    this.assertOpen();
+    const valid = parseOrThrow(instanceSpecSchema, spec, 'instance');
+    const handle = new RegistrationHandle(
+      this.adapter,
+      newRecord(valid, this.incarnation),
+      this.options.backoff,
+    );
+    this.registrations.add(handle);
+    handle.on('state', (state) => {
+      if (state === 'deregistered') this.registrations.delete(handle);
+    });
+    return handle;
+  }
+
+  watchInstances(service: string): InstanceWatch {
+    this.assertOpen();
+    const valid = parseOrThrow(serviceSchema, service, 'service', 'service');
+    const view = new InstanceView(this.store, valid, (sink) => this.adapter.watchInstances(valid, sink));
+    return this.track(view);
+  }
+
+  async getConfig(key: string): Promise<string | undefined> {
+    this.assertOpen();
+    const valid = parseOrThrow(configKeySchema, key, 'config key', 'key');
+    const raw = await this.adapter.readConfig(valid);
+    if (raw === undefined) return undefined;
+    const parsed = parseConfigValue(valid, raw);
+    if (!parsed.ok)
+      throw new MalformedValueError(this.store, this.options.layout.configPath(valid), parsed.expected);
+    return parsed.value;
+  }
+
+  async setConfig(key: string, value: string): Promise<void> {
+    this.assertOpen();
+    const validKey = parseOrThrow(configKeySchema, key, 'config key', 'key');
+    const parsed =
+      typeof value === 'string'
+        ? parseConfigValue(validKey, value)
+        : { ok: false as const, expected: 'a string' };
+    if (!parsed.ok)
+      throw new ValidationError(`config value of "${validKey}"`, [
+        { field: validKey, expected: parsed.expected },
+      ]);
+    await this.adapter.writeConfig(validKey, parsed.value);
+  }
+
+  watchConfig(key: string): ConfigWatch {
+    this.assertOpen();
+    const valid = parseOrThrow(configKeySchema, key, 'config key', 'key');
+    const storeKey = this.options.layout.configPath(valid);
+    const view = new ConfigView(this.store, valid, storeKey, (sink) => this.adapter.watchConfig(valid, sink));
+    return this.track(view);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const handle of this.registrations) handle.abandon();
+    this.registrations.clear();
+    for (const watch of this.watches) watch.close();
+    this.watches.clear();
+    await this.adapter.close();
+  }
+
+  private track<T extends { close(): void }>(watch: T): T {
+    this.watches.add(watch);
+    const close = watch.close.bind(watch);
+    watch.close = () => {
+      this.watches.delete(watch);
+      close();
+    };
+    return watch;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError(this.store);
+  }
+}

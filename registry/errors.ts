@@ -1,0 +1,103 @@
+// Typed errors of the registry. Library errors (grpc, ZooKeeper, HTTP) are converted once, at the
+// adapter boundary, by the adapters' `toRegistryError`; everything above sees only these classes.
+import type { StoreKind } from './types.ts';
+
+export type RegistryErrorCode =
+  | 'INVALID_INPUT'
+  | 'STORE_UNAVAILABLE'
+  | 'CONFLICT'
+  | 'MALFORMED_VALUE'
+  | 'CLOSED'
+  | 'STORE_ERROR';
+
+export class RegistryError extends Error {
+  readonly code: RegistryErrorCode;
+  readonly store: StoreKind | undefined;
+  constructor(code: RegistryErrorCode, message: string, options?: { store?: StoreKind; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.store = options?.store;
+  }
+}
+
+export interface FieldIssue {
+  /** Dotted path of the offending field, e.g. `port` or `labels.zone`. */
+  field: string;
+  /** What was expected, in words a user can act on. */
+  expected: string;
+}
+
+/** Bad input from a caller: nothing was written anywhere. Lists every bad field at once. */
+export class ValidationError extends RegistryError {
+  readonly issues: readonly FieldIssue[];
+  constructor(what: string, issues: FieldIssue[]) {
+    super('INVALID_INPUT', `invalid ${what}: ${issues.map((i) => `${i.field}: ${i.expected}`).join('; ')}`);
+    this.issues = issues;
+  }
+  get fields(): string[] {
+    return this.issues.map((i) => i.field);
+  }
+}
+
+/** The store cannot be reached right now. Never to be read as "no data". */
+export class StoreUnavailableError extends RegistryError {
+  constructor(store: StoreKind, detail: string, cause?: unknown) {
+    super('STORE_UNAVAILABLE', `${store} is unavailable: ${detail}`, { store, cause });
+  }
+}
+
+/** Another live process holds this instance id. */
+export class ConflictError extends RegistryError {
+  readonly instanceId: string;
+  readonly holder: string | undefined;
+  constructor(store: StoreKind, instanceId: string, holder?: string) {
+    super(
+      'CONFLICT',
+      `${store}: instance id "${instanceId}" is already registered by another live process` +
+        (holder ? ` (${holder})` : '') +
+        '; give this device another id (FLEET_DEVICE_ID) or stop the other one',
+      { store },
+    );
+    this.instanceId = instanceId;
+    this.holder = holder;
+  }
+}
+
+/** A value found in a store does not have the expected shape (someone wrote garbage by hand). */
+export class MalformedValueError extends RegistryError {
+  readonly key: string;
+  constructor(store: StoreKind, key: string, expected: string) {
+    super('MALFORMED_VALUE', `${store}: ignored malformed value at "${key}": expected ${expected}`, {
+      store,
+    });
+    this.key = key;
+  }
+}
+
+export class ClosedError extends RegistryError {
+  constructor(store: StoreKind) {
+    super('CLOSED', `${store}: the registry is closed`, { store });
+  }
+}
+
+/** A store answered with an error that is neither "unreachable" nor a conflict. */
+export class StoreError extends RegistryError {
+  constructor(store: StoreKind, message: string, cause?: unknown) {
+    super('STORE_ERROR', `${store}: ${message}`, { store, cause });
+  }
+}
+
+export const isRegistryError = (e: unknown): e is RegistryError => e instanceof RegistryError;
+export const isValidationError = (e: unknown): e is ValidationError => e instanceof ValidationError;
+export const isStoreUnavailableError = (e: unknown): e is StoreUnavailableError =>
+  e instanceof StoreUnavailableError;
+export const isConflictError = (e: unknown): e is ConflictError => e instanceof ConflictError;
+export const isMalformedValueError = (e: unknown): e is MalformedValueError =>
+  e instanceof MalformedValueError;
+export const isClosedError = (e: unknown): e is ClosedError => e instanceof ClosedError;
+
+export function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}

@@ -1,0 +1,76 @@
+// The registry: one interface over etcd, ZooKeeper and Consul. Create one per store with
+// createRegistry(); everything a caller needs is exported from here.
+import type { AdapterContext, StoreAdapter } from './adapters/adapter.ts';
+import { ConsulAdapter } from './adapters/consul.ts';
+import { EtcdAdapter } from './adapters/etcd.ts';
+import { ZooKeeperAdapter } from './adapters/zookeeper.ts';
+import { StoreRegistry } from './core/store-registry.ts';
+import { parseEndpoints } from './endpoints.ts';
+import { type FieldIssue, ValidationError } from './errors.ts';
+import { layout } from './layout.ts';
+import { DEFAULT_LIVENESS, livenessSchema, namespaceSchema, toFieldIssues } from './schema.ts';
+import { type Registry, type RegistryOptions, STORE_KINDS, type StoreKind } from './types.ts';
+
+export { Backoff, sleep, withBackoff } from './backoff.ts';
+export { parseConfigValue } from './config-keys.ts';
+export { DEFAULT_PORTS, type Endpoint, parseEndpoints } from './endpoints.ts';
+export * from './errors.ts';
+export { type Layout, layout } from './layout.ts';
+export { COLOR_NAMES, DEFAULT_LIVENESS, livenessWindowMs } from './schema.ts';
+export * from './types.ts';
+
+const ADAPTERS: Record<StoreKind, (ctx: AdapterContext) => StoreAdapter> = {
+  etcd: (ctx) => new EtcdAdapter(ctx),
+  zookeeper: (ctx) => new ZooKeeperAdapter(ctx),
+  consul: (ctx) => new ConsulAdapter(ctx),
+};
+
+export const DEFAULT_NAMESPACE = 'fleet';
+
+/**
+ * Validates the options (a ValidationError names every bad field, and nothing is started), then
+ * starts connecting in the background: it never fails because the store is down.
+ */
+export function createRegistry(options: RegistryOptions): Registry {
+  const issues: FieldIssue[] = [];
+  const store = options.store;
+  if (!STORE_KINDS.includes(store))
+    issues.push({ field: 'store', expected: `one of ${STORE_KINDS.join(', ')}` });
+  const namespace = options.namespace ?? DEFAULT_NAMESPACE;
+  const ns = namespaceSchema.safeParse(namespace);
+  if (!ns.success) issues.push(...toFieldIssues(ns.error, 'namespace'));
+  const liveness = livenessSchema.safeParse({ ...DEFAULT_LIVENESS, ...options.liveness });
+  if (!liveness.success) issues.push(...toFieldIssues(liveness.error, 'liveness'));
+  const requestTimeoutMs = options.requestTimeoutMs ?? 5000;
+  if (!Number.isInteger(requestTimeoutMs) || requestTimeoutMs < 100 || requestTimeoutMs > 120_000) {
+    issues.push({ field: 'requestTimeoutMs', expected: 'whole milliseconds from 100 to 120000' });
+  }
+  let endpoints: ReturnType<typeof parseEndpoints> = [];
+  if (STORE_KINDS.includes(store)) {
+    try {
+      endpoints = parseEndpoints(store, options.endpoints ?? []);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      issues.push(...error.issues);
+    }
+  }
+  if (issues.length > 0 || !liveness.success) throw new ValidationError(`${store} registry options`, issues);
+
+  const keys = layout(namespace);
+  const backoff = { initialMs: options.backoff?.initialMs ?? 250, maxMs: options.backoff?.maxMs ?? 3000 };
+  const frozenLiveness = Object.freeze({ ...liveness.data });
+  const adapter = ADAPTERS[store]({
+    endpoints,
+    layout: keys,
+    liveness: frozenLiveness,
+    requestTimeoutMs,
+    backoff,
+  });
+  return new StoreRegistry(adapter, {
+    namespace,
+    endpoints: Object.freeze(endpoints.map((e) => e.address)),
+    liveness: frozenLiveness,
+    layout: keys,
+    backoff,
+  });
+}

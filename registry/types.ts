@@ -1,0 +1,187 @@
+// The one interface over etcd, ZooKeeper and Consul. Call sites use these types only and never
+// branch on the store's name; what differs per store lives in registry/adapters/.
+import type { EventEmitter } from 'node:events';
+import type { ConflictError, MalformedValueError, RegistryError } from './errors.ts';
+
+export const STORE_KINDS = ['etcd', 'zookeeper', 'consul'] as const;
+export type StoreKind = (typeof STORE_KINDS)[number];
+
+/** A device's load, as reported in its registration. */
+export interface Load {
+  cpuPercent: number;
+  load1: number;
+  memUsedPercent: number;
+  /** null where the board has no sensor (most laptops, VMs). */
+  temperatureC: number | null;
+  uptimeSeconds: number;
+}
+
+/** What a caller registers. */
+export interface InstanceSpec {
+  service: string;
+  id: string;
+  host: string;
+  port: number;
+  labels?: Record<string, string>;
+  load?: Load | null;
+  color?: string | null;
+}
+
+/** What can change on a live registration. */
+export type InstancePatch = Partial<Pick<InstanceRecord, 'labels' | 'load' | 'color'>>;
+
+/** What is stored: JSON in etcd and ZooKeeper, Address/Port/Meta in Consul (see docs/stores.md). */
+export interface InstanceRecord {
+  id: string;
+  service: string;
+  host: string;
+  port: number;
+  labels: Record<string, string>;
+  load: Load | null;
+  color: string | null;
+  /** Random per registering process: tells our own stale record (old lease/session) from another process's. */
+  incarnation: string;
+  registeredAt: string;
+  updatedAt: string;
+}
+
+export type HealthStatus = 'passing' | 'warning' | 'critical';
+
+/** How the store keeps this instance alive, for display and for measuring. */
+export type LivenessDetail =
+  | { model: 'lease'; leaseId: string }
+  | { model: 'session'; sessionId: string }
+  | { model: 'check'; node: string; checkId: string; output: string };
+
+export interface DiscoveredInstance {
+  store: StoreKind;
+  /** The store's own key/path/ID for this instance. */
+  key: string;
+  record: InstanceRecord;
+  /** etcd and ZooKeeper hold only live instances (always 'passing'); Consul keeps dead ones as 'critical'. */
+  health: HealthStatus;
+  liveness: LivenessDetail;
+}
+
+/** Liveness settings of all three stores; each adapter reads its own. Defaults in schema.ts. */
+export interface LivenessSettings {
+  /** etcd: lease TTL; keepalives are sent every third of it. etcd rounds TTLs under 2 s up to 2 s. */
+  leaseTtlSeconds: number;
+  /** ZooKeeper: requested session timeout; the server clamps it to [2, 20] x its tickTime. */
+  sessionTimeoutMs: number;
+  /** Consul: 'http' = the agent polls the device's /health; 'ttl' = the device passes a TTL check. */
+  consulCheck: 'http' | 'ttl';
+  checkIntervalSeconds: number;
+  checkTimeoutSeconds: number;
+  checkTtlSeconds: number;
+  /** Consul reaps a critical service after this (its minimum is 60 s; the reaper runs every 30 s). */
+  deregisterCriticalAfterSeconds: number;
+}
+
+export interface RegistryOptions {
+  store: StoreKind;
+  /** etcd and Consul: http://host:port; ZooKeeper: host:port. Several for failover. */
+  endpoints: string[];
+  /** Top folder of every key (default 'fleet'). */
+  namespace?: string;
+  liveness?: Partial<LivenessSettings>;
+  /** Time limit of one request to the store (default 5000 ms). */
+  requestTimeoutMs?: number;
+  /** Reconnect backoff (defaults: 250 ms doubling to 5 s, with jitter). */
+  backoff?: { initialMs?: number; maxMs?: number };
+}
+
+export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+export interface StateDetail {
+  endpoint?: string;
+  error?: RegistryError;
+}
+
+export interface RegistryEvents {
+  state: [state: ConnectionState, detail: StateDetail];
+}
+
+export interface Registry extends EventEmitter<RegistryEvents> {
+  readonly store: StoreKind;
+  readonly namespace: string;
+  readonly endpoints: readonly string[];
+  readonly liveness: Readonly<LivenessSettings>;
+  readonly state: ConnectionState;
+  /** Validates at once (throws ValidationError); registers in the background, whenever the store is up. */
+  register(spec: InstanceSpec): Registration;
+  watchInstances(service: string): InstanceWatch;
+  /** Throws StoreUnavailableError when the store is down (never answers "no value" for "down"). */
+  getConfig(key: string): Promise<string | undefined>;
+  setConfig(key: string, value: string): Promise<void>;
+  watchConfig(key: string): ConfigWatch;
+  /** Stops heartbeats and watches. Registrations not deregistered expire at the end of their window. */
+  close(): Promise<void>;
+}
+
+export type RegistrationState = 'pending' | 'registered' | 'lost' | 'conflict' | 'deregistered';
+
+export interface RegistrationEvents {
+  state: [state: RegistrationState];
+  /** The store holds the instance (first time and after every re-registration). */
+  registered: [];
+  /** The connection went while registered: the store may still hold it until its window ends. */
+  lost: [error: RegistryError];
+  /** The store dropped it (lease lost, session expired, service gone): re-registering. */
+  expired: [reason: string];
+  /** Waiting before the next attempt to register. */
+  reconnecting: [info: { attempt: number; delayMs: number; error: RegistryError }];
+  /** Another live process holds this id; retried until it goes away, never overwritten. */
+  conflict: [error: ConflictError];
+}
+
+export interface Registration extends EventEmitter<RegistrationEvents> {
+  readonly store: StoreKind;
+  readonly state: RegistrationState;
+  /** The record as it is (or will be) stored. */
+  readonly record: Readonly<InstanceRecord>;
+  /** Merges the patch; written at once when registered, else with the next registration. Validates first. */
+  update(patch: InstancePatch): Promise<void>;
+  /** Removes the instance from the store now (not at the end of its window) and stops. */
+  deregister(): Promise<void>;
+}
+
+export type WatchState = 'syncing' | 'live' | 'down' | 'closed';
+
+export type InstanceChange =
+  | { type: 'added'; instance: DiscoveredInstance }
+  | { type: 'updated'; instance: DiscoveredInstance; previous: DiscoveredInstance }
+  | { type: 'removed'; instance: DiscoveredInstance };
+
+export interface InstanceWatchEvents {
+  /** 'down': the store is unreachable; instances() keeps the last known list, which may be stale. */
+  state: [state: WatchState, error?: RegistryError];
+  change: [change: InstanceChange];
+  /** After every full (re)sync, the whole list. */
+  synced: [instances: DiscoveredInstance[]];
+  /** A malformed value in the store; it is skipped and the watch goes on. */
+  invalid: [error: MalformedValueError];
+}
+
+export interface InstanceWatch extends EventEmitter<InstanceWatchEvents> {
+  readonly service: string;
+  readonly state: WatchState;
+  instances(): DiscoveredInstance[];
+  get(id: string): DiscoveredInstance | undefined;
+  close(): void;
+}
+
+export interface ConfigWatchEvents {
+  state: [state: WatchState, error?: RegistryError];
+  /** A new valid value (undefined: the key was deleted). */
+  value: [value: string | undefined];
+  invalid: [error: MalformedValueError];
+}
+
+export interface ConfigWatch extends EventEmitter<ConfigWatchEvents> {
+  readonly key: string;
+  readonly state: WatchState;
+  /** The last valid value; a malformed value written later does not replace it. */
+  readonly value: string | undefined;
+  close(): void;
+}
