@@ -37,7 +37,8 @@ export function isInstallError(error: unknown): error is InstallError {
 const aptNetworkTimeout = '5m';
 const aptInstallTimeout = '15m'; // ZooKeeper pulls a Java runtime
 const aptAttempts = 3;
-const networkHint = 'check that this machine reaches its Debian mirror (try `apt-get update`), then run it again.';
+const networkHint =
+  'check that this machine reaches its Debian mirror (try `apt-get update`), then run it again.';
 
 const debianPackages = {
   etcd: ['etcd-server', 'etcd-client'],
@@ -81,7 +82,9 @@ export async function installStores(opts: InstallOptions = {}): Promise<void> {
       throw new InstallError(
         step.kind,
         `${step.kind} was installed but provision/stores still does not find it`,
-        'please report this with the output of `dpkg -L` for the packages named above.',
+        step.kind === 'zookeeper'
+          ? 'ZooKeeper needs `java` on PATH: `apt-get install default-jre-headless`, then run it again.'
+          : 'please report this with the output of `dpkg -L` for the packages named above.',
       );
     }
     log(`${prefix} done in ${((Date.now() - started) / 1000).toFixed(1)} s (${after})`);
@@ -124,9 +127,15 @@ function debianStep(kind: StoreKind, packages: readonly string[]): Step {
 }
 
 async function allInstalled(packages: readonly string[]): Promise<boolean> {
-  const result = await $quiet`dpkg-query -W -f=${'${db:Status-Abbrev}\n'} ${packages}`.nothrow();
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own field syntax
+  const format = '${db:Status-Abbrev}\n';
+  const result = await $quiet`dpkg-query -W -f=${format} ${packages}`.nothrow();
   const states = result.stdout.split('\n').filter(Boolean);
-  return result.exitCode === 0 && states.length === packages.length && states.every((state) => state.startsWith('ii'));
+  return (
+    result.exitCode === 0 &&
+    states.length === packages.length &&
+    states.every((state) => state.startsWith('ii'))
+  );
 }
 
 async function describeInstalled(kind: StoreKind): Promise<string | undefined> {
@@ -202,7 +211,9 @@ async function leaveNoServiceRunning(service: string, port: number, log: (line: 
       await $quiet`${asRoot} update-rc.d ${service} disable`.nothrow().timeout('30s');
     }
     if (await portAnswers('127.0.0.1', port)) {
-      log(`note: something still listens on 127.0.0.1:${port}; harmless, the kit starts its stores on free ports`);
+      log(
+        `note: something still listens on 127.0.0.1:${port}; harmless, the kit starts its stores on free ports`,
+      );
     }
   } catch {
     // Only tidying up: the store itself is installed.
@@ -244,7 +255,9 @@ function consulStep(mirrorOverride: string | undefined): Step {
           const lists = await fs.readdir(path.join(work, 'lists'));
           if (!lists.some((name: string) => name.endsWith('_Packages') || name.includes('_Packages.'))) {
             const warnings = output.stderr.split('\n').filter((line) => /^[WE]:/.test(line));
-            throw new Error(`no package list fetched from ${mirror.uri}: ${warnings.join(' / ') || 'no message from apt'}`);
+            throw new Error(
+              `no package list fetched from ${mirror.uri}: ${warnings.join(' / ') || 'no message from apt'}`,
+            );
           }
         });
         const debs = path.join(work, 'debs');
@@ -254,20 +267,32 @@ function consulStep(mirrorOverride: string | undefined): Step {
         await withRetry('consul', 'apt-get download consul', networkHint, log, () =>
           $quiet({ cwd: debs })`apt-get ${aptOptions} download consul`.timeout(aptNetworkTimeout),
         );
-        const deb = (await fs.readdir(debs)).find((name: string) => name.startsWith('consul_') && name.endsWith('.deb'));
+        const deb = (await fs.readdir(debs)).find(
+          (name: string) => name.startsWith('consul_') && name.endsWith('.deb'),
+        );
         if (!deb) {
-          throw new InstallError('consul', 'apt-get download consul saved no .deb', 'run it again; if it persists, report it.');
+          throw new InstallError(
+            'consul',
+            'apt-get download consul saved no .deb',
+            'run it again; if it persists, report it.',
+          );
         }
         // Unpack beside the target, then swap, so an interrupted run never leaves half a consul.
         const staging = `${consulCacheDir}.partial`;
         await fs.remove(staging);
         await fs.mkdirp(staging);
-        await attempt('consul', 'dpkg-deb -x', 'free some disk space, then run it again.', () =>
-          $quiet`dpkg-deb -x ${path.join(debs, deb)} ${staging}`,
+        await attempt(
+          'consul',
+          'dpkg-deb -x',
+          'free some disk space, then run it again.',
+          () => $quiet`dpkg-deb -x ${path.join(debs, deb)} ${staging}`,
         );
         await fs.remove(consulCacheDir);
         await fs.move(staging, consulCacheDir);
-        await fs.outputFile(path.join(storesCacheDir, '..', '.gitignore'), '# downloaded programs, see provision/install-stores.ts\n*\n');
+        await fs.outputFile(
+          path.join(storesCacheDir, '..', '.gitignore'),
+          '# downloaded programs, see provision/install-stores.ts\n*\n',
+        );
         log(`unpacked ${deb}`);
       } finally {
         await fs.remove(work);
@@ -301,11 +326,15 @@ async function debianMirror(): Promise<Mirror> {
   }
   const isDebianArchive = (uri: string) => /\/debian\/?$/.test(uri) && !uri.includes('debian-security');
   const match =
-    entries.find((entry) => isDebianArchive(entry.uri) && codename !== undefined && entry.suites.includes(codename)) ??
-    entries.find((entry) => isDebianArchive(entry.uri));
+    entries.find(
+      (entry) => isDebianArchive(entry.uri) && codename !== undefined && entry.suites.includes(codename),
+    ) ?? entries.find((entry) => isDebianArchive(entry.uri));
   const defaultKeyring = '/usr/share/keyrings/debian-archive-keyring.gpg';
   if (match) return { uri: match.uri.replace(/\/$/, ''), signedBy: match.signedBy };
-  return { uri: 'http://deb.debian.org/debian', signedBy: (await fs.pathExists(defaultKeyring)) ? defaultKeyring : undefined };
+  return {
+    uri: 'http://deb.debian.org/debian',
+    signedBy: (await fs.pathExists(defaultKeyring)) ? defaultKeyring : undefined,
+  };
 }
 
 function parseOneLine(text: string): (Mirror & { suites: string[] })[] {
@@ -324,15 +353,17 @@ function parseDeb822(text: string): (Mirror & { suites: string[] })[] {
   const entries: (Mirror & { suites: string[] })[] = [];
   for (const stanza of text.split(/\n\s*\n/)) {
     const field = (name: string) =>
-      new RegExp(`^${name}:\\s*(.+)$`, 'mi')
-        .exec(stanza.replace(/^#.*$/gm, ''))?.[1]
-        ?.trim()
-        .split(/\s+/) ?? [];
+      new RegExp(`^${name}:\\s*(.+)$`, 'mi').exec(stanza.replace(/^#.*$/gm, ''))?.[1]?.trim().split(/\s+/) ??
+      [];
     if (!field('Types').includes('deb') || field('Enabled')[0] === 'no') continue;
     const signedBy = field('Signed-By')[0];
     for (const uri of field('URIs')) {
       // An inline key block starts with "-----BEGIN"; only a file path can be reused.
-      entries.push({ uri, suites: field('Suites'), signedBy: signedBy?.startsWith('/') ? signedBy : undefined });
+      entries.push({
+        uri,
+        suites: field('Suites'),
+        signedBy: signedBy?.startsWith('/') ? signedBy : undefined,
+      });
     }
   }
   return entries;
@@ -350,11 +381,18 @@ async function throwawayAptConfig(work: string, mirror: Mirror): Promise<string[
   const options = mirror.signedBy ? `[signed-by=${mirror.signedBy}] ` : '';
   await fs.writeFile(sourceList, `deb ${options}${mirror.uri} bullseye main\n`);
   return [
-    '-o', `Dir::Etc::SourceList=${sourceList}`,
-    '-o', `Dir::Etc::SourceParts=${sourceParts}`,
-    '-o', `Dir::State::Lists=${lists}`,
-    '-o', `Dir::Cache=${cache}`,
-    '-o', 'Acquire::Languages=none',
+    '-o',
+    `Dir::Etc::SourceList=${sourceList}`,
+    '-o',
+    `Dir::Etc::SourceParts=${sourceParts}`,
+    '-o',
+    `Dir::State::Lists=${lists}`,
+    '-o',
+    `Dir::Cache=${cache}`,
+    '-o',
+    'Acquire::Languages=none',
+    '-o',
+    'Acquire::Retries=0', // we retry with backoff ourselves
   ];
 }
 
@@ -369,15 +407,26 @@ async function withRetry<T>(
   command: () => Promise<T>,
 ): Promise<T> {
   let tries = 0;
-  return await retry(aptAttempts, expBackoff('30s', '2s'), () => {
+  return await retry(aptAttempts, delaysBetween(aptAttempts), () => {
     tries += 1;
     if (tries > 1) log(`${label} failed, trying again (${tries}/${aptAttempts})...`);
     return attempt(kind, label, hint, command);
   });
 }
 
+/** expBackoff's delays, but only between attempts: zx's retry would otherwise also wait after the last one. */
+function* delaysBetween(attempts: number): Generator<number> {
+  const delays = expBackoff('30s', '2s');
+  for (let index = 1; index < attempts; index++) yield delays.next().value ?? 0;
+}
+
 /** Run `command`, turning a failure into an InstallError that carries only the command's own message. */
-async function attempt<T>(kind: StoreKind, label: string, hint: string, command: () => Promise<T>): Promise<T> {
+async function attempt<T>(
+  kind: StoreKind,
+  label: string,
+  hint: string,
+  command: () => Promise<T>,
+): Promise<T> {
   try {
     return await command();
   } catch (error) {
@@ -413,7 +462,9 @@ async function main(): Promise<void> {
       only: only.length > 0 ? (only as StoreKind[]) : undefined,
       debianMirror: process.env.FLEET_DEBIAN_MIRROR || undefined,
     });
-    process.stdout.write(`all stores ready; tests and the demo start them on free ports (${installCommand} again is a no-op)\n`);
+    process.stdout.write(
+      `ready: tests and the demo start the stores on free ports (\`${installCommand}\` again is a no-op)\n`,
+    );
   } catch (error) {
     if (isInstallError(error)) {
       process.stderr.write(`${error.kind}: ${error.message}\nnext: ${error.hint}\n`);

@@ -72,5 +72,6 @@ export function createRegistry(options: RegistryOptions): Registry {
     liveness: frozenLiveness,
     layout: keys,
     backoff,
+    requestTimeoutMs,
   });
 }

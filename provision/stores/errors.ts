@@ -16,9 +16,14 @@ export class StoreStartError extends Error {
   ) {
     const tail = details.logTail ?? [];
     const shown = tail.slice(-20);
-    super(shown.length > 0 ? `${message}\n--- last ${shown.length} lines of ${kind} ---\n${shown.join('\n')}` : message, {
-      cause: details.cause,
-    });
+    super(
+      shown.length > 0
+        ? `${message}\n--- last ${shown.length} lines of ${kind} ---\n${shown.join('\n')}`
+        : message,
+      {
+        cause: details.cause,
+      },
+    );
     this.kind = kind;
     this.exitCode = details.exitCode;
     this.logTail = tail;

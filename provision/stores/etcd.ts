@@ -23,7 +23,10 @@ export const etcdDriver: StoreDriver = {
   async version() {
     const binary = await this.resolveBinary();
     if (!binary) return undefined;
-    const { stdout } = await execFileAsync(binary, ['--version'], { env: { ...process.env, ...etcdEnv() }, timeout: 10_000 });
+    const { stdout } = await execFileAsync(binary, ['--version'], {
+      env: { ...process.env, ...etcdEnv() },
+      timeout: 10_000,
+    });
     return stdout.split('\n')[0]?.trim();
   },
 

@@ -3,7 +3,13 @@
 import { consulDriver } from './consul.js';
 import { etcdDriver } from './etcd.js';
 import { launchStore } from './process.js';
-import { type StartOptions, type StoreDriver, type StoreKind, type StoreProcess, storeKinds } from './types.js';
+import {
+  type StartOptions,
+  type StoreDriver,
+  type StoreKind,
+  type StoreProcess,
+  storeKinds,
+} from './types.js';
 import { zookeeperDriver } from './zookeeper.js';
 
 export { isStoreStartError, StoreStartError } from './errors.js';
@@ -27,7 +33,9 @@ export function startStore(kind: StoreKind, opts?: StartOptions): Promise<StoreP
  * etcd and consul: the binary; zookeeper: the server jar (run with java, which must be installed too).
  */
 export async function storeBinaries(): Promise<Record<StoreKind, string | undefined>> {
-  const [etcd, zookeeper, consul] = await Promise.all(storeKinds.map((kind) => drivers[kind].resolveBinary()));
+  const [etcd, zookeeper, consul] = await Promise.all(
+    storeKinds.map((kind) => drivers[kind].resolveBinary()),
+  );
   return { etcd, zookeeper, consul };
 }
 

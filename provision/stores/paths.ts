@@ -37,7 +37,10 @@ export async function isReadable(file: string): Promise<boolean> {
 }
 
 /** Like `command -v`: the first executable `name` on PATH (plus the sbin dirs a non-root PATH may lack). */
-export async function findOnPath(name: string, extraDirs: readonly string[] = []): Promise<string | undefined> {
+export async function findOnPath(
+  name: string,
+  extraDirs: readonly string[] = [],
+): Promise<string | undefined> {
   const dirs = [...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean), ...extraDirs];
   for (const dir of dirs) {
     const candidate = path.join(dir, name);
@@ -50,6 +53,14 @@ export async function findOnPath(name: string, extraDirs: readonly string[] = []
 export async function firstExecutable(candidates: readonly string[]): Promise<string | undefined> {
   for (const candidate of candidates) {
     if (await isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** The first of `candidates` that is readable. */
+export async function firstReadable(candidates: readonly string[]): Promise<string | undefined> {
+  for (const candidate of candidates) {
+    if (await isReadable(candidate)) return candidate;
   }
   return undefined;
 }

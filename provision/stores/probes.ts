@@ -13,7 +13,9 @@ export function httpGet(url: string, signal: AbortSignal): Promise<HttpAnswer> {
     const request = http.get(url, { agent: false, signal }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+      );
       response.on('error', reject);
     });
     request.on('error', reject);
@@ -21,7 +23,12 @@ export function httpGet(url: string, signal: AbortSignal): Promise<HttpAnswer> {
 }
 
 /** Send a ZooKeeper four-letter word and read the answer until the server closes the connection. */
-export function fourLetterWord(host: string, port: number, word: string, signal: AbortSignal): Promise<string> {
+export function fourLetterWord(
+  host: string,
+  port: number,
+  word: string,
+  signal: AbortSignal,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port });
     const chunks: Buffer[] = [];

@@ -10,7 +10,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreStartError } from './errors.js';
 import { installCommand } from './paths.js';
 import { allocatePorts } from './ports.js';
-import type { StartOptions, StopOptions, StoreContext, StoreDriver, StoreKind, StoreProcess } from './types.js';
+import type {
+  StartOptions,
+  StopOptions,
+  StoreContext,
+  StoreDriver,
+  StoreKind,
+  StoreProcess,
+} from './types.js';
 
 const logTailLines = 200;
 const stopGraceMs = 5_000;
@@ -29,16 +36,20 @@ let exitHookInstalled = false;
 export async function launchStore(driver: StoreDriver, options: StartOptions = {}): Promise<StoreProcess> {
   const binary = await driver.resolveBinary();
   if (binary === undefined) {
-    throw new StoreStartError(driver.kind, `${driver.kind} is not installed on this machine: run \`${installCommand}\`.`);
+    throw new StoreStartError(
+      driver.kind,
+      `${driver.kind} is not installed on this machine: run \`${installCommand}\`.`,
+    );
   }
   const host = options.host ?? '127.0.0.1';
+  const ports = Object.freeze(await resolvePorts(driver, host, options.ports ?? {}));
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), `fleetkit-${driver.kind}-`)));
   if (!ownsDataDir) await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const context: StoreContext = {
     host,
     connectHost: connectHostFor(host),
-    ports: Object.freeze(await resolvePorts(driver, host, options.ports ?? {})),
+    ports,
     dataDir,
     options: Object.freeze({ ...options }),
   };
@@ -64,6 +75,14 @@ async function resolvePorts(
   host: string,
   given: Partial<Record<string, number>>,
 ): Promise<Record<string, number>> {
+  const known = [...driver.portNames, ...Object.keys(driver.defaultPorts ?? {})];
+  const unknown = Object.keys(given).filter((name) => !known.includes(name));
+  if (unknown.length > 0) {
+    throw new StoreStartError(
+      driver.kind,
+      `${driver.kind} has no port named ${unknown.join(', ')}; its ports are ${known.join(', ')}.`,
+    );
+  }
   const ports: Record<string, number> = { ...driver.defaultPorts };
   for (const [name, port] of Object.entries(given)) {
     if (port !== undefined) ports[name] = port;
@@ -116,11 +135,14 @@ class ManagedStore implements StoreProcess {
 
   get running(): boolean {
     const child = this.child;
-    return child !== undefined && child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+    return (
+      child !== undefined && child.pid !== undefined && child.exitCode === null && child.signalCode === null
+    );
   }
 
   async start(): Promise<void> {
-    if (this.disposed) throw new StoreStartError(this.kind, `this ${this.kind} was stopped with removeData; start a new one.`);
+    if (this.disposed)
+      throw new StoreStartError(this.kind, `this ${this.kind} was stopped with removeData; start a new one.`);
     const spec = await this.driver.prepare(this.context);
     const child = spawn(spec.command, spec.args, {
       cwd: this.context.dataDir,
@@ -130,10 +152,14 @@ class ManagedStore implements StoreProcess {
     this.child = child;
     this.exited = new Promise<Exit>((resolve) => {
       child.once('error', (error) => resolve({ code: null, signal: null, error }));
-      child.once('exit', (code, signal) => resolve({ code, signal }));
+      // 'close' rather than 'exit': it comes after the last output line, which is often the reason.
+      child.once('close', (code, signal) => resolve({ code, signal }));
     });
     for (const stream of [child.stdout, child.stderr]) {
-      if (stream) readline.createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => this.onLine(line));
+      if (stream)
+        readline
+          .createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })
+          .on('line', (line) => this.onLine(line));
     }
     await this.waitUntilReady(child, spec.command);
   }
@@ -171,7 +197,12 @@ class ManagedStore implements StoreProcess {
     if (!child || !this.running) return;
     child.kill('SIGCONT'); // a frozen store cannot handle SIGTERM
     child.kill(signal);
-    const graceful = await Promise.race([this.exited.then(() => true), sleep(stopGraceMs, false)]);
+    const grace = new AbortController(); // so a pending timer does not keep the caller's process alive
+    const graceful = await Promise.race([
+      this.exited.then(() => true),
+      sleep(stopGraceMs, false, { signal: grace.signal }).catch(() => false),
+    ]);
+    grace.abort();
     if (!graceful) {
       child.kill('SIGKILL');
       await this.exited;
@@ -199,7 +230,7 @@ class ManagedStore implements StoreProcess {
       const ready = await this.driver.probe(this.context, signal).catch(() => false);
       if (exit) throw this.earlyExitError(exit, command);
       if (ready) return;
-      await Promise.race([sleep(probeIntervalMs), this.exited]);
+      await sleep(probeIntervalMs);
     }
     await this.terminate('SIGKILL');
     throw new StoreStartError(

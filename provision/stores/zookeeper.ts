@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { findOnPath, firstExecutable, isReadable } from './paths.js';
+import { findOnPath, firstExecutable, firstReadable, isReadable } from './paths.js';
 import { portOf } from './ports.js';
 import { fourLetterWord, hostPort } from './probes.js';
 import type { StoreContext, StoreDriver } from './types.js';
@@ -28,13 +28,7 @@ interface JavaLaunch {
 
 async function resolveJava(): Promise<JavaLaunch | undefined> {
   const java = (await findOnPath('java')) ?? (await firstExecutable(['/usr/bin/java']));
-  let jar: string | undefined;
-  for (const candidate of serverJarCandidates) {
-    if (await isReadable(candidate)) {
-      jar = candidate;
-      break;
-    }
-  }
+  const jar = await firstReadable(serverJarCandidates);
   if (!java || !jar) return undefined;
   const logging: string[] = [];
   for (const candidate of loggingJars) if (await isReadable(candidate)) logging.push(candidate);
@@ -55,10 +49,15 @@ export const zookeeperDriver: StoreDriver = {
   async version() {
     const launch = await resolveJava();
     if (!launch) return undefined;
-    const { stdout } = await execFileAsync(launch.java, ['-cp', launch.classpath, 'org.apache.zookeeper.Version'], {
-      timeout: 30_000,
-    });
+    const { stdout } = await execFileAsync(
+      launch.java,
+      ['-cp', launch.classpath, 'org.apache.zookeeper.Version'],
+      {
+        timeout: 30_000,
+      },
+    );
     // Debian's build leaves a Maven placeholder in the version: "3.8.0-${mvngit.commit.id}, built on ...".
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal Maven placeholder
     return stdout.trim().split('\n')[0]?.replace('-${mvngit.commit.id}', '');
   },
 

@@ -1,5 +1,6 @@
 // The few Consul HTTP calls the kit makes, typed, over the `consul` package (one client per endpoint).
 // Its loosely typed options are cast once, here; its errors are converted once, here.
+import { EventEmitter } from 'node:events';
 import Consul from 'consul';
 import type { Endpoint } from '../endpoints.ts';
 import { isRegistryError, type RegistryError, StoreError, StoreUnavailableError } from '../errors.ts';
@@ -82,23 +83,25 @@ export class ConsulHttp {
     }) as unknown as LooseClient;
   }
 
-  async healthService(service: string, index: string, waitSeconds: number): Promise<Blocking<HealthEntry[]>> {
-    const [res, body] = await this.blocking(
-      (o) => this.client.health.service(o),
-      { service },
-      index,
-      waitSeconds,
-    );
+  async healthService(
+    service: string,
+    index: string,
+    waitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<Blocking<HealthEntry[]>> {
+    const query = { service, index, wait: `${waitSeconds}s` };
+    const [res, body] = await this.blocking((o) => this.client.health.service(o), query, waitSeconds, signal);
     return { index: indexOf(res), value: Array.isArray(body) ? (body as HealthEntry[]) : [] };
   }
 
-  async kvList(prefix: string, index: string, waitSeconds: number): Promise<Blocking<KvItem[]>> {
-    const [res, body] = await this.blocking(
-      (o) => this.client.kv.get(o),
-      { key: prefix, recurse: true },
-      index,
-      waitSeconds,
-    );
+  async kvList(
+    prefix: string,
+    index: string,
+    waitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<Blocking<KvItem[]>> {
+    const query = { key: prefix, recurse: true, index, wait: `${waitSeconds}s` };
+    const [res, body] = await this.blocking((o) => this.client.kv.get(o), query, waitSeconds, signal);
     return { index: indexOf(res), value: Array.isArray(body) ? (body as KvItem[]) : [] };
   }
 
@@ -107,10 +110,12 @@ export class ConsulHttp {
     id: string,
     hash: string,
     waitSeconds: number,
+    signal?: AbortSignal,
   ): Promise<Blocking<ConsulServiceFields | undefined>> {
     try {
       const res = (await this.client._get(
         {
+          ctx: cancellable(signal),
           name: 'agent.service.get',
           path: '/agent/service/{id}',
           params: { id },
@@ -165,25 +170,32 @@ export class ConsulHttp {
     }
   }
 
+  /** A blocking query: the response too (for its index), a time limit past the wait, cancellable. */
   private async blocking(
     method: Method,
     options: Record<string, unknown>,
-    index: string,
     waitSeconds: number,
-  ) {
+    signal: AbortSignal | undefined,
+  ): Promise<[Response, unknown]> {
     try {
       const result = await method({
         ...options,
-        index,
-        wait: `${waitSeconds}s`,
         timeout: (waitSeconds + 5) * 1000,
-        ctx: { includeResponse: true },
+        ctx: cancellable(signal),
       });
-      return result as [Response, unknown];
+      return Array.isArray(result) ? [result[0] as Response, result[1]] : [result as Response, undefined];
     } catch (error) {
       throw consulError(error);
     }
   }
+}
+
+/** papi takes an EventEmitter as request context: 'cancel' aborts the request; includeResponse asks
+ * the consul package to return the response (for its index headers) with the body. */
+function cancellable(signal: AbortSignal | undefined): EventEmitter {
+  const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
+  signal?.addEventListener('abort', () => ctx.emit('cancel'), { once: true });
+  return ctx;
 }
 
 function indexOf(res: Response): string {

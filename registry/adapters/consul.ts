@@ -47,7 +47,7 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
     super();
     this.agents = ctx.endpoints.map((e) => new ConsulHttp(e, ctx.requestTimeoutMs));
     const prefix = ctx.layout.configKv('');
-    void this.follow((agent, index) => agent.kvList(prefix, index, WAIT_SECONDS), {
+    void this.follow((agent, index, signal) => agent.kvList(prefix, index, WAIT_SECONDS, signal), {
       value: (items) => {
         this.setState('connected', { endpoint: this.agent.address });
         this.config.reset(items.map((item) => [item.Key.slice(prefix.length), item.Value ?? '']));
@@ -126,7 +126,7 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
   watchInstances(service: string, sink: InstanceSink): () => void {
     const stop = new AbortController();
     void this.follow(
-      (agent, index) => agent.healthService(service, index, WAIT_SECONDS),
+      (agent, index, signal) => agent.healthService(service, index, WAIT_SECONDS, signal),
       { value: (entries) => sink.reset(toRawInstances(service, entries)), down: (error) => sink.down(error) },
       stop.signal,
     );
@@ -163,7 +163,7 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
 
   /** A blocking-query loop: a value whenever the index moves, "down" and the next agent on failure. */
   async follow<T>(
-    query: (agent: ConsulHttp, index: string) => Promise<Blocking<T>>,
+    query: (agent: ConsulHttp, index: string, signal: AbortSignal) => Promise<Blocking<T>>,
     to: Follower<T>,
     signal: AbortSignal = this.closing.signal,
     agentOf: () => ConsulHttp = () => this.agent,
@@ -174,7 +174,7 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
     while (!all.aborted) {
       const agent = agentOf();
       try {
-        const result = await query(agent, index);
+        const result = await query(agent, index, all);
         if (all.aborted) return;
         backoff.reset();
         if (result.index === index) continue; // the wait ran out with no change
@@ -253,7 +253,7 @@ class ConsulClaim extends EventEmitter<ClaimEvents> implements Claim {
     super();
     const signal = AbortSignal.any([this.stop.signal, closing]);
     void adapter.follow(
-      (agent, hash) => agent.agentService(id, hash, WAIT_SECONDS),
+      (agent, hash, signal) => agent.agentService(id, hash, WAIT_SECONDS, signal),
       {
         value: (service) =>
           service ? this.connected() : this.end('the Consul agent no longer has the service'),

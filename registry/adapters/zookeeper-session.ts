@@ -105,6 +105,7 @@ export class ZooKeeperSession extends EventEmitter<SessionEvents> {
       spinDelay: 200,
       retries: 0,
     });
+    guardAgainstParserCrash(client);
     this.client = client;
     this.generation++;
     client.on('connected', () => {
@@ -163,4 +164,27 @@ export class ZooKeeperSession extends EventEmitter<SessionEvents> {
       });
     });
   }
+}
+
+/**
+ * node-zookeeper-client throws from its socket 'data' handler when it cannot parse what a starting or
+ * stopping server sent ("Unknown code: ..."; its issues #23, #39, #70), which would crash the whole
+ * process. Drop that connection instead: the client reconnects as after any socket loss.
+ */
+function guardAgainstParserCrash(client: Client): void {
+  type Manager = {
+    onSocketData(buffer: Buffer): void;
+    pendingBuffer: Buffer | null;
+    socket?: { destroy(): void };
+  };
+  const manager = (client as unknown as { connectionManager: Manager }).connectionManager;
+  const parse = manager.onSocketData;
+  manager.onSocketData = function guarded(this: Manager, buffer: Buffer) {
+    try {
+      parse.call(this, buffer);
+    } catch {
+      this.pendingBuffer = null;
+      this.socket?.destroy();
+    }
+  };
 }

@@ -29,6 +29,7 @@ export interface StoreRegistryOptions {
   liveness: Readonly<LivenessSettings>;
   layout: Layout;
   backoff: BackoffOptions;
+  requestTimeoutMs: number;
 }
 
 export class StoreRegistry extends EventEmitter<RegistryEvents> implements Registry {
@@ -83,6 +84,7 @@ export class StoreRegistry extends EventEmitter<RegistryEvents> implements Regis
   async getConfig(key: string): Promise<string | undefined> {
     this.assertOpen();
     const valid = parseOrThrow(configKeySchema, key, 'config key', 'key');
+    await this.connected();
     const raw = await this.adapter.readConfig(valid);
     if (raw === undefined) return undefined;
     const parsed = parseConfigValue(valid, raw);
@@ -102,6 +104,7 @@ export class StoreRegistry extends EventEmitter<RegistryEvents> implements Regis
       throw new ValidationError(`config value of "${validKey}"`, [
         { field: validKey, expected: parsed.expected },
       ]);
+    await this.connected();
     await this.adapter.writeConfig(validKey, parsed.value);
   }
 
@@ -131,6 +134,11 @@ export class StoreRegistry extends EventEmitter<RegistryEvents> implements Regis
       close();
     };
     return watch;
+  }
+
+  /** A registry just created is still connecting: give it one request's time before trying. */
+  private connected(): Promise<void> {
+    return this.adapter.whenConnected(AbortSignal.timeout(this.options.requestTimeoutMs));
   }
 
   private assertOpen(): void {

@@ -1,0 +1,3 @@
+import { registryContract } from '../contract.ts';
+
+registryContract({ name: 'etcd', store: 'etcd', liveness: { leaseTtlSeconds: 2 } });

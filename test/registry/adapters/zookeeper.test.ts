@@ -1,0 +1,3 @@
+import { registryContract } from '../contract.ts';
+
+registryContract({ name: 'zookeeper', store: 'zookeeper', liveness: { sessionTimeoutMs: 2000 } });

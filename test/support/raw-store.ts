@@ -1,0 +1,120 @@
+// Reads and writes the stores with their plain clients, bypassing the registry: to check that what
+// the registry stores is what docs/stores.md says, and to write garbage as a user with etcdctl would.
+import { Etcd3 } from 'etcd3';
+import zookeeper from 'node-zookeeper-client';
+import type { StoreKind } from '../../registry/index.ts';
+
+export interface RawInstance {
+  /** The JSON document (etcd, ZooKeeper) or the service's fields (Consul). */
+  value: Record<string, unknown>;
+  /** etcd: the lease id; ZooKeeper: the ephemeral owner session; Consul: the check definition's type. */
+  liveness: string;
+}
+
+export interface RawStore {
+  readInstance(ns: string, service: string, id: string): Promise<RawInstance | undefined>;
+  writeConfig(ns: string, key: string, value: string): Promise<void>;
+  /** Every key/path under the namespace (Consul: KV keys). */
+  listNamespace(ns: string): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+function etcdRaw(endpoint: string): RawStore {
+  const client = new Etcd3({ hosts: endpoint });
+  return {
+    async readInstance(ns, service, id) {
+      const kv = (await client.get(`/${ns}/services/${service}/${id}`).exec()).kvs[0];
+      return kv && { value: JSON.parse(kv.value.toString()), liveness: kv.lease };
+    },
+    async writeConfig(ns, key, value) {
+      await client.put(`/${ns}/config/${key}`).value(value);
+    },
+    listNamespace: (ns) => client.getAll().prefix(`/${ns}/`).keys(),
+    async close() {
+      client.close();
+    },
+  };
+}
+
+function zookeeperRaw(endpoint: string): RawStore {
+  const client = zookeeper.createClient(endpoint, { sessionTimeout: 4000 });
+  const connected = new Promise<void>((resolve) => client.once('connected', () => resolve()));
+  client.connect();
+  const call = <T>(run: (cb: (error: unknown, value: T) => void) => void) =>
+    connected.then(
+      () =>
+        new Promise<T>((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value)))),
+    );
+  const noNode = (error: unknown) =>
+    (error as { getCode?: () => number }).getCode?.() === zookeeper.Exception.NO_NODE;
+  const list = async (path: string): Promise<string[]> => {
+    let children: string[];
+    try {
+      children = await call<string[]>((cb) => client.getChildren(path, cb));
+    } catch (error) {
+      if (noNode(error)) return [];
+      throw error;
+    }
+    const nested = await Promise.all(children.map((c) => list(`${path}/${c}`)));
+    return [...children.map((c) => `${path}/${c}`), ...nested.flat()];
+  };
+  return {
+    async readInstance(ns, service, id) {
+      try {
+        const { data, stat } = await call<{ data: Buffer; stat: zookeeper.Stat }>((cb) =>
+          client.getData(`/${ns}/services/${service}/${id}`, (e, data, stat) => cb(e, { data, stat })),
+        );
+        return { value: JSON.parse(data.toString()), liveness: stat.ephemeralOwner.toString('hex') };
+      } catch (error) {
+        if (noNode(error)) return undefined;
+        throw error;
+      }
+    },
+    async writeConfig(ns, key, value) {
+      const path = `/${ns}/config/${key}`;
+      await call((cb) => client.mkdirp(path, cb));
+      await call((cb) => client.setData(path, Buffer.from(value), cb));
+    },
+    listNamespace: (ns) => list(`/${ns}`),
+    async close() {
+      client.close();
+    },
+  };
+}
+
+function consulRaw(endpoint: string): RawStore {
+  const api = async (path: string, init?: RequestInit) => {
+    const res = await fetch(`${endpoint}/v1${path}`, init);
+    if (res.status === 404) return undefined;
+    if (!res.ok) throw new Error(`consul ${path}: HTTP ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+  return {
+    async readInstance(_ns, service, id) {
+      const entries = (await api(`/health/service/${service}`)) as
+        | {
+            Service: Record<string, unknown>;
+            Checks: { ServiceID: string; Type?: string; CheckID: string }[];
+          }[]
+        | undefined;
+      const entry = entries?.find((e) => e.Service.ID === id);
+      if (!entry) return undefined;
+      const checks = (await api('/agent/checks')) as Record<string, { Type: string }> | undefined;
+      return { value: entry.Service, liveness: checks?.[`service:${id}`]?.Type ?? 'none' };
+    },
+    async writeConfig(ns, key, value) {
+      await api(`/kv/${ns}/config/${key}`, { method: 'PUT', body: value });
+    },
+    // Consul's services are not namespaced (namespaces are an Enterprise feature): only KV is.
+    listNamespace: async (ns) => ((await api(`/kv/${ns}/?keys`)) as string[] | undefined) ?? [],
+    async close() {},
+  };
+}
+
+const RAW: Record<StoreKind, (endpoint: string) => RawStore> = {
+  etcd: etcdRaw,
+  zookeeper: zookeeperRaw,
+  consul: consulRaw,
+};
+
+export const rawStore = (kind: StoreKind, endpoint: string): RawStore => RAW[kind](endpoint);
