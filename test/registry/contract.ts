@@ -290,10 +290,12 @@ export function registryContract(variant: ContractVariant): void {
       const second = open(ns).register(await spec('pi-same', { labels: { owner: 'second' } }));
       await eventually('second reports a conflict', () => second.state === 'conflict', { timeoutMs: 3000 });
       const stored = await raw.readInstance(ns, 'web', 'pi-same');
-      const owner =
-        variant.store === 'consul'
-          ? (stored?.value.Meta as Record<string, string>).owner
-          : (stored?.value.labels as Record<string, string>).owner;
+      assert.ok(stored);
+      const labels = (variant.store === 'consul' ? stored.value.Meta : stored.value.labels) as Record<
+        string,
+        string
+      >;
+      const owner = labels.owner;
       assert.equal(owner, 'first');
     });
 
