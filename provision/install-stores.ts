@@ -8,8 +8,8 @@ import { realpathSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { $, expBackoff, fs, os, ProcessOutput, path, retry } from 'zx';
-import { type StoreKind, storeBinaries, storeKinds, storeVersion } from './stores/index.js';
-import { consulCacheDir, findOnPath, installCommand, storesCacheDir } from './stores/paths.js';
+import { type StoreKind, storeBinaries, storeKinds, storeVersion } from './stores/index.ts';
+import { consulCacheDir, findOnPath, installCommand, storesCacheDir } from './stores/paths.ts';
 
 export interface InstallOptions {
   only?: StoreKind[];

@@ -201,12 +201,13 @@ export function livenessWindowMs(store: 'etcd' | 'zookeeper' | 'consul', l: Live
 }
 
 export function toFieldIssues(error: z.ZodError, prefix = ''): FieldIssue[] {
-  return error.issues.map((issue) => {
+  const join = (...parts: string[]) => parts.filter(Boolean).join('.') || '(value)';
+  return error.issues.flatMap((issue) => {
     const path = issue.path.map(String).join('.');
-    const field = [prefix, path].filter(Boolean).join('.') || prefix || '(value)';
-    const expected =
-      issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue.message;
-    return { field: issue.code === 'unrecognized_keys' && !path ? prefix || '(value)' : field, expected };
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ field: join(prefix, path, key), expected: 'no such setting (unknown field)' }));
+    }
+    return [{ field: join(prefix, path), expected: issue.message }];
   });
 }
 

@@ -5,10 +5,10 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { cachedConsulBinary, findOnPath, firstExecutable } from './paths.js';
-import { portOf } from './ports.js';
-import { hostPort, httpGet } from './probes.js';
-import type { StoreContext, StoreDriver } from './types.js';
+import { cachedConsulBinary, findOnPath, firstExecutable } from './paths.ts';
+import { portOf } from './ports.ts';
+import { hostPort, httpGet } from './probes.ts';
+import type { StoreContext, StoreDriver } from './types.ts';
 
 const execFileAsync = promisify(execFile);
 

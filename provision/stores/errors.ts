@@ -1,4 +1,4 @@
-import type { StoreKind } from './types.js';
+import type { StoreKind } from './types.ts';
 
 /** A store did not start: not installed, exited early, or did not answer in time. */
 export class StoreStartError extends Error {

@@ -1,10 +1,10 @@
 // etcd 3.4 from Debian's etcd-server: one member, its own data dir, client and peer on given ports.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { findOnPath, firstExecutable } from './paths.js';
-import { portOf } from './ports.js';
-import { hostPort, httpGet } from './probes.js';
-import type { StoreContext, StoreDriver } from './types.js';
+import { findOnPath, firstExecutable } from './paths.ts';
+import { portOf } from './ports.ts';
+import { hostPort, httpGet } from './probes.ts';
+import type { StoreContext, StoreDriver } from './types.ts';
 
 const execFileAsync = promisify(execFile);
 const memberName = 'fleetkit';

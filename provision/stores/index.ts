@@ -1,21 +1,21 @@
 // Run etcd, ZooKeeper and Consul as real child processes on free loopback ports, for tests,
 // the demo and the control host. Install them first with `npm run stores:install`.
-import { consulDriver } from './consul.js';
-import { etcdDriver } from './etcd.js';
-import { launchStore } from './process.js';
+import { consulDriver } from './consul.ts';
+import { etcdDriver } from './etcd.ts';
+import { launchStore } from './process.ts';
 import {
   type StartOptions,
   type StoreDriver,
   type StoreKind,
   type StoreProcess,
   storeKinds,
-} from './types.js';
-import { zookeeperDriver } from './zookeeper.js';
+} from './types.ts';
+import { zookeeperDriver } from './zookeeper.ts';
 
-export { isStoreStartError, StoreStartError } from './errors.js';
-export { stopAllStores } from './process.js';
-export type { StartOptions, StopOptions, StoreKind, StoreProcess } from './types.js';
-export { storeKinds } from './types.js';
+export { isStoreStartError, StoreStartError } from './errors.ts';
+export { stopAllStores } from './process.ts';
+export type { StartOptions, StopOptions, StoreKind, StoreProcess } from './types.ts';
+export { storeKinds } from './types.ts';
 
 const drivers: Record<StoreKind, StoreDriver> = {
   etcd: etcdDriver,

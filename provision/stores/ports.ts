@@ -1,5 +1,5 @@
 import net from 'node:net';
-import type { StoreContext } from './types.js';
+import type { StoreContext } from './types.ts';
 
 /**
  * Free ports for `names` on `host`: all listeners are held open together so one call never hands out

@@ -7,9 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StoreStartError } from './errors.js';
-import { installCommand } from './paths.js';
-import { allocatePorts } from './ports.js';
+import { StoreStartError } from './errors.ts';
+import { installCommand } from './paths.ts';
+import { allocatePorts } from './ports.ts';
 import type {
   StartOptions,
   StopOptions,
@@ -17,7 +17,7 @@ import type {
   StoreDriver,
   StoreKind,
   StoreProcess,
-} from './types.js';
+} from './types.ts';
 
 const logTailLines = 200;
 const stopGraceMs = 5_000;

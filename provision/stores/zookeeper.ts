@@ -4,10 +4,10 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { findOnPath, firstExecutable, firstReadable, isReadable } from './paths.js';
-import { portOf } from './ports.js';
-import { fourLetterWord, hostPort } from './probes.js';
-import type { StoreContext, StoreDriver } from './types.js';
+import { findOnPath, firstExecutable, firstReadable, isReadable } from './paths.ts';
+import { portOf } from './ports.ts';
+import { fourLetterWord, hostPort } from './probes.ts';
+import type { StoreContext, StoreDriver } from './types.ts';
 
 const execFileAsync = promisify(execFile);
 
