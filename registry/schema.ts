@@ -205,7 +205,10 @@ export function toFieldIssues(error: z.ZodError, prefix = ''): FieldIssue[] {
   return error.issues.flatMap((issue) => {
     const path = issue.path.map(String).join('.');
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ field: join(prefix, path, key), expected: 'no such setting (unknown field)' }));
+      return issue.keys.map((key) => ({
+        field: join(prefix, path, key),
+        expected: 'no such setting (unknown field)',
+      }));
     }
     return [{ field: join(prefix, path), expected: issue.message }];
   });
