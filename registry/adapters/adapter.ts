@@ -113,3 +113,46 @@ export abstract class AdapterBase extends EventEmitter<AdapterEvents> {
     });
   }
 }
+
+/**
+ * The liveness bookkeeping every claim shares: 'lost' once per outage, 'held' when it ends, 'expired'
+ * once and last. Subclasses call connectionLost / connectionBack / end and stop their own timers and
+ * watches in detach().
+ */
+export abstract class ClaimBase extends EventEmitter<ClaimEvents> implements Claim {
+  protected ended = false;
+  private outage = false;
+
+  abstract write(record: InstanceRecord): Promise<void>;
+  abstract release(): Promise<void>;
+  abstract abandon(): void;
+  /** Stops heartbeats and watches; called once the claim is over, whatever the reason. */
+  protected abstract stopWatching(): void;
+
+  protected get inOutage(): boolean {
+    return this.outage;
+  }
+
+  protected connectionLost(error: RegistryError): void {
+    if (this.ended || this.outage) return;
+    this.outage = true;
+    this.emit('lost', error);
+  }
+
+  protected connectionBack(): void {
+    if (this.ended || !this.outage) return;
+    this.outage = false;
+    this.emit('held');
+  }
+
+  protected end(reason: string): void {
+    if (this.ended) return;
+    this.detach();
+    this.emit('expired', reason);
+  }
+
+  protected detach(): void {
+    this.ended = true;
+    this.stopWatching();
+  }
+}

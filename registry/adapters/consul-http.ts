@@ -113,22 +113,24 @@ export class ConsulHttp {
     signal?: AbortSignal,
   ): Promise<Blocking<ConsulServiceFields | undefined>> {
     try {
-      const res = (await this.client._get(
-        {
-          ctx: cancellable(signal),
-          name: 'agent.service.get',
-          path: '/agent/service/{id}',
-          params: { id },
-          query: hash ? { hash, wait: `${waitSeconds}s` } : {},
-          timeout: hash ? (waitSeconds + 5) * 1000 : this.timeoutMs,
-        },
-        (request: { err?: Error; res: Response }, next: (...args: unknown[]) => void) => {
-          if (request.err) {
-            (request.err as Error & { response?: Response }).response = request.res;
-            return next(false, request.err);
-          }
-          next(false, undefined, request.res);
-        },
+      const res = (await cancellable(signal, (ctx) =>
+        this.client._get(
+          {
+            ctx,
+            name: 'agent.service.get',
+            path: '/agent/service/{id}',
+            params: { id },
+            query: hash ? { hash, wait: `${waitSeconds}s` } : {},
+            timeout: hash ? (waitSeconds + 5) * 1000 : this.timeoutMs,
+          },
+          (request: { err?: Error; res: Response }, next: (...args: unknown[]) => void) => {
+            if (request.err) {
+              (request.err as Error & { response?: Response }).response = request.res;
+              return next(false, request.err);
+            }
+            next(false, undefined, request.res);
+          },
+        ),
       )) as Response;
       return { index: res.headers['x-consul-contenthash'] ?? '', value: res.body as ConsulServiceFields };
     } catch (error) {
@@ -178,11 +180,8 @@ export class ConsulHttp {
     signal: AbortSignal | undefined,
   ): Promise<[Response, unknown]> {
     try {
-      const result = await method({
-        ...options,
-        timeout: (waitSeconds + 5) * 1000,
-        ctx: cancellable(signal),
-      });
+      const timeout = (waitSeconds + 5) * 1000;
+      const result = await cancellable(signal, (ctx) => method({ ...options, timeout, ctx }));
       return Array.isArray(result) ? [result[0] as Response, result[1]] : [result as Response, undefined];
     } catch (error) {
       throw consulError(error);
@@ -190,12 +189,23 @@ export class ConsulHttp {
   }
 }
 
-/** papi takes an EventEmitter as request context: 'cancel' aborts the request; includeResponse asks
- * the consul package to return the response (for its index headers) with the body. */
-function cancellable(signal: AbortSignal | undefined): EventEmitter {
+/**
+ * papi takes an EventEmitter as request context: 'cancel' aborts the request. includeResponse asks
+ * the consul package to return the response (for its index headers) with the body. The abort listener
+ * goes when the request ends: a watch makes thousands of requests on one signal.
+ */
+async function cancellable<T>(
+  signal: AbortSignal | undefined,
+  run: (ctx: EventEmitter) => Promise<T>,
+): Promise<T> {
   const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
-  signal?.addEventListener('abort', () => ctx.emit('cancel'), { once: true });
-  return ctx;
+  const cancel = () => ctx.emit('cancel');
+  signal?.addEventListener('abort', cancel, { once: true });
+  try {
+    return await run(ctx);
+  } finally {
+    signal?.removeEventListener('abort', cancel);
+  }
 }
 
 function indexOf(res: Response): string {

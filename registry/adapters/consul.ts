@@ -3,7 +3,6 @@
 // 'critical' until Consul reaps it (at least a minute). Discovery and config use blocking queries.
 // Pitfalls handled here: the agent forgets services when it restarts without its data dir (we watch our
 // own service on the agent and re-register); an index that goes backwards resets to 0.
-import { EventEmitter } from 'node:events';
 import { Backoff, sleep } from '../backoff.ts';
 import { ConflictError, isStoreUnavailableError, type RegistryError } from '../errors.ts';
 import type { HealthStatus, InstanceRecord } from '../types.ts';
@@ -11,7 +10,7 @@ import {
   AdapterBase,
   type AdapterContext,
   type Claim,
-  type ClaimEvents,
+  ClaimBase,
   type InstanceSink,
   type RawInstance,
   type StoreAdapter,
@@ -236,11 +235,9 @@ function toRawInstances(service: string, entries: HealthEntry[]): RawInstance[] 
   return [...byId.values()];
 }
 
-class ConsulClaim extends EventEmitter<ClaimEvents> implements Claim {
+class ConsulClaim extends ClaimBase {
   private readonly stop = new AbortController();
-  private connectionLost = false;
   private lostSince = 0;
-  private ended = false;
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(
@@ -252,12 +249,14 @@ class ConsulClaim extends EventEmitter<ClaimEvents> implements Claim {
   ) {
     super();
     const signal = AbortSignal.any([this.stop.signal, closing]);
+    // The agent's own copy of our service: gone (404) when the agent restarted without it or someone
+    // deregistered it by hand; then we register again.
     void adapter.follow(
       (agent, hash, signal) => agent.agentService(id, hash, WAIT_SECONDS, signal),
       {
         value: (service) =>
-          service ? this.connected() : this.end('the Consul agent no longer has the service'),
-        down: (error) => this.disconnected(error),
+          service ? this.connectionBack() : this.end('the Consul agent no longer has the service'),
+        down: (error) => this.unreachable(error),
       },
       signal,
       () => this.agent,
@@ -283,29 +282,22 @@ class ConsulClaim extends EventEmitter<ClaimEvents> implements Claim {
     const beat = async () => {
       try {
         await this.agent.passCheck(checkIdOf(this.id));
-        this.connected();
+        this.connectionBack();
       } catch (error) {
         const e = consulError(error);
         if (/does not have associated TTL|unknown check/i.test(e.message))
           this.end('the Consul agent lost the TTL check');
-        else this.disconnected(e);
+        else this.unreachable(e);
       }
       if (!this.ended) this.heartbeat = setTimeout(beat, everyMs);
     };
     this.heartbeat = setTimeout(beat, everyMs);
   }
 
-  private connected(): void {
-    if (!this.connectionLost) return;
-    this.connectionLost = false;
-    this.emit('held');
-  }
-
-  private disconnected(error: RegistryError): void {
-    if (!this.connectionLost) {
-      this.connectionLost = true;
+  private unreachable(error: RegistryError): void {
+    if (!this.inOutage) {
       this.lostSince = Date.now();
-      this.emit('lost', error);
+      this.connectionLost(error);
       return;
     }
     // With other agents to go to, an agent unreachable for longer than the liveness window has
@@ -316,14 +308,7 @@ class ConsulClaim extends EventEmitter<ClaimEvents> implements Claim {
       this.end('Consul agent unreachable');
   }
 
-  private end(reason: string): void {
-    if (this.ended) return;
-    this.detach();
-    this.emit('expired', reason);
-  }
-
-  private detach(): void {
-    this.ended = true;
+  protected stopWatching(): void {
     this.stop.abort();
     clearTimeout(this.heartbeat);
   }

@@ -2,7 +2,6 @@
 // Pitfalls handled here: a lost lease is dead (a new one is granted by the next claim); after an etcd
 // restart leases get a fresh TTL, so our own old key may still be there (recognised by incarnation);
 // watches resync with a full read after every reconnect.
-import { EventEmitter } from 'node:events';
 import {
   ConsecutiveBreaker,
   circuitBreaker,
@@ -27,7 +26,7 @@ import {
   AdapterBase,
   type AdapterContext,
   type Claim,
-  type ClaimEvents,
+  ClaimBase,
   type InstanceSink,
   type RawInstance,
   type StoreAdapter,
@@ -248,9 +247,8 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
   }
 }
 
-class EtcdClaim extends EventEmitter<ClaimEvents> implements Claim {
-  private connectionLost = false;
-  private ended = false;
+class EtcdClaim extends ClaimBase {
+  private keyWatcher: Watcher | undefined;
 
   constructor(
     private readonly adapter: EtcdAdapter,
@@ -260,17 +258,28 @@ class EtcdClaim extends EventEmitter<ClaimEvents> implements Claim {
   ) {
     super();
     lease.removeAllListeners('lost');
-    lease.on('keepaliveFailed', (response) => {
-      if (this.connectionLost) return;
-      this.connectionLost = true;
-      this.emit('lost', etcdError(response instanceof Error ? response : 'keepalive failed'));
-    });
-    lease.on('keepaliveSucceeded', () => {
-      if (!this.connectionLost) return;
-      this.connectionLost = false;
-      this.emit('held');
-    });
+    lease.on('keepaliveFailed', (response) =>
+      this.connectionLost(etcdError(response instanceof Error ? response : 'keepalive failed')),
+    );
+    lease.on('keepaliveSucceeded', () => this.connectionBack());
     lease.on('lost', (error) => this.end(`lease ${leaseId} lost (${error.message})`));
+    void this.watchOwnKey();
+  }
+
+  /** Someone deleted our key by hand (`etcdctl del`): report it so that the registration comes back. */
+  private async watchOwnKey(): Promise<void> {
+    try {
+      const watcher = await this.adapter.client.watch().key(this.key).create();
+      watcher.on('error', () => undefined);
+      if (this.ended) {
+        await watcher.cancel();
+        return;
+      }
+      this.keyWatcher = watcher;
+      watcher.on('delete', () => this.end('key deleted'));
+    } catch {
+      // etcd unreachable: the lease's keepalives say what happens next
+    }
   }
 
   async write(record: InstanceRecord): Promise<void> {
@@ -282,7 +291,7 @@ class EtcdClaim extends EventEmitter<ClaimEvents> implements Claim {
   }
 
   async release(): Promise<void> {
-    this.ended = true;
+    this.detach();
     try {
       await this.lease.revoke(); // deletes every key attached to the lease
     } catch (error) {
@@ -292,14 +301,17 @@ class EtcdClaim extends EventEmitter<ClaimEvents> implements Claim {
   }
 
   abandon(): void {
-    this.ended = true;
+    this.detach();
     this.lease.release();
   }
 
-  private end(reason: string): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.lease.release();
-    this.emit('expired', reason);
+  protected override end(reason: string): void {
+    if (!this.ended) this.lease.release();
+    super.end(reason);
+  }
+
+  protected stopWatching(): void {
+    this.keyWatcher?.cancel().catch(() => undefined);
+    this.keyWatcher = undefined;
   }
 }

@@ -1,7 +1,6 @@
 // ZooKeeper: an instance is an ephemeral znode that lives as long as the client's session (session
 // timeout liveness). Watches are one-shot: every read re-arms its watch, and a reconnect or a new
 // session resyncs everything.
-import { EventEmitter } from 'node:events';
 import type { Event } from 'node-zookeeper-client';
 import { ConflictError, MalformedValueError, type RegistryError, StoreUnavailableError } from '../errors.ts';
 import { decodeRecord, encodeRecord } from '../record.ts';
@@ -10,7 +9,7 @@ import {
   AdapterBase,
   type AdapterContext,
   type Claim,
-  type ClaimEvents,
+  ClaimBase,
   type InstanceSink,
   type RawInstance,
   type StoreAdapter,
@@ -213,10 +212,9 @@ class SerialFeed {
   }
 }
 
-class ZooKeeperClaim extends EventEmitter<ClaimEvents> implements Claim {
-  private ended = false;
-  private readonly onDisconnected = (error: RegistryError) => this.emit('lost', error);
-  private readonly onConnected = () => this.emit('held');
+class ZooKeeperClaim extends ClaimBase {
+  private readonly onDisconnected = (error: RegistryError) => this.connectionLost(error);
+  private readonly onConnected = () => this.connectionBack();
   private readonly onReplaced = (reason: string) => this.end(reason);
 
   constructor(
@@ -259,6 +257,7 @@ class ZooKeeperClaim extends EventEmitter<ClaimEvents> implements Claim {
 
   /** Someone deleted our node by hand (zkCli `delete`): report it so that the registration comes back. */
   private async watchOwnNode(): Promise<void> {
+    if (this.ended) return;
     const onEvent = (event: Event) => {
       if (event.getType() === ZK.NODE_DELETED) this.end('node deleted');
       else void this.watchOwnNode();
@@ -270,14 +269,7 @@ class ZooKeeperClaim extends EventEmitter<ClaimEvents> implements Claim {
     }
   }
 
-  private end(reason: string): void {
-    if (this.ended) return;
-    this.detach();
-    this.emit('expired', reason);
-  }
-
-  private detach(): void {
-    this.ended = true;
+  protected stopWatching(): void {
     this.session
       .off('disconnected', this.onDisconnected)
       .off('connected', this.onConnected)

@@ -283,6 +283,23 @@ export function registryContract(variant: ContractVariant): void {
       );
     });
 
+    test('deleted by hand (etcdctl del, zkCli delete, deregister): the registration comes back', async () => {
+      const ns = newNamespace();
+      const watcher = passing(open(ns), 'web');
+      const registration = open(ns).register(await spec('pi-del'));
+      const expired: string[] = [];
+      registration.on('expired', (reason) => expired.push(reason));
+      await eventually('pi-del registered', () => watcher.has('pi-del'), { timeoutMs: 2000 });
+      await raw.deleteInstance(ns, 'web', 'pi-del');
+      await eventually('the watcher saw it go', () => !watcher.has('pi-del') || expired.length > 0, {
+        timeoutMs: 2000,
+      });
+      await eventually('pi-del back', () => watcher.has('pi-del') && registration.state === 'registered', {
+        timeoutMs: 3000,
+      });
+      assert.equal(expired.length, 1, `one expiry reported: ${expired.join(', ')}`);
+    });
+
     test('conflict: a second process with the same id does not overwrite the first', async () => {
       const ns = newNamespace();
       const first = open(ns).register(await spec('pi-same', { labels: { owner: 'first' } }));

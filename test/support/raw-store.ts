@@ -14,6 +14,8 @@ export interface RawInstance {
 export interface RawStore {
   readInstance(ns: string, service: string, id: string): Promise<RawInstance | undefined>;
   writeConfig(ns: string, key: string, value: string): Promise<void>;
+  /** As a learner would with `etcdctl del`, zkCli `delete` or Consul's deregister endpoint. */
+  deleteInstance(ns: string, service: string, id: string): Promise<void>;
   /** Every key/path under the namespace (Consul: KV keys). */
   listNamespace(ns: string): Promise<string[]>;
   close(): Promise<void>;
@@ -28,6 +30,9 @@ function etcdRaw(endpoint: string): RawStore {
     },
     async writeConfig(ns, key, value) {
       await client.put(`/${ns}/config/${key}`).value(value);
+    },
+    async deleteInstance(ns, service, id) {
+      await client.delete().key(`/${ns}/services/${service}/${id}`);
     },
     listNamespace: (ns) => client.getAll().prefix(`/${ns}/`).keys(),
     async close() {
@@ -75,6 +80,9 @@ function zookeeperRaw(endpoint: string): RawStore {
       await call((cb) => client.mkdirp(path, cb));
       await call((cb) => client.setData(path, Buffer.from(value), cb));
     },
+    async deleteInstance(ns, service, id) {
+      await call((cb) => client.remove(`/${ns}/services/${service}/${id}`, (e) => cb(e, undefined)));
+    },
     listNamespace: (ns) => list(`/${ns}`),
     async close() {
       client.close();
@@ -86,8 +94,9 @@ function consulRaw(endpoint: string): RawStore {
   const api = async (path: string, init?: RequestInit) => {
     const res = await fetch(`${endpoint}/v1${path}`, init);
     if (res.status === 404) return undefined;
-    if (!res.ok) throw new Error(`consul ${path}: HTTP ${res.status} ${await res.text()}`);
-    return res.json();
+    const text = await res.text();
+    if (!res.ok) throw new Error(`consul ${path}: HTTP ${res.status} ${text}`);
+    return text ? JSON.parse(text) : undefined;
   };
   return {
     async readInstance(_ns, service, id) {
@@ -104,6 +113,9 @@ function consulRaw(endpoint: string): RawStore {
     },
     async writeConfig(ns, key, value) {
       await api(`/kv/${ns}/config/${key}`, { method: 'PUT', body: value });
+    },
+    async deleteInstance(_ns, _service, id) {
+      await api(`/agent/service/deregister/${id}`, { method: 'PUT' });
     },
     // Consul's services are not namespaced (namespaces are an Enterprise feature): only KV is.
     listNamespace: async (ns) => ((await api(`/kv/${ns}/?keys`)) as string[] | undefined) ?? [],
