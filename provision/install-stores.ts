@@ -449,13 +449,13 @@ function errorText(error: unknown): string {
 
 // ---- entry point ----
 
-async function main(): Promise<void> {
-  const only = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
+/** `fleetkit install-stores [etcd|zookeeper|consul ...]`: exit code 0, 1 (a step failed) or 2 (bad argument). */
+export async function main(argv: readonly string[]): Promise<number> {
+  const only = argv.filter((arg) => !arg.startsWith('-'));
   const unknown = only.filter((arg) => !storeKinds.includes(arg as StoreKind));
   if (unknown.length > 0) {
     process.stderr.write(`unknown store ${unknown.join(', ')}; choose from ${storeKinds.join(', ')}\n`);
-    process.exitCode = 2;
-    return;
+    return 2;
   }
   try {
     await installStores({
@@ -465,13 +465,14 @@ async function main(): Promise<void> {
     process.stdout.write(
       `ready: tests and the demo start the stores on free ports (\`${installCommand}\` again is a no-op)\n`,
     );
+    return 0;
   } catch (error) {
     if (isInstallError(error)) {
       process.stderr.write(`${error.kind}: ${error.message}\nnext: ${error.hint}\n`);
     } else {
       process.stderr.write(`${errorText(error)}\n`);
     }
-    process.exitCode = 1;
+    return 1;
   }
 }
 
@@ -485,4 +486,4 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) await main();
+if (isEntryPoint()) process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,237 @@
+// The device agent: registered in every configured store, reporting its load when it changes,
+// applying the color found in config and reporting it back. Stores being down never stops it: it keeps
+// serving its page and registers when they return.
+import { EventEmitter } from 'node:events';
+import { createRegistry } from '../registry/index.ts';
+import type { Logger } from '../registry/log.ts';
+import type {
+  ConfigWatch,
+  ConnectionState,
+  Load,
+  Registration,
+  RegistrationState,
+  Registry,
+  StoreKind,
+} from '../registry/types.ts';
+import type { AgentConfig } from './config.ts';
+import { blinkActivityLed } from './led.ts';
+import { loadChanged, measureLoad } from './load.ts';
+
+export interface StoreStatus {
+  store: StoreKind;
+  endpoints: readonly string[];
+  connection: ConnectionState;
+  registration: RegistrationState;
+  /** The last problem worth showing (a conflict, an unreachable store), or null. */
+  problem: string | null;
+}
+
+export interface AgentStatus {
+  id: string;
+  service: string;
+  host: string;
+  port: number;
+  version: string;
+  labels: Record<string, string>;
+  color: string | null;
+  load: Load | null;
+  healthy: boolean;
+  stores: StoreStatus[];
+}
+
+interface StoreLink {
+  registry: Registry;
+  registration: Registration;
+  colorWatch: ConfigWatch;
+  problem: string | null;
+}
+
+export interface AgentIdentity {
+  id: string;
+  host: string;
+  labels: Record<string, string>;
+  version: string;
+}
+
+export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
+  private readonly links = new Map<StoreKind, StoreLink>();
+  private color: string | null = null;
+  private load: Load | null = null;
+  private lastMeasuredAt = 0;
+  private reportTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+
+  constructor(
+    private readonly config: Readonly<AgentConfig>,
+    private readonly identity: AgentIdentity,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  /** Measures the load once (so that the first registration carries it), then registers everywhere. */
+  async start(): Promise<void> {
+    await this.measure();
+    for (const [store, endpoints] of Object.entries(this.config.stores) as [StoreKind, string[]][]) {
+      this.links.set(store, this.connect(store, endpoints));
+    }
+    this.scheduleReport();
+    this.changed();
+  }
+
+  /** Healthy while the agent is doing its work: not stopping, and its report loop is alive. */
+  get healthy(): boolean {
+    const staleAfterMs = this.config.reportIntervalSeconds * 3000 + 5000;
+    return !this.stopping && Date.now() - this.lastMeasuredAt < staleAfterMs;
+  }
+
+  status(): AgentStatus {
+    return {
+      id: this.identity.id,
+      service: this.config.service,
+      host: this.identity.host,
+      port: this.config.port,
+      version: this.identity.version,
+      labels: this.identity.labels,
+      color: this.color,
+      load: this.load,
+      healthy: this.healthy,
+      stores: [...this.links].map(([store, link]) => ({
+        store,
+        endpoints: link.registry.endpoints,
+        connection: link.registry.state,
+        registration: link.registration.state,
+        problem: link.problem,
+      })),
+    };
+  }
+
+  /** Deregisters everywhere at once (each store at most `timeoutMs`), then closes the connections. */
+  async stop(timeoutMs = 3000): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.reportTimer);
+    await Promise.all(
+      [...this.links].map(async ([store, link]) => {
+        link.colorWatch.close();
+        const timeout = new Promise<'timeout'>((r) => setTimeout(r, timeoutMs, 'timeout').unref());
+        try {
+          if ((await Promise.race([link.registration.deregister(), timeout])) === 'timeout') {
+            this.log.warn(
+              { store },
+              `${store}: could not deregister in time: the device goes when its window ends`,
+            );
+          } else {
+            this.log.info({ store }, `${store}: deregistered`);
+          }
+        } catch (error) {
+          this.log.warn(
+            { store, err: (error as Error).message },
+            `${store}: could not deregister: ${(error as Error).message}`,
+          );
+        }
+        await link.registry.close();
+      }),
+    );
+  }
+
+  private connect(store: StoreKind, endpoints: string[]): StoreLink {
+    const registry = createRegistry({
+      store,
+      endpoints,
+      namespace: this.config.namespace,
+      liveness: this.config.liveness,
+    });
+    const registration = registry.register({
+      service: this.config.service,
+      id: this.identity.id,
+      host: this.identity.host,
+      port: this.config.port,
+      labels: this.identity.labels,
+      load: this.load,
+      color: this.color,
+    });
+    const colorWatch = registry.watchConfig('color');
+    const link: StoreLink = { registry, registration, colorWatch, problem: null };
+    const log = this.log.child({ store });
+
+    registry.on('state', (state, detail) => {
+      log.info(
+        { state, endpoint: detail.endpoint },
+        `${store}: ${state}${detail.error ? ` (${detail.error.message})` : ''}`,
+      );
+      link.problem = state === 'disconnected' ? (detail.error?.message ?? 'unreachable') : link.problem;
+      if (state === 'connected' && registration.state !== 'conflict') link.problem = null;
+      this.changed();
+    });
+    registration.on('registered', () => {
+      link.problem = null;
+      log.info(`${store}: registered as ${this.identity.id}`);
+      this.changed();
+    });
+    registration.on('lost', (error) => {
+      log.warn(`${store}: connection lost while registered (${error.message})`);
+      this.changed();
+    });
+    registration.on('expired', (reason) => {
+      log.warn(`${store}: registration expired (${reason}); registering again`);
+      this.changed();
+    });
+    registration.on('conflict', (error) => {
+      if (link.problem !== error.message) log.error(error.message);
+      link.problem = error.message;
+      this.changed();
+    });
+    colorWatch.on('value', (color) => {
+      if (color !== undefined) this.applyColor(color, store);
+    });
+    colorWatch.on('invalid', (error) => {
+      log.warn(`${store}: ${error.message}; keeping ${this.color ?? 'no color'}`);
+    });
+    return link;
+  }
+
+  private applyColor(color: string, from: StoreKind): void {
+    if (color === this.color) return;
+    this.log.info({ from, color }, `color ${color} (from ${from})`);
+    this.color = color;
+    void blinkActivityLed();
+    this.updateRegistrations({ color });
+    this.changed();
+  }
+
+  private updateRegistrations(patch: { color?: string; load?: Load }): void {
+    for (const [store, link] of this.links) {
+      link.registration.update(patch).catch((error: Error) => {
+        if (!this.stopping) this.log.debug({ store }, `${store}: update not written (${error.message})`);
+      });
+    }
+  }
+
+  private async measure(): Promise<boolean> {
+    try {
+      const load = await measureLoad();
+      this.lastMeasuredAt = Date.now();
+      if (!loadChanged(this.load, load)) return false;
+      this.load = load;
+      return true;
+    } catch (error) {
+      this.log.warn(`could not measure the load: ${(error as Error).message}`);
+      return false;
+    }
+  }
+
+  /** A recursive timer, not an interval: a slow measurement never stacks up behind itself. */
+  private scheduleReport(): void {
+    this.reportTimer = setTimeout(async () => {
+      if (await this.measure()) {
+        this.updateRegistrations({ load: this.load! });
+        this.changed();
+      }
+      if (!this.stopping) this.scheduleReport();
+    }, this.config.reportIntervalSeconds * 1000);
+  }
+
+  private changed(): void {
+    this.emit('status', this.status());
+  }
+}

@@ -1,0 +1,69 @@
+// The device's page: its color fills the screen (the audience sees every board turn), with who it is,
+// which stores it is registered in and how loaded it is. Everything shown is set as text, never HTML.
+import type { AgentStatus } from '../agent.ts';
+
+/** JSON that can sit inside a <script> element: no "</script>", no "<!--". */
+const scriptSafeJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c');
+
+export function renderPage(status: AgentStatus): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>fleetkit device</title>
+<style>
+  html, body { margin: 0; height: 100%; font: 18px/1.4 system-ui, sans-serif; }
+  body { display: flex; align-items: center; justify-content: center; background: #444; transition: background .3s; }
+  main { background: rgba(0,0,0,.72); color: #fff; padding: 1.5em 2em; border-radius: 12px; max-width: 90vw; }
+  h1 { margin: 0 0 .2em; font-size: 2em; word-break: break-all; }
+  .sub { opacity: .8; margin-bottom: 1em; }
+  ul { list-style: none; padding: 0; margin: .5em 0; }
+  li { margin: .2em 0; }
+  .dot { display: inline-block; width: .8em; height: .8em; border-radius: 50%; margin-right: .5em; background: #888; }
+  .ok { background: #3c3; } .warn { background: #fc3; } .bad { background: #e33; }
+  .live { position: fixed; top: .5em; right: .8em; font-size: .8em; color: #fff; background: rgba(0,0,0,.6); padding: .2em .6em; border-radius: 6px; }
+</style>
+</head>
+<body>
+<div class="live" id="live">connecting…</div>
+<main>
+  <h1 id="id"></h1>
+  <div class="sub" id="where"></div>
+  <div>color: <strong id="color"></strong></div>
+  <ul id="stores"></ul>
+  <div id="load"></div>
+</main>
+<script id="initial" type="application/json">${scriptSafeJson(status)}</script>
+<script>
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const dotClass = { registered: 'ok', pending: 'warn', lost: 'warn', conflict: 'bad', deregistered: 'bad' };
+  function show(s) {
+    document.body.style.backgroundColor = s.color || '';
+    $('id').textContent = s.id;
+    $('where').textContent = s.service + ' at ' + s.host + ':' + s.port + ' · agent ' + s.version;
+    $('color').textContent = s.color || 'none yet';
+    const list = $('stores');
+    list.replaceChildren(...s.stores.map((st) => {
+      const li = document.createElement('li');
+      const dot = document.createElement('span');
+      dot.className = 'dot ' + (st.connection === 'connected' ? (dotClass[st.registration] || '') : 'bad');
+      li.append(dot, st.store + ': ' + st.registration + ' (' + st.connection + ')' + (st.problem ? ' · ' + st.problem : ''));
+      return li;
+    }));
+    const l = s.load;
+    $('load').textContent = l ? 'CPU ' + l.cpuPercent + ' % · load ' + l.load1 + ' · memory ' + l.memUsedPercent + ' %' +
+      (l.temperatureC === null ? '' : ' · ' + l.temperatureC + ' °C') : 'load: measuring…';
+  }
+  show(JSON.parse($('initial').textContent));
+  const events = new EventSource('/events');
+  events.onopen = () => { $('live').textContent = 'live'; };
+  events.onerror = () => { $('live').textContent = 'agent unreachable, retrying…'; };
+  events.onmessage = (e) => show(JSON.parse(e.data));
+})();
+</script>
+</body>
+</html>
+`;
+}

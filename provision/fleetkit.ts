@@ -1,0 +1,33 @@
+// The `fleetkit` command: one entry for every part of the kit. Each subcommand is loaded only when used.
+const COMMANDS: Record<
+  string,
+  { about: string; load: () => Promise<{ main(argv: readonly string[]): Promise<number | undefined> }> }
+> = {
+  agent: { about: 'run the device agent (on each Pi)', load: () => import('../device/main.ts') },
+  'install-stores': {
+    about: 'install etcd, ZooKeeper and Consul (Debian)',
+    load: () => import('./install-stores.ts'),
+  },
+};
+
+function usage(): string {
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(15)} ${c.about}`);
+  return `Usage: fleetkit <command> [settings]   (fleetkit <command> --help for its settings)\n\n${rows.join('\n')}\n`;
+}
+
+export async function run(argv: readonly string[]): Promise<number | undefined> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`fleetkit: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  return (await command.load()).main(rest);
+}
+
+const code = await run(process.argv.slice(2));
+if (code !== undefined) process.exitCode = code;
