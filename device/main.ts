@@ -6,7 +6,7 @@ import { createLogger } from '../registry/log.ts';
 import type { StoreKind } from '../registry/types.ts';
 import { Agent } from './agent.ts';
 import { parseAgentConfig } from './config.ts';
-import { createDeviceApp, listen } from './http/server.ts';
+import { createDeviceServer, listen } from './http/server.ts';
 import { findAdvertisedHost, findDeviceId } from './identity.ts';
 import { deviceLabels } from './labels.ts';
 import { AGENT_VERSION } from './version.ts';
@@ -48,7 +48,7 @@ export async function main(
       `device ${id.id} (from ${id.source}) advertised as ${host}:${config.port}`,
     );
     agent = new Agent(config, { id: id.id, host, labels, version: AGENT_VERSION }, log);
-    server = await listen(createDeviceApp(agent), config.port, config.listen);
+    server = await listen(createDeviceServer(agent), config.port, config.listen);
     await agent.start();
   } catch (error) {
     log.error(`fleetkit agent cannot start: ${(error as Error).message}`);

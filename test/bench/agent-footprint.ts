@@ -1,0 +1,117 @@
+// `npm run footprint:agent`: the agent's memory and CPU when idle, as it runs on a Pi (the bundled
+// file, plain node), with all three stores. Prints measured figures; asserts nothing.
+//   --seconds N    idle time measured (default 60)   --stores etcd,consul   only some stores
+//   --node-flags="--x --y"   instead of the flags of device/fleetkit-agent.service
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildAgent } from '../../device/build.ts';
+import { type StoreKind, startStore, stopAllStores } from '../../provision/stores/index.ts';
+import { freePort } from '../support/ports.ts';
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/** The node flags the systemd unit runs the agent with: measure it as it runs on a Pi. */
+export function unitNodeFlags(): string[] {
+  const unit = readFileSync(new URL('../../device/fleetkit-agent.service', import.meta.url), 'utf8');
+  const execStart = /^ExecStart=.*?\bnode\b(.*?)\S+\.mjs\s*$/m.exec(unit)?.[1] ?? '';
+  return execStart.split(/\s+/).filter((arg) => arg.startsWith('--'));
+}
+
+function sample(pid: number) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  // utime and stime are fields 14 and 15 of /proc/PID/stat (after the command name in parentheses).
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return {
+    rssMb: kb('VmRSS') / 1024,
+    peakMb: kb('VmHWM') / 1024,
+    cpuSeconds: ticks / CLOCK_TICKS,
+    at: Date.now(),
+  };
+}
+
+export interface Footprint {
+  stores: StoreKind[];
+  idleSeconds: number;
+  rssMb: number;
+  peakRssMb: number;
+  cpuPercentOfOneCore: number;
+}
+
+export async function measureAgentFootprint(
+  stores: StoreKind[],
+  idleSeconds: number,
+  log = (_: string) => {},
+  nodeFlags: string[] = unitNodeFlags(),
+) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'fleetkit-footprint-'));
+  const { file } = await buildAgent(dir);
+  const running = await Promise.all(stores.map((kind) => startStore(kind)));
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    FLEET_LISTEN: '127.0.0.1',
+    FLEET_LOG_LEVEL: 'warn',
+  };
+  running.forEach((store) => {
+    env[`FLEET_${store.kind.toUpperCase()}`] = store.endpoints.join(',');
+  });
+  env.FLEET_PORT = String(await freePort());
+  const child = spawn(process.execPath, [...nodeFlags, file], {
+    cwd: dir,
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    await new Promise((r) => setTimeout(r, 5000)); // start-up and registration are not idle
+    const first = sample(child.pid!);
+    for (let s = 10; s <= idleSeconds; s += 10) {
+      await new Promise((r) => setTimeout(r, 10_000));
+      log(`  ${s}/${idleSeconds} s idle: RSS ${sample(child.pid!).rssMb.toFixed(1)} MB`);
+    }
+    const last = sample(child.pid!);
+    const elapsed = (last.at - first.at) / 1000;
+    return {
+      stores,
+      idleSeconds: Math.round(elapsed),
+      rssMb: Math.round(last.rssMb * 10) / 10,
+      peakRssMb: Math.round(last.peakMb * 10) / 10,
+      cpuPercentOfOneCore: Math.round(((last.cpuSeconds - first.cpuSeconds) / elapsed) * 1000) / 10,
+    } satisfies Footprint;
+  } finally {
+    child.kill('SIGTERM');
+    await exited; // it deregisters before the stores go
+    await Promise.all(running.map((s) => s.stop({ removeData: true })));
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === new URL(import.meta.url).pathname) {
+  const { values } = parseArgs({
+    options: { seconds: { type: 'string' }, stores: { type: 'string' }, 'node-flags': { type: 'string' } },
+  });
+  const stores = (values.stores ?? 'etcd,zookeeper,consul').split(',') as StoreKind[];
+  const seconds = Number(values.seconds ?? 60);
+  process.stdout.write(`agent footprint: bundled agent, stores ${stores.join(', ')}, ${seconds} s idle\n`);
+  try {
+    const flags = values['node-flags']?.split(' ').filter(Boolean) ?? unitNodeFlags();
+    process.stdout.write(`node flags: ${flags.join(' ') || '(none)'}\n`);
+    const f = await measureAgentFootprint(
+      stores,
+      seconds,
+      (line) => process.stdout.write(`${line}\n`),
+      flags,
+    );
+    process.stdout.write(
+      `RSS ${f.rssMb} MB (peak ${f.peakRssMb} MB), CPU ${f.cpuPercentOfOneCore} % of one core over ${f.idleSeconds} s idle` +
+        ` (targets: RSS <= 60 MB, CPU <= 1 %)\n`,
+    );
+  } finally {
+    await stopAllStores();
+  }
+}

@@ -1,0 +1,276 @@
+// The device agent, run as the real CLI against the three real stores.
+import assert from 'node:assert/strict';
+import { copyFile, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { buildAgent } from '../../device/build.ts';
+import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
+import {
+  createRegistry,
+  DEFAULT_LIVENESS,
+  type InstanceWatch,
+  livenessWindowMs,
+  type Registry,
+  STORE_KINDS,
+  type StoreKind,
+} from '../../registry/index.ts';
+import { unitNodeFlags } from '../bench/agent-footprint.ts';
+import { FLEETKIT, type RunningAgent, startAgent, storeEnv } from '../support/agents.ts';
+import { eventually } from '../support/eventually.ts';
+import { rawStore } from '../support/raw-store.ts';
+
+const WINDOWS_MS: Record<StoreKind, number> = {
+  etcd: livenessWindowMs('etcd', { ...DEFAULT_LIVENESS, leaseTtlSeconds: 2 }),
+  zookeeper: livenessWindowMs('zookeeper', { ...DEFAULT_LIVENESS, sessionTimeoutMs: 2000 }),
+  consul: livenessWindowMs('consul', {
+    ...DEFAULT_LIVENESS,
+    checkIntervalSeconds: 1,
+    checkTimeoutSeconds: 1,
+  }),
+};
+
+describe('fleetkit agent', { timeout: 300_000 }, () => {
+  const stores = {} as Record<StoreKind, StoreProcess>;
+  const registries: Registry[] = [];
+  const agents: RunningAgent[] = [];
+  let counter = 0;
+
+  before(async () => {
+    const started = await Promise.all(STORE_KINDS.map((kind) => startStore(kind)));
+    STORE_KINDS.forEach((kind, i) => {
+      stores[kind] = started[i]!;
+    });
+  });
+
+  after(async () => {
+    for (const agent of agents) agent.child.kill('SIGKILL');
+    await Promise.all(registries.map((r) => r.close()));
+    await Promise.all(Object.values(stores).map((s) => s.stop({ removeData: true })));
+  });
+
+  /** A namespace per test, and a watcher of the service in each store. */
+  function fleet() {
+    const namespace = `agent${process.pid}n${++counter}`;
+    const views = {} as Record<StoreKind, InstanceWatch>;
+    const clients = {} as Record<StoreKind, Registry>;
+    for (const kind of STORE_KINDS) {
+      const registry = createRegistry({ store: kind, endpoints: stores[kind].endpoints, namespace });
+      registries.push(registry);
+      clients[kind] = registry;
+      views[kind] = registry.watchInstances('web');
+    }
+    const passingEverywhere = (id: string) =>
+      STORE_KINDS.every((k) => views[k].get(id)?.health === 'passing');
+    const goneFrom = (kind: StoreKind, id: string) => {
+      const seen = views[kind].get(id);
+      return seen === undefined || seen.health === 'critical';
+    };
+    return { namespace, views, clients, passingEverywhere, goneFrom };
+  }
+
+  async function agent(namespace: string, id: string, env: Record<string, string> = {}) {
+    const running = await startAgent({
+      ...storeEnv(stores),
+      FLEET_NAMESPACE: namespace,
+      FLEET_DEVICE_ID: id,
+      FLEET_LABELS: 'zone=stage,table=3',
+      ...env,
+    });
+    agents.push(running);
+    return running;
+  }
+
+  test('appears in all three stores within 2 s with id, host, port, labels and load; shows the color of each store within 1 s', async () => {
+    const f = fleet();
+    const a = await agent(f.namespace, 'pi-one');
+    await eventually('pi-one passing in every store', () => f.passingEverywhere('pi-one'), {
+      timeoutMs: 5000,
+    });
+    const tookMs = Date.now() - a.startedAt;
+    assert.ok(tookMs <= 2000, `registered everywhere ${tookMs} ms after the process started`);
+    for (const kind of STORE_KINDS) {
+      const { record } = f.views[kind].get('pi-one')!;
+      assert.equal(record.host, '127.0.0.1', kind);
+      assert.equal(record.port, a.port, kind);
+      assert.equal(record.labels.zone, 'stage', kind);
+      assert.equal(record.labels.table, '3', kind);
+      assert.ok(record.labels.agent, `${kind}: the agent version is a label`);
+      assert.ok(record.load && record.load.uptimeSeconds > 0, `${kind}: the load is reported`);
+    }
+    assert.equal((await fetch(`${a.url}/health`)).status, 200);
+
+    for (const [kind, color] of [
+      ['etcd', '#ff8800'],
+      ['zookeeper', 'teal'],
+      ['consul', '#00ff00'],
+    ] as [StoreKind, string][]) {
+      const setAt = Date.now();
+      await f.clients[kind].setConfig('color', color);
+      await eventually(
+        `color ${color} from ${kind} applied`,
+        async () => (await a.status()).color === color,
+        {
+          timeoutMs: 1000,
+          intervalMs: 10,
+        },
+      );
+      const page = await (await fetch(a.url)).text();
+      assert.ok(page.includes(`"color":"${color}"`), 'the page carries the applied color');
+      assert.ok(Date.now() - setAt <= 1000);
+      await eventually(
+        `${kind} reports the applied color back`,
+        () => f.views[kind].get('pi-one')?.record.color === color,
+        {
+          timeoutMs: 2000,
+        },
+      );
+    }
+  });
+
+  test('SIGTERM: gone from all three within 2 s, exit code 143', async () => {
+    const f = fleet();
+    const a = await agent(f.namespace, 'pi-term');
+    await eventually('pi-term everywhere', () => f.passingEverywhere('pi-term'), { timeoutMs: 5000 });
+    const killedAt = Date.now();
+    a.child.kill('SIGTERM');
+    await eventually(
+      'pi-term gone everywhere',
+      () => STORE_KINDS.every((k) => f.views[k].get('pi-term') === undefined),
+      { timeoutMs: 2000 },
+    );
+    assert.ok(Date.now() - killedAt <= 2000);
+    assert.deepEqual(await a.exited, { code: 143, signal: null });
+  });
+
+  test("SIGKILL: gone (Consul: critical) within each store's window + 1.5 s", async () => {
+    const f = fleet();
+    const a = await agent(f.namespace, 'pi-kill');
+    await eventually('pi-kill everywhere', () => f.passingEverywhere('pi-kill'), { timeoutMs: 5000 });
+    const killedAt = Date.now();
+    a.child.kill('SIGKILL');
+    await Promise.all(
+      STORE_KINDS.map(async (kind) => {
+        const limit = WINDOWS_MS[kind] + 1500;
+        await eventually(`pi-kill gone from ${kind}`, () => f.goneFrom(kind, 'pi-kill'), {
+          timeoutMs: limit,
+        });
+        assert.ok(Date.now() - killedAt <= limit, `${kind}: ${Date.now() - killedAt} ms`);
+      }),
+    );
+  });
+
+  test('two agents with one device id: the second reports the conflict; the first is not overwritten', async () => {
+    const f = fleet();
+    const first = await agent(f.namespace, 'pi-twin');
+    await eventually('first everywhere', () => f.passingEverywhere('pi-twin'), { timeoutMs: 5000 });
+    const second = await agent(f.namespace, 'pi-twin');
+    await eventually(
+      'second in conflict in every store',
+      async () => (await second.status()).stores.every((s) => s.registration === 'conflict'),
+      { timeoutMs: 5000 },
+    );
+    const status = await second.status();
+    assert.ok(status.stores.every((s) => /already registered by another live process/.test(s.problem ?? '')));
+    await eventually(
+      'the conflict is logged',
+      () => /already registered by another live process/.test(second.stderr()),
+      {
+        timeoutMs: 2000,
+      },
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const kind of STORE_KINDS) assert.equal(f.views[kind].get('pi-twin')?.record.port, first.port, kind);
+  });
+
+  test('bad settings: exit code 2, every bad one named in one message, nothing started', async () => {
+    const a = await startAgent(
+      { FLEET_ETCD: 'gopher://x:1', FLEET_ETCD_TTL: '0', FLEET_NAMESPACE: 'a..b', FLEET_PORT: '70000' },
+      { command: [FLEETKIT, 'agent', '--bogus-flag'], waitUntilServing: false },
+    );
+    const { code } = await a.exited;
+    assert.equal(code, 2);
+    const message = a.stderr();
+    for (const field of ['--bogus-flag', 'FLEET_ETCD', 'FLEET_ETCD_TTL', 'FLEET_NAMESPACE', 'FLEET_PORT']) {
+      assert.ok(message.includes(field), `names ${field}: ${message}`);
+    }
+    assert.match(message, /scheme "gopher"/);
+  });
+
+  test('a bad color found in a store is ignored with a warning; the last good color stays', async () => {
+    const f = fleet();
+    const a = await agent(f.namespace, 'pi-garbage');
+    await eventually('pi-garbage everywhere', () => f.passingEverywhere('pi-garbage'), { timeoutMs: 5000 });
+    await f.clients.etcd.setConfig('color', 'navy');
+    await eventually('navy applied', async () => (await a.status()).color === 'navy', { timeoutMs: 2000 });
+    const raw = rawStore('etcd', stores.etcd.endpoints[0]!);
+    try {
+      for (const garbage of ['javascript:alert(1)', 'x'.repeat(10 * 1024), 'not a color']) {
+        const warningsBefore = (a.stderr().match(/ignored malformed value/g) ?? []).length;
+        await raw.writeConfig(f.namespace, 'color', garbage);
+        await eventually(
+          'a warning',
+          () => (a.stderr().match(/ignored malformed value/g) ?? []).length > warningsBefore,
+          { timeoutMs: 2000 },
+        );
+        assert.equal((await a.status()).color, 'navy');
+      }
+    } finally {
+      await raw.close();
+    }
+    assert.match(a.stderr(), /color/);
+    assert.equal(f.views.etcd.get('pi-garbage')?.record.color, 'navy');
+  });
+
+  test('the bundled agent runs with plain node from an empty folder and registers', async () => {
+    const f = fleet();
+    const built = await buildAgent(await mkdtemp(path.join(tmpdir(), 'fleetkit-build-')));
+    const empty = await mkdtemp(path.join(tmpdir(), 'fleetkit-pi-'));
+    const file = path.join(empty, 'fleetkit-agent.mjs');
+    await copyFile(built.file, file);
+    const a = await startAgent(
+      { ...storeEnv(stores), FLEET_NAMESPACE: f.namespace, FLEET_DEVICE_ID: 'pi-bundle' },
+      { command: [...unitNodeFlags(), file], cwd: empty },
+    );
+    agents.push(a);
+    await eventually('the bundled agent everywhere', () => f.passingEverywhere('pi-bundle'), {
+      timeoutMs: 5000,
+    });
+    assert.equal((await a.status()).version, f.views.etcd.get('pi-bundle')?.record.labels.agent);
+  });
+
+  test('stores down: it serves its page and says so, and registers when the store comes up', async () => {
+    const namespace = `agent${process.pid}down`;
+    const etcd = await startStore('etcd');
+    await etcd.stop();
+    try {
+      const a = await startAgent({
+        FLEET_ETCD: etcd.endpoints.join(','),
+        FLEET_NAMESPACE: namespace,
+        FLEET_DEVICE_ID: 'pi-down',
+      });
+      agents.push(a);
+      await eventually(
+        'etcd shown as down',
+        async () => (await a.status()).stores[0]?.connection === 'disconnected',
+        {
+          timeoutMs: 5000,
+        },
+      );
+      const page = await fetch(a.url);
+      assert.equal(page.status, 200, 'the page is served with the store down');
+      assert.equal((await a.status()).stores[0]?.registration, 'pending');
+      await etcd.restart();
+      const tookMs = await eventually(
+        'registered once etcd is up',
+        async () => (await a.status()).stores[0]?.registration === 'registered',
+        {
+          timeoutMs: 5000,
+        },
+      );
+      assert.ok(tookMs <= 5000);
+    } finally {
+      await etcd.stop({ removeData: true });
+    }
+  });
+});
