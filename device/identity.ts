@@ -40,10 +40,13 @@ export function addressTowards(host: string, port: number): Promise<string> {
       socket.close();
       reject(error);
     });
-    socket.connect(port, host, () => {
-      const { address } = socket.address();
+    socket.connect(port, host, (error?: Error) => {
+      // The callback also reports a failed lookup: then there is no route to speak of.
+      const address = error ? undefined : socket.address().address;
       socket.close();
-      resolve(address);
+      if (!address || address === '0.0.0.0' || address === '::')
+        reject(error ?? new Error(`no route to ${host}`));
+      else resolve(address);
     });
   });
 }

@@ -52,7 +52,8 @@ export function consulError(error: unknown): RegistryError {
     isPapi?: boolean;
     response?: { statusCode?: number };
   };
-  const message = e?.message ?? String(error);
+  // The client prefixes its own name and call ("consul: kv.get: ..."); our errors already name the store.
+  const message = (e?.message ?? String(error)).replace(/^consul: [\w.]+: /, '');
   const status = e?.response?.statusCode;
   if (
     status === undefined ||

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { parseAgentConfig } from '../../device/config.ts';
+import { ValidationError } from '../../registry/errors.ts';
+
+const parse = (argv: string[], env: Record<string, string> = {}) => {
+  const parsed = parseAgentConfig({ argv, env });
+  assert.equal(parsed.help, false);
+  return parsed.help ? undefined! : parsed.config;
+};
+
+test('defaults, and the stores as canonical endpoint lists', () => {
+  const config = parse([], { FLEET_ETCD: '10.0.0.1, 10.0.0.2:2380', FLEET_CONSUL: 'consul-host' });
+  assert.deepEqual(config.stores, {
+    etcd: ['http://10.0.0.1:2379', 'http://10.0.0.2:2380'],
+    consul: ['http://consul-host:8500'],
+  });
+  assert.equal(config.namespace, 'fleet');
+  assert.equal(config.service, 'web');
+  assert.equal(config.port, 8080);
+  assert.equal(config.deviceId, undefined, 'found from the hardware at start');
+  assert.equal(config.liveness.leaseTtlSeconds, 5);
+  assert.ok(Object.isFrozen(config));
+});
+
+test('flags win over the environment, which wins over the env file', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'fleetkit-env-'));
+  const file = path.join(dir, 'agent.env');
+  writeFileSync(
+    file,
+    '# comment\nFLEET_ETCD=http://file:2379\nFLEET_PORT=1111\nexport FLEET_SERVICE="from-file"\nFLEET_LABELS=zone=file\n',
+  );
+  const config = parse(['--env-file', file, '--port', '3333', '--label', 'table=7'], {
+    FLEET_PORT: '2222',
+    FLEET_ETCD_TTL: '9',
+  });
+  assert.equal(config.port, 3333);
+  assert.equal(config.service, 'from-file');
+  assert.deepEqual(config.stores.etcd, ['http://file:2379']);
+  assert.deepEqual(config.labels, { table: '7' });
+  assert.equal(config.liveness.leaseTtlSeconds, 9);
+});
+
+test('an env file: bad lines and unknown settings are named with file and line', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'fleetkit-env-'));
+  const file = path.join(dir, 'agent.env');
+  writeFileSync(file, 'FLEET_ETCD=http://x:2379\nthis is not a setting\nFLEET_PROT=8080\n');
+  assert.throws(
+    () => parse(['--env-file', file]),
+    (e: unknown) =>
+      e instanceof ValidationError &&
+      e.fields.includes(`${file}:2`) &&
+      e.fields.includes(`${file}:3`) &&
+      /FLEET_PROT/.test(e.message),
+  );
+  assert.throws(() => parse(['--env-file', path.join(dir, 'missing.env')]), /no such file/);
+});
+
+test('every bad setting at once, by the name the user typed', () => {
+  try {
+    parse(['--port', 'eighty', '--consul-check', 'tcp', '--label', 'novalue', '--nope', 'stray'], {
+      FLEET_ZOOKEEPER: 'http://zk:2181',
+      FLEET_CONSUL_DEREGISTER_AFTER: '10',
+    });
+    assert.fail('should throw');
+  } catch (error) {
+    assert.ok(error instanceof ValidationError);
+    const fields = error.fields.join(' | ');
+    for (const name of [
+      '--nope',
+      'stray',
+      '--port',
+      '--consul-check',
+      '--label',
+      'FLEET_ZOOKEEPER',
+      'FLEET_CONSUL_DEREGISTER_AFTER',
+    ]) {
+      assert.ok(fields.includes(name), `${name} in ${fields}`);
+    }
+  }
+  assert.throws(() => parse([]), /at least one store/);
+});
+
+test('--help lists every setting with its variable and default', () => {
+  const parsed = parseAgentConfig({ argv: ['--help'], env: {} });
+  assert.equal(parsed.help, true);
+  if (parsed.help) {
+    for (const text of [
+      '--etcd',
+      'FLEET_ETCD',
+      '--consul-check',
+      'FLEET_REPORT_INTERVAL',
+      '(default: 8080)',
+      'FLEET_ENV_FILE',
+    ]) {
+      assert.ok(parsed.text.includes(text), text);
+    }
+  }
+});
