@@ -81,7 +81,7 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
     return running;
   }
 
-  test('appears in all three stores within 2 s with id, host, port, labels and load; shows the color of each store within 1 s', async () => {
+  test('appears in all three stores within 2 s with id, host, port, labels and load; shows the color of each store within 1 s', async (t) => {
     const f = fleet();
     const a = await agent(f.namespace, 'pi-one');
     await eventually('pi-one passing in every store', () => f.passingEverywhere('pi-one'), {
@@ -89,6 +89,7 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
     });
     const tookMs = Date.now() - a.startedAt;
     assert.ok(tookMs <= 2000, `registered everywhere ${tookMs} ms after the process started`);
+    t.diagnostic(`registered in all three stores ${tookMs} ms after the process started`);
     for (const kind of STORE_KINDS) {
       const { record } = f.views[kind].get('pi-one')!;
       assert.equal(record.host, '127.0.0.1', kind);
@@ -128,7 +129,7 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
     }
   });
 
-  test('SIGTERM: gone from all three within 2 s, exit code 143', async () => {
+  test('SIGTERM: gone from all three within 2 s, exit code 143', async (t) => {
     const f = fleet();
     const a = await agent(f.namespace, 'pi-term');
     await eventually('pi-term everywhere', () => f.passingEverywhere('pi-term'), { timeoutMs: 5000 });
@@ -140,10 +141,11 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
       { timeoutMs: 2000 },
     );
     assert.ok(Date.now() - killedAt <= 2000);
+    t.diagnostic(`gone from all three ${Date.now() - killedAt} ms after SIGTERM`);
     assert.deepEqual(await a.exited, { code: 143, signal: null });
   });
 
-  test("SIGKILL: gone (Consul: critical) within each store's window + 1.5 s", async () => {
+  test("SIGKILL: gone (Consul: critical) within each store's window + 1.5 s", async (t) => {
     const f = fleet();
     const a = await agent(f.namespace, 'pi-kill');
     await eventually('pi-kill everywhere', () => f.passingEverywhere('pi-kill'), { timeoutMs: 5000 });
@@ -156,6 +158,9 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
           timeoutMs: limit,
         });
         assert.ok(Date.now() - killedAt <= limit, `${kind}: ${Date.now() - killedAt} ms`);
+        t.diagnostic(
+          `${kind}: gone ${Date.now() - killedAt} ms after SIGKILL (window ${WINDOWS_MS[kind]} ms)`,
+        );
       }),
     );
   });

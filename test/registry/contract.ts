@@ -117,7 +117,7 @@ export function registryContract(variant: ContractVariant): void {
       await store?.stop({ removeData: true });
     });
 
-    test('a. register: an independent watcher sees it within 1 s, stored as documented', async () => {
+    test('a. register: an independent watcher sees it within 1 s, stored as documented', async (t) => {
       const ns = newNamespace();
       const watcher = passing(open(ns), 'web');
       const instance = await spec('pi-a');
@@ -132,6 +132,7 @@ export function registryContract(variant: ContractVariant): void {
       assert.deepEqual(seen.record.labels, instance.labels);
       assert.deepEqual(seen.record.load, instance.load);
       assert.ok(tookMs <= 1000);
+      t.diagnostic(`seen by the watcher after ${tookMs} ms`);
 
       const stored = await raw.readInstance(ns, 'web', 'pi-a');
       assert.ok(stored, 'the instance is at the documented place');
@@ -150,7 +151,7 @@ export function registryContract(variant: ContractVariant): void {
       }
     });
 
-    test('b. deregister: gone from the watcher within 1 s', async () => {
+    test('b. deregister: gone from the watcher within 1 s', async (t) => {
       const ns = newNamespace();
       const watcher = passing(open(ns), 'web');
       const registration = open(ns).register(await spec('pi-b'));
@@ -159,10 +160,11 @@ export function registryContract(variant: ContractVariant): void {
       await registration.deregister();
       await eventually('pi-b gone', () => watcher.watch.get('pi-b') === undefined, { timeoutMs: 1000 });
       assert.ok(Date.now() - started <= 1000);
+      t.diagnostic(`gone ${Date.now() - started} ms after deregister()`);
       assert.equal(registration.state, 'deregistered');
     });
 
-    test('c. SIGKILL of the registering process: gone (Consul: not passing) within the window + 1.5 s', async () => {
+    test('c. SIGKILL of the registering process: gone (Consul: not passing) within the window + 1.5 s', async (t) => {
       const ns = newNamespace();
       const watcher = passing(open(ns), 'web');
       const options: RegistryOptions = {
@@ -190,9 +192,10 @@ export function registryContract(variant: ContractVariant): void {
       });
       const tookMs = Date.now() - killedAt;
       assert.ok(tookMs <= limit, `took ${tookMs} ms, window ${windowMs()} ms`);
+      t.diagnostic(`gone ${tookMs} ms after SIGKILL (window ${windowMs()} ms)`);
     });
 
-    test('d. update: the new load reaches the watcher within 1 s', async () => {
+    test('d. update: the new load reaches the watcher within 1 s', async (t) => {
       const ns = newNamespace();
       const watcher = passing(open(ns), 'web');
       const registration = open(ns).register(await spec('pi-d'));
@@ -203,11 +206,12 @@ export function registryContract(variant: ContractVariant): void {
         timeoutMs: 1000,
       });
       assert.ok(Date.now() - started <= 1000);
+      t.diagnostic(`update seen after ${Date.now() - started} ms`);
       assert.equal(watcher.watch.get('pi-d')?.record.color, '#00ff00');
       assert.equal(watcher.watch.get('pi-d')?.health, 'passing', 'an update does not reset the check');
     });
 
-    test('e. config: a set value reaches another client within 1 s; garbage is reported and skipped', async () => {
+    test('e. config: a set value reaches another client within 1 s; garbage is reported and skipped', async (t) => {
       const ns = newNamespace();
       const watch = open(ns).watchConfig('color');
       const invalid: string[] = [];
@@ -217,6 +221,7 @@ export function registryContract(variant: ContractVariant): void {
       await open(ns).setConfig('color', '#ff8800');
       await eventually('color seen', () => watch.value === '#ff8800', { timeoutMs: 1000 });
       assert.ok(Date.now() - started <= 1000);
+      t.diagnostic(`config value seen after ${Date.now() - started} ms`);
 
       await raw.writeConfig(ns, 'color', 'javascript:alert(1)');
       await eventually('garbage reported', () => invalid.length > 0, { timeoutMs: 1000 });
@@ -229,7 +234,7 @@ export function registryContract(variant: ContractVariant): void {
       await assert.rejects(open(ns).setConfig('color', 'url(x)'), isValidationError);
     });
 
-    test('f. store down 5 s: watchers say down (not empty); registration back within 5 s of its return', async () => {
+    test('f. store down 5 s: watchers say down (not empty); registration back within 5 s of its return', async (t) => {
       const ns = newNamespace();
       const watcherRegistry = open(ns);
       const watcher = passing(watcherRegistry, 'web');
@@ -251,10 +256,11 @@ export function registryContract(variant: ContractVariant): void {
         { timeoutMs: 5000 },
       );
       assert.ok(backMs <= 5000);
+      t.diagnostic(`registration back ${backMs} ms after the store answered again`);
       assert.ok(states.includes('down'));
     });
 
-    test('g. a registry started with its store down does not throw and registers within 5 s of it coming up', async () => {
+    test('g. a registry started with its store down does not throw and registers within 5 s of it coming up', async (t) => {
       const ns = newNamespace();
       await store.stop();
       const registry = open(ns);
@@ -268,6 +274,7 @@ export function registryContract(variant: ContractVariant): void {
       const watcher = passing(open(ns), 'web');
       await eventually('pi-g visible', () => watcher.has('pi-g'), { timeoutMs: 2000 });
       assert.ok(tookMs <= 5000);
+      t.diagnostic(`registered ${tookMs} ms after the store answered`);
     });
 
     test('h. two endpoints, one dead: it works', async () => {
