@@ -93,6 +93,16 @@ export interface RegistryOptions {
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
+export type MemberRole = 'leader' | 'follower' | 'standalone' | 'unknown';
+
+/** A member of the store's own cluster, as the store tells. */
+export interface ClusterMember {
+  name: string;
+  endpoint: string;
+  role: MemberRole;
+  healthy: boolean;
+}
+
 export interface StateDetail {
   endpoint?: string;
   error?: RegistryError;
@@ -115,6 +125,8 @@ export interface Registry extends EventEmitter<RegistryEvents> {
   getConfig(key: string): Promise<string | undefined>;
   setConfig(key: string, value: string): Promise<void>;
   watchConfig(key: string): ConfigWatch;
+  /** The store's cluster members and their roles (StoreUnavailableError when down). */
+  members(): Promise<ClusterMember[]>;
   /** Stops heartbeats and watches. Registrations not deregistered expire at the end of their window. */
   close(): Promise<void>;
 }

@@ -6,6 +6,7 @@ import type { Endpoint } from '../endpoints.ts';
 import type { MalformedValueError, RegistryError } from '../errors.ts';
 import type { Layout } from '../layout.ts';
 import type {
+  ClusterMember,
   ConnectionState,
   HealthStatus,
   InstanceRecord,
@@ -79,6 +80,7 @@ export interface StoreAdapter extends EventEmitter<AdapterEvents> {
   readConfig(key: string): Promise<string | undefined>;
   writeConfig(key: string, value: string): Promise<void>;
   watchConfig(key: string, sink: ValueSink): () => void;
+  members(): Promise<ClusterMember[]>;
   close(): Promise<void>;
 }
 

@@ -12,6 +12,15 @@ export interface HealthEntry {
   Checks: { CheckID: string; ServiceID: string; Status: string; Output: string }[];
 }
 
+export interface AgentMember {
+  Name: string;
+  Addr: string;
+  Port: number;
+  /** 1 = alive (Serf's member status). */
+  Status: number;
+  Tags: Record<string, string>;
+}
+
 export interface KvItem {
   Key: string;
   Value: string | null;
@@ -37,7 +46,8 @@ type Method = (options: Record<string, unknown>) => Promise<unknown>;
 interface LooseClient {
   health: { service: Method };
   kv: { get: Method; set: Method };
-  agent: { service: { register: Method; deregister: Method }; check: { pass: Method } };
+  agent: { service: { register: Method; deregister: Method }; check: { pass: Method }; members: Method };
+  status: { leader: Method };
   _get: (req: Record<string, unknown>, next: unknown) => Promise<unknown>;
   destroy(): void;
 }
@@ -159,6 +169,15 @@ export class ConsulHttp {
 
   async passCheck(checkId: string): Promise<void> {
     await this.call((o) => this.client.agent.check.pass(o), { id: checkId });
+  }
+
+  /** The agent's view of the cluster's nodes, and the Raft leader's address. */
+  async members(): Promise<{ members: AgentMember[]; leader: string }> {
+    const [members, leader] = await Promise.all([
+      this.call((o) => this.client.agent.members(o), {}),
+      this.call((o) => this.client.status.leader(o), {}),
+    ]);
+    return { members: (members as AgentMember[]) ?? [], leader: typeof leader === 'string' ? leader : '' };
   }
 
   destroy(): void {

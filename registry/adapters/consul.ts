@@ -5,7 +5,7 @@
 // own service on the agent and re-register); an index that goes backwards resets to 0.
 import { Backoff, sleep } from '../backoff.ts';
 import { ConflictError, isStoreUnavailableError, type RegistryError } from '../errors.ts';
-import type { HealthStatus, InstanceRecord } from '../types.ts';
+import type { ClusterMember, HealthStatus, InstanceRecord } from '../types.ts';
 import {
   AdapterBase,
   type AdapterContext,
@@ -142,6 +142,21 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
 
   watchConfig(key: string, sink: ValueSink): () => void {
     return this.config.add(key, sink);
+  }
+
+  async members(): Promise<ClusterMember[]> {
+    const { members, leader } = await this.withFailover((agent) => agent.members());
+    return members.map((m) => {
+      const server = m.Tags.role === 'consul';
+      const endpoint = `${m.Addr}:${m.Port}`;
+      const serverAddress = `${m.Addr}:${m.Tags.port ?? ''}`;
+      return {
+        name: m.Name,
+        endpoint,
+        role: server ? (serverAddress === leader ? 'leader' : 'follower') : 'unknown',
+        healthy: m.Status === 1,
+      };
+    });
   }
 
   async close(): Promise<void> {

@@ -21,7 +21,7 @@ import {
   StoreUnavailableError,
 } from '../errors.ts';
 import { decodeRecord, encodeRecord } from '../record.ts';
-import type { InstanceRecord } from '../types.ts';
+import type { ClusterMember, InstanceRecord } from '../types.ts';
 import {
   AdapterBase,
   type AdapterContext,
@@ -166,6 +166,20 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
 
   watchConfig(key: string, sink: ValueSink): () => void {
     return this.config.add(key, sink);
+  }
+
+  async members(): Promise<ClusterMember[]> {
+    try {
+      const [list, status] = await Promise.all([this.client.cluster.memberList({}), this.client.maintenance.status({})]);
+      return list.members.map((m) => ({
+        name: m.name || m.ID,
+        endpoint: m.clientURLs[0] ?? '',
+        role: m.ID === status.leader ? 'leader' : 'follower',
+        healthy: m.clientURLs.length > 0,
+      }));
+    } catch (error) {
+      throw etcdError(error);
+    }
   }
 
   async close(): Promise<void> {

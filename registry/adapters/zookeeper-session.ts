@@ -2,6 +2,7 @@
 // `expired`, and while partitioned it only says `disconnected`; so we keep our own timer and replace
 // the client (a new session) when the old session must be gone. Operations are promises with a deadline.
 import { EventEmitter } from 'node:events';
+import { connect } from 'node:net';
 import zookeeper, { type Client, type Event, type Stat } from 'node-zookeeper-client';
 import { isRegistryError, type RegistryError, StoreError, StoreUnavailableError } from '../errors.ts';
 
@@ -187,4 +188,21 @@ function guardAgainstParserCrash(client: Client): void {
       this.socket?.destroy();
     }
   };
+}
+
+/** Sends a four-letter word (`srvr`, `ruok`) and resolves with the whole answer. */
+export function fourLetterWord(host: string, port: number, word: string, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port });
+    let answer = '';
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer to ${word} within ${timeoutMs} ms`)));
+    socket.on('connect', () => socket.end(word));
+    socket.on('data', (chunk) => {
+      answer += chunk;
+    });
+    socket.on('error', reject);
+    socket.on('close', (hadError) => {
+      if (!hadError) resolve(answer);
+    });
+  });
 }

@@ -4,7 +4,7 @@
 import type { Event } from 'node-zookeeper-client';
 import { ConflictError, MalformedValueError, type RegistryError, StoreUnavailableError } from '../errors.ts';
 import { decodeRecord, encodeRecord } from '../record.ts';
-import type { InstanceRecord } from '../types.ts';
+import type { ClusterMember, InstanceRecord } from '../types.ts';
 import {
   AdapterBase,
   type AdapterContext,
@@ -15,7 +15,7 @@ import {
   type StoreAdapter,
   type ValueSink,
 } from './adapter.ts';
-import { ZK, ZooKeeperSession, zkCode, zookeeperError } from './zookeeper-session.ts';
+import { fourLetterWord, ZK, ZooKeeperSession, zkCode, zookeeperError } from './zookeeper-session.ts';
 
 export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
   readonly kind = 'zookeeper' as const;
@@ -142,6 +142,20 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
     const feed = new SerialFeed(this.session, sync, (error) => sink.down(error));
     const onChange = () => feed.run(sync);
     return feed.start();
+  }
+
+  /** ZooKeeper tells each server's mode through its `srvr` four-letter word, one connection each. */
+  async members(): Promise<ClusterMember[]> {
+    const members = await Promise.all(
+      this.ctx.endpoints.map(async (e): Promise<ClusterMember> => {
+        const answer = await fourLetterWord(e.host, e.port, 'srvr', this.ctx.requestTimeoutMs).catch(() => undefined);
+        const mode = answer ? /^Mode: (\w+)/m.exec(answer)?.[1] : undefined;
+        const role = mode === 'leader' || mode === 'follower' || mode === 'standalone' ? mode : 'unknown';
+        return { name: e.address, endpoint: e.address, role, healthy: answer !== undefined };
+      }),
+    );
+    if (!members.some((m) => m.healthy)) throw new StoreUnavailableError('zookeeper', 'no server answered srvr');
+    return members;
   }
 
   async close(): Promise<void> {

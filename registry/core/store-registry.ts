@@ -9,6 +9,7 @@ import type { Layout } from '../layout.ts';
 import { newIncarnation, newRecord } from '../record.ts';
 import { configKeySchema, instanceSpecSchema, parseOrThrow, serviceSchema } from '../schema.ts';
 import type {
+  ClusterMember,
   ConfigWatch,
   ConnectionState,
   InstanceSpec,
@@ -114,6 +115,12 @@ export class StoreRegistry extends EventEmitter<RegistryEvents> implements Regis
     const storeKey = this.options.layout.configPath(valid);
     const view = new ConfigView(this.store, valid, storeKey, (sink) => this.adapter.watchConfig(valid, sink));
     return this.track(view);
+  }
+
+  async members(): Promise<ClusterMember[]> {
+    this.assertOpen();
+    await this.connected();
+    return this.adapter.members();
   }
 
   async close(): Promise<void> {

@@ -323,6 +323,14 @@ export function registryContract(variant: ContractVariant): void {
       assert.equal(owner, 'first');
     });
 
+    test('members: the store tells its members and who leads', async (t) => {
+      const members = await open(newNamespace()).members();
+      assert.ok(members.length >= 1);
+      assert.ok(members.every((m) => m.healthy));
+      assert.ok(members.some((m) => m.role === 'leader' || m.role === 'standalone'), JSON.stringify(members));
+      t.diagnostic(members.map((m) => `${m.name} ${m.role}`).join(', '));
+    });
+
     test('bad input: a typed error naming the field, nothing written', async () => {
       const ns = newNamespace();
       const registry = open(ns);

@@ -1,0 +1,140 @@
+// The socket.io contract between the control host and its page: a full snapshot on connect, then
+// small batches of changes. Shared by server/ and server/page/ (types only: no runtime code here).
+import type { ConnectionState, HealthStatus, Load, LivenessDetail, StoreKind, WatchState } from '../registry/types.ts';
+
+export type { ConnectionState, HealthStatus, Load, LivenessDetail, StoreKind, WatchState };
+
+export interface LoadSample {
+  /** Server clock, ms. */
+  at: number;
+  cpu: number;
+  mem: number;
+  temp: number | null;
+}
+
+/** One device as one store sees it (the page shows one tile per device per store column). */
+export interface DeviceView {
+  store: StoreKind;
+  id: string;
+  host: string;
+  port: number;
+  labels: Record<string, string>;
+  /** The color the device says it applied. */
+  color: string | null;
+  load: Load | null;
+  /** etcd and ZooKeeper: always 'passing' while present; Consul: its check. */
+  health: HealthStatus;
+  liveness: LivenessDetail;
+  registeredAt: string;
+  updatedAt: string;
+  /** Server clock, ms: when this store last told us something new about the device. */
+  seenAt: number;
+  /** Consul: when its check turned critical (server clock, ms), else null. */
+  criticalSince: number | null;
+  /** Consul: when Consul will reap it (server clock, ms), else null. */
+  reapAt: number | null;
+  /** The last load samples, oldest first (at most 30), for the sparklines. */
+  history: LoadSample[];
+}
+
+export type MemberRole = 'leader' | 'follower' | 'standalone' | 'unknown';
+
+export interface ClusterMember {
+  name: string;
+  endpoint: string;
+  role: MemberRole;
+  healthy: boolean;
+}
+
+/** One store's column header. */
+export interface StoreView {
+  store: StoreKind;
+  endpoints: string[];
+  connection: ConnectionState;
+  /** 'down' while the store is unreachable: its devices are the last known, shown as stale. */
+  watch: WatchState;
+  /** What is wrong, in words (null when all is well). */
+  error: string | null;
+  /** How long after a device dies this store says so, ms. */
+  windowMs: number;
+  /** The liveness model in a few words: "lease TTL 5 s", "session timeout 5 s", "HTTP check every 2 s". */
+  windowText: string;
+  /** Members and their roles where the store tells ([] when unknown). */
+  members: ClusterMember[];
+  /** The color this store's config holds (null: none set). */
+  color: string | null;
+}
+
+export type TimelineKind =
+  | 'joined'
+  | 'left'
+  | 'expired'
+  | 'critical'
+  | 'recovered'
+  | 'reaped'
+  | 'updated-color'
+  | 'color-set'
+  | 'store-down'
+  | 'store-up'
+  | 'invalid';
+
+export interface TimelineEntry {
+  seq: number;
+  /** Server clock, ms. */
+  at: number;
+  store: StoreKind | null;
+  deviceId: string | null;
+  kind: TimelineKind;
+  /** A sentence, with the measured latency in it where there is one ("gone from etcd 5.1 s after ..."). */
+  text: string;
+  latencyMs: number | null;
+  /** The plain store operation behind it, as a learner could type it (etcdctl, zkCli.sh, curl). */
+  command: string | null;
+}
+
+export interface FleetSnapshot {
+  /** Server clock, ms, when sent: the page corrects its countdowns by the difference to its own clock. */
+  serverTime: number;
+  namespace: string;
+  service: string;
+  /** This connection may use the presenter controls. */
+  presenter: boolean;
+  /** The URL for the audience (read-only), also shown as a QR code at /qr.svg. */
+  audienceUrl: string;
+  stores: StoreView[];
+  devices: DeviceView[];
+  /** Newest last, at most 200. */
+  timeline: TimelineEntry[];
+  palette: string[];
+}
+
+/** Changes since the last batch; sent at most once per event-loop turn. */
+export interface FleetChanges {
+  serverTime: number;
+  devices: DeviceView[];
+  gone: { store: StoreKind; id: string }[];
+  stores: StoreView[];
+  timeline: TimelineEntry[];
+}
+
+export type Ack<T = null> = { ok: true; data: T } | { ok: false; error: string };
+
+export interface SetColorRequest {
+  color: string;
+  /** Default: all stores. */
+  store?: StoreKind | 'all';
+}
+
+export interface ServerToClientEvents {
+  snapshot: (snapshot: FleetSnapshot) => void;
+  changes: (changes: FleetChanges) => void;
+}
+
+export interface ClientToServerEvents {
+  setColor: (request: SetColorRequest, ack: (result: Ack<{ stores: StoreKind[] }>) => void) => void;
+}
+
+/** What the page passes in the socket.io handshake: `io({ auth: { token } })`. */
+export interface HandshakeAuth {
+  token?: string;
+}
