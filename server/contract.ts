@@ -1,8 +1,15 @@
 // The socket.io contract between the control host and its page: a full snapshot on connect, then
 // small batches of changes. Shared by server/ and server/page/ (types only: no runtime code here).
-import type { ConnectionState, HealthStatus, Load, LivenessDetail, StoreKind, WatchState } from '../registry/types.ts';
+import type {
+  ConnectionState,
+  HealthStatus,
+  LivenessDetail,
+  Load,
+  StoreKind,
+  WatchState,
+} from '../registry/types.ts';
 
-export type { ConnectionState, HealthStatus, Load, LivenessDetail, StoreKind, WatchState };
+export type { ConnectionState, HealthStatus, LivenessDetail, Load, StoreKind, WatchState };
 
 export interface LoadSample {
   /** Server clock, ms. */

@@ -170,7 +170,10 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
 
   async members(): Promise<ClusterMember[]> {
     try {
-      const [list, status] = await Promise.all([this.client.cluster.memberList({}), this.client.maintenance.status({})]);
+      const [list, status] = await Promise.all([
+        this.client.cluster.memberList({}),
+        this.client.maintenance.status({}),
+      ]);
       return list.members.map((m) => ({
         name: m.name || m.ID,
         endpoint: m.clientURLs[0] ?? '',

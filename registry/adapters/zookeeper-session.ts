@@ -195,7 +195,9 @@ export function fourLetterWord(host: string, port: number, word: string, timeout
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port });
     let answer = '';
-    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer to ${word} within ${timeoutMs} ms`)));
+    socket.setTimeout(timeoutMs, () =>
+      socket.destroy(new Error(`no answer to ${word} within ${timeoutMs} ms`)),
+    );
     socket.on('connect', () => socket.end(word));
     socket.on('data', (chunk) => {
       answer += chunk;

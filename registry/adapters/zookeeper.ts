@@ -148,13 +148,16 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
   async members(): Promise<ClusterMember[]> {
     const members = await Promise.all(
       this.ctx.endpoints.map(async (e): Promise<ClusterMember> => {
-        const answer = await fourLetterWord(e.host, e.port, 'srvr', this.ctx.requestTimeoutMs).catch(() => undefined);
+        const answer = await fourLetterWord(e.host, e.port, 'srvr', this.ctx.requestTimeoutMs).catch(
+          () => undefined,
+        );
         const mode = answer ? /^Mode: (\w+)/m.exec(answer)?.[1] : undefined;
         const role = mode === 'leader' || mode === 'follower' || mode === 'standalone' ? mode : 'unknown';
         return { name: e.address, endpoint: e.address, role, healthy: answer !== undefined };
       }),
     );
-    if (!members.some((m) => m.healthy)) throw new StoreUnavailableError('zookeeper', 'no server answered srvr');
+    if (!members.some((m) => m.healthy))
+      throw new StoreUnavailableError('zookeeper', 'no server answered srvr');
     return members;
   }
 

@@ -327,7 +327,10 @@ export function registryContract(variant: ContractVariant): void {
       const members = await open(newNamespace()).members();
       assert.ok(members.length >= 1);
       assert.ok(members.every((m) => m.healthy));
-      assert.ok(members.some((m) => m.role === 'leader' || m.role === 'standalone'), JSON.stringify(members));
+      assert.ok(
+        members.some((m) => m.role === 'leader' || m.role === 'standalone'),
+        JSON.stringify(members),
+      );
       t.diagnostic(members.map((m) => `${m.name} ${m.role}`).join(', '));
     });
 
