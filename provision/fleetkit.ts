@@ -4,6 +4,10 @@ const COMMANDS: Record<
   { about: string; load: () => Promise<{ main(argv: readonly string[]): Promise<number | undefined> }> }
 > = {
   agent: { about: 'run the device agent (on each Pi)', load: () => import('../device/main.ts') },
+  server: {
+    about: 'run the live page of the fleet (on the control host)',
+    load: () => import('../server/main.ts'),
+  },
   'install-stores': {
     about: 'install etcd, ZooKeeper and Consul (Debian)',
     load: () => import('./install-stores.ts'),

@@ -1,8 +1,9 @@
 #!/usr/bin/env -S npx tsx
-// Install etcd 3.4, ZooKeeper 3.8 and Consul 1.8.7 where provision/stores looks for them.
+// Install etcd 3.4, ZooKeeper 3.8 and Consul 1.8.7 where provision/stores looks for them (and, on
+// request, Debian's Chromium for the page tests).
 // Safe to run twice: a store that is already there is only reported.
 //   npx tsx provision/install-stores.ts            (or: npm run stores:install)
-//   npx tsx provision/install-stores.ts consul     (only some stores)
+//   npx tsx provision/install-stores.ts consul     (only some; `chromium` too, for the page tests)
 // FLEET_DEBIAN_MIRROR=http://mirror/debian picks the mirror for Consul's bullseye .deb (default: the system's).
 import { realpathSync } from 'node:fs';
 import net from 'node:net';
@@ -11,8 +12,13 @@ import { $, expBackoff, fs, os, ProcessOutput, path, retry } from 'zx';
 import { type StoreKind, storeBinaries, storeKinds, storeVersion } from './stores/index.ts';
 import { consulCacheDir, findOnPath, installCommand, storesCacheDir } from './stores/paths.ts';
 
+/** What this script installs: the three stores, and Debian's Chromium for the page's browser tests. */
+export type Installable = StoreKind | 'chromium';
+export const installables: readonly Installable[] = [...storeKinds, 'chromium'];
+
 export interface InstallOptions {
-  only?: StoreKind[];
+  /** Default: the three stores. */
+  only?: Installable[];
   log?: (line: string) => void;
   /** Debian mirror for the bullseye Consul .deb, e.g. a local mirror at a venue; default: the system's own. */
   debianMirror?: string;
@@ -22,7 +28,7 @@ export interface InstallOptions {
 export class InstallError extends Error {
   override readonly name = 'InstallError';
   constructor(
-    readonly kind: StoreKind,
+    readonly kind: Installable,
     message: string,
     readonly hint: string,
   ) {
@@ -52,7 +58,7 @@ const debianServices = [
 ] as const;
 
 interface Step {
-  kind: StoreKind;
+  kind: Installable;
   /** What `install` will do, for the progress line. */
   plan: string;
   /** A description of the installed store, or undefined when it must be installed. */
@@ -91,8 +97,10 @@ export async function installStores(opts: InstallOptions = {}): Promise<void> {
   }
 }
 
-function stepFor(kind: StoreKind, opts: InstallOptions): Step {
+function stepFor(kind: Installable, opts: InstallOptions): Step {
   switch (kind) {
+    case 'chromium':
+      return chromiumStep();
     case 'etcd':
     case 'zookeeper':
       return debianStep(kind, debianPackages[kind]);
@@ -112,18 +120,37 @@ function debianStep(kind: StoreKind, packages: readonly string[]): Step {
       return describeInstalled(kind);
     },
     async install(log) {
-      await ensureCandidates(kind, packages, log);
-      const hint = `${networkHint} If dpkg was interrupted, run \`dpkg --configure -a\` first.`;
-      await withRetry(kind, 'apt-get install', hint, log, () =>
-        $quiet`${asRoot} env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=120 ${packages}`.timeout(
-          aptInstallTimeout,
-        ),
-      );
+      await aptInstall(kind, packages, log);
       for (const { service, port } of debianServices.filter((entry) => entry.kind === kind)) {
         await leaveNoServiceRunning(service, port, log);
       }
     },
   };
+}
+
+/** Debian's Chromium, driven by playwright-core in the page's tests (no browser download). */
+function chromiumStep(): Step {
+  const packages = ['chromium'];
+  return {
+    kind: 'chromium',
+    plan: 'installing chromium from Debian (for the page tests)',
+    async installed() {
+      if (!(await allInstalled(packages))) return undefined;
+      const version = await $quiet`chromium --version`.nothrow().timeout('30s');
+      return version.exitCode === 0 ? version.stdout.trim() : undefined;
+    },
+    install: (log) => aptInstall('chromium', packages, log),
+  };
+}
+
+async function aptInstall(kind: Installable, packages: readonly string[], log: (line: string) => void) {
+  await ensureCandidates(kind, packages, log);
+  const hint = `${networkHint} If dpkg was interrupted, run \`dpkg --configure -a\` first.`;
+  await withRetry(kind, 'apt-get install', hint, log, () =>
+    $quiet`${asRoot} env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=120 ${packages}`.timeout(
+      aptInstallTimeout,
+    ),
+  );
 }
 
 async function allInstalled(packages: readonly string[]): Promise<boolean> {
@@ -156,7 +183,7 @@ async function describeInstalled(kind: StoreKind): Promise<string | undefined> {
 }
 
 /** `apt-get update` only when a package has no install candidate: it is the slow, networked part. */
-async function ensureCandidates(kind: StoreKind, packages: readonly string[], log: (line: string) => void) {
+async function ensureCandidates(kind: Installable, packages: readonly string[], log: (line: string) => void) {
   if ((await packagesWithoutCandidate(packages)).length === 0) return;
   log('updating the package lists (apt-get update)...');
   await withRetry(kind, 'apt-get update', networkHint, log, () =>
@@ -400,7 +427,7 @@ async function throwawayAptConfig(work: string, mirror: Mirror): Promise<string[
 
 /** A networked apt step: retried with exponential backoff, each retry announced. */
 async function withRetry<T>(
-  kind: StoreKind,
+  kind: Installable,
   label: string,
   hint: string,
   log: (line: string) => void,
@@ -422,7 +449,7 @@ function* delaysBetween(attempts: number): Generator<number> {
 
 /** Run `command`, turning a failure into an InstallError that carries only the command's own message. */
 async function attempt<T>(
-  kind: StoreKind,
+  kind: Installable,
   label: string,
   hint: string,
   command: () => Promise<T>,
@@ -452,14 +479,14 @@ function errorText(error: unknown): string {
 /** `fleetkit install-stores [etcd|zookeeper|consul ...]`: exit code 0, 1 (a step failed) or 2 (bad argument). */
 export async function main(argv: readonly string[]): Promise<number> {
   const only = argv.filter((arg) => !arg.startsWith('-'));
-  const unknown = only.filter((arg) => !storeKinds.includes(arg as StoreKind));
+  const unknown = only.filter((arg) => !installables.includes(arg as Installable));
   if (unknown.length > 0) {
-    process.stderr.write(`unknown store ${unknown.join(', ')}; choose from ${storeKinds.join(', ')}\n`);
+    process.stderr.write(`unknown ${unknown.join(', ')}; choose from ${installables.join(', ')}\n`);
     return 2;
   }
   try {
     await installStores({
-      only: only.length > 0 ? (only as StoreKind[]) : undefined,
+      only: only.length > 0 ? (only as Installable[]) : undefined,
       debianMirror: process.env.FLEET_DEBIAN_MIRROR || undefined,
     });
     process.stdout.write(

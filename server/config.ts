@@ -1,0 +1,110 @@
+// The control host's settings: which stores to watch (the devices' liveness settings too, to show
+// their windows and Consul's reaping countdown), where to serve the page, the presenter's token.
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import {
+  LIVENESS_SETTINGS,
+  LOG_SETTING,
+  numberSetting,
+  parseLiveness,
+  parseStores,
+  STORE_SETTINGS,
+} from '../registry/common-settings.ts';
+import { ValidationError } from '../registry/errors.ts';
+import { LOG_LEVELS } from '../registry/log.ts';
+import { hostSchema, namespaceSchema, portSchema, serviceSchema, toFieldIssues } from '../registry/schema.ts';
+import {
+  helpText,
+  nameFields,
+  readSettings,
+  type SettingSpec,
+  type SettingsInput,
+} from '../registry/settings.ts';
+import type { LivenessSettings, StoreKind } from '../registry/types.ts';
+
+export const SERVER_SETTINGS: readonly SettingSpec[] = [
+  ...STORE_SETTINGS,
+  { key: 'port', flag: 'port', env: 'FLEET_SERVER_PORT', help: 'port of the live page', defaultText: '3000' },
+  {
+    key: 'listen',
+    flag: 'listen',
+    env: 'FLEET_SERVER_LISTEN',
+    help: 'address the page listens on (the audience on phones needs the network)',
+    defaultText: '0.0.0.0',
+  },
+  {
+    key: 'publicUrl',
+    flag: 'public-url',
+    env: 'FLEET_PUBLIC_URL',
+    help: 'the URL the audience opens (QR code)',
+    defaultText: 'http://<this host address>:<port>/',
+  },
+  {
+    key: 'token',
+    flag: 'presenter-token',
+    env: 'FLEET_PRESENTER_TOKEN',
+    help: 'the presenter URL carries it; without it the page is read-only',
+    defaultText: 'random, printed at start',
+  },
+  ...LIVENESS_SETTINGS,
+  LOG_SETTING,
+];
+
+export interface ServerConfig {
+  stores: Partial<Record<StoreKind, string[]>>;
+  namespace: string;
+  service: string;
+  port: number;
+  listen: string;
+  publicUrl: string | undefined;
+  token: string;
+  liveness: LivenessSettings;
+  logLevel: (typeof LOG_LEVELS)[number];
+}
+
+const schema = z.strictObject({
+  namespace: namespaceSchema,
+  service: serviceSchema,
+  port: portSchema,
+  listen: hostSchema,
+  publicUrl: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }).optional(),
+  token: z.string().regex(/^[A-Za-z0-9_-]{8,128}$/, '8-128 letters, digits, - or _'),
+  logLevel: z.enum(LOG_LEVELS, { error: `one of ${LOG_LEVELS.join(', ')}` }),
+});
+
+export type ParsedServerArgs = { help: true; text: string } | { help: false; config: Readonly<ServerConfig> };
+
+export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
+  const { values, help, sources, flagIssues } = readSettings(SERVER_SETTINGS, input);
+  if (help) {
+    return {
+      help: true,
+      text: helpText(
+        'Usage: fleetkit server [settings]',
+        "Watches the devices in etcd, ZooKeeper and/or Consul and serves the live page of each store's view.",
+        SERVER_SETTINGS,
+      ),
+    };
+  }
+  const issues: ValidationError['issues'][number][] = [];
+  const stores = parseStores(values, issues);
+  const liveness = parseLiveness(values, issues);
+  const parsed = schema.safeParse({
+    namespace: values.namespace ?? 'fleet',
+    service: values.service ?? 'web',
+    port: numberSetting(values.port) ?? 3000,
+    listen: values.listen ?? '0.0.0.0',
+    publicUrl: values.publicUrl,
+    token: values.token ?? randomBytes(12).toString('base64url'),
+    logLevel: values.logLevel ?? 'info',
+  });
+  if (!parsed.success) issues.push(...toFieldIssues(parsed.error));
+  if (issues.length > 0 || flagIssues.length > 0 || !parsed.success) {
+    const named = nameFields(new ValidationError('settings', issues), SERVER_SETTINGS, sources);
+    throw new ValidationError('settings', [...flagIssues, ...named.issues]);
+  }
+  return {
+    help: false,
+    config: Object.freeze({ ...parsed.data, publicUrl: parsed.data.publicUrl, stores, liveness }),
+  };
+}

@@ -1,0 +1,386 @@
+// Each store's view of the fleet, kept from the registry's pushed watches: one tile per device per
+// store, the stores' own state and members, and a timeline of what happened with measured latencies.
+// Changes leave in small batches (at most one per event-loop turn) for the pages.
+import { EventEmitter } from 'node:events';
+import { parseConfigValue } from '../registry/config-keys.ts';
+import { ValidationError } from '../registry/errors.ts';
+import { createRegistry, livenessWindowMs } from '../registry/index.ts';
+import type { Logger } from '../registry/log.ts';
+import type {
+  ConfigWatch,
+  DiscoveredInstance,
+  InstanceChange,
+  InstanceWatch,
+  LivenessSettings,
+  Registry,
+  StoreKind,
+} from '../registry/types.ts';
+import { COMMANDS, type CommandContext } from './commands.ts';
+import type { ServerConfig } from './config.ts';
+import type {
+  DeviceView,
+  FleetChanges,
+  FleetSnapshot,
+  StoreView,
+  TimelineEntry,
+  TimelineKind,
+} from './contract.ts';
+
+const HISTORY = 30;
+const TIMELINE = 200;
+const MEMBERS_EVERY_MS = 5000;
+export const PALETTE = [
+  '#e63946',
+  '#f4a261',
+  '#e9c46a',
+  '#2a9d8f',
+  '#457b9d',
+  '#9b5de5',
+  '#ffffff',
+  '#222222',
+];
+
+type Gone = FleetChanges['gone'][number];
+
+/** Keyed by store/id, so that many changes to one device in one turn leave as one. */
+interface PendingChanges {
+  devices: Map<string, DeviceView>;
+  gone: Map<string, Gone>;
+  stores: Map<StoreKind, StoreView>;
+  timeline: TimelineEntry[];
+}
+
+interface StoreLink {
+  registry: Registry;
+  watch: InstanceWatch;
+  colorWatch: ConfigWatch;
+  view: StoreView;
+  commands: CommandContext;
+  membersTimer: NodeJS.Timeout | undefined;
+}
+
+function windowText(store: StoreKind, l: LivenessSettings): string {
+  const texts: Record<StoreKind, string> = {
+    etcd: `lease TTL ${l.leaseTtlSeconds} s`,
+    zookeeper: `session timeout ${l.sessionTimeoutMs / 1000} s`,
+    consul:
+      (l.consulCheck === 'ttl'
+        ? `TTL check ${l.checkTtlSeconds} s`
+        : `HTTP check every ${l.checkIntervalSeconds} s (timeout ${l.checkTimeoutSeconds} s)`) +
+      `, reaped ${l.deregisterCriticalAfterSeconds} s after critical`,
+  };
+  return texts[store];
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
+  private readonly links = new Map<StoreKind, StoreLink>();
+  private readonly devices = new Map<string, DeviceView>();
+  private readonly timeline: TimelineEntry[] = [];
+  private seq = 0;
+  private pending: PendingChanges | undefined;
+  /** Per device id: when and where it was first found missing or critical (cleared when it comes back). */
+  private readonly firstLoss = new Map<string, { at: number; store: StoreKind }>();
+  private lastColorSet: { color: string; at: number } | undefined;
+
+  constructor(
+    private readonly config: Readonly<ServerConfig>,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  start(): void {
+    for (const [store, endpoints] of Object.entries(this.config.stores) as [StoreKind, string[]][]) {
+      this.links.set(store, this.connect(store, endpoints));
+    }
+  }
+
+  snapshot(presenter: boolean, audienceUrl: string): FleetSnapshot {
+    return {
+      serverTime: Date.now(),
+      namespace: this.config.namespace,
+      service: this.config.service,
+      presenter,
+      audienceUrl,
+      stores: [...this.links.values()].map((l) => l.view),
+      devices: [...this.devices.values()],
+      timeline: [...this.timeline],
+      palette: PALETTE,
+    };
+  }
+
+  /** Writes the color to every store (or one); the devices do the rest. Rejects with a message to show. */
+  async setColor(color: unknown, target: StoreKind | 'all' = 'all'): Promise<StoreKind[]> {
+    const parsed =
+      typeof color === 'string'
+        ? parseConfigValue('color', color)
+        : { ok: false as const, expected: 'a string' };
+    if (!parsed.ok) throw new ValidationError('color', [{ field: 'color', expected: parsed.expected }]);
+    const stores = target === 'all' ? [...this.links.keys()] : [target];
+    if (!stores.every((s) => this.links.has(s))) {
+      throw new ValidationError('store', [
+        { field: 'store', expected: `all or one of ${[...this.links.keys()].join(', ')}` },
+      ]);
+    }
+    this.lastColorSet = { color: parsed.value, at: Date.now() };
+    const results = await Promise.allSettled(
+      stores.map((s) => this.links.get(s)!.registry.setConfig('color', parsed.value)),
+    );
+    const failed = stores.filter((_, i) => results[i]!.status === 'rejected');
+    for (const store of stores.filter((s) => !failed.includes(s))) {
+      const link = this.links.get(store)!;
+      this.note(
+        store,
+        null,
+        'color-set',
+        `color set to ${parsed.value} in ${store}`,
+        null,
+        COMMANDS[store].setColor(link.commands, parsed.value),
+      );
+    }
+    if (failed.length > 0) {
+      const reasons = failed.map(
+        (s, i) => `${s}: ${(results[stores.indexOf(s)] as PromiseRejectedResult).reason?.message ?? i}`,
+      );
+      throw new Error(`not written to ${reasons.join('; ')}`);
+    }
+    return stores;
+  }
+
+  async close(): Promise<void> {
+    for (const link of this.links.values()) clearTimeout(link.membersTimer);
+    await Promise.all([...this.links.values()].map((l) => l.registry.close()));
+  }
+
+  private connect(store: StoreKind, endpoints: string[]): StoreLink {
+    const { namespace, service, liveness } = this.config;
+    const registry = createRegistry({ store, endpoints, namespace, liveness });
+    const watch = registry.watchInstances(service);
+    const colorWatch = registry.watchConfig('color');
+    const link: StoreLink = {
+      registry,
+      watch,
+      colorWatch,
+      commands: { endpoint: endpoints[0]!, namespace, service },
+      membersTimer: undefined,
+      view: {
+        store,
+        endpoints,
+        connection: registry.state,
+        watch: watch.state,
+        error: null,
+        windowMs: livenessWindowMs(store, liveness),
+        windowText: windowText(store, liveness),
+        members: [],
+        color: null,
+      },
+    };
+    registry.on('state', (connection, detail) => {
+      this.updateStore(link, {
+        connection,
+        error: connection === 'connected' ? null : (detail.error?.message ?? link.view.error),
+      });
+    });
+    watch.on('state', (state, error) => {
+      const wasDown = link.view.watch === 'down';
+      this.updateStore(link, {
+        watch: state,
+        error: state === 'down' ? (error?.message ?? 'unreachable') : null,
+      });
+      if (state === 'down' && !wasDown)
+        this.note(
+          store,
+          null,
+          'store-down',
+          `${store} is down: ${error?.message ?? 'unreachable'}; its devices are shown as last known`,
+          null,
+          null,
+        );
+      if (state === 'live' && wasDown)
+        this.note(store, null, 'store-up', `${store} is back`, null, COMMANDS[store].watch(link.commands));
+    });
+    watch.on('change', (change) => this.onChange(link, change));
+    watch.on('invalid', (error) => this.note(store, null, 'invalid', error.message, null, null));
+    colorWatch.on('value', (color) => this.updateStore(link, { color: color ?? null }));
+    colorWatch.on('invalid', (error) => this.note(store, null, 'invalid', error.message, null, null));
+    void this.pollMembers(link);
+    return link;
+  }
+
+  /** Members and roles change rarely and no store pushes them: asked every few seconds. */
+  private async pollMembers(link: StoreLink): Promise<void> {
+    try {
+      const members = await link.registry.members();
+      if (JSON.stringify(members) !== JSON.stringify(link.view.members)) this.updateStore(link, { members });
+    } catch {
+      // the connection state already says the store is down
+    }
+    link.membersTimer = setTimeout(() => void this.pollMembers(link), MEMBERS_EVERY_MS);
+  }
+
+  private onChange(link: StoreLink, change: InstanceChange): void {
+    const store = link.view.store;
+    const { id } = change.instance.record;
+    const key = `${store}/${id}`;
+    const now = Date.now();
+    const previous = this.devices.get(key);
+    if (change.type === 'removed') {
+      this.devices.delete(key);
+      this.queue({ gone: [{ store, id }] });
+      const loss = this.firstLoss.get(id);
+      const reaped = store === 'consul' && previous?.health === 'critical';
+      const text = reaped
+        ? `${id} reaped by consul ${seconds(now - (previous?.criticalSince ?? now))} after it turned critical`
+        : loss && loss.store !== store
+          ? `${id} gone from ${store}, ${seconds(now - loss.at)} after ${loss.store} lost it`
+          : `${id} gone from ${store}`;
+      this.note(
+        store,
+        id,
+        reaped ? 'reaped' : loss ? 'expired' : 'left',
+        text,
+        loss && !reaped ? now - loss.at : null,
+        COMMANDS[store].watch(link.commands),
+      );
+      if (!loss) this.firstLoss.set(id, { at: now, store });
+      return;
+    }
+    const view = this.toView(store, change.instance, previous, now);
+    this.devices.set(key, view);
+    this.queue({ devices: [view] });
+    const command = COMMANDS[store].device(link.commands, id);
+    if (!previous) {
+      this.firstLoss.delete(id);
+      this.note(store, id, 'joined', `${id} joined ${store} at ${view.host}:${view.port}`, null, command);
+      return;
+    }
+    if (previous.health !== 'critical' && view.health === 'critical') {
+      const loss = this.firstLoss.get(id);
+      const after =
+        loss && loss.store !== store ? `, ${seconds(now - loss.at)} after ${loss.store} lost it` : '';
+      const detail = view.liveness.model === 'check' ? view.liveness.output.split('\n')[0] : '';
+      this.note(
+        store,
+        id,
+        'critical',
+        `${id} critical in consul${after}${detail ? ` (${detail})` : ''}`,
+        loss ? now - loss.at : null,
+        COMMANDS[store].liveness(link.commands, id, ''),
+      );
+      if (!loss) this.firstLoss.set(id, { at: now, store });
+    } else if (previous.health === 'critical' && view.health !== 'critical') {
+      this.firstLoss.delete(id);
+      this.note(store, id, 'recovered', `${id} passing again in consul`, null, command);
+    }
+    if (view.color !== previous.color && view.color) {
+      const set = this.lastColorSet?.color === view.color ? now - this.lastColorSet.at : null;
+      const text = `${id} applied ${view.color} (${store})${set === null ? '' : `, ${set} ms after it was set`}`;
+      this.note(store, id, 'updated-color', text, set, command);
+    }
+  }
+
+  private toView(
+    store: StoreKind,
+    instance: DiscoveredInstance,
+    previous: DeviceView | undefined,
+    now: number,
+  ): DeviceView {
+    const { record, health, liveness } = instance;
+    const criticalSince = health === 'critical' ? (previous?.criticalSince ?? now) : null;
+    let history = previous?.history ?? [];
+    const load = record.load;
+    if (load && JSON.stringify(load) !== JSON.stringify(previous?.load)) {
+      history = [
+        ...history,
+        { at: now, cpu: load.cpuPercent, mem: load.memUsedPercent, temp: load.temperatureC },
+      ].slice(-HISTORY);
+    }
+    return {
+      store,
+      id: record.id,
+      host: record.host,
+      port: record.port,
+      labels: record.labels,
+      color: record.color,
+      load,
+      health,
+      liveness,
+      registeredAt: record.registeredAt,
+      updatedAt: record.updatedAt,
+      seenAt: now,
+      criticalSince,
+      reapAt:
+        criticalSince === null
+          ? null
+          : criticalSince + this.config.liveness.deregisterCriticalAfterSeconds * 1000,
+      history,
+    };
+  }
+
+  private updateStore(link: StoreLink, patch: Partial<StoreView>): void {
+    link.view = { ...link.view, ...patch };
+    this.queue({ stores: [link.view] });
+  }
+
+  private note(
+    store: StoreKind | null,
+    deviceId: string | null,
+    kind: TimelineKind,
+    text: string,
+    latencyMs: number | null,
+    command: string | null,
+  ): void {
+    const entry: TimelineEntry = {
+      seq: ++this.seq,
+      at: Date.now(),
+      store,
+      deviceId,
+      kind,
+      text,
+      latencyMs,
+      command,
+    };
+    this.timeline.push(entry);
+    if (this.timeline.length > TIMELINE) this.timeline.shift();
+    this.log.info({ store, deviceId, kind }, text);
+    this.queue({ timeline: [entry] });
+  }
+
+  private queue(part: {
+    devices?: DeviceView[];
+    gone?: Gone[];
+    stores?: StoreView[];
+    timeline?: TimelineEntry[];
+  }): void {
+    if (!this.pending) {
+      this.pending = { devices: new Map(), gone: new Map(), stores: new Map(), timeline: [] };
+      setImmediate(() => this.flush());
+    }
+    const p = this.pending;
+    for (const d of part.devices ?? []) {
+      p.gone.delete(`${d.store}/${d.id}`);
+      p.devices.set(`${d.store}/${d.id}`, d);
+    }
+    for (const g of part.gone ?? []) {
+      p.devices.delete(`${g.store}/${g.id}`);
+      p.gone.set(`${g.store}/${g.id}`, g);
+    }
+    for (const v of part.stores ?? []) p.stores.set(v.store, v);
+    p.timeline.push(...(part.timeline ?? []));
+  }
+
+  private flush(): void {
+    const p = this.pending;
+    this.pending = undefined;
+    if (!p) return;
+    this.emit('changes', {
+      serverTime: Date.now(),
+      devices: [...p.devices.values()],
+      gone: [...p.gone.values()],
+      stores: [...p.stores.values()],
+      timeline: p.timeline,
+    });
+  }
+}

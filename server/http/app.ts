@@ -1,0 +1,42 @@
+// The page and its assets, all from memory and all local (the venue may have no internet), and the
+// audience URL's QR code made here.
+import express from 'express';
+import QRCode from 'qrcode';
+import { pageHtml } from '../page/index.html.ts';
+
+export interface PageAssets {
+  js: string;
+  css: string;
+}
+
+const CSP =
+  "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:";
+
+export async function createServerApp(assets: PageAssets, audienceUrl: string): Promise<express.Express> {
+  const qr = await QRCode.toString(audienceUrl, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
+  const html = pageHtml({ scriptPath: '/app.js', stylePath: '/app.css' });
+  const app = express();
+  app.disable('x-powered-by');
+  app.use((_req, res, next) => {
+    res.set({
+      'content-security-policy': CSP,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+    });
+    next();
+  });
+  const send = (type: string, body: string) => (_req: express.Request, res: express.Response) => {
+    res.type(type).set('cache-control', 'no-cache').send(body);
+  };
+  app.get('/', send('html', html));
+  app.get('/app.js', send('application/javascript', assets.js));
+  app.get('/app.css', send('text/css', assets.css));
+  app.get('/qr.svg', send('image/svg+xml', qr));
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.use((_req, res) => {
+    res.status(404).type('text').send('not found: the page is at /');
+  });
+  return app;
+}

@@ -1,0 +1,73 @@
+// `fleetkit server`: the control host's live page. Exit codes: 2 bad settings, 1 cannot start,
+// 143 after SIGTERM, 130 after SIGINT.
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import { networkInterfaces } from 'node:os';
+import { isValidationError } from '../registry/errors.ts';
+import { createLogger } from '../registry/log.ts';
+import { parseServerConfig } from './config.ts';
+import { Fleet } from './fleet.ts';
+import { createServerApp } from './http/app.ts';
+import { attachSockets } from './http/sockets.ts';
+import { buildPage } from './page/build.ts';
+
+/** The first LAN address, for the URL the audience types or scans. */
+function lanAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+export async function main(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number | undefined> {
+  let parsed: ReturnType<typeof parseServerConfig>;
+  try {
+    parsed = parseServerConfig({ argv, env });
+  } catch (error) {
+    if (!isValidationError(error)) throw error;
+    const lines = error.issues.map((i) => `  ${i.field}: ${i.expected}`).join('\n');
+    console.error(
+      `fleetkit server: bad settings, nothing started:\n${lines}\nRun \`fleetkit server --help\` for every setting.`,
+    );
+    return 2;
+  }
+  if (parsed.help) {
+    process.stdout.write(parsed.text);
+    return 0;
+  }
+  const config = parsed.config;
+  const log = createLogger('server', config.logLevel);
+  const audienceUrl =
+    config.publicUrl ??
+    `http://${config.listen === '0.0.0.0' ? lanAddress() : config.listen}:${config.port}/`;
+  const presenterUrl = `${audienceUrl}${audienceUrl.includes('?') ? '&' : '?'}token=${config.token}`;
+  const fleet = new Fleet(config, log);
+  const http = createServer();
+  try {
+    const assets = await buildPage();
+    http.on('request', await createServerApp(assets, audienceUrl));
+    attachSockets(http, fleet, config.token, audienceUrl, log);
+    http.listen(config.port, config.listen);
+    await once(http, 'listening');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const hint = code === 'EADDRINUSE' ? `: port ${config.port} is taken; set FLEET_SERVER_PORT` : '';
+    log.error(`fleetkit server cannot start: ${(error as Error).message}${hint}`);
+    return 1;
+  }
+  fleet.start();
+  log.info({ audienceUrl }, `audience (read-only): ${audienceUrl}`);
+  log.info(`presenter: ${presenterUrl}`);
+  const shutdown = async (code: number) => {
+    await fleet.close();
+    http.closeAllConnections();
+    http.close();
+    process.exit(code);
+  };
+  process.once('SIGTERM', () => void shutdown(143));
+  process.once('SIGINT', () => void shutdown(130));
+  return undefined;
+}

@@ -1,0 +1,107 @@
+// The presenter's controls: a color picker, the palette, which store(s) to write, and the answer of the
+// server (its error, or what was written) in a status line. Only built for a presenter connection.
+import type { Ack, SetColorRequest, StoreKind } from '../contract.ts';
+import { el, setAttr, setBackground, setText } from './dom.ts';
+import { STORE_ORDER } from './state.ts';
+
+export type SetColorResult = Ack<{ stores: StoreKind[] }>;
+
+export interface ControlsOptions {
+  palette: string[];
+  send: (request: SetColorRequest) => Promise<SetColorResult>;
+}
+
+const HEX_COLOR = /^#[0-9a-f]{6}$/i;
+
+export class Controls {
+  readonly element: HTMLElement;
+  private readonly input: HTMLInputElement;
+  private readonly store: HTMLSelectElement;
+  private readonly palette: HTMLElement;
+  private readonly message: HTMLElement;
+  private paletteShown = '';
+  /** Only the answer to the latest request is shown. */
+  private requestSeq = 0;
+
+  constructor(private readonly options: ControlsOptions) {
+    this.element = el('div', 'controls');
+    this.element.id = 'controls';
+    this.element.setAttribute('aria-label', 'presenter controls');
+
+    this.input = el('input', 'color-input');
+    this.input.type = 'color';
+    this.input.id = 'color-input';
+    this.input.value = '#ff8800';
+    const inputLabel = el('label', 'control-label', 'color');
+    inputLabel.htmlFor = this.input.id;
+
+    this.store = el('select', 'color-store');
+    this.store.id = 'color-store';
+    this.store.append(new Option('all stores', 'all'), ...STORE_ORDER.map((s) => new Option(s, s)));
+    const storeLabel = el('label', 'control-label', 'in');
+    storeLabel.htmlFor = this.store.id;
+
+    const apply = el('button', 'color-apply', 'Apply');
+    apply.id = 'color-apply';
+    apply.type = 'button';
+    apply.addEventListener('click', () => this.apply(this.input.value));
+
+    this.palette = el('div', 'palette');
+    this.palette.setAttribute('role', 'group');
+    this.palette.setAttribute('aria-label', 'palette');
+    this.message = el('p', 'message');
+    this.message.id = 'message';
+    this.message.setAttribute('role', 'status');
+    this.message.setAttribute('aria-live', 'polite');
+
+    const picker = el('div', 'picker');
+    picker.append(inputLabel, this.input, storeLabel, this.store, apply);
+    this.element.append(picker, this.palette, this.message);
+    this.setPalette(options.palette);
+  }
+
+  setPalette(colors: string[]): void {
+    const shown = JSON.stringify(colors);
+    if (shown === this.paletteShown) return;
+    this.paletteShown = shown;
+    this.palette.replaceChildren(
+      ...colors.map((color) => {
+        const button = el('button', 'swatch-button');
+        button.type = 'button';
+        button.dataset.color = color;
+        button.title = color;
+        button.setAttribute('aria-label', `apply ${color}`);
+        setBackground(button, color);
+        button.addEventListener('click', () => {
+          if (HEX_COLOR.test(color)) this.input.value = color.toLowerCase();
+          void this.apply(color);
+        });
+        return button;
+      }),
+    );
+  }
+
+  private async apply(color: string): Promise<void> {
+    const seq = ++this.requestSeq;
+    const store = this.store.value as StoreKind | 'all';
+    this.show('pending', `setting ${color}…`);
+    let result: SetColorResult;
+    try {
+      result = await this.options.send({ color, store });
+    } catch (error) {
+      result = { ok: false, error: error instanceof Error ? error.message : String(error) };
+    }
+    if (seq !== this.requestSeq) return;
+    if (result.ok) {
+      const stores = result.data.stores;
+      this.show('ok', `${color} written to ${stores.length > 0 ? stores.join(', ') : 'no store'}`);
+    } else {
+      this.show('error', `color ${color} not applied: ${result.error}`);
+    }
+  }
+
+  private show(kind: 'pending' | 'ok' | 'error', text: string): void {
+    setAttr(this.message, 'data-kind', kind);
+    setText(this.message, text);
+  }
+}

@@ -1,0 +1,74 @@
+// The page header: the title and scope, the presenter's controls, the audience QR code and URL, and
+// the page's own connection to the control host (top right).
+import { el, setAttr, setText } from './dom.ts';
+import type { FleetMeta } from './state.ts';
+
+export type PageConnection = 'connecting' | 'connected' | 'reconnecting' | 'unreachable' | 'refused';
+
+const CONNECTION_TEXT: Record<PageConnection, string> = {
+  connecting: 'connecting…',
+  connected: 'connected',
+  reconnecting: 'reconnecting…',
+  unreachable: 'server unreachable, retrying…',
+  refused: 'refused by the server',
+};
+
+export class Header {
+  readonly element: HTMLElement;
+  private readonly scope: HTMLElement;
+  private readonly connection: HTMLElement;
+  private readonly controlsSlot: HTMLElement;
+  private readonly audienceUrl: HTMLElement;
+
+  constructor() {
+    this.element = el('header', 'top');
+    const brand = el('div', 'brand');
+    this.scope = el('p', 'scope');
+    brand.append(el('h1', 'title', 'fleetkit'), this.scope);
+
+    this.connection = el('div', 'connection');
+    this.connection.id = 'connection';
+    this.connection.setAttribute('role', 'status');
+    this.connection.setAttribute('aria-live', 'polite');
+
+    this.controlsSlot = el('div', 'controls-slot');
+
+    const audience = el('div', 'audience');
+    const qr = el('img', 'qr');
+    qr.src = '/qr.svg';
+    qr.alt = 'QR code of the audience page';
+    qr.width = 72;
+    qr.height = 72;
+    qr.addEventListener('error', () => {
+      qr.hidden = true;
+    });
+    const text = el('div', 'audience-text');
+    this.audienceUrl = el('span', 'audience-url');
+    text.append(el('span', 'audience-label', 'follow along:'), this.audienceUrl);
+    audience.append(qr, text);
+
+    this.element.append(brand, this.connection, this.controlsSlot, audience);
+    this.setConnection('connecting');
+  }
+
+  setMeta(meta: FleetMeta): void {
+    setText(this.scope, `namespace ${meta.namespace} · service ${meta.service}`);
+    setText(this.audienceUrl, meta.audienceUrl);
+    document.title = `fleetkit · ${meta.namespace}/${meta.service}`;
+  }
+
+  setConnection(state: PageConnection, detail?: string): void {
+    setAttr(this.connection, 'data-state', state);
+    setText(this.connection, detail ? `${CONNECTION_TEXT[state]}: ${detail}` : CONNECTION_TEXT[state]);
+  }
+
+  /** Shows the presenter's controls, or none (the audience gets no controls at all). */
+  setControls(controls: HTMLElement | null): void {
+    if (controls) {
+      if (controls.parentElement !== this.controlsSlot) this.controlsSlot.replaceChildren(controls);
+    } else if (this.controlsSlot.childElementCount > 0) {
+      this.controlsSlot.replaceChildren();
+    }
+    this.controlsSlot.hidden = controls === null;
+  }
+}

@@ -1,0 +1,106 @@
+/// <reference lib="dom" />
+// The live page's entry: connects to the control host with socket.io, keeps the fleet state (a full
+// snapshot on every connect, then batches of changes) and shows it. Bundled by build.ts.
+import { io, type Socket } from 'socket.io-client';
+import type { ClientToServerEvents, HandshakeAuth, ServerToClientEvents } from '../contract.ts';
+import type { SetColorResult } from './controls.ts';
+import { FleetState } from './state.ts';
+import { FleetView } from './view.ts';
+
+const TOKEN_KEY = 'fleetkit.token';
+const ACK_TIMEOUT_MS = 5000;
+/** Failed attempts in a row before "reconnecting…" becomes "server unreachable". */
+const UNREACHABLE_AFTER = 2;
+
+/**
+ * The token comes in the page's URL (?token=...). It is kept for this tab (a reload still works) and
+ * taken out of the address bar, which a projector shows to the whole room.
+ */
+function takeToken(): string | undefined {
+  const url = new URL(window.location.href);
+  const fromUrl = url.searchParams.get('token');
+  if (fromUrl !== null) {
+    try {
+      sessionStorage.setItem(TOKEN_KEY, fromUrl);
+      url.searchParams.delete('token');
+      history.replaceState(history.state, '', url.pathname + url.search + url.hash);
+    } catch {
+      // Storage refused (private mode): keep the token in the address bar so a reload still works.
+    }
+    return fromUrl;
+  }
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function start(root: HTMLElement): void {
+  const token = takeToken();
+  const auth: HandshakeAuth = token ? { token } : {};
+  // Retry every 0.5-2 s (socket.io's default backs off to 5 s): on a venue LAN the control host comes
+  // back fast after a restart, and the room should see the fleet again at once.
+  const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io({
+    auth: { ...auth },
+    reconnectionDelay: 500,
+    reconnectionDelayMax: 2000,
+  });
+  const state = new FleetState();
+
+  const send = (request: Parameters<ClientToServerEvents['setColor']>[0]) =>
+    new Promise<SetColorResult>((resolve) => {
+      if (!socket.connected) {
+        resolve({ ok: false, error: 'not connected to the control host' });
+        return;
+      }
+      socket.timeout(ACK_TIMEOUT_MS).emit('setColor', request, (error, result) => {
+        resolve(error ? { ok: false, error: `no answer within ${ACK_TIMEOUT_MS / 1000} s` } : result);
+      });
+    });
+  const view = new FleetView(root, state, send);
+
+  socket.on('snapshot', (snapshot) => {
+    try {
+      state.replace(snapshot);
+      view.renderSnapshot();
+    } catch (error) {
+      console.error('fleetkit: cannot show the snapshot', error);
+    }
+  });
+  socket.on('changes', (changes) => {
+    try {
+      view.renderChanges(state.apply(changes));
+    } catch (error) {
+      console.error('fleetkit: cannot apply changes', error);
+    }
+  });
+
+  let everConnected = false;
+  let failures = 0;
+  socket.on('connect', () => {
+    everConnected = true;
+    failures = 0;
+    view.setConnection('connected');
+  });
+  socket.on('disconnect', (reason) => {
+    view.setConnection('reconnecting');
+    // The server closed this connection on purpose: socket.io does not retry that by itself.
+    if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 2000);
+  });
+  socket.on('connect_error', (error) => {
+    if (!socket.active) {
+      // Refused by the server's handshake check (a bad token): retrying would not help.
+      view.setConnection('refused', error.message);
+      return;
+    }
+    failures++;
+    view.setConnection(everConnected && failures < UNREACHABLE_AFTER ? 'reconnecting' : 'unreachable');
+  });
+
+  setInterval(() => view.tick(), 1000);
+}
+
+const root = document.getElementById('app');
+if (root) start(root);
+else console.error('fleetkit: no #app element on the page');

@@ -1,0 +1,149 @@
+// The page's copy of the fleet: replaced by each snapshot, patched by each batch of changes. No DOM here:
+// apply() tells the view what changed so it can touch only those elements.
+import type {
+  DeviceView,
+  FleetChanges,
+  FleetSnapshot,
+  StoreKind,
+  StoreView,
+  TimelineEntry,
+} from '../contract.ts';
+
+/** Column order on the page. */
+export const STORE_ORDER: readonly StoreKind[] = ['etcd', 'zookeeper', 'consul'];
+
+/** The server keeps 200 events; so does the page, and shows the newest few. */
+const TIMELINE_KEPT = 200;
+
+export const deviceKey = (store: StoreKind, id: string): string => `${store}/${id}`;
+
+export interface FleetMeta {
+  namespace: string;
+  service: string;
+  presenter: boolean;
+  audienceUrl: string;
+  palette: string[];
+}
+
+/** What one batch changed, for the view. */
+export interface AppliedChanges {
+  upserted: DeviceView[];
+  removed: { store: StoreKind; id: string }[];
+  /** Store views that differ from what the page had. */
+  stores: StoreView[];
+  /** New events, oldest first. */
+  timeline: TimelineEntry[];
+  /** Device ids whose set of stores changed (their "not in <store>" markers need a look). */
+  presenceChanged: Set<string>;
+}
+
+export class FleetState {
+  meta: FleetMeta | null = null;
+  readonly stores = new Map<StoreKind, StoreView>();
+  readonly devices = new Map<string, DeviceView>();
+  /** Newest last. */
+  timeline: TimelineEntry[] = [];
+  /** serverTime - Date.now() at the last message: added to the local clock for countdowns. */
+  clockOffsetMs = 0;
+  /** id -> the stores that hold it. */
+  private readonly presence = new Map<string, Set<StoreKind>>();
+
+  serverNow(): number {
+    return Date.now() + this.clockOffsetMs;
+  }
+
+  /** Server time to the viewer's clock. */
+  toLocal(serverMs: number): number {
+    return serverMs - this.clockOffsetMs;
+  }
+
+  replace(snapshot: FleetSnapshot): void {
+    this.clockOffsetMs = snapshot.serverTime - Date.now();
+    this.meta = {
+      namespace: snapshot.namespace,
+      service: snapshot.service,
+      presenter: snapshot.presenter === true,
+      audienceUrl: snapshot.audienceUrl,
+      palette: snapshot.palette,
+    };
+    this.stores.clear();
+    for (const view of snapshot.stores) this.stores.set(view.store, view);
+    this.devices.clear();
+    this.presence.clear();
+    for (const device of snapshot.devices) this.putDevice(device);
+    this.timeline = snapshot.timeline.slice(-TIMELINE_KEPT);
+  }
+
+  apply(changes: FleetChanges): AppliedChanges {
+    this.clockOffsetMs = changes.serverTime - Date.now();
+    const applied: AppliedChanges = {
+      upserted: [],
+      removed: [],
+      stores: [],
+      timeline: [],
+      presenceChanged: new Set(),
+    };
+    for (const view of changes.stores) {
+      const previous = this.stores.get(view.store);
+      if (previous && JSON.stringify(previous) === JSON.stringify(view)) continue;
+      this.stores.set(view.store, view);
+      applied.stores.push(view);
+    }
+    for (const { store, id } of changes.gone) {
+      if (!this.devices.delete(deviceKey(store, id))) continue;
+      const stores = this.presence.get(id);
+      stores?.delete(store);
+      if (stores?.size === 0) this.presence.delete(id);
+      applied.removed.push({ store, id });
+      applied.presenceChanged.add(id);
+    }
+    for (const device of changes.devices) {
+      if (this.putDevice(device)) applied.presenceChanged.add(device.id);
+      applied.upserted.push(device);
+    }
+    const lastSeq = this.timeline.at(-1)?.seq ?? Number.NEGATIVE_INFINITY;
+    for (const entry of changes.timeline) {
+      if (entry.seq <= lastSeq) continue;
+      applied.timeline.push(entry);
+    }
+    if (applied.timeline.length > 0) {
+      this.timeline = this.timeline.concat(applied.timeline).slice(-TIMELINE_KEPT);
+    }
+    return applied;
+  }
+
+  /** The stores that should hold this id but do not (only stores that have a list to compare). */
+  missingFrom(id: string): StoreKind[] {
+    const holders = this.presence.get(id);
+    if (!holders || holders.size === 0) return [];
+    return STORE_ORDER.filter((store) => !holders.has(store) && this.hasList(store));
+  }
+
+  countIn(store: StoreKind): number {
+    let count = 0;
+    for (const device of this.devices.values()) if (device.store === store) count++;
+    return count;
+  }
+
+  /** A store still syncing (or not configured) has no list yet: its absence means nothing. */
+  private hasList(store: StoreKind): boolean {
+    const watch = this.stores.get(store)?.watch;
+    return watch === 'live' || watch === 'down';
+  }
+
+  /** Returns true when the device is new to its store. */
+  private putDevice(device: DeviceView): boolean {
+    const key = deviceKey(device.store, device.id);
+    const isNew = !this.devices.has(key);
+    this.devices.set(key, device);
+    if (isNew) {
+      let stores = this.presence.get(device.id);
+      if (!stores) {
+        stores = new Set();
+        this.presence.set(device.id, stores);
+      }
+      stores.add(device.store);
+    }
+    return isNew;
+  }
+}

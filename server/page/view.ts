@@ -1,0 +1,93 @@
+// Puts the state on the page: header, one column per store, the timeline. A snapshot reconciles what is
+// already there (no flicker after a reconnect); a batch of changes touches only the tiles it names.
+import type { StoreKind } from '../contract.ts';
+import { Column } from './column.ts';
+import { Controls, type ControlsOptions } from './controls.ts';
+import { el } from './dom.ts';
+import { Header, type PageConnection } from './header.ts';
+import { type AppliedChanges, type FleetState, STORE_ORDER } from './state.ts';
+import { Timeline } from './timeline.ts';
+
+export class FleetView {
+  private readonly header = new Header();
+  private readonly columns = new Map<StoreKind, Column>();
+  private readonly timeline = new Timeline();
+  private controls: Controls | null = null;
+
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly state: FleetState,
+    private readonly send: ControlsOptions['send'],
+  ) {
+    const main = el('main', 'columns');
+    for (const store of STORE_ORDER) {
+      const column = new Column(store);
+      this.columns.set(store, column);
+      main.append(column.element);
+    }
+    this.header.setControls(null);
+    root.replaceChildren(this.header.element, main, this.timeline.element);
+  }
+
+  setConnection(connection: PageConnection, detail?: string): void {
+    this.header.setConnection(connection, detail);
+    this.root.dataset.live = String(connection === 'connected');
+  }
+
+  renderSnapshot(): void {
+    const { state } = this;
+    const now = state.serverNow();
+    if (state.meta) {
+      this.header.setMeta(state.meta);
+      if (state.meta.presenter) {
+        this.controls ??= new Controls({ palette: state.meta.palette, send: this.send });
+        this.controls.setPalette(state.meta.palette);
+      } else {
+        this.controls = null;
+      }
+      this.header.setControls(this.controls?.element ?? null);
+    }
+    for (const [store, column] of this.columns) {
+      column.setView(state.stores.get(store), now);
+      for (const id of [...column.ids()]) {
+        if (!state.devices.has(`${store}/${id}`)) column.remove(id);
+      }
+    }
+    for (const device of state.devices.values()) this.columns.get(device.store)?.upsert(device, now);
+    for (const column of this.columns.values()) {
+      for (const id of column.ids()) column.tile(id)?.setMissing(state.missingFrom(id));
+      column.updateCount();
+    }
+    this.timeline.replace(state.timeline, (at) => state.toLocal(at));
+  }
+
+  renderChanges(applied: AppliedChanges): void {
+    const { state } = this;
+    const now = state.serverNow();
+    for (const view of applied.stores) this.columns.get(view.store)?.setView(view, now);
+    for (const { store, id } of applied.removed) this.columns.get(store)?.remove(id);
+    for (const device of applied.upserted) this.columns.get(device.store)?.upsert(device, now);
+    // Which stores count as having a list depends on their views: then every marker may change.
+    const markers = applied.stores.length > 0 ? this.allIds() : applied.presenceChanged;
+    for (const id of markers) {
+      const missing = state.missingFrom(id);
+      for (const column of this.columns.values()) column.tile(id)?.setMissing(missing);
+    }
+    if (applied.upserted.length > 0 || applied.removed.length > 0 || applied.stores.length > 0) {
+      for (const column of this.columns.values()) column.updateCount();
+    }
+    this.timeline.add(applied.timeline, (at) => state.toLocal(at));
+  }
+
+  /** Once a second: ages and countdowns. */
+  tick(): void {
+    const now = this.state.serverNow();
+    for (const column of this.columns.values()) column.tick(now);
+  }
+
+  private allIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const column of this.columns.values()) for (const id of column.ids()) ids.add(id);
+    return ids;
+  }
+}

@@ -1,0 +1,60 @@
+// Runs the real `fleetkit server` CLI as a child process against the test's stores.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { FLEETKIT, TEST_LIVENESS_ENV } from './agents.ts';
+import { eventually } from './eventually.ts';
+import { freePort } from './ports.ts';
+
+export interface RunningServer {
+  child: ChildProcess;
+  port: number;
+  url: string;
+  token: string;
+  presenterUrl: string;
+  output: () => string;
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+export async function startServer(
+  env: Record<string, string>,
+  port?: number,
+  token = 'test-presenter-token',
+): Promise<RunningServer> {
+  const serverPort = port ?? (await freePort());
+  const child = spawn(process.execPath, [FLEETKIT, 'server'], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      ...TEST_LIVENESS_ENV,
+      FLEET_SERVER_PORT: String(serverPort),
+      FLEET_SERVER_LISTEN: '127.0.0.1',
+      FLEET_PRESENTER_TOKEN: token,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d) => (output += d));
+  child.stderr?.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${serverPort}/`;
+  await eventually(
+    `server on ${url} (output: ${output.slice(-400)})`,
+    async () => (await fetch(`${url}healthz`)).ok,
+    {
+      timeoutMs: 20_000,
+    },
+  );
+  return {
+    child,
+    port: serverPort,
+    url,
+    token,
+    presenterUrl: `${url}?token=${token}`,
+    output: () => output,
+    exited,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
