@@ -99,10 +99,6 @@ export class Column {
     this.tick(serverNow);
   }
 
-  has(id: string): boolean {
-    return this.tiles.has(id);
-  }
-
   /** Adds or updates the device's tile; returns it. */
   upsert(device: DeviceView, serverNow: number): Tile {
     const existing = this.tiles.get(device.id);
@@ -150,6 +146,8 @@ export class Column {
   /** The first tile whose id sorts after this one (binary search over the grid's children). */
   private tileAfter(id: string): Element | null {
     const children = this.grid.children;
+    const last = children[children.length - 1] as HTMLElement | undefined;
+    if (!last || compareIds(last.dataset.device ?? '', id) <= 0) return null;
     let low = 0;
     let high = children.length;
     while (low < high) {

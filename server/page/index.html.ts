@@ -12,6 +12,7 @@ export function pageHtml(opts: { scriptPath: string; stylePath: string }): strin
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="dark">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>fleetkit</title>
 <link rel="stylesheet" href="${escapeAttribute(opts.stylePath)}">
 <script type="module" src="${escapeAttribute(opts.scriptPath)}"></script>

@@ -119,12 +119,6 @@ export class FleetState {
     return STORE_ORDER.filter((store) => !holders.has(store) && this.hasList(store));
   }
 
-  countIn(store: StoreKind): number {
-    let count = 0;
-    for (const device of this.devices.values()) if (device.store === store) count++;
-    return count;
-  }
-
   /** A store still syncing (or not configured) has no list yet: its absence means nothing. */
   private hasList(store: StoreKind): boolean {
     const watch = this.stores.get(store)?.watch;

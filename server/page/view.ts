@@ -4,8 +4,9 @@ import type { StoreKind } from '../contract.ts';
 import { Column } from './column.ts';
 import { Controls, type ControlsOptions } from './controls.ts';
 import { el } from './dom.ts';
+import { compareIds } from './format.ts';
 import { Header, type PageConnection } from './header.ts';
-import { type AppliedChanges, type FleetState, STORE_ORDER } from './state.ts';
+import { type AppliedChanges, deviceKey, type FleetState, STORE_ORDER } from './state.ts';
 import { Timeline } from './timeline.ts';
 
 export class FleetView {
@@ -50,10 +51,12 @@ export class FleetView {
     for (const [store, column] of this.columns) {
       column.setView(state.stores.get(store), now);
       for (const id of [...column.ids()]) {
-        if (!state.devices.has(`${store}/${id}`)) column.remove(id);
+        if (!state.devices.has(deviceKey(store, id))) column.remove(id);
       }
     }
-    for (const device of state.devices.values()) this.columns.get(device.store)?.upsert(device, now);
+    // In id order, so that new tiles are appended (no search for their place).
+    const devices = [...state.devices.values()].sort((a, b) => compareIds(a.id, b.id));
+    for (const device of devices) this.columns.get(device.store)?.upsert(device, now);
     for (const column of this.columns.values()) {
       for (const id of column.ids()) column.tile(id)?.setMissing(state.missingFrom(id));
       column.updateCount();
