@@ -8,6 +8,10 @@ const COMMANDS: Record<
     about: 'run the live page of the fleet (on the control host)',
     load: () => import('../server/main.ts'),
   },
+  sim: {
+    about: 'run simulated devices on this machine (unplug, replug, kill them)',
+    load: () => import('./sim/main.ts'),
+  },
   'install-stores': {
     about: 'install etcd, ZooKeeper and Consul (Debian)',
     load: () => import('./install-stores.ts'),

@@ -157,3 +157,16 @@ export function parseLiveness(values: RawSettings, issues: FieldIssue[]): Livene
 
 export const numberSetting = (text: unknown) =>
   typeof text === 'string' && text.trim() !== '' ? Number(text) : undefined;
+
+/** The liveness settings as the FLEET_* variables an agent reads (to start agents with them). */
+export function livenessEnv(l: LivenessSettings): Record<string, string> {
+  return {
+    FLEET_ETCD_TTL: String(l.leaseTtlSeconds),
+    FLEET_ZOOKEEPER_SESSION_TIMEOUT: String(l.sessionTimeoutMs),
+    FLEET_CONSUL_CHECK: l.consulCheck,
+    FLEET_CONSUL_INTERVAL: String(l.checkIntervalSeconds),
+    FLEET_CONSUL_TIMEOUT: String(l.checkTimeoutSeconds),
+    FLEET_CONSUL_TTL: String(l.checkTtlSeconds),
+    FLEET_CONSUL_DEREGISTER_AFTER: String(l.deregisterCriticalAfterSeconds),
+  };
+}

@@ -9,17 +9,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildAgent } from '../../device/build.ts';
+import { unitNodeFlags } from '../../device/unit.ts';
 import { type StoreKind, startStore, stopAllStores } from '../../provision/stores/index.ts';
 import { freePort } from '../support/ports.ts';
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
-
-/** The node flags the systemd unit runs the agent with: measure it as it runs on a Pi. */
-export function unitNodeFlags(): string[] {
-  const unit = readFileSync(new URL('../../device/fleetkit-agent.service', import.meta.url), 'utf8');
-  const execStart = /^ExecStart=.*?\bnode\b(.*?)\S+\.mjs\s*$/m.exec(unit)?.[1] ?? '';
-  return execStart.split(/\s+/).filter((arg) => arg.startsWith('--'));
-}
 
 function sample(pid: number) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildAgent } from '../../device/build.ts';
+import { unitNodeFlags } from '../../device/unit.ts';
 import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import {
   createRegistry,
@@ -15,7 +16,6 @@ import {
   STORE_KINDS,
   type StoreKind,
 } from '../../registry/index.ts';
-import { unitNodeFlags } from '../bench/agent-footprint.ts';
 import { FLEETKIT, type RunningAgent, startAgent, storeEnv } from '../support/agents.ts';
 import { eventually } from '../support/eventually.ts';
 import { rawStore } from '../support/raw-store.ts';

@@ -1,0 +1,140 @@
+// One simulated device: the real agent bundle in a process of its own. In a network namespace
+// (root), unplug cuts its link; otherwise unplug freezes it (SIGSTOP): its connections stay open but
+// silent, which the stores see the same way.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+import { addressOf, createHost, namespaceOf, removeHost, setLink } from './netns.ts';
+
+export type SimMode = 'namespaces' | 'processes';
+export type SimDeviceState = 'running' | 'unplugged' | 'killed' | 'exited' | 'stopped';
+export type SimAction = 'unplug' | 'replug' | 'kill';
+export const SIM_ACTIONS: readonly SimAction[] = ['unplug', 'replug', 'kill'];
+
+export interface SimDeviceInfo {
+  id: string;
+  mode: SimMode;
+  state: SimDeviceState;
+  pid: number | null;
+  url: string;
+  /** Server clock, ms, of the last unplug or kill (to measure how long each store takes to notice). */
+  lostAt: number | null;
+}
+
+export interface SimDeviceOptions {
+  index: number;
+  mode: SimMode;
+  /** The agent bundle and the node flags of its systemd unit. */
+  command: string[];
+  env: Record<string, string>;
+  /** Processes mode: each device needs its own port on this host. */
+  port: number;
+  logDir: string;
+}
+
+export class SimDevice {
+  readonly id: string;
+  private child: ChildProcess | undefined;
+  private state: SimDeviceState = 'stopped';
+  private lostAt: number | null = null;
+
+  constructor(private readonly options: SimDeviceOptions) {
+    this.id = `sim-${options.index}`;
+  }
+
+  get info(): SimDeviceInfo {
+    const host = this.options.mode === 'namespaces' ? addressOf(this.options.index) : '127.0.0.1';
+    return {
+      id: this.id,
+      mode: this.options.mode,
+      state: this.state,
+      pid: this.child?.pid ?? null,
+      url: `http://${host}:${this.options.port}/`,
+      lostAt: this.lostAt,
+    };
+  }
+
+  async start(): Promise<void> {
+    const { index, mode, command, env, port, logDir } = this.options;
+    if (mode === 'namespaces') await createHost(index);
+    const agentEnv = {
+      PATH: process.env.PATH ?? '',
+      ...env,
+      FLEET_DEVICE_ID: this.id,
+      FLEET_PORT: String(port),
+      FLEET_LISTEN: mode === 'namespaces' ? '0.0.0.0' : '127.0.0.1',
+      ...(mode === 'processes' ? { FLEET_HOST: '127.0.0.1' } : {}),
+      FLEET_LABELS: [env.FLEET_LABELS, `sim=${mode}`].filter(Boolean).join(','),
+    };
+    const argv = mode === 'namespaces' ? ['ip', 'netns', 'exec', namespaceOf(index), ...command] : command;
+    const log = createWriteStream(path.join(logDir, `${this.id}.log`), { flags: 'a' });
+    const child = spawn(argv[0]!, argv.slice(1), { env: agentEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    this.child = child;
+    this.state = 'running';
+    this.lostAt = null;
+    child.once('exit', () => {
+      if (this.child === child && this.state !== 'killed' && this.state !== 'stopped') this.state = 'exited';
+    });
+  }
+
+  async act(action: SimAction): Promise<SimDeviceInfo> {
+    const actions: Record<SimAction, () => Promise<void>> = {
+      unplug: () => this.unplug(),
+      replug: () => this.replug(),
+      kill: () => this.kill(),
+    };
+    await actions[action]();
+    return this.info;
+  }
+
+  /** SIGTERM: the agent deregisters everywhere; SIGKILL after 5 s. Removes its namespace. */
+  async stop(): Promise<void> {
+    if (this.state === 'unplugged') await this.replug();
+    const child = this.child;
+    this.state = 'stopped';
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (this.options.mode === 'namespaces') await removeHost(this.options.index);
+  }
+
+  private async unplug(): Promise<void> {
+    if (this.state !== 'running') throw new Error(`${this.id} is ${this.state}, not running`);
+    if (this.options.mode === 'namespaces') await setLink(this.options.index, false);
+    else this.child?.kill('SIGSTOP');
+    this.state = 'unplugged';
+    this.lostAt = Date.now();
+  }
+
+  /** Plugs the cable back in; a killed or exited device is started again. */
+  private async replug(): Promise<void> {
+    if (this.state === 'killed' || this.state === 'exited') {
+      if (this.options.mode === 'namespaces') await removeHost(this.options.index);
+      await this.start();
+      return;
+    }
+    if (this.state !== 'unplugged') throw new Error(`${this.id} is ${this.state}, not unplugged`);
+    if (this.options.mode === 'namespaces') await setLink(this.options.index, true);
+    else this.child?.kill('SIGCONT');
+    this.state = 'running';
+    this.lostAt = null;
+  }
+
+  private async kill(): Promise<void> {
+    if (this.state === 'unplugged' && this.options.mode === 'processes') this.child?.kill('SIGCONT');
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`${this.id} is not running`);
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    this.state = 'killed';
+    this.lostAt = Date.now();
+  }
+}

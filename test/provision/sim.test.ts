@@ -1,0 +1,149 @@
+// The simulated fleet, against the real stores: unplug (a link down in a network namespace, as
+// root; a frozen process otherwise) and replug, each store at the speed of its own liveness model.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { unitNodeFlags } from '../../device/unit.ts';
+import { SimControlClient, serveControl } from '../../provision/sim/control.ts';
+import { SimFleet } from '../../provision/sim/fleet.ts';
+import { canUseNamespaces, leftovers } from '../../provision/sim/netns.ts';
+import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
+import {
+  createRegistry,
+  DEFAULT_LIVENESS,
+  type InstanceWatch,
+  livenessWindowMs,
+  type Registry,
+  STORE_KINDS,
+  type StoreKind,
+} from '../../registry/index.ts';
+import { eventually } from '../support/eventually.ts';
+import { freePort } from '../support/ports.ts';
+
+const LIVENESS = {
+  ...DEFAULT_LIVENESS,
+  leaseTtlSeconds: 2,
+  sessionTimeoutMs: 2000,
+  checkIntervalSeconds: 1,
+  checkTimeoutSeconds: 1,
+};
+
+const alive = (pid: number | null) => {
+  try {
+    return pid !== null && process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+};
+
+for (const mode of ['namespaces', 'processes'] as const) {
+  describe(`fleetkit sim (${mode})`, {
+    timeout: 180_000,
+    skip: mode === 'namespaces' && !canUseNamespaces() ? 'needs root' : false,
+  }, () => {
+    const stores = {} as Record<StoreKind, StoreProcess>;
+    const registries: Registry[] = [];
+    const views = {} as Record<StoreKind, InstanceWatch>;
+    let fleet: SimFleet;
+    const namespace = `sim${process.pid}${mode}`;
+
+    before(async () => {
+      // Devices in namespaces reach the stores through the bridge: the stores listen on every address.
+      const started = await Promise.all(
+        STORE_KINDS.map((k) => startStore(k, { host: mode === 'namespaces' ? '0.0.0.0' : '127.0.0.1' })),
+      );
+      STORE_KINDS.forEach((k, i) => {
+        stores[k] = started[i]!;
+        const registry = createRegistry({ store: k, endpoints: stores[k].endpoints, namespace });
+        registries.push(registry);
+        views[k] = registry.watchInstances('web');
+      });
+      fleet = await SimFleet.start({
+        count: 3,
+        mode,
+        stores: Object.fromEntries(STORE_KINDS.map((k) => [k, stores[k].endpoints])),
+        namespace,
+        service: 'web',
+        liveness: LIVENESS,
+        nodeFlags: unitNodeFlags(),
+      });
+    });
+
+    after(async () => {
+      await fleet?.stop();
+      await Promise.all(registries.map((r) => r.close()));
+      await Promise.all(Object.values(stores).map((s) => s.stop({ removeData: true })));
+    });
+
+    const passing = (kind: StoreKind, id: string) => views[kind].get(id)?.health === 'passing';
+    const gone = (kind: StoreKind, id: string) => {
+      const seen = views[kind].get(id);
+      return seen === undefined || seen.health === 'critical';
+    };
+
+    test('unplug: gone from etcd and ZooKeeper, critical in Consul, each within its window + 1.5 s, the process still running; replug: back within 5 s', async (t) => {
+      await eventually(
+        'three devices in every store',
+        () => STORE_KINDS.every((k) => ['sim-1', 'sim-2', 'sim-3'].every((id) => passing(k, id))),
+        {
+          timeoutMs: 20_000,
+        },
+      );
+      const unplugged = await fleet.act('sim-2', 'unplug');
+      const unpluggedAt = Date.now();
+      await Promise.all(
+        STORE_KINDS.map(async (kind) => {
+          const limit = livenessWindowMs(kind, LIVENESS) + 1500;
+          await eventually(`sim-2 gone from ${kind}`, () => gone(kind, 'sim-2'), { timeoutMs: limit });
+          t.diagnostic(
+            `${kind}: ${Date.now() - unpluggedAt} ms after unplug (window ${livenessWindowMs(kind, LIVENESS)} ms)`,
+          );
+        }),
+      );
+      assert.ok(alive(unplugged.pid), 'the unplugged device keeps running');
+      assert.ok(passing('etcd', 'sim-1') && passing('consul', 'sim-3'), 'the others carry on');
+
+      await fleet.act('sim-2', 'replug');
+      const replugAt = Date.now();
+      await eventually('sim-2 back everywhere', () => STORE_KINDS.every((k) => passing(k, 'sim-2')), {
+        timeoutMs: 5000,
+      });
+      t.diagnostic(`back in every store ${Date.now() - replugAt} ms after replug`);
+    });
+
+    test('kill through the control API: the process is gone; replug starts it again', async () => {
+      const control = await serveControl(fleet, await freePort(), () => {});
+      try {
+        const address = control.address();
+        const client = new SimControlClient(
+          `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+        );
+        const killed = await client.act('sim-3', 'kill');
+        assert.equal(killed.state, 'killed');
+        await eventually('sim-3 gone from etcd', () => !passing('etcd', 'sim-3'), { timeoutMs: 5000 });
+        await assert.rejects(client.act('sim-9', 'kill'), /no simulated device "sim-9"/);
+        await assert.rejects(client.act('sim-3', 'unplug'), /sim-3 is killed/);
+        await client.act('sim-3', 'replug');
+        await eventually('sim-3 back', () => STORE_KINDS.every((k) => passing(k, 'sim-3')), {
+          timeoutMs: 10_000,
+        });
+        assert.equal((await client.list()).length, 3);
+      } finally {
+        control.close();
+      }
+    });
+
+    if (mode === 'namespaces') {
+      test('stop: every device deregisters; no namespace or link is left', async () => {
+        await fleet.stop();
+        await eventually(
+          'no sim device in any store',
+          () => STORE_KINDS.every((k) => views[k].instances().every((i) => i.health === 'critical')),
+          {
+            timeoutMs: 5000,
+          },
+        );
+        assert.deepEqual(await leftovers(), []);
+      });
+    }
+  });
+}
