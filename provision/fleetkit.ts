@@ -8,6 +8,18 @@ const COMMANDS: Record<
     about: 'run the live page of the fleet (on the control host)',
     load: () => import('../server/main.ts'),
   },
+  demo: {
+    about: 'the whole demo on this machine: stores, live page, 6 simulated devices',
+    load: () => import('./demo.ts'),
+  },
+  flash: {
+    about: 'write first-boot setup (user, SSH key, Wi-Fi, agent) onto a Raspberry Pi OS image or card',
+    load: () => import('./flash/main.ts'),
+  },
+  deploy: {
+    about: 'push the agent to the Pis over ssh, restart it, check it answers',
+    load: () => import('./deploy/main.ts'),
+  },
   sim: {
     about: 'run simulated devices on this machine (unplug, replug, kill them)',
     load: () => import('./sim/main.ts'),

@@ -46,6 +46,13 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     help: 'the presenter URL carries it; without it the page is read-only',
     defaultText: 'random, printed at start',
   },
+  {
+    key: 'simControl',
+    flag: 'sim-control',
+    env: 'FLEET_SIM_CONTROL',
+    help: 'a simulated fleet to control from the page (fleetkit sim prints it)',
+    defaultText: 'none',
+  },
   ...LIVENESS_SETTINGS,
   LOG_SETTING,
 ];
@@ -58,6 +65,7 @@ export interface ServerConfig {
   listen: string;
   publicUrl: string | undefined;
   token: string;
+  simControl: string | undefined;
   liveness: LivenessSettings;
   logLevel: (typeof LOG_LEVELS)[number];
 }
@@ -69,6 +77,13 @@ const schema = z.strictObject({
   listen: hostSchema,
   publicUrl: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }).optional(),
   token: z.string().regex(/^[A-Za-z0-9_-]{8,128}$/, '8-128 letters, digits, - or _'),
+  simControl: z
+    .url({
+      protocol: /^http$/,
+      hostname: /^(127\.0\.0\.1|localhost)$/,
+      error: 'an http:// URL on this machine',
+    })
+    .optional(),
   logLevel: z.enum(LOG_LEVELS, { error: `one of ${LOG_LEVELS.join(', ')}` }),
 });
 
@@ -96,6 +111,7 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
     listen: values.listen ?? '0.0.0.0',
     publicUrl: values.publicUrl,
     token: values.token ?? randomBytes(12).toString('base64url'),
+    simControl: values.simControl,
     logLevel: values.logLevel ?? 'info',
   });
   if (!parsed.success) issues.push(...toFieldIssues(parsed.error));
@@ -105,6 +121,12 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
   }
   return {
     help: false,
-    config: Object.freeze({ ...parsed.data, publicUrl: parsed.data.publicUrl, stores, liveness }),
+    config: Object.freeze({
+      ...parsed.data,
+      publicUrl: parsed.data.publicUrl,
+      simControl: parsed.data.simControl,
+      stores,
+      liveness,
+    }),
   };
 }

@@ -99,6 +99,17 @@ export interface TimelineEntry {
   command: string | null;
 }
 
+export type SimAction = 'unplug' | 'replug' | 'kill';
+export type SimulatedDeviceState = 'running' | 'unplugged' | 'killed' | 'exited' | 'stopped';
+
+/** A device of the simulated fleet that the presenter can unplug, replug (or restart) and kill. */
+export interface SimulatedDevice {
+  id: string;
+  state: SimulatedDeviceState;
+  /** namespaces: unplug takes its link down; processes: unplug freezes it (SIGSTOP). */
+  mode: 'namespaces' | 'processes';
+}
+
 export interface FleetSnapshot {
   /** Server clock, ms, when sent: the page corrects its countdowns by the difference to its own clock. */
   serverTime: number;
@@ -113,6 +124,8 @@ export interface FleetSnapshot {
   /** Newest last, at most 200. */
   timeline: TimelineEntry[];
   palette: string[];
+  /** The simulated fleet's devices, or null when no simulated fleet is attached to this server. */
+  simulation: SimulatedDevice[] | null;
 }
 
 /** Changes since the last batch; sent at most once per event-loop turn. */
@@ -122,6 +135,8 @@ export interface FleetChanges {
   gone: { store: StoreKind; id: string }[];
   stores: StoreView[];
   timeline: TimelineEntry[];
+  /** Present only when the simulated fleet changed: its whole new list (null: it went away). */
+  simulation?: SimulatedDevice[] | null;
 }
 
 export type Ack<T = null> = { ok: true; data: T } | { ok: false; error: string };
@@ -137,8 +152,15 @@ export interface ServerToClientEvents {
   changes: (changes: FleetChanges) => void;
 }
 
+export interface SimulateRequest {
+  id: string;
+  action: SimAction;
+}
+
 export interface ClientToServerEvents {
   setColor: (request: SetColorRequest, ack: (result: Ack<{ stores: StoreKind[] }>) => void) => void;
+  /** Presenter only; refused when no simulated fleet is attached. */
+  simulate: (request: SimulateRequest, ack: (result: Ack<SimulatedDevice>) => void) => void;
 }
 
 /** What the page passes in the socket.io handshake: `io({ auth: { token } })`. */

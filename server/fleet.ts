@@ -21,6 +21,7 @@ import type {
   DeviceView,
   FleetChanges,
   FleetSnapshot,
+  SimulatedDevice,
   StoreView,
   TimelineEntry,
   TimelineKind,
@@ -48,6 +49,8 @@ interface PendingChanges {
   gone: Map<string, Gone>;
   stores: Map<StoreKind, StoreView>;
   timeline: TimelineEntry[];
+  /** undefined: unchanged. */
+  simulation?: SimulatedDevice[] | null;
 }
 
 interface StoreLink {
@@ -73,6 +76,8 @@ function windowText(store: StoreKind, l: LivenessSettings): string {
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const lossText = (from: StoreKind | 'unplug' | 'kill') =>
+  from === 'unplug' ? 'it was unplugged' : from === 'kill' ? 'it was killed' : `${from} lost it`;
 
 export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
   private readonly links = new Map<StoreKind, StoreLink>();
@@ -81,7 +86,8 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
   private seq = 0;
   private pending: PendingChanges | undefined;
   /** Per device id: when and where it was first found missing or critical (cleared when it comes back). */
-  private readonly firstLoss = new Map<string, { at: number; store: StoreKind }>();
+  private readonly firstLoss = new Map<string, { at: number; store: StoreKind | 'unplug' | 'kill' }>();
+  private simulation: SimulatedDevice[] | null = null;
   private lastColorSet: { color: string; at: number } | undefined;
 
   constructor(
@@ -108,7 +114,28 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       devices: [...this.devices.values()],
       timeline: [...this.timeline],
       palette: PALETTE,
+      simulation: this.simulation,
     };
+  }
+
+  /** The simulated fleet's devices as its supervisor reports them (null: none attached). */
+  setSimulation(devices: SimulatedDevice[] | null): void {
+    if (JSON.stringify(devices) === JSON.stringify(this.simulation)) return;
+    this.simulation = devices;
+    this.queue({ simulation: devices });
+  }
+
+  /** The presenter unplugged or killed a device: each store's loss is then measured from this moment. */
+  markLost(id: string, why: 'unplug' | 'kill'): void {
+    this.firstLoss.set(id, { at: Date.now(), store: why });
+    this.note(
+      null,
+      id,
+      'left',
+      `${id}: ${why === 'unplug' ? 'unplugged' : 'killed'} by the presenter`,
+      null,
+      null,
+    );
   }
 
   /** Writes the color to every store (or one); the devices do the rest. Rejects with a message to show. */
@@ -234,7 +261,7 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       const text = reaped
         ? `${id} reaped by consul ${seconds(now - (previous?.criticalSince ?? now))} after it turned critical`
         : loss && loss.store !== store
-          ? `${id} gone from ${store}, ${seconds(now - loss.at)} after ${loss.store} lost it`
+          ? `${id} gone from ${store}, ${seconds(now - loss.at)} after ${lossText(loss.store)}`
           : `${id} gone from ${store}`;
       this.note(
         store,
@@ -259,7 +286,7 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
     if (previous.health !== 'critical' && view.health === 'critical') {
       const loss = this.firstLoss.get(id);
       const after =
-        loss && loss.store !== store ? `, ${seconds(now - loss.at)} after ${loss.store} lost it` : '';
+        loss && loss.store !== store ? `, ${seconds(now - loss.at)} after ${lossText(loss.store)}` : '';
       const detail = view.liveness.model === 'check' ? view.liveness.output.split('\n')[0] : '';
       this.note(
         store,
@@ -353,6 +380,7 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
     gone?: Gone[];
     stores?: StoreView[];
     timeline?: TimelineEntry[];
+    simulation?: SimulatedDevice[] | null;
   }): void {
     if (!this.pending) {
       this.pending = { devices: new Map(), gone: new Map(), stores: new Map(), timeline: [] };
@@ -369,6 +397,7 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
     }
     for (const v of part.stores ?? []) p.stores.set(v.store, v);
     p.timeline.push(...(part.timeline ?? []));
+    if (part.simulation !== undefined) p.simulation = part.simulation;
   }
 
   private flush(): void {
@@ -381,6 +410,7 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       gone: [...p.gone.values()],
       stores: [...p.stores.values()],
       timeline: p.timeline,
+      ...(p.simulation === undefined ? {} : { simulation: p.simulation }),
     });
   }
 }

@@ -10,6 +10,7 @@ import { Fleet } from './fleet.ts';
 import { createServerApp } from './http/app.ts';
 import { attachSockets } from './http/sockets.ts';
 import { buildPage } from './page/build.ts';
+import { SimulationLink } from './simulation.ts';
 
 /** The first LAN address, for the URL the audience types or scans. */
 function lanAddress(): string {
@@ -45,11 +46,12 @@ export async function main(
     `http://${config.listen === '0.0.0.0' ? lanAddress() : config.listen}:${config.port}/`;
   const presenterUrl = `${audienceUrl}${audienceUrl.includes('?') ? '&' : '?'}token=${config.token}`;
   const fleet = new Fleet(config, log);
+  const simulation = config.simControl ? new SimulationLink(config.simControl, fleet, log) : undefined;
   const http = createServer();
   try {
     const assets = await buildPage();
     http.on('request', await createServerApp(assets, audienceUrl));
-    attachSockets(http, fleet, config.token, audienceUrl, log);
+    attachSockets(http, fleet, config.token, audienceUrl, log, simulation);
     http.listen(config.port, config.listen);
     await once(http, 'listening');
   } catch (error) {
@@ -59,9 +61,11 @@ export async function main(
     return 1;
   }
   fleet.start();
+  simulation?.start();
   log.info({ audienceUrl }, `audience (read-only): ${audienceUrl}`);
   log.info(`presenter: ${presenterUrl}`);
   const shutdown = async (code: number) => {
+    simulation?.close();
     await fleet.close();
     http.closeAllConnections();
     http.close();

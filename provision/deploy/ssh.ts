@@ -16,14 +16,14 @@ export interface SshConnection {
   options: readonly string[];
 }
 
-/** One argument for a POSIX shell, whatever it contains: 'it'\''s' for it's. */
+/**
+ * One word for a POSIX shell that means exactly `text`, whatever it contains: a word of only these
+ * plain characters stays as it is (nothing in it is special to a shell), anything else is single-quoted,
+ * each ' written as '\'' ("it's" is 'it'\''s').
+ */
 export function shellQuote(text: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(text)) return text;
   return `'${text.replaceAll("'", "'\\''")}'`;
-}
-
-/** For printing: plain words stay plain, anything else is quoted. */
-function printable(text: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : shellQuote(text);
 }
 
 // Never prompt (a password prompt would hang a parallel run); notice a dead link within ~30 s; only
@@ -51,7 +51,7 @@ export function sshArgv(target: SshTarget, connection: SshConnection, remoteComm
 
 /** The command line a user could paste into a shell: `ssh ... < file` for a copy. */
 export function renderCommand(argv: readonly string[], stdinFile?: string): string {
-  const line = ['ssh', ...argv].map(printable).join(' ');
+  const line = ['ssh', ...argv].map(shellQuote).join(' ');
   return stdinFile === undefined ? line : `${line} < ${stdinFile}`;
 }
 

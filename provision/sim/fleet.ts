@@ -89,9 +89,9 @@ export class SimFleet {
         logDir,
       });
       fleet.devices.set(device.id, device);
-      await device.start();
-      log(`started ${device.id} (${mode === 'namespaces' ? device.info.url : `pid ${device.info.pid}`})`);
     }
+    // In parallel: making a namespace takes a dozen `ip` calls.
+    await Promise.all([...fleet.devices.values()].map((device) => device.start()));
     log(`${options.count} simulated devices in ${mode} mode; their logs are in ${logDir}`);
     return fleet;
   }

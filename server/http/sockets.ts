@@ -7,6 +7,7 @@ import { errorMessage } from '../../registry/errors.ts';
 import type { Logger } from '../../registry/log.ts';
 import type { ClientToServerEvents, ServerToClientEvents } from '../contract.ts';
 import type { Fleet } from '../fleet.ts';
+import type { SimulationLink } from '../simulation.ts';
 
 interface SocketData {
   presenter: boolean;
@@ -17,7 +18,9 @@ function sameToken(given: unknown, expected: string): boolean {
   return timingSafeEqual(Buffer.from(given), Buffer.from(expected));
 }
 
-export const READ_ONLY = 'read-only: open the presenter URL printed by `fleetkit server` to change the color';
+export const READ_ONLY = 'read-only: open the presenter URL printed by `fleetkit server` to change anything';
+export const NO_SIMULATION =
+  'no simulated fleet is attached: start one with `npm run demo` or `fleetkit sim start`';
 
 export function attachSockets(
   http: HttpServer,
@@ -25,6 +28,7 @@ export function attachSockets(
   token: string,
   audienceUrl: string,
   log: Logger,
+  simulation?: SimulationLink,
 ) {
   const io = new Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>(http, {
     serveClient: false,
@@ -52,6 +56,16 @@ export function attachSockets(
         ack({ ok: true, data: { stores } });
       } catch (error) {
         log.warn(`color not set: ${errorMessage(error)}`);
+        ack({ ok: false, error: errorMessage(error) });
+      }
+    });
+    socket.on('simulate', async (request, ack) => {
+      if (typeof ack !== 'function') return;
+      if (!socket.data.presenter) return ack({ ok: false, error: READ_ONLY });
+      if (!simulation) return ack({ ok: false, error: NO_SIMULATION });
+      try {
+        ack({ ok: true, data: await simulation.act(request) });
+      } catch (error) {
         ack({ ok: false, error: errorMessage(error) });
       }
     });

@@ -6,6 +6,9 @@ import { STORE_ORDER } from './state.ts';
 
 export type SetColorResult = Ack<{ stores: StoreKind[] }>;
 
+/** Shows the answer to one request in the status line (#message). */
+export type Report = (kind: 'ok' | 'error', text: string) => void;
+
 export interface ControlsOptions {
   palette: string[];
   send: (request: SetColorRequest) => Promise<SetColorResult>;
@@ -81,22 +84,32 @@ export class Controls {
     );
   }
 
-  private async apply(color: string): Promise<void> {
+  /**
+   * Shows that a request is under way in the status line; returns how to show its answer, which is
+   * dropped once a newer request has started (the line always tells about the latest one).
+   */
+  begin(pendingText: string): Report {
     const seq = ++this.requestSeq;
+    this.show('pending', pendingText);
+    return (kind, text) => {
+      if (seq === this.requestSeq) this.show(kind, text);
+    };
+  }
+
+  private async apply(color: string): Promise<void> {
     const store = this.store.value as StoreKind | 'all';
-    this.show('pending', `setting ${color}…`);
+    const report = this.begin(`setting ${color}…`);
     let result: SetColorResult;
     try {
       result = await this.options.send({ color, store });
     } catch (error) {
       result = { ok: false, error: error instanceof Error ? error.message : String(error) };
     }
-    if (seq !== this.requestSeq) return;
     if (result.ok) {
       const stores = result.data.stores;
-      this.show('ok', `${color} written to ${stores.length > 0 ? stores.join(', ') : 'no store'}`);
+      report('ok', `${color} written to ${stores.length > 0 ? stores.join(', ') : 'no store'}`);
     } else {
-      this.show('error', `color ${color} not applied: ${result.error}`);
+      report('error', `color ${color} not applied: ${result.error}`);
     }
   }
 

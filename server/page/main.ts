@@ -2,8 +2,15 @@
 // The live page's entry: connects to the control host with socket.io, keeps the fleet state (a full
 // snapshot on every connect, then batches of changes) and shows it. Bundled by build.ts.
 import { io, type Socket } from 'socket.io-client';
-import type { ClientToServerEvents, HandshakeAuth, ServerToClientEvents } from '../contract.ts';
+import type {
+  ClientToServerEvents,
+  HandshakeAuth,
+  ServerToClientEvents,
+  SetColorRequest,
+  SimulateRequest,
+} from '../contract.ts';
 import type { SetColorResult } from './controls.ts';
+import type { SimulateResult } from './sim-controls.ts';
 import { FleetState } from './state.ts';
 import { FleetView } from './view.ts';
 
@@ -48,17 +55,23 @@ function start(root: HTMLElement): void {
   });
   const state = new FleetState();
 
-  const send = (request: Parameters<ClientToServerEvents['setColor']>[0]) =>
+  const notConnected = { ok: false, error: 'not connected to the control host' } as const;
+  const noAnswer = { ok: false, error: `no answer within ${ACK_TIMEOUT_MS / 1000} s` } as const;
+  const setColor = (request: SetColorRequest) =>
     new Promise<SetColorResult>((resolve) => {
-      if (!socket.connected) {
-        resolve({ ok: false, error: 'not connected to the control host' });
-        return;
-      }
+      if (!socket.connected) return resolve(notConnected);
       socket.timeout(ACK_TIMEOUT_MS).emit('setColor', request, (error, result) => {
-        resolve(error ? { ok: false, error: `no answer within ${ACK_TIMEOUT_MS / 1000} s` } : result);
+        resolve(error ? noAnswer : result);
       });
     });
-  const view = new FleetView(root, state, send);
+  const simulate = (request: SimulateRequest) =>
+    new Promise<SimulateResult>((resolve) => {
+      if (!socket.connected) return resolve(notConnected);
+      socket.timeout(ACK_TIMEOUT_MS).emit('simulate', request, (error, result) => {
+        resolve(error ? noAnswer : result);
+      });
+    });
+  const view = new FleetView(root, state, { setColor, simulate });
 
   socket.on('snapshot', (snapshot) => {
     try {

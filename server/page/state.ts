@@ -4,6 +4,7 @@ import type {
   DeviceView,
   FleetChanges,
   FleetSnapshot,
+  SimulatedDevice,
   StoreKind,
   StoreView,
   TimelineEntry,
@@ -35,7 +36,12 @@ export interface AppliedChanges {
   timeline: TimelineEntry[];
   /** Device ids whose set of stores changed (their "not in <store>" markers need a look). */
   presenceChanged: Set<string>;
+  /** The simulated fleet changed (FleetState.simulation holds the new one). */
+  simulation: boolean;
 }
+
+const simulationMap = (list: SimulatedDevice[] | null): Map<string, SimulatedDevice> | null =>
+  list ? new Map(list.map((device) => [device.id, device])) : null;
 
 export class FleetState {
   meta: FleetMeta | null = null;
@@ -43,6 +49,8 @@ export class FleetState {
   readonly devices = new Map<string, DeviceView>();
   /** Newest last. */
   timeline: TimelineEntry[] = [];
+  /** The simulated fleet by device id; null when no simulated fleet is attached to the server. */
+  simulation: Map<string, SimulatedDevice> | null = null;
   /** serverTime - Date.now() at the last message: added to the local clock for countdowns. */
   clockOffsetMs = 0;
   /** id -> the stores that hold it. */
@@ -72,6 +80,7 @@ export class FleetState {
     this.presence.clear();
     for (const device of snapshot.devices) this.putDevice(device);
     this.timeline = snapshot.timeline.slice(-TIMELINE_KEPT);
+    this.simulation = simulationMap(snapshot.simulation ?? null);
   }
 
   apply(changes: FleetChanges): AppliedChanges {
@@ -82,7 +91,13 @@ export class FleetState {
       stores: [],
       timeline: [],
       presenceChanged: new Set(),
+      simulation: false,
     };
+    if (changes.simulation !== undefined) {
+      const before = this.simulation ? JSON.stringify([...this.simulation.values()]) : 'null';
+      applied.simulation = JSON.stringify(changes.simulation) !== before;
+      this.simulation = simulationMap(changes.simulation);
+    }
     for (const view of changes.stores) {
       const previous = this.stores.get(view.store);
       if (previous && JSON.stringify(previous) === JSON.stringify(view)) continue;
@@ -110,6 +125,14 @@ export class FleetState {
       this.timeline = this.timeline.concat(applied.timeline).slice(-TIMELINE_KEPT);
     }
     return applied;
+  }
+
+  /** A simulated device's new state from the answer to a `simulate` request; true when it changed. */
+  putSimulated(device: SimulatedDevice): boolean {
+    const previous = this.simulation?.get(device.id);
+    if (!this.simulation || JSON.stringify(previous) === JSON.stringify(device)) return false;
+    this.simulation.set(device.id, device);
+    return true;
   }
 
   /** The stores that should hold this id but do not (only stores that have a list to compare). */

@@ -1,8 +1,9 @@
 // One device in one store's column: its applied color as the background, who and where it is, its load
 // with a CPU sparkline, and how the store keeps it alive. Updated in place; never rebuilt from HTML.
-import type { DeviceView, StoreKind } from '../contract.ts';
+import type { DeviceView, SimulatedDevice, StoreKind } from '../contract.ts';
 import { el, setAttr, setBackground, setHidden, setPieces, setText } from './dom.ts';
 import { deviceUrl, formatAddress, formatDuration, formatPercent, formatTemperature } from './format.ts';
+import { type SimControls, TileSim } from './sim-controls.ts';
 import { Sparkline } from './sparkline.ts';
 
 export class Tile {
@@ -18,6 +19,10 @@ export class Tile {
   private readonly live: HTMLElement;
   private readonly color: HTMLElement;
   private readonly missing: HTMLElement;
+  private readonly head: HTMLElement;
+  private readonly body: HTMLElement;
+  /** Made when the device first turns out to be simulated. */
+  private sim: TileSim | null = null;
   private labelsShown = '';
   private colorShown: string | null | undefined;
 
@@ -28,6 +33,8 @@ export class Tile {
     this.element.dataset.device = device.id;
     const body = el('div', 'tile-body');
     const head = el('div', 'tile-head');
+    this.body = body;
+    this.head = head;
     const id = el('h3', 'tile-id', device.id);
     this.critical = el('strong', 'tile-critical', 'CRITICAL');
     head.append(id, this.critical);
@@ -87,6 +94,17 @@ export class Tile {
     setHidden(this.missing, stores.length === 0);
     setText(this.missing, stores.length > 0 ? `not in ${stores.join(', ')}` : '');
     setAttr(this.missing, 'data-missing', stores.length > 0 ? stores.join(' ') : null);
+  }
+
+  /** The simulated device's state badge and, for the presenter (`controls`), its buttons. */
+  setSim(sim: SimulatedDevice | undefined, controls: SimControls | null): void {
+    if (!sim && !this.sim) return;
+    if (!this.sim) {
+      this.sim = new TileSim(this.element, this.device.id);
+      this.head.insertBefore(this.sim.badge, this.critical);
+      this.body.append(this.sim.actions);
+    }
+    this.sim.update(sim, controls);
   }
 
   /** Ages and countdowns: called on every change and once a second. */

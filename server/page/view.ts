@@ -6,6 +6,7 @@ import { Controls, type ControlsOptions } from './controls.ts';
 import { el } from './dom.ts';
 import { compareIds } from './format.ts';
 import { Header, type PageConnection } from './header.ts';
+import { SimControls, type SimControlsOptions } from './sim-controls.ts';
 import { type AppliedChanges, deviceKey, type FleetState, STORE_ORDER } from './state.ts';
 import { Timeline } from './timeline.ts';
 
@@ -14,12 +15,23 @@ export class FleetView {
   private readonly columns = new Map<StoreKind, Column>();
   private readonly timeline = new Timeline();
   private controls: Controls | null = null;
+  private readonly sim: SimControls;
+  private readonly send: ControlsOptions['send'];
 
   constructor(
     private readonly root: HTMLElement,
     private readonly state: FleetState,
-    private readonly send: ControlsOptions['send'],
+    send: { setColor: ControlsOptions['send']; simulate: SimControlsOptions['send'] },
   ) {
+    this.send = send.setColor;
+    this.sim = new SimControls({
+      send: send.simulate,
+      begin: (text) => this.controls?.begin(text) ?? (() => {}),
+      refresh: (id) => this.renderSim(id),
+      answered: (device) => {
+        if (this.state.putSimulated(device)) this.renderSim(device.id);
+      },
+    });
     const main = el('main', 'columns');
     for (const store of STORE_ORDER) {
       const column = new Column(store);
@@ -61,6 +73,7 @@ export class FleetView {
       for (const id of column.ids()) column.tile(id)?.setMissing(state.missingFrom(id));
       column.updateCount();
     }
+    this.renderAllSim();
     this.timeline.replace(state.timeline, (at) => state.toLocal(at));
   }
 
@@ -70,6 +83,8 @@ export class FleetView {
     for (const view of applied.stores) this.columns.get(view.store)?.setView(view, now);
     for (const { store, id } of applied.removed) this.columns.get(store)?.remove(id);
     for (const device of applied.upserted) this.columns.get(device.store)?.upsert(device, now);
+    if (applied.simulation) this.renderAllSim();
+    else for (const device of applied.upserted) this.renderSim(device.id, device.store);
     // Which stores count as having a list depends on their views: then every marker may change.
     const markers = applied.stores.length > 0 ? this.allIds() : applied.presenceChanged;
     for (const id of markers) {
@@ -86,6 +101,19 @@ export class FleetView {
   tick(): void {
     const now = this.state.serverNow();
     for (const column of this.columns.values()) column.tick(now);
+  }
+
+  /** The simulated device's badge and buttons on its tiles (all columns, or one). */
+  private renderSim(id: string, only?: StoreKind): void {
+    const sim = this.state.simulation?.get(id);
+    const controls = this.state.meta?.presenter ? this.sim : null;
+    for (const [store, column] of this.columns) {
+      if (only === undefined || only === store) column.tile(id)?.setSim(sim, controls);
+    }
+  }
+
+  private renderAllSim(): void {
+    for (const id of this.allIds()) this.renderSim(id);
   }
 
   private allIds(): Set<string> {

@@ -1,0 +1,181 @@
+// `npm run demo`: the whole demo on one machine. Installs what is missing, starts etcd, ZooKeeper and
+// Consul, the live page, and a simulated fleet of 6 devices (in network namespaces as root), prints the
+// presenter and audience URLs. Ctrl-C stops everything and leaves no process, namespace or link.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { unitNodeFlags } from '../device/unit.ts';
+import { livenessEnv } from '../registry/common-settings.ts';
+import { DEFAULT_LIVENESS } from '../registry/schema.ts';
+import type { StoreKind } from '../registry/types.ts';
+import { installStores } from './install-stores.ts';
+import { serveControl } from './sim/control.ts';
+import { SimFleet } from './sim/fleet.ts';
+import {
+  isStoreStartError,
+  type StoreProcess,
+  startStore,
+  stopAllStores,
+  storeKinds,
+} from './stores/index.ts';
+import { allocatePorts } from './stores/ports.ts';
+
+const FLEETKIT = fileURLToPath(new URL('./fleetkit.mjs', import.meta.url));
+/** The usual ports, so that etcdctl, zkCli.sh and consul work without flags; free ones when taken. */
+const USUAL_PORTS: Record<StoreKind, Record<string, number>> = {
+  etcd: { client: 2379 },
+  zookeeper: { client: 2181 },
+  consul: { http: 8500 },
+};
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+async function startStoreOnUsualPort(kind: StoreKind, host: string): Promise<StoreProcess> {
+  try {
+    return await startStore(kind, { host, ports: USUAL_PORTS[kind] });
+  } catch (error) {
+    if (!isStoreStartError(error) || !/port/i.test(error.message)) throw error;
+    say(`  ${kind}: its usual port is taken, using a free one`);
+    return startStore(kind, { host });
+  }
+}
+
+export interface DemoOptions {
+  devices: number;
+  serverPort: number;
+  mode: 'auto' | 'namespaces' | 'processes';
+}
+
+export async function runDemo(options: DemoOptions): Promise<number> {
+  const started = Date.now();
+  const mode = SimFleet.resolveMode(options.mode);
+  let server: ChildProcess | undefined;
+  let fleet: SimFleet | undefined;
+  let control: Awaited<ReturnType<typeof serveControl>> | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      say('\nstopping: devices deregister, then the page and the stores go...');
+      await fleet?.stop();
+      control?.close();
+      if (server && server.exitCode === null && server.signalCode === null) {
+        server.kill('SIGTERM');
+        await once(server, 'exit');
+      }
+      await stopAllStores();
+      say('stopped: nothing of the demo is left running');
+    })());
+  process.once('SIGINT', () => void stop().then(() => process.exit(130)));
+  process.once('SIGTERM', () => void stop().then(() => process.exit(143)));
+
+  try {
+    say('[1/4] the stores: checking they are installed');
+    await installStores({ log: (line) => say(`  ${line}`) });
+    // Devices in namespaces reach the stores through the bridge, so the stores listen on every address.
+    const host = mode === 'namespaces' ? '0.0.0.0' : '127.0.0.1';
+    say(`[2/4] starting etcd, ZooKeeper and Consul (listening on ${host})`);
+    const stores = await Promise.all(storeKinds.map((kind) => startStoreOnUsualPort(kind, host)));
+    for (const store of stores) say(`  ${store.kind.padEnd(9)} ${store.endpoints.join(', ')}`);
+    const storeEnv = Object.fromEntries(
+      stores.map((s) => [`FLEET_${s.kind.toUpperCase()}`, s.endpoints.join(',')]),
+    );
+
+    say(`[3/4] starting ${options.devices} simulated devices (${mode})`);
+    const liveness = { ...DEFAULT_LIVENESS };
+    fleet = await SimFleet.start({
+      count: options.devices,
+      mode,
+      stores: Object.fromEntries(stores.map((s) => [s.kind, s.endpoints])),
+      namespace: 'fleet',
+      service: 'web',
+      liveness,
+      nodeFlags: unitNodeFlags(),
+      labels: 'zone=demo',
+      log: (line) => say(`  ${line}`),
+    });
+    const controlPort = (await allocatePorts('127.0.0.1', ['control'])).control!;
+    control = await serveControl(fleet, controlPort, () => void stop().then(() => process.exit(0)));
+
+    say('[4/4] starting the live page');
+    const token = randomBytes(12).toString('base64url');
+    server = spawn(process.execPath, [FLEETKIT, 'server'], {
+      env: {
+        ...process.env,
+        ...storeEnv,
+        ...livenessEnv(liveness),
+        FLEET_SERVER_PORT: String(options.serverPort),
+        FLEET_PRESENTER_TOKEN: token,
+        FLEET_SIM_CONTROL: `http://127.0.0.1:${controlPort}`,
+        FLEET_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    const url = `http://127.0.0.1:${options.serverPort}/`;
+    for (let waited = 0; ; waited += 200) {
+      if (server.exitCode !== null)
+        throw new Error(`the live page did not start (exit code ${server.exitCode}); see its message above`);
+      if (
+        await fetch(`${url}healthz`)
+          .then((r) => r.ok)
+          .catch(() => false)
+      )
+        break;
+      if (waited > 20_000) throw new Error('the live page did not answer within 20 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    say(`
+ready in ${((Date.now() - started) / 1000).toFixed(1)} s
+  presenter (can change colors, unplug devices): ${url}?token=${token}
+  audience (read-only; on the LAN use this machine's address): ${url}
+  simulated devices: fleetkit sim list --control http://127.0.0.1:${controlPort}
+Ctrl-C stops everything.`);
+    await once(server, 'exit');
+    say('the live page stopped');
+    await stop();
+    return 1;
+  } catch (error) {
+    console.error(`demo: ${(error as Error).message}`);
+    await stop();
+    return 1;
+  }
+}
+
+export async function main(argv: readonly string[]): Promise<number | undefined> {
+  let values: { devices: string; port: string; mode: string };
+  try {
+    values = parseArgs({
+      args: [...argv],
+      options: {
+        devices: { type: 'string', default: '6' },
+        port: { type: 'string', default: '3000' },
+        mode: { type: 'string', default: 'auto' },
+      },
+    }).values as typeof values;
+  } catch (error) {
+    console.error(
+      `demo: ${(error as Error).message.split('\n')[0]} (settings: --devices N, --port P, --mode auto|namespaces|processes)`,
+    );
+    return 2;
+  }
+  const devices = Number(values.devices);
+  const serverPort = Number(values.port);
+  const problems: string[] = [];
+  if (!Number.isInteger(devices) || devices < 1 || devices > 240)
+    problems.push('--devices: a number from 1 to 240');
+  if (!Number.isInteger(serverPort) || serverPort < 1 || serverPort > 65535)
+    problems.push('--port: a port number');
+  if (!['auto', 'namespaces', 'processes'].includes(values.mode))
+    problems.push('--mode: auto, namespaces or processes');
+  if (problems.length > 0) {
+    console.error(`demo: ${problems.join('; ')}`);
+    return 2;
+  }
+  return runDemo({ devices, serverPort, mode: values.mode as DemoOptions['mode'] });
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  process.exitCode = await main(process.argv.slice(2));
+}

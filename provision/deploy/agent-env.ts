@@ -1,0 +1,117 @@
+// The agent env file the Pis get (/etc/fleetkit/agent.env): made for --control-host, or read from
+// --env-file. Checked with the agent's own parser: what the agent would refuse on a Pi is refused here,
+// before thirty Pis get it.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { parseAgentConfig } from '../../device/config.ts';
+import { type FieldIssue, isValidationError } from '../../registry/errors.ts';
+import { hostSchema } from '../../registry/schema.ts';
+import type { RawSettings } from '../../registry/settings.ts';
+
+export interface AgentEnv {
+  /** The env file's text, pushed as /etc/fleetkit/agent.env. */
+  text: string;
+  /** Where it came from, for the output: a file, or the control host. */
+  origin: string;
+  /** Where the agent answers on the Pi itself, from its FLEET_PORT and FLEET_LISTEN. */
+  healthUrl: string;
+  /** Settings that work but are rarely meant for several Pis (one device id for all). */
+  warnings: readonly string[];
+}
+
+/** The env file for the Pis: made for --control-host, or read from --env-file; checked as the agent would. */
+export function readAgentEnv(
+  values: RawSettings,
+  targetCount: number,
+  issues: FieldIssue[],
+): AgentEnv | undefined {
+  const controlHost = values.controlHost as string | undefined;
+  const file = values.agentEnvFile as string | undefined;
+  if ((controlHost === undefined) === (file === undefined)) {
+    issues.push({
+      field: controlHost === undefined ? 'controlHost' : 'agentEnvFile',
+      expected:
+        controlHost === undefined
+          ? 'where the stores are: --control-host ADDRESS, or --env-file FILE (an agent env file)'
+          : 'either --control-host or --env-file, not both',
+    });
+    return undefined;
+  }
+  let text: string;
+  let origin: string;
+  if (controlHost !== undefined) {
+    if (!hostSchema.safeParse(controlHost).success) {
+      issues.push({
+        field: 'controlHost',
+        expected: `an IP address or a hostname, not ${JSON.stringify(controlHost)}`,
+      });
+      return undefined;
+    }
+    text = controlHostEnv(controlHost);
+    origin = `made for control host ${controlHost}`;
+  } else {
+    try {
+      text = readFileSync(file!, 'utf8');
+    } catch (error) {
+      issues.push({ field: 'agentEnvFile', expected: `a readable file (${file}: ${fileProblem(error)})` });
+      return undefined;
+    }
+    origin = file!;
+  }
+  let config: ReturnType<typeof parseAgentConfig>;
+  try {
+    // The agent's own parser: what it would refuse on the Pi is refused here.
+    config = parseAgentConfig(
+      file !== undefined ? { argv: ['--env-file', file], env: {} } : { argv: [], env: envLines(text) },
+    );
+  } catch (error) {
+    if (!isValidationError(error)) throw error;
+    for (const issue of error.issues) {
+      issues.push({ field: `agent env ${issue.field}`, expected: issue.expected });
+    }
+    return undefined;
+  }
+  if (config.help) return undefined;
+  // Allowed (the second Pi with an id waits for the first: the agent handles conflicts), but rarely meant.
+  const warnings: string[] = [];
+  if (targetCount > 1 && config.config.deviceId !== undefined) {
+    warnings.push(
+      `${origin} sets FLEET_DEVICE_ID: every Pi gets the same id, and only one at a time is registered (leave it out: each Pi then uses its serial number)`,
+    );
+  }
+  if (targetCount > 1 && config.config.host !== undefined) {
+    warnings.push(
+      `${origin} sets FLEET_HOST: every Pi advertises the same address (leave it out: each Pi finds its own)`,
+    );
+  }
+  const listen = config.config.listen;
+  const local = listen === '0.0.0.0' ? '127.0.0.1' : listen === '::' ? '::1' : listen;
+  const host = isIP(local) === 6 ? `[${local}]` : local;
+  return { text, origin, healthUrl: `http://${host}:${config.config.port}/health`, warnings };
+}
+
+export function controlHostEnv(controlHost: string): string {
+  const host = isIP(controlHost) === 6 ? `[${controlHost}]` : controlHost;
+  return [
+    `# Written by fleetkit deploy: the stores on the control host ${controlHost}.`,
+    '# See agent.env.example (or node fleetkit-agent.mjs --help) for every setting.',
+    `FLEET_ETCD=http://${host}:2379`,
+    `FLEET_ZOOKEEPER=${host}:2181`,
+    `FLEET_CONSUL=http://${host}:8500`,
+    '',
+  ].join('\n');
+}
+
+function envLines(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const m of text.matchAll(/^([A-Z_][A-Z0-9_]*)=(.*)$/gm)) env[m[1]!] = m[2]!;
+  return env;
+}
+
+export function fileProblem(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EACCES') return 'not allowed to read it';
+  if (code === 'EISDIR') return 'a folder, not a file';
+  return String(error);
+}

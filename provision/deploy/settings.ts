@@ -1,0 +1,359 @@
+// Settings of `fleetkit deploy`: flags, FLEET_DEPLOY_* variables and an optional settings file, read by
+// registry/settings.ts like every other command's, checked all at once (with the agent env file to
+// push, agent-env.ts), then frozen.
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { numberSetting } from '../../registry/common-settings.ts';
+import { type FieldIssue, ValidationError } from '../../registry/errors.ts';
+import { toFieldIssues } from '../../registry/schema.ts';
+import {
+  helpText,
+  nameFields,
+  readSettings,
+  type SettingSpec,
+  type SettingsInput,
+} from '../../registry/settings.ts';
+import { type AgentEnv, fileProblem, readAgentEnv } from './agent-env.ts';
+import {
+  ALLOWED_SSH_OPTIONS,
+  type DeployTarget,
+  HOST_FORMAT,
+  hostsFileLines,
+  parseHostSpec,
+  parseSshOption,
+} from './hosts.ts';
+import type { SshConnection } from './ssh.ts';
+
+export const DEFAULT_RESTART_COMMAND =
+  'systemctl daemon-reload && systemctl enable fleetkit-agent && systemctl restart fleetkit-agent';
+
+/** The settings file of the deploy itself (FLEET_DEPLOY_* lines); `--env-file` is the agent's. */
+const SETTINGS_FILE_FLAG = 'settings-file';
+const SETTINGS_FILE_ENV = 'FLEET_DEPLOY_SETTINGS_FILE';
+
+/** Flags that take no value: `--dry-run` means `--dry-run=true`; the variables take true/false. */
+const SWITCHES = ['sudo', 'skip-health', 'dry-run'] as const;
+
+export const DEPLOY_SETTINGS: readonly SettingSpec[] = [
+  {
+    key: 'hosts',
+    flag: 'host',
+    env: 'FLEET_DEPLOY_HOSTS',
+    help: `a Pi, ${HOST_FORMAT}; several`,
+    list: true,
+  },
+  {
+    key: 'hostsFile',
+    flag: 'hosts-file',
+    env: 'FLEET_DEPLOY_HOSTS_FILE',
+    help: "a file of Pis, one a line, '#' comments",
+  },
+  {
+    key: 'controlHost',
+    flag: 'control-host',
+    env: 'FLEET_DEPLOY_CONTROL_HOST',
+    help: "the control host's address: the agent gets FLEET_ETCD/ZOOKEEPER/CONSUL pointing at it",
+  },
+  {
+    key: 'agentEnvFile',
+    flag: 'env-file',
+    env: 'FLEET_DEPLOY_ENV_FILE',
+    help: 'or: an agent env file (FLEET_* lines) to push as it is',
+  },
+  {
+    key: 'identity',
+    flag: 'identity',
+    env: 'FLEET_DEPLOY_IDENTITY',
+    help: 'ssh private key (ssh -i)',
+    defaultText: "ssh's own: ~/.ssh/id_*, ssh-agent",
+  },
+  {
+    key: 'sshOptions',
+    flag: 'ssh-option',
+    env: 'FLEET_DEPLOY_SSH_OPTIONS',
+    help: `ssh -o Name=value, several; one of ${ALLOWED_SSH_OPTIONS.join(', ')}`,
+    list: true,
+  },
+  {
+    key: 'parallel',
+    flag: 'parallel',
+    env: 'FLEET_DEPLOY_PARALLEL',
+    help: 'Pis deployed at the same time',
+    defaultText: '8',
+  },
+  {
+    key: 'prefix',
+    flag: 'prefix',
+    env: 'FLEET_DEPLOY_PREFIX',
+    help: 'folder on the Pi that holds opt/fleetkit, etc/fleetkit, etc/systemd/system',
+    defaultText: '/',
+  },
+  {
+    key: 'restartCommand',
+    flag: 'restart-command',
+    env: 'FLEET_DEPLOY_RESTART_COMMAND',
+    help: 'shell command run on the Pi after the copy',
+    defaultText: DEFAULT_RESTART_COMMAND,
+  },
+  {
+    key: 'sudo',
+    flag: 'sudo',
+    env: 'FLEET_DEPLOY_SUDO',
+    help: 'run the remote commands with sudo -n (for a user with passwordless sudo)',
+  },
+  {
+    key: 'remoteNode',
+    flag: 'remote-node',
+    env: 'FLEET_DEPLOY_REMOTE_NODE',
+    help: 'node on the Pi, for the version and health checks',
+    defaultText: 'node',
+  },
+  {
+    key: 'healthTimeout',
+    flag: 'health-timeout',
+    env: 'FLEET_DEPLOY_HEALTH_TIMEOUT',
+    help: 'seconds the agent has to answer on /health after the restart',
+    defaultText: '30',
+  },
+  { key: 'skipHealth', flag: 'skip-health', env: 'FLEET_DEPLOY_SKIP_HEALTH', help: 'do not check /health' },
+  {
+    key: 'timeout',
+    flag: 'timeout',
+    env: 'FLEET_DEPLOY_TIMEOUT',
+    help: 'seconds after which a Pi counts as failed, whatever it was doing',
+    defaultText: '180',
+  },
+  {
+    key: 'dryRun',
+    flag: 'dry-run',
+    env: 'FLEET_DEPLOY_DRY_RUN',
+    help: 'print every ssh command for every Pi, run none',
+  },
+];
+
+export interface DeploySettings {
+  targets: readonly DeployTarget[];
+  agentEnv: AgentEnv;
+  connection: SshConnection;
+  parallel: number;
+  prefix: string;
+  restartCommand: string;
+  sudo: boolean;
+  remoteNode: string;
+  /** undefined: --skip-health. */
+  healthTimeoutSeconds: number | undefined;
+  hostTimeoutSeconds: number;
+  dryRun: boolean;
+}
+
+const wholeNumber = (min: number, max: number, what: string) =>
+  z
+    .number({ error: `${what} from ${min} to ${max}` })
+    .int(`${what} from ${min} to ${max}`)
+    .min(min, `${what} from ${min} to ${max}`)
+    .max(max, `${what} from ${min} to ${max}`);
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting them is the point
+const CONTROL_RE = /[\u0000-\u0008\u000b-\u001f\u007f]/;
+
+const schema = z.object({
+  parallel: wholeNumber(1, 64, 'a whole number of Pis'),
+  prefix: z
+    .string()
+    .refine((p) => path.posix.isAbsolute(p) && !CONTROL_RE.test(p) && !p.includes('\n'), 'an absolute path'),
+  restartCommand: z
+    .string()
+    .min(1, 'a shell command')
+    .max(4000, 'at most 4000 characters')
+    .refine((c) => !CONTROL_RE.test(c), 'a shell command without control characters'),
+  remoteNode: z
+    .string()
+    .regex(/^(node|\/[A-Za-z0-9_.+/-]+)$/, "'node' (found on the PATH) or an absolute path to node"),
+  healthTimeout: wholeNumber(1, 600, 'whole seconds'),
+  timeout: wholeNumber(10, 3600, 'whole seconds'),
+  sudo: z.boolean(),
+  skipHealth: z.boolean(),
+  dryRun: z.boolean(),
+});
+
+export type ParsedDeployArgs =
+  | { help: true; text: string }
+  | { help: false; settings: Readonly<DeploySettings> };
+
+/** Throws a ValidationError naming every bad setting by its flag and variable. */
+export function parseDeploySettings(input: SettingsInput): ParsedDeployArgs {
+  const { values, help, sources, flagIssues } = readSettings(
+    DEPLOY_SETTINGS,
+    { argv: switchesWithValues(input.argv), env: deployEnv(input.env) },
+    SETTINGS_FILE_FLAG,
+  );
+  if (help) return { help: true, text: deployHelp() };
+
+  const issues: FieldIssue[] = [];
+  const switches = Object.fromEntries(
+    SWITCHES.map((flag) => {
+      const spec = DEPLOY_SETTINGS.find((s) => s.flag === flag)!;
+      return [spec.key, switchValue(values[spec.key] as string | undefined, spec.key, issues)];
+    }),
+  );
+  const parsed = schema.safeParse({
+    parallel: numberSetting(values.parallel) ?? 8,
+    prefix: values.prefix ?? '/',
+    restartCommand: values.restartCommand ?? DEFAULT_RESTART_COMMAND,
+    remoteNode: values.remoteNode ?? 'node',
+    healthTimeout: numberSetting(values.healthTimeout) ?? 30,
+    timeout: numberSetting(values.timeout) ?? 180,
+    ...switches,
+  });
+  if (!parsed.success) issues.push(...toFieldIssues(parsed.error));
+
+  const targets = readTargets(values, issues);
+  const sshOptions: string[] = [];
+  for (const text of (values.sshOptions as string[] | undefined) ?? []) {
+    const result = parseSshOption(text);
+    if ('problem' in result) issues.push({ field: 'sshOptions', expected: result.problem });
+    else sshOptions.push(result.option);
+  }
+  const identityFile = checkIdentity(values.identity as string | undefined, issues);
+  const agentEnv = readAgentEnv(values, targets.length, issues);
+
+  if (issues.length > 0 || flagIssues.length > 0 || !parsed.success || !agentEnv) {
+    const named = nameFields(new ValidationError('settings', issues), DEPLOY_SETTINGS, sources);
+    throw new ValidationError('settings', [...flagIssues, ...named.issues]);
+  }
+  const p = parsed.data;
+  return {
+    help: false,
+    settings: Object.freeze({
+      targets: Object.freeze(targets),
+      agentEnv,
+      connection: Object.freeze({ identityFile, options: Object.freeze(sshOptions) }),
+      parallel: p.parallel,
+      prefix: path.posix.normalize(p.prefix),
+      restartCommand: p.restartCommand,
+      sudo: p.sudo,
+      remoteNode: p.remoteNode,
+      healthTimeoutSeconds: p.skipHealth ? undefined : p.healthTimeout,
+      hostTimeoutSeconds: p.timeout,
+      dryRun: p.dryRun,
+    }),
+  };
+}
+
+/**
+ * `--dry-run` becomes `--dry-run=true` for readSettings, which knows only flags with values. The
+ * arguments are split by parseArgs itself, so `--restart-command --dry-run` stays a restart command.
+ */
+function switchesWithValues(argv: readonly string[]): string[] {
+  const options: Record<string, { type: 'string' | 'boolean' }> = {
+    help: { type: 'boolean' },
+    [SETTINGS_FILE_FLAG]: { type: 'string' },
+  };
+  for (const spec of DEPLOY_SETTINGS) options[spec.flag] = { type: 'string' };
+  for (const flag of SWITCHES) options[flag] = { type: 'boolean' };
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  const args = [...argv];
+  for (const token of tokens) {
+    if (
+      token.kind === 'option' &&
+      (SWITCHES as readonly string[]).includes(token.name) &&
+      !token.inlineValue
+    ) {
+      args[token.index] = `--${token.name}=true`;
+    }
+  }
+  return args;
+}
+
+function switchValue(raw: string | undefined, key: string, issues: FieldIssue[]): boolean {
+  if (raw === undefined) return false;
+  if (/^(true|yes|1)$/i.test(raw)) return true;
+  if (/^(false|no|0)$/i.test(raw)) return false;
+  issues.push({ field: key, expected: `true or false (or the flag alone), not ${JSON.stringify(raw)}` });
+  return false;
+}
+
+/** Only FLEET_DEPLOY_* variables: the agent's FLEET_ETCD and friends in this shell are not the deploy's. */
+function deployEnv(env: SettingsInput['env']): Record<string, string | undefined> {
+  const picked: Record<string, string | undefined> = {};
+  for (const spec of DEPLOY_SETTINGS) picked[spec.env] = env[spec.env];
+  picked.FLEET_ENV_FILE = env[SETTINGS_FILE_ENV];
+  return picked;
+}
+
+function deployHelp(): string {
+  let text = helpText(
+    'Usage: fleetkit deploy --host pi@pi-1.local --host pi@pi-2.local --control-host 192.168.4.1 [settings]',
+    'Builds the agent, copies it with its env file and systemd unit to each Pi over ssh (in parallel),\nrestarts it and checks that it answers. --dry-run prints every ssh command instead. See docs/deploy.md.',
+    DEPLOY_SETTINGS,
+    SETTINGS_FILE_FLAG,
+  );
+  // helpText knows only flags with values, and the agent's settings-file variable.
+  for (const flag of SWITCHES)
+    text = text.replace(`--${flag} VALUE`, `--${flag}`.padEnd(`--${flag} VALUE`.length));
+  return text
+    .replace('FLEET_ENV_FILE'.padEnd(SETTINGS_FILE_ENV.length), SETTINGS_FILE_ENV)
+    .replace('read FLEET_* settings from this file', 'read FLEET_DEPLOY_* settings from this file')
+    .replace('which wins over the env file', 'which wins over the settings file');
+}
+
+function readTargets(
+  values: Record<string, string | string[] | undefined>,
+  issues: FieldIssue[],
+): DeployTarget[] {
+  const given: { spec: string; field: string }[] = ((values.hosts as string[] | undefined) ?? []).map(
+    (spec) => ({ spec, field: 'hosts' }),
+  );
+  const file = values.hostsFile as string | undefined;
+  if (file !== undefined) {
+    try {
+      for (const { line, spec } of hostsFileLines(readFileSync(file, 'utf8'))) {
+        given.push({ spec, field: `${file}:${line}` });
+      }
+    } catch (error) {
+      issues.push({ field: 'hostsFile', expected: `a readable file (${file}: ${fileProblem(error)})` });
+    }
+  }
+  const targets: DeployTarget[] = [];
+  for (const { spec, field } of given) {
+    const target = parseHostSpec(spec);
+    if (typeof target === 'string') issues.push({ field, expected: target });
+    else if (targets.some((t) => t.host === target.host && t.port === target.port))
+      issues.push({ field, expected: `each Pi once: ${JSON.stringify(spec)} is there twice` });
+    else targets.push(target);
+  }
+  if (given.length === 0 && file === undefined) {
+    issues.push({ field: 'hosts', expected: 'at least one Pi: --host or --hosts-file' });
+  } else if (given.length === 0 && !issues.some((i) => i.field === 'hostsFile')) {
+    issues.push({ field: 'hostsFile', expected: `at least one Pi in ${file} (it has none)` });
+  }
+  return targets;
+}
+
+function checkIdentity(file: string | undefined, issues: FieldIssue[]): string | undefined {
+  if (file === undefined) return undefined;
+  try {
+    accessSync(file, constants.R_OK);
+    if (statSync(file).mode & 0o077) {
+      issues.push({
+        field: 'identity',
+        expected: `a private key only its owner can read: ssh refuses ${file} as it is (chmod 600 ${file})`,
+      });
+    }
+    return path.resolve(file);
+  } catch (error) {
+    issues.push({
+      field: 'identity',
+      expected: `a readable private key file (${file}: ${fileProblem(error)})`,
+    });
+    return undefined;
+  }
+}

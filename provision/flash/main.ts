@@ -1,0 +1,207 @@
+// `fleetkit flash`: writes the first-boot setup of a Raspberry Pi onto an image file or a mounted card.
+// Exit codes: 0 done (or --help), 2 bad settings (every one named, nothing written), 1 a step failed
+// (with what to do next). Order: check everything, build the agent, compute every file, then write.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { buildAgent } from '../../device/build.ts';
+import { parseEndpoints } from '../../registry/endpoints.ts';
+import { type FieldIssue, isValidationError } from '../../registry/errors.ts';
+import { type BootWriter, directoryWriter } from './boot-writer.ts';
+import { imageWriter } from './fat-image.ts';
+import { type AgentBundle, NotABootPartitionError, planBootFiles, readCmdline } from './plan.ts';
+import { type FlashConfig, loadFlashConfig } from './settings.ts';
+import { ensureTools, FLASH_TOOLS, isToolsError } from './tools.ts';
+
+export interface FlashOutput {
+  /** Progress and the summary. */
+  out(line: string): void;
+  /** Problems. */
+  err(line: string): void;
+}
+
+const consoleOutput: FlashOutput = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => console.error(line),
+};
+
+export async function main(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  output: FlashOutput = consoleOutput,
+): Promise<number | undefined> {
+  const { out, err } = output;
+  const badSettings = (issues: readonly FieldIssue[]) => {
+    err(
+      `fleetkit flash: bad settings, nothing written:\n${issues.map((i) => `  ${i.field}: ${i.expected}`).join('\n')}`,
+    );
+    err('Run `fleetkit flash --help` for every setting.');
+    return 2;
+  };
+  let config: FlashConfig;
+  try {
+    const parsed = await loadFlashConfig({ argv, env });
+    if (parsed.help) {
+      out(parsed.text);
+      return 0;
+    }
+    config = parsed.config;
+  } catch (error) {
+    if (isValidationError(error)) return badSettings(error.issues);
+    throw error;
+  }
+
+  const started = Date.now();
+  let boot: BootWriter | undefined;
+  let stage = 'opening the boot partition';
+  try {
+    if (config.target.kind === 'image') {
+      stage = 'checking for mtools';
+      // Installs mtools only as root (or with sudo -n); otherwise says which package to install.
+      const installed = await ensureTools(FLASH_TOOLS, { log: (line) => out(line) });
+      if (installed.length > 0) out(`installed ${installed.join(', ')}`);
+      boot = await imageWriter(config.target.file, config.target.partition);
+    } else {
+      boot = directoryWriter(config.target.dir);
+    }
+    out(`boot partition: ${boot.description}`);
+    stage = 'reading the boot partition';
+    try {
+      await readCmdline(boot);
+    } catch (error) {
+      if (!(error instanceof NotABootPartitionError)) throw error;
+      const field =
+        config.target.kind === 'image' ? '--image (FLEET_FLASH_IMAGE)' : '--boot (FLEET_FLASH_BOOT)';
+      return badSettings([{ field, expected: error.message }]);
+    }
+
+    stage = 'building the agent bundle';
+    out('building the agent bundle (device/build.ts)...');
+    const bundle = await buildBundle();
+    out(`built fleetkit-agent.mjs (${formatBytes(bundle.script.length)}) in ${seconds(started)}`);
+
+    stage = 'reading the boot partition';
+    const plan = await planBootFiles(config, bundle, boot);
+
+    stage = 'checking the free space';
+    const changed: typeof plan.files = [];
+    for (const file of plan.files) {
+      const before = await boot.read(file.name);
+      if (!before?.equals(file.data)) changed.push(file);
+    }
+    const needed = changed.reduce((sum, file) => sum + file.data.length, 0);
+    const free = await boot.freeBytes();
+    if (needed > free) {
+      err(
+        `fleetkit flash: not enough room on the boot partition: ${formatBytes(needed)} to write, ${formatBytes(free)} free. Nothing was written.`,
+      );
+      err('Remove files you do not need from the boot partition (not the firmware), then run it again.');
+      return 1;
+    }
+
+    stage = 'writing';
+    const unchanged = plan.files.length - changed.length;
+    out(
+      `writing ${changed.length} files${unchanged > 0 ? ` (${unchanged} already as they should be)` : ''}...`,
+    );
+    for (const [index, file] of changed.entries()) {
+      out(`  [${index + 1}/${changed.length}] ${file.name} (${formatBytes(file.data.length)})`);
+      await boot.write(file.name, file.data);
+    }
+    for (const name of plan.removals) {
+      out(`  removed ${name} (from an earlier run in another --style)`);
+      await boot.remove(name);
+    }
+    for (const note of plan.notes) out(`note: ${note}`);
+    summary(config, boot.description, changed.length, plan.files.length, started, out);
+    return 0;
+  } catch (error) {
+    if (isToolsError(error)) {
+      err(`fleetkit flash: ${error.message}. Nothing was written.`);
+      err(`Next: ${error.hint}`);
+      return 1;
+    }
+    err(`fleetkit flash: failed while ${stage}: ${(error as Error).message}`);
+    err(
+      stage === 'writing'
+        ? 'The boot partition may be half written. Fix the cause, then run the same command again: it is safe to run twice.'
+        : 'Nothing was written. Fix the cause, then run it again.',
+    );
+    return 1;
+  } finally {
+    await boot?.close();
+  }
+}
+
+async function buildBundle(): Promise<AgentBundle> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'fleetkit-agent-build-'));
+  try {
+    await buildAgent(dir);
+    const [script, unit, envTemplate] = await Promise.all([
+      readFile(path.join(dir, 'fleetkit-agent.mjs')),
+      readFile(path.join(dir, 'fleetkit-agent.service'), 'utf8'),
+      readFile(path.join(dir, 'agent.env.example'), 'utf8'),
+    ]);
+    return { script, unit, envTemplate };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function summary(
+  config: FlashConfig,
+  where: string,
+  written: number,
+  total: number,
+  started: number,
+  out: (line: string) => void,
+) {
+  const host = config.controlHost;
+  const stores = [
+    `etcd ${parseEndpoints('etcd', [host])[0]!.address}`,
+    `ZooKeeper ${parseEndpoints('zookeeper', [host])[0]!.address}`,
+    `Consul ${parseEndpoints('consul', [host])[0]!.address}`,
+  ].join(', ');
+  const styles = {
+    firstrun: 'firstrun.sh (from cmdline.txt)',
+    'cloud-init': 'cloud-init (user-data, network-config, meta-data)',
+    both: 'firstrun.sh (from cmdline.txt), or cloud-init where the image has it',
+  };
+  const keys = config.sshKeys.length === 1 ? '1 SSH key' : `${config.sshKeys.length} SSH keys`;
+  const rows: [string, string][] = [
+    ['hostname', config.hostname],
+    ['user', `${config.user}, ${keys} from ${config.sshKeyFile}, no password`],
+    [
+      'Wi-Fi',
+      config.wifi
+        ? `"${config.wifi.ssid}" (${config.country}), the passphrase stored as its WPA PSK`
+        : `none (Ethernet)${config.country ? `, country ${config.country}` : ''}`,
+    ],
+    ['control host', `${host}: ${stores}`],
+    ['first boot', styles[config.style]],
+    [
+      'agent',
+      `fleetkit/ on the boot partition; Node.js ${config.nodeMajor} installed at first boot if missing`,
+    ],
+  ];
+  const width = Math.max(...rows.map(([name]) => name.length));
+  out(`\nfleetkit flash: done in ${seconds(started)}: ${where}`);
+  out(`  ${written} of ${total} files written, the others unchanged`);
+  for (const [name, value] of rows) out(`  ${name.padEnd(width)}  ${value}`);
+  out(
+    config.target.kind === 'image'
+      ? '\nNext: write the image to a card (e.g. `dd` or Raspberry Pi Imager without its own customisation), put it in the Pi, power it on.'
+      : '\nNext: unmount the card (`sync; umount`), put it in the Pi, power it on.',
+  );
+  out(
+    'The first boot reboots once; the Pi shows up on the control host once Node.js is installed (see docs/flash.md).',
+  );
+}
+
+const formatBytes = (bytes: number) =>
+  bytes >= 2 ** 20
+    ? `${(bytes / 2 ** 20).toFixed(1)} MB`
+    : bytes >= 1024
+      ? `${(bytes / 1024).toFixed(1)} KB`
+      : `${bytes} B`;
+const seconds = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)} s`;

@@ -1,0 +1,86 @@
+// What goes onto the boot partition for a set of settings: every file's full contents, computed before
+// anything is written, and the same for the same settings and agent bundle (no dates, no random ids).
+import { AGENT_DIR, agentEnv, FLASH_MARKER, installScript, setupScript, setupUnit } from './agent-files.ts';
+import type { BootWriter } from './boot-writer.ts';
+import { cloudInitFiles } from './cloud-init.ts';
+import { editCmdline, FIRSTRUN_FILE, firstrunScript } from './firstrun.ts';
+import type { FlashConfig } from './settings.ts';
+
+/** The agent bundle as device/build.ts writes it. */
+export interface AgentBundle {
+  script: Buffer;
+  unit: string;
+  envTemplate: string;
+}
+
+export interface BootFile {
+  name: string;
+  data: Buffer;
+}
+
+export interface BootPlan {
+  /** In the order to write them: cmdline.txt last, so that the first boot never starts half set up. */
+  files: BootFile[];
+  /** Files of an earlier run in the style not chosen now. */
+  removals: string[];
+  notes: string[];
+}
+
+/** A boot partition without cmdline.txt is not a Raspberry Pi's: the caller reports it as a bad target. */
+export class NotABootPartitionError extends Error {
+  override readonly name = 'NotABootPartitionError';
+}
+
+/** cmdline.txt of the boot partition; throws a NotABootPartitionError when there is none. */
+export async function readCmdline(boot: Pick<BootWriter, 'read'>): Promise<Buffer> {
+  const cmdline = await boot.read('cmdline.txt');
+  if (cmdline === undefined) {
+    throw new NotABootPartitionError(
+      'a Raspberry Pi boot partition: it has no cmdline.txt (is it the right partition, or an image of Raspberry Pi OS?)',
+    );
+  }
+  return cmdline;
+}
+
+export async function planBootFiles(
+  config: FlashConfig,
+  bundle: AgentBundle,
+  boot: Pick<BootWriter, 'read'>,
+): Promise<BootPlan> {
+  const cmdline = await readCmdline(boot);
+  const withFirstrun = config.style !== 'cloud-init';
+  const withCloudInit = config.style !== 'firstrun';
+  const ours = async (name: string) =>
+    (await boot.read(name))?.toString('utf8').includes(FLASH_MARKER) === true;
+  const notes: string[] = [];
+  const removals: string[] = [];
+  const files: BootFile[] = [
+    { name: `${AGENT_DIR}/fleetkit-agent.mjs`, data: bundle.script },
+    { name: `${AGENT_DIR}/fleetkit-agent.service`, data: Buffer.from(bundle.unit) },
+    { name: `${AGENT_DIR}/agent.env`, data: Buffer.from(agentEnv(bundle.envTemplate, config.controlHost)) },
+    { name: `${AGENT_DIR}/install.sh`, data: Buffer.from(installScript()) },
+    { name: `${AGENT_DIR}/setup.sh`, data: Buffer.from(setupScript(config.nodeMajor)) },
+    { name: `${AGENT_DIR}/fleetkit-setup.service`, data: Buffer.from(setupUnit()) },
+  ];
+
+  const firstrunIsOurs = await ours(FIRSTRUN_FILE);
+  if (withFirstrun) {
+    if (!firstrunIsOurs && (await boot.read(FIRSTRUN_FILE)) !== undefined) {
+      notes.push(`replaced a ${FIRSTRUN_FILE} that another tool wrote (Raspberry Pi Imager?)`);
+    }
+    files.push({ name: FIRSTRUN_FILE, data: Buffer.from(firstrunScript(config)) });
+  } else if (firstrunIsOurs) {
+    removals.push(FIRSTRUN_FILE);
+  }
+  for (const [name, text] of Object.entries(cloudInitFiles(config))) {
+    if (withCloudInit) files.push({ name, data: Buffer.from(text) });
+    else if (await ours(name)) removals.push(name);
+  }
+
+  // Our hook comes out with our firstrun.sh; another tool's stays when we do not need the hook.
+  const hook = withFirstrun ? 'add' : firstrunIsOurs ? 'remove' : 'keep';
+  const edited = editCmdline(cmdline.toString('utf8'), { hook, country: config.country });
+  if (edited.replacedHook) notes.push(`cmdline.txt ran ${edited.replacedHook} at first boot: now fleetkit's`);
+  files.push({ name: 'cmdline.txt', data: Buffer.from(edited.text) });
+  return { files, removals, notes };
+}

@@ -1,0 +1,354 @@
+// Settings of `fleetkit flash`: flags, FLEET_FLASH_* variables or an env file (registry/settings.ts),
+// checked all at once, the image's partition table included, before anything is written. Every value
+// ends up in shell scripts and YAML on the card, so each is held to a strict pattern.
+import { pbkdf2Sync } from 'node:crypto';
+import { constants, readFileSync, statSync } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import path from 'node:path';
+import { z } from 'zod';
+import { type FieldIssue, ValidationError } from '../../registry/errors.ts';
+import { hostSchema, toFieldIssues } from '../../registry/schema.ts';
+import {
+  helpText,
+  nameFields,
+  readSettings,
+  type SettingSpec,
+  type SettingsInput,
+} from '../../registry/settings.ts';
+import { COUNTRY_CODES } from './countries.ts';
+import { type FatPartition, findFatPartition, PartitionTableError } from './partition.ts';
+import { MAX_KEY_FILE_BYTES, parsePublicKeys, SSH_KEY_EXPECTED } from './ssh-key.ts';
+
+export const FLASH_STYLES = ['firstrun', 'cloud-init', 'both'] as const;
+export type FlashStyle = (typeof FLASH_STYLES)[number];
+export const DEFAULT_NODE_MAJOR = 20;
+
+export const FLASH_SETTINGS: readonly SettingSpec[] = [
+  {
+    key: 'image',
+    flag: 'image',
+    env: 'FLEET_FLASH_IMAGE',
+    help: 'Raspberry Pi OS image file to edit (.img)',
+  },
+  { key: 'boot', flag: 'boot', env: 'FLEET_FLASH_BOOT', help: "or: the card's boot partition, mounted" },
+  { key: 'hostname', flag: 'hostname', env: 'FLEET_FLASH_HOSTNAME', help: "the Pi's hostname (required)" },
+  { key: 'user', flag: 'user', env: 'FLEET_FLASH_USER', help: 'login user', defaultText: 'pi' },
+  {
+    key: 'sshKey',
+    flag: 'ssh-key',
+    env: 'FLEET_FLASH_SSH_KEY',
+    help: "SSH public key file for the user's login (required)",
+  },
+  { key: 'wifiSsid', flag: 'wifi-ssid', env: 'FLEET_FLASH_WIFI_SSID', help: 'Wi-Fi network name' },
+  {
+    key: 'wifiPassphrase',
+    flag: 'wifi-passphrase',
+    env: 'FLEET_FLASH_WIFI_PASSPHRASE',
+    help: 'Wi-Fi passphrase (prefer the variable: flags show in ps)',
+  },
+  {
+    key: 'wifiCountry',
+    flag: 'wifi-country',
+    env: 'FLEET_FLASH_WIFI_COUNTRY',
+    help: 'Wi-Fi country, ISO 3166 code such as GB, DE, US (required with Wi-Fi)',
+  },
+  {
+    key: 'controlHost',
+    flag: 'control-host',
+    env: 'FLEET_FLASH_CONTROL_HOST',
+    help: "the control host's address as the Pis reach it (required)",
+  },
+  {
+    key: 'style',
+    flag: 'style',
+    env: 'FLEET_FLASH_STYLE',
+    help: 'first-boot mechanism: firstrun (cmdline.txt), cloud-init, or both',
+    defaultText: 'both',
+  },
+  {
+    key: 'nodeVersion',
+    flag: 'node-version',
+    env: 'FLEET_FLASH_NODE_VERSION',
+    help: 'Node.js major version installed at first boot when missing',
+    defaultText: String(DEFAULT_NODE_MAJOR),
+  },
+];
+
+export type FlashTarget =
+  | { kind: 'image'; file: string; partition: FatPartition }
+  | { kind: 'directory'; dir: string };
+
+export interface WifiSettings {
+  ssid: string;
+  /** The WPA PSK (64 hex digits), derived from the passphrase: the passphrase itself never goes on the card. */
+  psk: string;
+}
+
+export interface FlashConfig {
+  target: FlashTarget;
+  hostname: string;
+  user: string;
+  sshKeyFile: string;
+  sshKeys: readonly string[];
+  wifi: Readonly<WifiSettings> | undefined;
+  /** Wi-Fi regulatory domain; may be set without Wi-Fi. */
+  country: string | undefined;
+  controlHost: string;
+  style: FlashStyle;
+  nodeMajor: number;
+}
+
+// RFC 1123 label: what a hostname without dots may be.
+const HOSTNAME_LABEL = /^(?=.{1,63}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/;
+const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
+// Accounts Debian and Raspberry Pi OS already have, which the first-boot script must not take over.
+const SYSTEM_USERS = new Set(
+  'root daemon bin sys sync games man lp mail news uucp proxy www-data backup list irc gnats nobody _apt messagebus sshd avahi polkitd systemd-network systemd-resolve systemd-timesync lightdm'.split(
+    ' ',
+  ),
+);
+// biome-ignore lint/suspicious/noControlCharactersInRegex: that is the point of this pattern
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const PRINTABLE_ASCII = /^[\x20-\x7e]{8,63}$/;
+const HEX_PSK = /^[0-9A-Fa-f]{64}$/;
+
+const schema = z.strictObject({
+  hostname: z
+    .string()
+    .regex(
+      HOSTNAME_LABEL,
+      "1-63 letters, digits or '-', not starting or ending with '-' (an RFC 1123 host label: no spaces, dots or '_')",
+    ),
+  user: z
+    .string()
+    .regex(USER_NAME, "a Linux user name: a lowercase letter or '_', then up to 31 of a-z, 0-9, '_', '-'")
+    .refine((name) => !SYSTEM_USERS.has(name), 'a user of your own, not a system account such as root'),
+  wifiSsid: z
+    .string()
+    .refine(
+      (ssid) => ssid.length > 0 && Buffer.byteLength(ssid) <= 32 && !UNPRINTABLE.test(ssid),
+      'a Wi-Fi network name: 1-32 bytes of printable text',
+    )
+    .optional(),
+  wifiPassphrase: z
+    .string()
+    .refine(
+      (pass) => PRINTABLE_ASCII.test(pass) || HEX_PSK.test(pass),
+      'a WPA passphrase of 8 to 63 printable ASCII characters, or 64 hex digits (the PSK itself)',
+    )
+    .optional(),
+  wifiCountry: z
+    .string()
+    .transform((code) => code.toUpperCase())
+    .refine(
+      (code) => COUNTRY_CODES.has(code),
+      'an ISO 3166 two-letter country code, such as GB (not UK), DE, FR, US, JP',
+    )
+    .optional(),
+  controlHost: hostSchema.refine(
+    (host) => !isLoopback(host),
+    'the address the Pis reach the control host at: not a loopback or any-address such as 127.0.0.1',
+  ),
+  style: z.enum(FLASH_STYLES, { error: `one of ${FLASH_STYLES.join(', ')}` }),
+  nodeVersion: z
+    .string()
+    .regex(/^\d{2}$/, `a Node.js major version such as ${DEFAULT_NODE_MAJOR} (the agent needs 20 or newer)`)
+    .transform(Number)
+    .refine((major) => major >= 20, 'a Node.js major version of 20 or newer (the agent needs 20)'),
+});
+
+function isLoopback(host: string): boolean {
+  const lower = host.toLowerCase();
+  if (lower === 'localhost' || lower.endsWith('.localhost')) return true;
+  if (isIP(lower) === 4) return lower.startsWith('127.') || lower === '0.0.0.0';
+  if (isIP(lower) === 6)
+    return /^(::1?|0*:0*:0*:0*:0*:0*:0*:0*1?)$/.test(lower) || lower === '::ffff:127.0.0.1';
+  return false;
+}
+
+/** The WPA2 PSK: PBKDF2-HMAC-SHA1(passphrase, SSID, 4096 rounds, 32 bytes), as wpa_passphrase computes it. */
+export function wpaPsk(passphrase: string, ssid: string): string {
+  if (HEX_PSK.test(passphrase)) return passphrase.toLowerCase();
+  return pbkdf2Sync(Buffer.from(passphrase, 'utf8'), Buffer.from(ssid, 'utf8'), 4096, 32, 'sha1').toString(
+    'hex',
+  );
+}
+
+export type ParsedFlashArgs = { help: true; text: string } | { help: false; config: Readonly<FlashConfig> };
+
+const ABOUT = `Writes the first-boot setup of a Raspberry Pi onto a Raspberry Pi OS image file (edited in place with
+mtools: no root, no mount) or onto a mounted card's boot partition: hostname, user and SSH key, Wi-Fi,
+and the fleetkit agent with its settings pointing at the control host. At first boot the Pi installs
+Node.js if missing and starts the agent. Safe to run again on the same image or card.`;
+
+/** Throws one ValidationError naming every bad setting by its flag and variable. Nothing is written. */
+export async function loadFlashConfig(input: SettingsInput): Promise<ParsedFlashArgs> {
+  const { values, help, sources, flagIssues } = readSettings(FLASH_SETTINGS, input);
+  if (help) {
+    return {
+      help: true,
+      text: helpText('Usage: fleetkit flash (--image FILE | --boot DIR) [settings]', ABOUT, FLASH_SETTINGS),
+    };
+  }
+  const text = (key: string) => {
+    const value = values[key];
+    return typeof value === 'string' && value !== '' ? value : undefined;
+  };
+  const issues: FieldIssue[] = [];
+  for (const [key, what] of [
+    ['hostname', "the Pi's hostname"],
+    ['sshKey', SSH_KEY_EXPECTED],
+    ['controlHost', "the control host's address (IP or hostname)"],
+  ] as const) {
+    if (text(key) === undefined) issues.push({ field: key, expected: `required: ${what}` });
+  }
+  const parsed = schema.partial().safeParse({
+    hostname: text('hostname'),
+    user: text('user') ?? 'pi',
+    wifiSsid: text('wifiSsid'),
+    wifiPassphrase: text('wifiPassphrase'),
+    wifiCountry: text('wifiCountry'),
+    controlHost: text('controlHost'),
+    style: text('style') ?? 'both',
+    nodeVersion: text('nodeVersion') ?? String(DEFAULT_NODE_MAJOR),
+  });
+  if (!parsed.success) issues.push(...toFieldIssues(parsed.error));
+  const given = {
+    ssid: text('wifiSsid') !== undefined,
+    passphrase: text('wifiPassphrase') !== undefined,
+    country: text('wifiCountry') !== undefined,
+  };
+  if (given.ssid && !given.passphrase) {
+    issues.push({
+      field: 'wifiPassphrase',
+      expected: 'required with --wifi-ssid (open networks are not supported)',
+    });
+  }
+  if (given.ssid && !given.country) {
+    issues.push({
+      field: 'wifiCountry',
+      expected: 'required with --wifi-ssid: the radio stays off without it',
+    });
+  }
+  if (given.passphrase && !given.ssid) {
+    issues.push({ field: 'wifiSsid', expected: 'required with --wifi-passphrase: the network name' });
+  }
+
+  const sshKeyFile = text('sshKey');
+  const sshKeys = sshKeyFile ? readPublicKeys(sshKeyFile, issues) : [];
+  const target = await findTarget(text('image'), text('boot'), issues);
+
+  if (issues.length > 0 || flagIssues.length > 0 || !parsed.success || !target) {
+    const named = nameFields(new ValidationError('settings', issues), FLASH_SETTINGS, sources);
+    throw new ValidationError('settings', [...flagIssues, ...named.issues]);
+  }
+  const p = parsed.data;
+  const wifi =
+    p.wifiSsid !== undefined && p.wifiPassphrase !== undefined
+      ? Object.freeze({ ssid: p.wifiSsid, psk: wpaPsk(p.wifiPassphrase, p.wifiSsid) })
+      : undefined;
+  return {
+    help: false,
+    config: Object.freeze({
+      target,
+      hostname: p.hostname!,
+      user: p.user!,
+      sshKeyFile: path.resolve(sshKeyFile!),
+      sshKeys: Object.freeze(sshKeys),
+      wifi,
+      country: p.wifiCountry,
+      controlHost: p.controlHost!,
+      style: p.style!,
+      nodeMajor: p.nodeVersion!,
+    }),
+  };
+}
+
+function readPublicKeys(file: string, issues: FieldIssue[]): string[] {
+  let content: string;
+  try {
+    const stats = statSync(file);
+    if (!stats.isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
+    if (stats.size > MAX_KEY_FILE_BYTES) {
+      issues.push({
+        field: 'sshKey',
+        expected: `${SSH_KEY_EXPECTED}; ${file}: ${stats.size} bytes, too big for one`,
+      });
+      return [];
+    }
+    content = readFileSync(file, 'utf8');
+  } catch (error) {
+    issues.push({ field: 'sshKey', expected: `${SSH_KEY_EXPECTED}; ${file}: ${fileProblem(error)}` });
+    return [];
+  }
+  const parsed = parsePublicKeys(content);
+  if ('problem' in parsed) {
+    issues.push({ field: 'sshKey', expected: `${SSH_KEY_EXPECTED}; ${file}: ${parsed.problem}` });
+    return [];
+  }
+  return parsed.keys;
+}
+
+async function findTarget(
+  image: string | undefined,
+  boot: string | undefined,
+  issues: FieldIssue[],
+): Promise<FlashTarget | undefined> {
+  if ((image === undefined) === (boot === undefined)) {
+    issues.push({
+      field: 'image',
+      expected: `exactly one of --image FILE (an image file) or --boot DIR (a mounted boot partition)${image ? ', not both' : ''}`,
+    });
+    return undefined;
+  }
+  if (image !== undefined) {
+    const file = path.resolve(image);
+    const expected = 'a Raspberry Pi OS image file (.img, uncompressed) with a FAT boot partition';
+    try {
+      if (!statSync(file).isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
+      await access(file, constants.R_OK | constants.W_OK);
+    } catch (error) {
+      issues.push({ field: 'image', expected: `${expected}; ${image}: ${fileProblem(error)}` });
+      return undefined;
+    }
+    try {
+      return { kind: 'image', file, partition: await findFatPartition(file) };
+    } catch (error) {
+      if (!(error instanceof PartitionTableError)) throw error;
+      const compressed = /\.(xz|gz|zip|zst|bz2|7z)$/i.test(file)
+        ? ' (it looks compressed: decompress it first, e.g. `xz -dk FILE`)'
+        : '';
+      issues.push({ field: 'image', expected: `${expected}; ${image}: ${error.message}${compressed}` });
+      return undefined;
+    }
+  }
+  const dir = path.resolve(boot!);
+  try {
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    await access(dir, constants.W_OK);
+  } catch (error) {
+    issues.push({
+      field: 'boot',
+      expected: `the mounted boot partition of a card (a writable folder); ${boot}: ${fileProblem(error)}`,
+    });
+    return undefined;
+  }
+  return { kind: 'directory', dir };
+}
+
+function fileProblem(error: unknown): string {
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'a folder, not a file';
+    case 'ENOTDIR':
+      return 'not a folder';
+    default:
+      return (error as Error).message;
+  }
+}

@@ -1,0 +1,88 @@
+// `npm run demo`, brought up for real until every store lists its 6 devices; then Ctrl-C (SIGINT)
+// must leave no process, namespace or link behind.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { leftovers } from '../../provision/sim/netns.ts';
+import { createRegistry, type Registry, STORE_KINDS, type StoreKind } from '../../registry/index.ts';
+import { eventually } from '../support/eventually.ts';
+import { freePort } from '../support/ports.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** What the demo starts: the stores, the agents (the bundle), the page server. */
+const DEMO_PROCESS =
+  /etcd --name|ZooKeeperServerMain|consul agent|fleetkit-agent\.mjs|fleetkit\.mjs server|provision\/demo\.ts/;
+
+function demoProcesses(): string[] {
+  return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => DEMO_PROCESS.test(line))
+    .map((line) => line.trim());
+}
+
+const registries: Registry[] = [];
+after(async () => {
+  await Promise.all(registries.map((r) => r.close()));
+});
+
+test('npm run demo: every store lists 6 devices, then SIGINT leaves nothing running', {
+  timeout: 180_000,
+}, async (t) => {
+  const before = new Set(demoProcesses());
+  const port = await freePort();
+  const startedAt = Date.now();
+  const demo = spawn('npm', ['run', '--silent', 'demo', '--', '--port', String(port)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, FLEET_LOG_LEVEL: 'warn' },
+    // Its own process group, as in a terminal: Ctrl-C signals the whole group (npm, its shell, the demo).
+    detached: true,
+  });
+  let output = '';
+  demo.stdout.on('data', (d) => (output += d));
+  demo.stderr.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => demo.on('exit', (code) => resolve(code)));
+  try {
+    await eventually(
+      `the demo is ready (output so far: ${output.slice(-600)})`,
+      () => /^ready in /m.test(output),
+      { timeoutMs: 120_000 },
+    );
+    t.diagnostic(`ready ${Date.now() - startedAt} ms after npm run demo`);
+    const endpoints = {} as Record<StoreKind, string>;
+    for (const kind of STORE_KINDS) {
+      const match = new RegExp(`^\\s+${kind}\\s+(\\S+)`, 'm').exec(output);
+      assert.ok(match, `the demo prints the ${kind} endpoint`);
+      endpoints[kind] = match[1]!.replace(/,$/, '');
+    }
+    const views = STORE_KINDS.map((kind) => {
+      const registry = createRegistry({ store: kind, endpoints: [endpoints[kind]] });
+      registries.push(registry);
+      return registry.watchInstances('web');
+    });
+    await eventually(
+      '6 devices passing in every store',
+      () => views.every((v) => v.instances().filter((i) => i.health === 'passing').length === 6),
+      {
+        timeoutMs: 20_000,
+      },
+    );
+    t.diagnostic(`6 devices in all three stores ${Date.now() - startedAt} ms after npm run demo`);
+    assert.ok((await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 'the live page answers');
+    assert.match(output, /presenter .*\?token=/);
+  } finally {
+    process.kill(-demo.pid!, 'SIGINT');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+  }
+  assert.match(output, /nothing of the demo is left running/);
+  await eventually('no demo process left', () => demoProcesses().every((p) => before.has(p)), {
+    timeoutMs: 5000,
+  }).catch(() => {
+    assert.deepEqual(
+      demoProcesses().filter((p) => !before.has(p)),
+      [],
+    );
+  });
+  assert.deepEqual(await leftovers(), [], 'no namespace or link left');
+});

@@ -1,0 +1,406 @@
+// `fleetkit deploy`, run as the real CLI against a real sshd (Debian's openssh-server on a free loopback
+// port, its own keys and config) and the three real stores: the deployed agent must register in each.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { unitNodeFlags } from '../../device/unit.ts';
+import { parseHostSpec } from '../../provision/deploy/hosts.ts';
+import { shellQuote } from '../../provision/deploy/ssh.ts';
+import { ensureDebianPackages, ensureSshServer } from '../../provision/deploy/tools.ts';
+import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
+import {
+  createRegistry,
+  type InstanceWatch,
+  type Registry,
+  STORE_KINDS,
+  type StoreKind,
+} from '../../registry/index.ts';
+import { TEST_LIVENESS_ENV } from '../support/agents.ts';
+import { eventually } from '../support/eventually.ts';
+import { freePort } from '../support/ports.ts';
+
+const DEPLOY = fileURLToPath(new URL('../../provision/deploy/main.ts', import.meta.url));
+const UNIT = fileURLToPath(new URL('../../device/fleetkit-agent.service', import.meta.url));
+
+interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** The deploy as a user runs it, with none of this shell's FLEET_* variables. */
+async function deploy(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  const started = Date.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', DEPLOY, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const [code] = (await once(child, 'close')) as [number | null];
+  return { code, stdout, stderr, ms: Date.now() - started };
+}
+
+const run = (file: string, args: string[]) => {
+  const result = spawnSync(file, args, { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`${file} ${args.join(' ')}: ${result.stderr}`);
+  return result.stdout;
+};
+
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Running (not exited, and not a zombie waiting for init, which adopted the agent ssh started). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+describe('fleetkit deploy', { timeout: 150_000 }, () => {
+  const stores = {} as Record<StoreKind, StoreProcess>;
+  const views = {} as Record<StoreKind, InstanceWatch>;
+  const registries: Registry[] = [];
+  const namespace = `deploy${process.pid}`;
+  let work: string;
+  let sshd: ChildProcess;
+  let sshPort: number;
+  let clientKey: string;
+  let host: string;
+  /** Prefixes the tests deployed into: the agent each started is stopped at the end. */
+  const prefixes: string[] = [];
+
+  before(async () => {
+    const storesStarted = Promise.all(STORE_KINDS.map((kind) => startStore(kind)));
+    const log = (line: string) => process.stderr.write(`# ${line}\n`);
+    await ensureSshServer(log);
+    await ensureDebianPackages(['sudo'], log); // for --sudo
+    work = await mkdtemp(path.join(tmpdir(), 'fleetkit-deploy-test-'));
+    const hostKey = path.join(work, 'ssh_host_ed25519_key');
+    clientKey = path.join(work, 'id_ed25519');
+    run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
+    run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'fleetkit-deploy-test', '-f', clientKey]);
+    await writeFile(path.join(work, 'authorized_keys'), await readFile(`${clientKey}.pub`));
+    const config = path.join(work, 'sshd_config');
+    await writeFile(
+      config,
+      [
+        'ListenAddress 127.0.0.1',
+        `HostKey ${hostKey}`,
+        `PidFile ${path.join(work, 'sshd.pid')}`,
+        `AuthorizedKeysFile ${path.join(work, 'authorized_keys')}`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        '',
+      ].join('\n'),
+    );
+    await mkdir('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege separation dir
+    sshPort = await freePort();
+    host = `root@127.0.0.1:${sshPort}`;
+    sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config, '-p', String(sshPort)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let sshdLog = '';
+    sshd.stderr?.on('data', (d) => (sshdLog = (sshdLog + d).slice(-2000)));
+    await eventually(`sshd on port ${sshPort} (log: ${sshdLog})`, () => portAnswers(sshPort), {
+      timeoutMs: 10_000,
+    });
+
+    const started = await storesStarted;
+    STORE_KINDS.forEach((kind, i) => {
+      stores[kind] = started[i]!;
+      const registry = createRegistry({ store: kind, endpoints: stores[kind].endpoints, namespace });
+      registries.push(registry);
+      views[kind] = registry.watchInstances('web');
+    });
+  });
+
+  after(async () => {
+    for (const prefix of prefixes) {
+      const pid = Number(await readFile(path.join(prefix, 'agent.pid'), 'utf8').catch(() => '0'));
+      if (!(pid > 0) || !alive(pid)) continue;
+      process.kill(pid, 'SIGTERM');
+      await eventually(`agent ${pid} gone`, () => !alive(pid), { timeoutMs: 10_000 }).catch(() =>
+        process.kill(pid, 'SIGKILL'),
+      );
+    }
+    if (sshd && sshd.exitCode === null) {
+      sshd.kill('SIGTERM');
+      await once(sshd, 'exit');
+    }
+    await Promise.all(registries.map((r) => r.close()));
+    await Promise.all(Object.values(stores).map((s) => s.stop({ removeData: true })));
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  /** A fresh prefix (the Pi's "/"), and an agent env file pointing at the test's stores. */
+  async function pi(name: string, extraEnv: Record<string, string> = {}) {
+    const prefix = path.join(work, name);
+    const agentPort = await freePort();
+    const envFile = path.join(work, `${name}.env`);
+    const env = {
+      FLEET_ETCD: stores.etcd.endpoints.join(','),
+      FLEET_ZOOKEEPER: stores.zookeeper.endpoints.join(','),
+      FLEET_CONSUL: stores.consul.endpoints.join(','),
+      FLEET_NAMESPACE: namespace,
+      FLEET_DEVICE_ID: name,
+      FLEET_HOST: '127.0.0.1',
+      FLEET_LISTEN: '127.0.0.1',
+      FLEET_PORT: String(agentPort),
+      ...TEST_LIVENESS_ENV,
+      ...extraEnv,
+    };
+    await writeFile(
+      envFile,
+      `${Object.entries(env)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n')}\n`,
+    );
+    // What the unit does, without systemd: stop the running agent, then start the new one with the
+    // unit's node flags (--lite-mode) and env file. This node by its absolute path: the remote PATH
+    // need not find it.
+    const q = shellQuote;
+    const pidFile = q(path.join(prefix, 'agent.pid'));
+    const restart = [
+      `pid=$(cat ${pidFile} 2>/dev/null)`,
+      'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; fi',
+      `set -a; . ${q(path.join(prefix, 'etc/fleetkit/agent.env'))}; set +a`,
+      `nohup ${q(process.execPath)} ${unitNodeFlags().map(q).join(' ')} ${q(path.join(prefix, 'opt/fleetkit/fleetkit-agent.mjs'))} > ${q(path.join(prefix, 'agent.log'))} 2>&1 < /dev/null &`,
+      `echo $! > ${pidFile}`,
+    ].join('\n');
+    const args = [
+      '--identity',
+      clientKey,
+      '--ssh-option',
+      'StrictHostKeyChecking=no',
+      '--ssh-option',
+      'UserKnownHostsFile=/dev/null',
+      '--prefix',
+      prefix,
+      '--env-file',
+      envFile,
+      '--restart-command',
+      restart,
+      '--remote-node',
+      process.execPath,
+    ];
+    return { prefix, envFile, args, id: name, agentPort };
+  }
+
+  const passingEverywhere = (id: string) => STORE_KINDS.every((k) => views[k].get(id)?.health === 'passing');
+  const report = (t: { diagnostic(text: string): void }, what: string, cli: CliRun) =>
+    t.diagnostic(`${what}: exit ${cli.code} in ${cli.ms} ms`);
+
+  test('deploys the agent over ssh; it registers in etcd, ZooKeeper and Consul', async (t) => {
+    const target = await pi('deployed-pi');
+    prefixes.push(target.prefix);
+    const cli = await deploy(['--host', host, ...target.args]);
+    report(t, 'deploy', cli);
+    assert.equal(cli.code, 0, `exit code (stdout: ${cli.stdout}\nstderr: ${cli.stderr})`);
+    const label = `127.0.0.1:${sshPort}`;
+    for (const line of ['copied 3 files', 'restarted', 'healthy']) {
+      assert.match(cli.stdout, new RegExp(`^${label}: ${line}`, 'm'));
+    }
+    assert.match(cli.stdout, /^building the agent bundle/m);
+    assert.match(cli.stdout, new RegExp(`^${label} +healthy`, 'm'), 'summary row');
+    assert.match(cli.stdout, /all 1 Pi deployed and healthy/);
+
+    const landed = (...parts: string[]) => path.join(target.prefix, ...parts);
+    assert.ok((await stat(landed('opt/fleetkit/fleetkit-agent.mjs'))).size > 100_000, 'the bundle');
+    assert.equal(
+      await readFile(landed('etc/systemd/system/fleetkit-agent.service'), 'utf8'),
+      await readFile(UNIT, 'utf8'),
+    );
+    assert.equal(
+      await readFile(landed('etc/fleetkit/agent.env'), 'utf8'),
+      await readFile(target.envFile, 'utf8'),
+    );
+    assert.equal((await stat(landed('etc/fleetkit/agent.env'))).mode & 0o777, 0o600, 'env file mode');
+    const leftovers = (await readdir(landed('opt/fleetkit'))).filter((f) => f.endsWith('.fleetkit-new'));
+    assert.deepEqual(leftovers, []);
+
+    const ms = await eventually(`${target.id} passing in every store`, () => passingEverywhere(target.id), {
+      timeoutMs: 20_000,
+    });
+    t.diagnostic(`registered in all three stores ${ms} ms after the deploy returned`);
+  });
+
+  test('a Pi that cannot be reached fails the run (exit 1) and is named; the others are deployed', async (t) => {
+    const target = await pi('second-pi');
+    prefixes.push(target.prefix);
+    const missingPort = await freePort();
+    const cli = await deploy(['--host', host, '--host', `root@127.0.0.1:${missingPort}`, ...target.args]);
+    report(t, 'deploy with one missing Pi', cli);
+    assert.equal(cli.code, 1, `exit code (stdout: ${cli.stdout}\nstderr: ${cli.stderr})`);
+    assert.match(cli.stdout, new RegExp(`^127\\.0\\.0\\.1:${sshPort}: healthy`, 'm'));
+    assert.match(cli.stdout, new RegExp(`^127\\.0\\.0\\.1:${missingPort} +FAILED`, 'm'), 'summary row');
+    assert.match(cli.stdout, new RegExp(`1 of 2 deployed; failed: 127\\.0\\.0\\.1:${missingPort}`));
+    assert.match(cli.stdout, /trying again in/, 'one retry with backoff');
+    assert.match(
+      cli.stderr,
+      new RegExp(`127\\.0\\.0\\.1:${missingPort}: cannot connect: .*Connection refused \\(2 attempts\\)`),
+    );
+    assert.match(cli.stderr, /what to do: check that the Pi is on/);
+    assert.match(cli.stderr, /warning: .* sets FLEET_DEVICE_ID/, 'one id for several Pis is warned about');
+    await eventually('second-pi passing in every store', () => passingEverywhere(target.id), {
+      timeoutMs: 20_000,
+    });
+
+    // Deploying again to the same Pi replaces the files and restarts the agent.
+    const firstPid = await readFile(path.join(target.prefix, 'agent.pid'), 'utf8');
+    const again = await deploy(['--host', host, ...target.args]);
+    report(t, 'second deploy to the same Pi', again);
+    assert.equal(again.code, 0, again.stderr);
+    assert.notEqual(await readFile(path.join(target.prefix, 'agent.pid'), 'utf8'), firstPid, 'restarted');
+    await eventually('second-pi passing again', () => passingEverywhere(target.id), { timeoutMs: 20_000 });
+  });
+
+  test('with --sudo; an agent that does not come up fails the health check, with what to do', async (t) => {
+    const target = await pi('silent-pi');
+    const cli = await deploy([
+      '--host',
+      host,
+      ...target.args,
+      '--sudo',
+      '--restart-command',
+      `echo "it's not started" > ${shellQuote(path.join(target.prefix, 'restart.log'))}`,
+      '--health-timeout',
+      '2',
+    ]);
+    report(t, 'deploy with --sudo, without an agent starting', cli);
+    assert.equal(cli.code, 1, cli.stdout);
+    assert.match(cli.stdout, /copied 3 files\n.*restarted/);
+    const env = path.join(target.prefix, 'etc/fleetkit/agent.env');
+    assert.equal((await stat(env)).mode & 0o777, 0o600, 'env file mode, written through sudo sh -c');
+    assert.equal(await readFile(env, 'utf8'), await readFile(target.envFile, 'utf8'));
+    assert.equal(await readFile(path.join(target.prefix, 'restart.log'), 'utf8'), "it's not started\n");
+    assert.match(
+      cli.stderr,
+      new RegExp(`no healthy answer from http://127\\.0\\.0\\.1:${target.agentPort}/health within 2 s`),
+    );
+    assert.match(cli.stderr, /what to do: the agent did not come up/);
+  });
+
+  test('--dry-run prints every ssh command for every Pi and runs none', async (t) => {
+    const target = await pi('dry-pi');
+    const cli = await deploy(['--dry-run', '--host', host, '--host', 'pi@pi-7.local', ...target.args]);
+    report(t, 'dry run', cli);
+    assert.equal(cli.code, 0, cli.stderr);
+    for (const label of [`127.0.0.1:${sshPort}:`, 'pi-7.local:'])
+      assert.ok(cli.stdout.includes(`\n${label}\n`), label);
+    const commands = cli.stdout.split('\n').filter((line) => line.startsWith('  ssh '));
+    assert.equal(commands.length, 2 * 7, 'check, mkdir, three copies, restart, health for each Pi');
+    assert.ok(commands.every((c) => c.includes(' -- root@127.0.0.1 ') || c.includes(' -- pi@pi-7.local ')));
+    assert.ok(commands.some((c) => c.includes(`-p ${sshPort} `)));
+    assert.equal(commands.filter((c) => c.includes('< "$FLEETKIT_BUNDLE"/')).length, 6);
+    assert.match(cli.stdout, /chmod 600 .*agent\.env/);
+    assert.ok(!existsSync(target.prefix), 'nothing was created on the "Pi"');
+    assert.doesNotMatch(cli.stdout, /building the agent bundle/);
+
+    const control = await deploy(['--dry-run', '--host', 'pi@pi-7.local', '--control-host', '192.168.4.1']);
+    assert.equal(control.code, 0, control.stderr);
+    for (const line of [
+      'FLEET_ETCD=http://192.168.4.1:2379',
+      'FLEET_ZOOKEEPER=192.168.4.1:2181',
+      'FLEET_CONSUL=http://192.168.4.1:8500',
+    ]) {
+      assert.ok(control.stdout.includes(`  | ${line}\n`), line);
+    }
+    assert.match(
+      control.stdout,
+      /systemctl daemon-reload && systemctl enable fleetkit-agent && systemctl restart/,
+    );
+    assert.match(control.stdout, /> \/etc\/fleetkit\/agent\.env\.fleetkit-new/);
+  });
+
+  test('bad settings exit 2 and name every one of them', async (t) => {
+    const hostsFile = path.join(work, 'hosts.txt');
+    await writeFile(hostsFile, '# the stage\npi@pi-1.local\npi@pi-2.local:22 # left\n-oProxyCommand=touch\n');
+    const cli = await deploy([
+      '--host',
+      'pi 3',
+      '--host',
+      '-oProxyCommand=sh',
+      '--hosts-file',
+      hostsFile,
+      '--parallel',
+      '0',
+      '--ssh-option',
+      'ProxyCommand=sh -c id',
+      '--ssh-option',
+      'LocalCommand=id',
+      '--control-host',
+      '10.0.0.2',
+    ]);
+    report(t, 'bad settings', cli);
+    assert.equal(cli.code, 2, cli.stderr);
+    assert.equal(cli.stdout, '');
+    const named = [
+      /--host \(FLEET_DEPLOY_HOSTS\): .*"pi 3": no spaces/,
+      /--host \(FLEET_DEPLOY_HOSTS\): .*"-oProxyCommand=sh": a host may not start with '-'/,
+      /hosts\.txt:4: .*"-oProxyCommand=touch": a host may not start with '-'/,
+      /--parallel \(FLEET_DEPLOY_PARALLEL\): a whole number of Pis from 1 to 64/,
+      /--ssh-option \(FLEET_DEPLOY_SSH_OPTIONS\): "ProxyCommand=sh -c id": ProxyCommand is not allowed/,
+      /--ssh-option \(FLEET_DEPLOY_SSH_OPTIONS\): "LocalCommand=id": LocalCommand is not allowed/,
+    ];
+    for (const pattern of named) assert.match(cli.stderr, pattern);
+
+    const viaEnv = await deploy([], {
+      FLEET_DEPLOY_HOSTS: 'pi@pi-1,pi@pi 2',
+      FLEET_DEPLOY_CONTROL_HOST: 'not a host',
+      FLEET_DEPLOY_PARALLEL: 'many',
+      FLEET_DEPLOY_DRY_RUN: 'perhaps',
+    });
+    assert.equal(viaEnv.code, 2, viaEnv.stderr);
+    assert.match(viaEnv.stderr, /FLEET_DEPLOY_HOSTS \(--host\): .*"pi@pi 2": no spaces/);
+    assert.match(viaEnv.stderr, /FLEET_DEPLOY_CONTROL_HOST \(--control-host\): an IP address or a hostname/);
+    assert.match(viaEnv.stderr, /FLEET_DEPLOY_PARALLEL \(--parallel\): a whole number/);
+    assert.match(viaEnv.stderr, /FLEET_DEPLOY_DRY_RUN \(--dry-run\): true or false/);
+  });
+
+  test('host strings: what ssh is given, and what is refused', () => {
+    assert.deepEqual(parseHostSpec('pi@pi-3.local:2222'), {
+      spec: 'pi@pi-3.local:2222',
+      user: 'pi',
+      host: 'pi-3.local',
+      port: 2222,
+      label: 'pi-3.local:2222',
+    });
+    assert.equal((parseHostSpec('root@[::1]:22') as { host: string }).host, '::1');
+    assert.equal((parseHostSpec('10.0.0.7') as { user: unknown }).user, undefined);
+    for (const bad of ['pi@host;id', 'pi@$(id)', 'pi@host:0', 'a@b@c', "pi'@host", 'pi@-oX', 'pi@host:22x']) {
+      assert.equal(typeof parseHostSpec(bad), 'string', bad);
+    }
+  });
+
+  test('shellQuote: a real shell reads back exactly the text', () => {
+    for (const text of ["it's", '$(id) `id` $HOME', 'a\nb', '', "''", 'plain/path.txt', '\\ " !']) {
+      const echoed = spawnSync('sh', ['-c', `printf %s ${shellQuote(text)}`], { encoding: 'utf8' });
+      assert.equal(echoed.stdout, text);
+    }
+  });
+});

@@ -1,0 +1,625 @@
+// `fleetkit flash` against real disk images built here with Debian's tools (sfdisk, mkfs.vfat, mtools),
+// read back with mtools, the shell scripts checked by sh and bash, the YAML by Debian's python3-yaml.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { parseAgentConfig } from '../../device/config.ts';
+import { editCmdline, FIRSTRUN_HOOK, SETTINGS_BEGIN, SETTINGS_END } from '../../provision/flash/firstrun.ts';
+import { main } from '../../provision/flash/main.ts';
+import { PartitionTableError, parseMbr } from '../../provision/flash/partition.ts';
+import { shellQuote, yamlString } from '../../provision/flash/quote.ts';
+import { wpaPsk } from '../../provision/flash/settings.ts';
+import { ensureTools, findProgram, TEST_TOOLS } from '../../provision/flash/tools.ts';
+
+const work = mkdtempSync(path.join(tmpdir(), 'fleetkit-flash-test-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+const FAT_OFFSET = 8192 * 512; // the FAT partition starts at 4 MiB, as on Raspberry Pi OS images
+const CMDLINE =
+  'console=serial0,115200 console=tty1 root=PARTUUID=abcd-02 rootfstype=ext4 fsck.repair=yes rootwait\n';
+const CONFIG_TXT = '# test config.txt\narm_64bit=1\n';
+const mtoolsEnv = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
+
+// Values that would break naive quoting in shell or YAML; the SSID is at most 32 bytes.
+const SSID = `it's "a" $(id) \`x\`;\\ é`;
+const PASSPHRASE = `p@ss 'w"rd$(id)`;
+const KEY_COMMENT = `o'brien "laptop" $(reboot)`;
+
+let programs: Record<'sfdisk' | 'mkfsVfat', string>;
+let sshKeyLine: string;
+let sshKeyFile: string;
+let toolsNote = '';
+
+// Every suite waits for this: the Debian tools installed (only when missing) and a key file made.
+const ready = (async () => {
+  const started = Date.now();
+  const installed = await ensureTools(TEST_TOOLS);
+  toolsNote = `tools ready in ${Date.now() - started} ms${installed.length ? ` (installed ${installed.join(', ')})` : ''}`;
+  programs = { sfdisk: (await findProgram('sfdisk'))!, mkfsVfat: (await findProgram('mkfs.vfat'))! };
+  sshKeyLine = `${ed25519PublicKey()} ${KEY_COMMENT}`;
+  sshKeyFile = path.join(work, 'id_ed25519.pub');
+  writeFileSync(sshKeyFile, `${sshKeyLine}\n`);
+})();
+
+/** An OpenSSH public key line, made by node:crypto: no ssh-keygen needed. */
+function ed25519PublicKey(): string {
+  const { publicKey } = generateKeyPairSync('ed25519');
+  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+  const sshString = (data: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, data.length]), data]);
+  return `ssh-ed25519 ${Buffer.concat([sshString(Buffer.from('ssh-ed25519')), sshString(raw)]).toString('base64')}`;
+}
+
+/** An 80 MB disk image: a DOS label, FAT32 at 4 MiB (64 MiB, type c) and a Linux partition after it. */
+function makeImage(name: string, opts: { fat?: boolean; bootFiles?: boolean } = {}): string {
+  const image = path.join(work, name);
+  execFileSync('truncate', ['-s', '80M', image]);
+  const fatType = opts.fat === false ? '83' : 'c';
+  execFileSync(programs.sfdisk, ['-q', image], {
+    input: `label: dos\nstart=8192, size=131072, type=${fatType}\nstart=139264, type=83\n`,
+  });
+  if (opts.fat === false) return image;
+  execFileSync(programs.mkfsVfat, ['-F', '32', '-n', 'BOOTFS', '--offset', '8192', image, '65536'], {
+    stdio: 'ignore',
+  });
+  if (opts.bootFiles !== false) {
+    const staging = mkdtempSync(path.join(work, 'staging-'));
+    writeFileSync(path.join(staging, 'cmdline.txt'), CMDLINE);
+    writeFileSync(path.join(staging, 'config.txt'), CONFIG_TXT);
+    mtools('mcopy', image, [path.join(staging, 'cmdline.txt'), path.join(staging, 'config.txt'), '::/']);
+  }
+  return image;
+}
+
+function mtools(command: string, image: string, args: string[]): Buffer {
+  return execFileSync(command, ['-i', `${image}@@${FAT_OFFSET}`, ...args], {
+    env: mtoolsEnv,
+    maxBuffer: 1 << 26,
+  });
+}
+
+/** Every file on the image's FAT partition, by name, as bytes (read with mtype). */
+function imageFiles(image: string): Map<string, Buffer> {
+  const names = mtools('mdir', image, ['-/', '-b', '::/'])
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('::/') && !line.endsWith('/'))
+    .map((line) => line.slice(3));
+  return new Map(names.sort().map((name) => [name, mtools('mtype', image, [`::/${name}`])]));
+}
+
+function dirFiles(dir: string, prefix = ''): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  for (const name of readdirSync(path.join(dir, prefix)).sort()) {
+    const relative = prefix ? `${prefix}/${name}` : name;
+    if (statSync(path.join(dir, relative)).isDirectory()) {
+      for (const [inner, data] of dirFiles(dir, relative)) files.set(inner, data);
+    } else files.set(relative, readFileSync(path.join(dir, relative)));
+  }
+  return files;
+}
+
+const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+const hashes = (files: Map<string, Buffer>) =>
+  new Map([...files].map(([name, data]) => [name, sha256(data)]));
+const imageHash = (image: string) => sha256(readFileSync(image));
+
+async function flash(args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const started = Date.now();
+  const code = await main(args, {}, { out: (line) => out.push(line), err: (line) => err.push(line) });
+  return { code, out: out.join('\n'), err: err.join('\n'), ms: Date.now() - started };
+}
+
+const goodSettings = () => [
+  '--hostname',
+  'pi-07',
+  '--user',
+  'fleet',
+  '--ssh-key',
+  sshKeyFile,
+  '--wifi-ssid',
+  SSID,
+  '--wifi-passphrase',
+  PASSPHRASE,
+  '--wifi-country',
+  'gb',
+  '--control-host',
+  '10.1.2.3',
+];
+
+/** `sh -n` and `bash -n`: the script parses. */
+function assertShellSyntax(name: string, script: Buffer | string) {
+  const file = path.join(work, `syntax-${name.replace(/\W/g, '_')}`);
+  writeFileSync(file, script);
+  for (const shell of ['sh', 'bash']) {
+    try {
+      execFileSync(shell, ['-n', file], { stdio: 'pipe' });
+    } catch (error) {
+      assert.fail(`${shell} -n ${name}: ${(error as { stderr?: Buffer }).stderr?.toString()}`);
+    }
+  }
+}
+
+/** YAML to JSON with Debian's python3-yaml (the parser cloud-init itself uses). */
+function parseYaml(text: Buffer | string): unknown {
+  const json = execFileSync(
+    '/usr/bin/python3',
+    ['-c', 'import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))'],
+    { input: text },
+  );
+  return JSON.parse(json.toString('utf8'));
+}
+
+/** The values the first-boot script sets, as sh itself reads them. */
+function firstrunValues(script: string): Record<string, string> {
+  const block = script.slice(script.indexOf(SETTINGS_BEGIN), script.indexOf(SETTINGS_END));
+  const names = [...block.matchAll(/^(FLEETKIT_[A-Z_]+)=/gm)].map((m) => m[1]!);
+  const printed = execFileSync('sh', [
+    '-c',
+    `${block}\nprintf '%s\\0' ${names.map((n) => `"$${n}"`).join(' ')}`,
+  ]).toString('utf8');
+  const values = printed.split('\0');
+  return Object.fromEntries(names.map((name, i) => [name, values[i]!]));
+}
+
+const countOf = (text: string, part: string) => text.split(part).length - 1;
+
+describe('fleetkit flash on an image file', () => {
+  let image: string;
+  let first: Map<string, Buffer>;
+
+  before(async () => {
+    await ready;
+    image = makeImage('pi.img');
+  });
+
+  test('writes the first-boot setup onto the FAT partition, without root tools or a mount', async (t) => {
+    const run = await flash(['--image', image, ...goodSettings()]);
+    t.diagnostic(`${toolsNote}; first run: ${run.ms} ms`);
+    assert.equal(run.code, 0, run.err);
+    assert.match(run.out, /building the agent bundle/);
+    assert.match(run.out, /\[1\/\d+\] fleetkit\/fleetkit-agent\.mjs/);
+    assert.match(run.out, /done in .*partition 1 \(FAT32, 64 MiB at 4 MiB\)/);
+    first = imageFiles(image);
+    assert.deepEqual(
+      [...first.keys()],
+      [
+        'cmdline.txt',
+        'config.txt',
+        'firstrun.sh',
+        'fleetkit/agent.env',
+        'fleetkit/fleetkit-agent.mjs',
+        'fleetkit/fleetkit-agent.service',
+        'fleetkit/fleetkit-setup.service',
+        'fleetkit/install.sh',
+        'fleetkit/setup.sh',
+        'meta-data',
+        'network-config',
+        'user-data',
+      ],
+    );
+    assert.equal(first.get('config.txt')!.toString(), CONFIG_TXT, 'config.txt untouched');
+  });
+
+  test('cmdline.txt: the original line, the Wi-Fi country and the firstrun hook once, one line', () => {
+    const cmdline = first.get('cmdline.txt')!.toString('utf8');
+    assert.equal(cmdline, `${CMDLINE.trim()} cfg80211.ieee80211_regdom=GB ${FIRSTRUN_HOOK.join(' ')}\n`);
+    assert.equal(
+      FIRSTRUN_HOOK.join(' '),
+      'systemd.run=/boot/firstrun.sh systemd.run_success_action=reboot systemd.unit=kernel-command-line.target',
+    );
+  });
+
+  test('firstrun.sh parses, and sh reads back exactly the hostname, user, key and Wi-Fi given', () => {
+    const script = first.get('firstrun.sh')!.toString('utf8');
+    assertShellSyntax('firstrun.sh', script);
+    const values = firstrunValues(script);
+    const psk = execFileSync('/usr/bin/python3', [
+      '-c',
+      'import sys, hashlib; print(hashlib.pbkdf2_hmac("sha1", sys.argv[1].encode(), sys.argv[2].encode(), 4096, 32).hex())',
+      PASSPHRASE,
+      SSID,
+    ])
+      .toString()
+      .trim();
+    assert.deepEqual(values, {
+      FLEETKIT_HOSTNAME: 'pi-07',
+      FLEETKIT_USER: 'fleet',
+      FLEETKIT_SSH_KEYS: sshKeyLine,
+      FLEETKIT_WIFI_SSID: SSID,
+      FLEETKIT_WIFI_SSID_HEX: Buffer.from(SSID).toString('hex'),
+      FLEETKIT_WIFI_NM_SSID: `${[...Buffer.from(SSID)].join(';')};`,
+      FLEETKIT_WIFI_UUID: values.FLEETKIT_WIFI_UUID,
+      FLEETKIT_WIFI_PSK: psk,
+      FLEETKIT_WIFI_COUNTRY: 'GB',
+    });
+    assert.match(
+      values.FLEETKIT_WIFI_UUID!,
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
+    assert.ok(script.startsWith('#!/bin/sh\n'));
+  });
+
+  test('the Wi-Fi passphrase itself is nowhere on the card: only its WPA PSK', () => {
+    for (const [name, data] of first) {
+      assert.equal(data.includes(PASSPHRASE), false, `${name} holds the passphrase`);
+    }
+  });
+
+  test('cloud-init: user-data, network-config and meta-data are YAML with the same settings', () => {
+    const userDataText = first.get('user-data')!.toString('utf8');
+    assert.ok(
+      userDataText.startsWith('#cloud-config\n'),
+      'cloud-init reads user-data only with this first line',
+    );
+    const userData = parseYaml(userDataText) as {
+      hostname: string;
+      users: { name: string; lock_passwd: boolean; ssh_authorized_keys: string[] }[];
+      ssh_pwauth: boolean;
+      runcmd: string[][];
+    };
+    assert.equal(userData.hostname, 'pi-07');
+    assert.equal(userData.users.length, 1);
+    assert.equal(userData.users[0]!.name, 'fleet');
+    assert.equal(userData.users[0]!.lock_passwd, true);
+    assert.deepEqual(userData.users[0]!.ssh_authorized_keys, [sshKeyLine]);
+    assert.equal(userData.ssh_pwauth, false);
+    assert.deepEqual(userData.runcmd[0]!.slice(0, 2), ['sh', '-c']);
+    assertShellSyntax('runcmd', userData.runcmd[0]![2]!);
+    assert.match(userData.runcmd[0]![2]!, /fleetkit\/install\.sh" --start/);
+
+    const network = parseYaml(first.get('network-config')!) as {
+      network: { version: number; wifis: { wlan0: Record<string, unknown> } };
+    };
+    assert.equal(network.network.version, 2);
+    const wlan0 = network.network.wifis.wlan0;
+    assert.equal(wlan0['regulatory-domain'], 'GB');
+    assert.deepEqual(wlan0['access-points'], { [SSID]: { password: wpaPsk(PASSPHRASE, SSID) } });
+
+    const meta = parseYaml(first.get('meta-data')!) as Record<string, string>;
+    assert.equal(meta['local-hostname'], 'pi-07');
+    assert.match(meta['instance-id']!, /^fleetkit-pi-07-[0-9a-f]{16}$/);
+  });
+
+  test("the agent's files: its env points at the control host, and the agent accepts it", () => {
+    const env = first.get('fleetkit/agent.env')!.toString('utf8');
+    assert.match(env, /^FLEET_ETCD=http:\/\/10\.1\.2\.3:2379$/m);
+    assert.match(env, /^FLEET_ZOOKEEPER=10\.1\.2\.3:2181$/m);
+    assert.match(env, /^FLEET_CONSUL=http:\/\/10\.1\.2\.3:8500$/m);
+    const envFile = path.join(work, 'agent.env');
+    writeFileSync(envFile, env);
+    const parsed = parseAgentConfig({ argv: ['--env-file', envFile], env: {} });
+    assert.equal(parsed.help, false);
+    assert.deepEqual(parsed.help ? undefined : parsed.config.stores, {
+      etcd: ['http://10.1.2.3:2379'],
+      zookeeper: ['10.1.2.3:2181'],
+      consul: ['http://10.1.2.3:8500'],
+    });
+
+    assert.equal(
+      first.get('fleetkit/fleetkit-agent.service')!.toString(),
+      readFileSync(new URL('../../device/fleetkit-agent.service', import.meta.url), 'utf8'),
+    );
+    const bundle = first.get('fleetkit/fleetkit-agent.mjs')!;
+    assert.ok(bundle.length > 100_000, `the bundle is ${bundle.length} bytes`);
+    assert.ok(bundle.toString('utf8', 0, 7) === 'import ', 'an ES module');
+    for (const script of ['fleetkit/install.sh', 'fleetkit/setup.sh'])
+      assertShellSyntax(script, first.get(script)!);
+    const setup = first.get('fleetkit/setup.sh')!.toString();
+    assert.match(setup, /^NODE_MAJOR=20$/m);
+    assert.match(setup, /apt-get .* install -y nodejs|\$APT install -y nodejs/);
+    assert.match(
+      first.get('fleetkit/fleetkit-setup.service')!.toString(),
+      /ExecStart=\/bin\/sh \/opt\/fleetkit\/setup\.sh/,
+    );
+  });
+
+  test('a second run leaves every byte of the image as it was', async (t) => {
+    const before = imageHash(image);
+    const run = await flash(['--image', image, ...goodSettings()]);
+    t.diagnostic(`second run: ${run.ms} ms`);
+    assert.equal(run.code, 0, run.err);
+    assert.match(run.out, /writing 0 files \(11 already as they should be\)/);
+    assert.deepEqual(hashes(imageFiles(image)), hashes(first));
+    assert.equal(imageHash(image), before);
+    assert.equal(countOf(first.get('cmdline.txt')!.toString(), 'systemd.run='), 1);
+  });
+
+  test('needs no root: a user that owns only the image and the key does it', async (t) => {
+    const setpriv = await findProgram('setpriv');
+    if (process.getuid?.() !== 0 || !setpriv) {
+      t.skip('needs root (to switch to an unprivileged user) and setpriv');
+      return;
+    }
+    // Outside the test's own folder, which only root may enter.
+    const home = mkdtempSync(path.join(tmpdir(), 'fleetkit-flash-nobody-'));
+    t.after(() => rmSync(home, { recursive: true, force: true }));
+    const ownImage = path.join(home, 'own.img');
+    writeFileSync(ownImage, readFileSync(image));
+    const ownKey = path.join(home, 'key.pub');
+    writeFileSync(ownKey, `${sshKeyLine}\n`);
+    const runner = path.join(home, 'run.mjs');
+    const flashModule = new URL('../../provision/flash/main.ts', import.meta.url).pathname;
+    writeFileSync(
+      runner,
+      `import { main } from ${JSON.stringify(flashModule)};\nprocess.exitCode = await main(process.argv.slice(2), {});\n`,
+    );
+    execFileSync('chown', ['-R', '65534:65534', home]);
+    const args = [
+      '--image',
+      ownImage,
+      '--hostname',
+      'pi-nobody',
+      '--ssh-key',
+      ownKey,
+      '--control-host',
+      'fleet-host',
+    ];
+    const flags = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+    execFileSync(setpriv, [...flags, process.execPath, '--import', 'tsx', runner, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, HOME: home },
+      cwd: new URL('../..', import.meta.url).pathname, // where --import tsx is found
+    });
+    assert.match(
+      mtools('mtype', ownImage, ['::/firstrun.sh']).toString(),
+      /^FLEETKIT_HOSTNAME='pi-nobody'$/m,
+    );
+  });
+
+  test('a run with other settings replaces them: still one hook, one country', async () => {
+    const run = await flash(['--image', image, ...goodSettings(), '--wifi-country', 'DE']);
+    assert.equal(run.code, 0, run.err);
+    const cmdline = mtools('mtype', image, ['::/cmdline.txt']).toString();
+    assert.equal(countOf(cmdline, 'systemd.run=/boot/firstrun.sh'), 1);
+    assert.equal(countOf(cmdline, 'cfg80211.ieee80211_regdom='), 1);
+    assert.match(cmdline, /regdom=DE systemd\.run=/);
+    assert.match(mtools('mtype', image, ['::/firstrun.sh']).toString(), /^FLEETKIT_WIFI_COUNTRY='DE'$/m);
+  });
+});
+
+describe('bad input: exit 2, every bad field named, the image untouched', () => {
+  let image: string;
+  let hash: string;
+  before(async () => {
+    await ready;
+    image = makeImage('untouched.img');
+    hash = imageHash(image);
+  });
+
+  const cases: [string, string[], string][] = [
+    ['a passphrase under 8 characters', ['--wifi-passphrase', 'short'], '--wifi-passphrase'],
+    ['an unknown country code', ['--wifi-country', 'XX'], '--wifi-country'],
+    ['UK, which is not ISO 3166', ['--wifi-country', 'UK'], '--wifi-country'],
+    ['a hostname with a space', ['--hostname', 'my pi'], '--hostname'],
+    ['a hostname with shell in it', ['--hostname', 'pi$(reboot)'], '--hostname'],
+    ['a missing key file', ['--ssh-key', path.join(tmpdir(), 'no-such-key.pub')], '--ssh-key'],
+    ['a loopback control host', ['--control-host', '127.0.0.1'], '--control-host'],
+    ['a system user', ['--user', 'root'], '--user'],
+    ['an unknown style', ['--style', 'ignition'], '--style'],
+    ['an unknown flag', ['--wifi-pass', 'x'], '--wifi-pass'],
+  ];
+  for (const [what, override, field] of cases) {
+    test(what, async () => {
+      const run = await flash(['--image', image, ...goodSettings(), ...override]);
+      assert.equal(run.code, 2, run.out + run.err);
+      assert.match(run.err, new RegExp(`^  ${field.replace(/[$()]/g, '\\$&')}\\b`, 'm'));
+      assert.match(run.err, /nothing written/);
+      assert.equal(
+        run.err.includes(PASSPHRASE) || run.err.includes("'short'") || run.err.includes('"short"'),
+        false,
+        'no passphrase is printed',
+      );
+      assert.equal(imageHash(image), hash);
+    });
+  }
+
+  test('all of them at once: one message names each', async () => {
+    const run = await flash([
+      '--image',
+      image,
+      ...goodSettings(),
+      '--wifi-passphrase',
+      'short',
+      '--wifi-country',
+      'XX',
+      '--hostname',
+      'my pi',
+      '--ssh-key',
+      path.join(tmpdir(), 'no-such-key.pub'),
+    ]);
+    assert.equal(run.code, 2);
+    for (const field of ['--wifi-passphrase', '--wifi-country', '--hostname', '--ssh-key']) {
+      assert.match(run.err, new RegExp(`^  ${field} \\(FLEET_FLASH_`, 'm'), field);
+    }
+    assert.equal(imageHash(image), hash);
+  });
+
+  test('a bad variable is named as the variable', async () => {
+    const errors: string[] = [];
+    const code = await main(
+      ['--image', image, '--hostname', 'pi-1', '--ssh-key', sshKeyFile, '--control-host', '10.0.0.1'],
+      {
+        FLEET_FLASH_WIFI_SSID: 'venue',
+        FLEET_FLASH_WIFI_PASSPHRASE: 'short',
+        FLEET_FLASH_WIFI_COUNTRY: 'ZZ',
+      },
+      { out: () => {}, err: (line) => errors.push(line) },
+    );
+    assert.equal(code, 2);
+    assert.match(
+      errors.join('\n'),
+      /^ {2}FLEET_FLASH_WIFI_PASSPHRASE \(--wifi-passphrase\): a WPA passphrase/m,
+    );
+    assert.match(errors.join('\n'), /^ {2}FLEET_FLASH_WIFI_COUNTRY \(--wifi-country\): an ISO 3166/m);
+    assert.equal(imageHash(image), hash);
+  });
+
+  test('an image with no FAT partition', async () => {
+    const linuxOnly = makeImage('linux-only.img', { fat: false });
+    const before = imageHash(linuxOnly);
+    const run = await flash(['--image', linuxOnly, ...goodSettings()]);
+    assert.equal(run.code, 2);
+    assert.match(
+      run.err,
+      /^ {2}--image \(FLEET_FLASH_IMAGE\): .*no FAT partition in its partition table \(1: type 0x83, 2: type 0x83\)/m,
+    );
+    assert.equal(imageHash(linuxOnly), before);
+  });
+
+  test('a file that is no disk image at all, and a FAT partition without cmdline.txt', async () => {
+    const notAnImage = path.join(work, 'notes.txt');
+    writeFileSync(notAnImage, 'hello\n');
+    const run = await flash(['--image', notAnImage, ...goodSettings()]);
+    assert.equal(run.code, 2);
+    assert.match(run.err, /--image .*no partition table/);
+
+    const empty = makeImage('empty-fat.img', { bootFiles: false });
+    const before = imageHash(empty);
+    const second = await flash(['--image', empty, ...goodSettings()]);
+    assert.equal(second.code, 2, second.err);
+    assert.match(
+      second.err,
+      /--image \(FLEET_FLASH_IMAGE\): a Raspberry Pi boot partition: it has no cmdline\.txt/,
+    );
+    assert.equal(imageHash(empty), before);
+  });
+
+  test('a private key given as the key, and neither --image nor --boot', async () => {
+    const privateKey = path.join(work, 'id_ed25519');
+    writeFileSync(
+      privateKey,
+      '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n',
+    );
+    const run = await flash(['--image', image, ...goodSettings(), '--ssh-key', privateKey]);
+    assert.equal(run.code, 2);
+    assert.match(run.err, /--ssh-key .*a PUBLIC key/);
+    const neither = await flash(goodSettings());
+    assert.equal(neither.code, 2);
+    assert.match(neither.err, /--image \(FLEET_FLASH_IMAGE\): exactly one of --image FILE .* or --boot DIR/);
+    assert.equal(imageHash(image), hash);
+  });
+});
+
+describe('fleetkit flash on a mounted boot partition (--boot DIR)', () => {
+  let dir: string;
+  before(async () => {
+    await ready;
+    dir = path.join(work, 'bootfs');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'cmdline.txt'), CMDLINE);
+    writeFileSync(path.join(dir, 'config.txt'), CONFIG_TXT);
+  });
+
+  test('writes the same files as into an image, and a second run changes nothing', async () => {
+    const image = makeImage('same.img');
+    assert.equal((await flash(['--image', image, ...goodSettings()])).code, 0);
+    const run = await flash(['--boot', dir, ...goodSettings()]);
+    assert.equal(run.code, 0, run.err);
+    const files = dirFiles(dir);
+    assert.deepEqual(hashes(files), hashes(imageFiles(image)));
+
+    const again = await flash(['--boot', dir, ...goodSettings()]);
+    assert.equal(again.code, 0, again.err);
+    assert.deepEqual(hashes(dirFiles(dir)), hashes(files));
+  });
+
+  test('--style cloud-init takes the firstrun hook out again; --style firstrun the cloud-init files', async () => {
+    const cloud = await flash(['--boot', dir, ...goodSettings(), '--style', 'cloud-init']);
+    assert.equal(cloud.code, 0, cloud.err);
+    let files = dirFiles(dir);
+    assert.equal(files.has('firstrun.sh'), false);
+    assert.equal(files.has('user-data'), true);
+    assert.equal(files.get('cmdline.txt')!.toString(), `${CMDLINE.trim()} cfg80211.ieee80211_regdom=GB\n`);
+
+    const firstrun = await flash(['--boot', dir, ...goodSettings(), '--style', 'firstrun']);
+    assert.equal(firstrun.code, 0, firstrun.err);
+    files = dirFiles(dir);
+    assert.equal(files.has('user-data') || files.has('network-config') || files.has('meta-data'), false);
+    assert.equal(countOf(files.get('cmdline.txt')!.toString(), 'systemd.run='), 1);
+    assert.equal(files.has('firstrun.sh'), true);
+  });
+
+  test('a folder that does not exist', async () => {
+    const run = await flash(['--boot', path.join(work, 'no-such-dir'), ...goodSettings()]);
+    assert.equal(run.code, 2);
+    assert.match(run.err, /^ {2}--boot \(FLEET_FLASH_BOOT\): the mounted boot partition .*no such file/m);
+  });
+
+  test('--help lists every setting and exits 0', async () => {
+    const run = await flash(['--help']);
+    assert.equal(run.code, 0);
+    for (const flag of [
+      '--image',
+      '--boot',
+      '--hostname',
+      '--ssh-key',
+      '--wifi-country',
+      '--control-host',
+      '--style',
+    ]) {
+      assert.match(run.out, new RegExp(flag));
+    }
+  });
+});
+
+describe('the parts', () => {
+  test('shellQuote: sh reads back exactly the text', () => {
+    const texts = [`it's`, `"$(id)" \`x\` \\ ;|&<>*?[]{}~#!`, 'new\nline\ttab', "''", '', 'é 😀'];
+    for (const text of texts) {
+      const printed = execFileSync('sh', ['-c', `printf '%s' ${shellQuote(text)}`]).toString('utf8');
+      assert.equal(printed, text);
+    }
+  });
+
+  test('yamlString: YAML reads back exactly the text, line separators and emoji included', () => {
+    const texts = [
+      'plain',
+      `quote " and ' and \\`,
+      'a\nb\tc',
+      'x\u2028y\u2029z\u0085w',
+      '😀 é',
+      ': - # &a *b !c',
+      'null',
+    ];
+    const doc = texts.map((text, i) => `k${i}: ${yamlString(text)}`).join('\n');
+    assert.deepEqual(parseYaml(doc), Object.fromEntries(texts.map((text, i) => [`k${i}`, text])));
+  });
+
+  test('wpaPsk: the IEEE 802.11i test vector', () => {
+    assert.equal(
+      wpaPsk('password', 'IEEE'),
+      'f42c6fc52df0ebef9ebb4b90b38a5f902e83fe1b135a70e23aed762e9710a12e',
+    );
+    assert.equal(wpaPsk('A'.repeat(64), 'any'), 'a'.repeat(64), 'a 64-hex PSK is taken as it is');
+  });
+
+  test('editCmdline: idempotent, and another tool’s hook is replaced and named', () => {
+    const once = editCmdline(CMDLINE, { hook: 'add', country: 'FR' });
+    assert.equal(editCmdline(once.text, { hook: 'add', country: 'FR' }).text, once.text);
+    const imager = `${CMDLINE.trim()} systemd.run=/boot/other.sh systemd.run_success_action=reboot\n`;
+    const replaced = editCmdline(imager, { hook: 'add', country: undefined });
+    assert.equal(replaced.replacedHook, 'systemd.run=/boot/other.sh');
+    assert.equal(countOf(replaced.text, 'systemd.run='), 1);
+    assert.equal(
+      editCmdline(once.text, { hook: 'remove', country: undefined }).text,
+      `${CMDLINE.trim()} cfg80211.ieee80211_regdom=FR\n`,
+    );
+  });
+
+  test('parseMbr: a GPT protective MBR and a blank sector', () => {
+    const sector = Buffer.alloc(512);
+    assert.throws(() => parseMbr(sector), PartitionTableError);
+    sector[510] = 0x55;
+    sector[511] = 0xaa;
+    sector[446 + 4] = 0xee;
+    sector.writeUInt32LE(1, 446 + 8);
+    sector.writeUInt32LE(1000, 446 + 12);
+    assert.deepEqual(parseMbr(sector), [{ number: 1, type: 0xee, startSector: 1, sectors: 1000 }]);
+  });
+});
