@@ -9,7 +9,7 @@ import {
   parseStores,
   STORE_SETTINGS,
 } from '../registry/common-settings.ts';
-import { ValidationError } from '../registry/errors.ts';
+import type { ValidationError } from '../registry/errors.ts';
 import { LOG_LEVELS } from '../registry/log.ts';
 import {
   hostSchema,
@@ -21,9 +21,8 @@ import {
   toFieldIssues,
 } from '../registry/schema.ts';
 import {
-  helpText,
-  nameFields,
-  readSettings,
+  type ParsedCommand,
+  parseCommand,
   type SettingSpec,
   type SettingsInput,
 } from '../registry/settings.ts';
@@ -104,6 +103,12 @@ const schema = z.strictObject({
   logLevel: z.enum(LOG_LEVELS, { error: `one of ${LOG_LEVELS.join(', ')}` }),
 });
 
+const ABOUT = {
+  usage: 'Usage: fleetkit agent [settings]',
+  description:
+    'Registers this device in etcd, ZooKeeper and/or Consul (at least one), reports its load, applies the\ncolor set in config and serves its page, /health and /status.',
+};
+
 function parseLabels(
   items: string[] | undefined,
   issues: ValidationError['issues'][number][],
@@ -117,46 +122,29 @@ function parseLabels(
   return labels;
 }
 
-export type ParsedAgentArgs = { help: true; text: string } | { help: false; config: Readonly<AgentConfig> };
+export type ParsedAgentArgs = ParsedCommand<AgentConfig>;
 
 /** Throws a ValidationError naming every bad setting by its flag and variable. */
 export function parseAgentConfig(input: SettingsInput): ParsedAgentArgs {
-  const { values, help, sources, flagIssues } = readSettings(AGENT_SETTINGS, input);
-  if (help) {
+  return parseCommand(AGENT_SETTINGS, input, ABOUT, (values, issues): AgentConfig | undefined => {
+    const stores = parseStores(values, issues);
+    const labels = parseLabels(values.labels as string[] | undefined, issues);
+    const parsed = schema.safeParse({
+      namespace: orDefault(values.namespace, 'fleet'),
+      service: orDefault(values.service, 'web'),
+      deviceId: values.deviceId,
+      host: values.host,
+      port: orDefault(numberSetting(values.port), 8080),
+      listen: orDefault(values.listen, '0.0.0.0'),
+      labels,
+      reportInterval: orDefault(numberSetting(values.reportInterval), 5),
+      logLevel: orDefault(values.logLevel, 'info'),
+    });
+    if (!parsed.success) issues.push(...toFieldIssues(parsed.error));
+    const liveness = parseLiveness(values, issues);
+    if (!parsed.success) return undefined;
+    const p = parsed.data;
     return {
-      help: true,
-      text: helpText(
-        'Usage: fleetkit agent [settings]',
-        'Registers this device in etcd, ZooKeeper and/or Consul (at least one), reports its load, applies the\ncolor set in config and serves its page, /health and /status.',
-        AGENT_SETTINGS,
-      ),
-    };
-  }
-  const issues: ValidationError['issues'][number][] = [];
-  const stores = parseStores(values, issues);
-  const labels = parseLabels(values.labels as string[] | undefined, issues);
-  const parsed = schema.safeParse({
-    namespace: orDefault(values.namespace, 'fleet'),
-    service: orDefault(values.service, 'web'),
-    deviceId: values.deviceId,
-    host: values.host,
-    port: orDefault(numberSetting(values.port), 8080),
-    listen: orDefault(values.listen, '0.0.0.0'),
-    labels,
-    reportInterval: orDefault(numberSetting(values.reportInterval), 5),
-    logLevel: orDefault(values.logLevel, 'info'),
-  });
-  if (!parsed.success) issues.push(...toFieldIssues(parsed.error));
-
-  const liveness = parseLiveness(values, issues);
-  if (issues.length > 0 || flagIssues.length > 0 || !parsed.success) {
-    const named = nameFields(new ValidationError('settings', issues), AGENT_SETTINGS, sources);
-    throw new ValidationError('settings', [...flagIssues, ...named.issues]);
-  }
-  const p = parsed.data;
-  return {
-    help: false,
-    config: Object.freeze({
       stores,
       namespace: p.namespace,
       service: p.service,
@@ -168,6 +156,6 @@ export function parseAgentConfig(input: SettingsInput): ParsedAgentArgs {
       liveness,
       reportIntervalSeconds: p.reportInterval,
       logLevel: p.logLevel,
-    }),
-  };
+    };
+  });
 }

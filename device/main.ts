@@ -1,8 +1,9 @@
 // `fleetkit agent`: thin entry point. Exit codes: 0 after --help, 2 for bad settings, 1 when it cannot
 // start, 143 after SIGTERM and 130 after SIGINT (having deregistered everywhere).
 import { parseEndpoints } from '../registry/endpoints.ts';
-import { isValidationError } from '../registry/errors.ts';
 import { createLogger } from '../registry/log.ts';
+import { configOrExit } from '../registry/settings.ts';
+import { onShutdown } from '../registry/shutdown.ts';
 import type { StoreKind } from '../registry/types.ts';
 import { Agent } from './agent.ts';
 import { parseAgentConfig } from './config.ts';
@@ -15,22 +16,8 @@ export async function main(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number | undefined> {
-  let parsed: ReturnType<typeof parseAgentConfig>;
-  try {
-    parsed = parseAgentConfig({ argv, env });
-  } catch (error) {
-    if (!isValidationError(error)) throw error;
-    const lines = error.issues.map((i) => `  ${i.field}: ${i.expected}`).join('\n');
-    console.error(
-      `fleetkit agent: bad settings, nothing started:\n${lines}\nRun \`fleetkit agent --help\` for every setting.`,
-    );
-    return 2;
-  }
-  if (parsed.help) {
-    process.stdout.write(parsed.text);
-    return 0;
-  }
-  const config = parsed.config;
+  const config = configOrExit('agent', () => parseAgentConfig({ argv, env }));
+  if (typeof config === 'number') return config;
   const log = createLogger('agent', config.logLevel);
   let agent: Agent;
   let server: Awaited<ReturnType<typeof listen>>;
@@ -56,14 +43,11 @@ export async function main(
   }
   log.info(`serving http://${config.listen}:${config.port}/ (/health, /status)`);
 
-  const shutdown = async (signal: NodeJS.Signals, code: number) => {
+  onShutdown(async (signal) => {
     log.info(`${signal}: deregistering everywhere`);
     await agent.stop();
     server.closeAllConnections();
     server.close();
-    process.exit(code);
-  };
-  process.once('SIGTERM', () => void shutdown('SIGTERM', 143));
-  process.once('SIGINT', () => void shutdown('SIGINT', 130));
+  });
   return undefined; // keeps running
 }

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { unitNodeFlags } from '../device/unit.ts';
 import { livenessEnv } from '../registry/common-settings.ts';
 import { DEFAULT_LIVENESS } from '../registry/schema.ts';
+import { onShutdown } from '../registry/shutdown.ts';
 import type { StoreKind } from '../registry/types.ts';
 import { installStores } from './install-stores.ts';
 import { serveControl } from './sim/control.ts';
@@ -68,8 +69,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       await stopAllStores();
       say('stopped: nothing of the demo is left running');
     })());
-  process.once('SIGINT', () => void stop().then(() => process.exit(130)));
-  process.once('SIGTERM', () => void stop().then(() => process.exit(143)));
+  onShutdown(stop);
 
   try {
     say('[1/4] the stores: checking they are installed');

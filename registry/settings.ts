@@ -177,3 +177,44 @@ export function helpText(
   const lines = rows.map(([flag, env, help]) => `  ${flag!.padEnd(w0)}  ${env!.padEnd(w1)}  ${help}`);
   return `${usage}\n\n${about}\n\nSettings (flags win over the environment, which wins over the env file):\n${lines.join('\n')}\n`;
 }
+
+export type ParsedCommand<T> = { help: true; text: string } | { help: false; config: Readonly<T> };
+
+/**
+ * A command's settings, the one way: --help gives the text; otherwise `build` turns the raw values into
+ * the command's config, adding what is wrong to `issues`; every problem is then thrown at once, each
+ * named as the user typed it (flag, variable or env file line).
+ */
+export function parseCommand<T extends object>(
+  specs: readonly SettingSpec[],
+  input: SettingsInput,
+  about: { usage: string; description: string },
+  build: (values: RawSettings, issues: FieldIssue[]) => T | undefined,
+): ParsedCommand<T> {
+  const { values, help, sources, flagIssues } = readSettings(specs, input);
+  if (help) return { help: true, text: helpText(about.usage, about.description, specs) };
+  const issues: FieldIssue[] = [];
+  const config = build(values, issues);
+  if (issues.length > 0 || flagIssues.length > 0 || config === undefined) {
+    const named = nameFields(new ValidationError('settings', issues), specs, sources);
+    throw new ValidationError('settings', [...flagIssues, ...named.issues]);
+  }
+  return { help: false, config: Object.freeze(config) };
+}
+
+/** For a command's main(): the config, or the exit code after printing the help (0) or every problem (2). */
+export function configOrExit<T>(command: string, parse: () => ParsedCommand<T>): Readonly<T> | number {
+  try {
+    const parsed = parse();
+    if (!parsed.help) return parsed.config;
+    process.stdout.write(parsed.text);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    const lines = error.issues.map((i) => `  ${i.field}: ${i.expected}`).join('\n');
+    console.error(
+      `fleetkit ${command}: bad settings, nothing started:\n${lines}\nRun \`fleetkit ${command} --help\` for every setting.`,
+    );
+    return 2;
+  }
+}

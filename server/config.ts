@@ -10,13 +10,11 @@ import {
   parseStores,
   STORE_SETTINGS,
 } from '../registry/common-settings.ts';
-import { ValidationError } from '../registry/errors.ts';
 import { LOG_LEVELS } from '../registry/log.ts';
 import { hostSchema, namespaceSchema, portSchema, serviceSchema, toFieldIssues } from '../registry/schema.ts';
 import {
-  helpText,
-  nameFields,
-  readSettings,
+  type ParsedCommand,
+  parseCommand,
   type SettingSpec,
   type SettingsInput,
 } from '../registry/settings.ts';
@@ -87,46 +85,38 @@ const schema = z.strictObject({
   logLevel: z.enum(LOG_LEVELS, { error: `one of ${LOG_LEVELS.join(', ')}` }),
 });
 
-export type ParsedServerArgs = { help: true; text: string } | { help: false; config: Readonly<ServerConfig> };
+export type ParsedServerArgs = ParsedCommand<ServerConfig>;
+
+const ABOUT = {
+  usage: 'Usage: fleetkit server [settings]',
+  description:
+    "Watches the devices in etcd, ZooKeeper and/or Consul and serves the live page of each store's view.",
+};
 
 export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
-  const { values, help, sources, flagIssues } = readSettings(SERVER_SETTINGS, input);
-  if (help) {
+  return parseCommand(SERVER_SETTINGS, input, ABOUT, (values, issues): ServerConfig | undefined => {
+    const stores = parseStores(values, issues);
+    const liveness = parseLiveness(values, issues);
+    const parsed = schema.safeParse({
+      namespace: values.namespace ?? 'fleet',
+      service: values.service ?? 'web',
+      port: numberSetting(values.port) ?? 3000,
+      listen: values.listen ?? '0.0.0.0',
+      publicUrl: values.publicUrl,
+      token: values.token ?? randomBytes(12).toString('base64url'),
+      simControl: values.simControl,
+      logLevel: values.logLevel ?? 'info',
+    });
+    if (!parsed.success) {
+      issues.push(...toFieldIssues(parsed.error));
+      return undefined;
+    }
     return {
-      help: true,
-      text: helpText(
-        'Usage: fleetkit server [settings]',
-        "Watches the devices in etcd, ZooKeeper and/or Consul and serves the live page of each store's view.",
-        SERVER_SETTINGS,
-      ),
-    };
-  }
-  const issues: ValidationError['issues'][number][] = [];
-  const stores = parseStores(values, issues);
-  const liveness = parseLiveness(values, issues);
-  const parsed = schema.safeParse({
-    namespace: values.namespace ?? 'fleet',
-    service: values.service ?? 'web',
-    port: numberSetting(values.port) ?? 3000,
-    listen: values.listen ?? '0.0.0.0',
-    publicUrl: values.publicUrl,
-    token: values.token ?? randomBytes(12).toString('base64url'),
-    simControl: values.simControl,
-    logLevel: values.logLevel ?? 'info',
-  });
-  if (!parsed.success) issues.push(...toFieldIssues(parsed.error));
-  if (issues.length > 0 || flagIssues.length > 0 || !parsed.success) {
-    const named = nameFields(new ValidationError('settings', issues), SERVER_SETTINGS, sources);
-    throw new ValidationError('settings', [...flagIssues, ...named.issues]);
-  }
-  return {
-    help: false,
-    config: Object.freeze({
       ...parsed.data,
       publicUrl: parsed.data.publicUrl,
       simControl: parsed.data.simControl,
       stores,
       liveness,
-    }),
-  };
+    };
+  });
 }

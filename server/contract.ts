@@ -1,15 +1,26 @@
 // The socket.io contract between the control host and its page: a full snapshot on connect, then
 // small batches of changes. Shared by server/ and server/page/ (types only: no runtime code here).
 import type {
+  ClusterMember,
   ConnectionState,
   HealthStatus,
   LivenessDetail,
   Load,
+  MemberRole,
   StoreKind,
   WatchState,
 } from '../registry/types.ts';
 
-export type { ConnectionState, HealthStatus, LivenessDetail, Load, StoreKind, WatchState };
+export type {
+  ClusterMember,
+  ConnectionState,
+  HealthStatus,
+  LivenessDetail,
+  Load,
+  MemberRole,
+  StoreKind,
+  WatchState,
+};
 
 export interface LoadSample {
   /** Server clock, ms. */
@@ -42,15 +53,6 @@ export interface DeviceView {
   reapAt: number | null;
   /** The last load samples, oldest first (at most 30), for the sparklines. */
   history: LoadSample[];
-}
-
-export type MemberRole = 'leader' | 'follower' | 'standalone' | 'unknown';
-
-export interface ClusterMember {
-  name: string;
-  endpoint: string;
-  role: MemberRole;
-  healthy: boolean;
 }
 
 /** One store's column header. */

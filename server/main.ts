@@ -3,8 +3,9 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { networkInterfaces } from 'node:os';
-import { isValidationError } from '../registry/errors.ts';
 import { createLogger } from '../registry/log.ts';
+import { configOrExit } from '../registry/settings.ts';
+import { onShutdown } from '../registry/shutdown.ts';
 import { parseServerConfig } from './config.ts';
 import { Fleet } from './fleet.ts';
 import { createServerApp } from './http/app.ts';
@@ -24,22 +25,8 @@ export async function main(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number | undefined> {
-  let parsed: ReturnType<typeof parseServerConfig>;
-  try {
-    parsed = parseServerConfig({ argv, env });
-  } catch (error) {
-    if (!isValidationError(error)) throw error;
-    const lines = error.issues.map((i) => `  ${i.field}: ${i.expected}`).join('\n');
-    console.error(
-      `fleetkit server: bad settings, nothing started:\n${lines}\nRun \`fleetkit server --help\` for every setting.`,
-    );
-    return 2;
-  }
-  if (parsed.help) {
-    process.stdout.write(parsed.text);
-    return 0;
-  }
-  const config = parsed.config;
+  const config = configOrExit('server', () => parseServerConfig({ argv, env }));
+  if (typeof config === 'number') return config;
   const log = createLogger('server', config.logLevel);
   const audienceUrl =
     config.publicUrl ??
@@ -64,14 +51,11 @@ export async function main(
   simulation?.start();
   log.info({ audienceUrl }, `audience (read-only): ${audienceUrl}`);
   log.info(`presenter: ${presenterUrl}`);
-  const shutdown = async (code: number) => {
+  onShutdown(async () => {
     simulation?.close();
     await fleet.close();
     http.closeAllConnections();
     http.close();
-    process.exit(code);
-  };
-  process.once('SIGTERM', () => void shutdown(143));
-  process.once('SIGINT', () => void shutdown(130));
+  });
   return undefined;
 }

@@ -13,6 +13,7 @@ import {
 import { errorMessage, isValidationError, ValidationError } from '../../registry/errors.ts';
 import { namespaceSchema, serviceSchema, toFieldIssues } from '../../registry/schema.ts';
 import { helpText, nameFields, readSettings, type SettingSpec } from '../../registry/settings.ts';
+import { onShutdown } from '../../registry/shutdown.ts';
 import { DEFAULT_SIM_CONTROL, DEFAULT_SIM_CONTROL_PORT, SimControlClient, serveControl } from './control.ts';
 import { SIM_ACTIONS, type SimAction, type SimDeviceInfo } from './device.ts';
 import { SimFleet } from './fleet.ts';
@@ -101,8 +102,7 @@ async function start(countText: string | undefined, argv: readonly string[]): Pr
   process.stdout.write(
     `${table(fleet.list())}\ncontrol: http://127.0.0.1:${controlPort} (fleetkit sim unplug sim-1)\n`,
   );
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+  onShutdown(stop);
   await once(control, 'close');
   return 0;
 }
