@@ -73,7 +73,7 @@ test('npm run demo: every store lists 6 devices, then SIGINT leaves nothing runn
     assert.match(output, /presenter .*\?token=/);
   } finally {
     process.kill(-demo.pid!, 'SIGINT');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000).unref())]);
   }
   assert.match(output, /nothing of the demo is left running/);
   await eventually('no demo process left', () => demoProcesses().every((p) => before.has(p)), {
