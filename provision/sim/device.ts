@@ -69,8 +69,11 @@ export class SimDevice {
     const argv = mode === 'namespaces' ? ['ip', 'netns', 'exec', namespaceOf(index), ...command] : command;
     const log = createWriteStream(path.join(logDir, `${this.id}.log`), { flags: 'a' });
     const child = spawn(argv[0]!, argv.slice(1), { env: agentEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout?.pipe(log);
-    child.stderr?.pipe(log);
+    // Two sources into one file: neither may end it (the other may still write); the exit does.
+    log.on('error', () => undefined);
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    child.once('close', () => log.end());
     this.child = child;
     this.state = 'running';
     this.lostAt = null;

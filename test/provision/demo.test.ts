@@ -75,14 +75,25 @@ test('npm run demo: every store lists 6 devices, then SIGINT leaves nothing runn
     process.kill(-demo.pid!, 'SIGINT');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000).unref())]);
   }
-  assert.match(output, /nothing of the demo is left running/);
-  await eventually('no demo process left', () => demoProcesses().every((p) => before.has(p)), {
-    timeoutMs: 5000,
-  }).catch(() => {
-    assert.deepEqual(
-      demoProcesses().filter((p) => !before.has(p)),
-      [],
-    );
-  });
-  assert.deepEqual(await leftovers(), [], 'no namespace or link left');
+  try {
+    assert.match(output, /nothing of the demo is left running/);
+    await eventually('no demo process left', () => demoProcesses().every((p) => before.has(p)), {
+      timeoutMs: 5000,
+    }).catch(() => {
+      assert.deepEqual(
+        demoProcesses().filter((p) => !before.has(p)),
+        [],
+      );
+    });
+    assert.deepEqual(await leftovers(), [], 'no namespace or link left');
+  } finally {
+    // Checked above; should it have failed, leave nothing for the next test either.
+    demo.stdout.destroy();
+    demo.stderr.destroy();
+    try {
+      process.kill(-demo.pid!, 'SIGKILL');
+    } catch {
+      // the group is gone, as it should be
+    }
+  }
 });
