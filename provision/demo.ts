@@ -11,38 +11,15 @@ import { unitNodeFlags } from '../device/unit.ts';
 import { livenessEnv } from '../registry/common-settings.ts';
 import { DEFAULT_LIVENESS } from '../registry/schema.ts';
 import { onShutdown } from '../registry/shutdown.ts';
-import type { StoreKind } from '../registry/types.ts';
 import { installStores } from './install-stores.ts';
+import { startStoreOnUsualPort } from './run-stores.ts';
 import { serveControl } from './sim/control.ts';
 import { SimFleet } from './sim/fleet.ts';
-import {
-  isStoreStartError,
-  type StoreProcess,
-  startStore,
-  stopAllStores,
-  storeKinds,
-} from './stores/index.ts';
+import { stopAllStores, storeKinds } from './stores/index.ts';
 import { allocatePorts } from './stores/ports.ts';
 
 const FLEETKIT = fileURLToPath(new URL('./fleetkit.mjs', import.meta.url));
-/** The usual ports, so that etcdctl, zkCli.sh and consul work without flags; free ones when taken. */
-const USUAL_PORTS: Record<StoreKind, Record<string, number>> = {
-  etcd: { client: 2379 },
-  zookeeper: { client: 2181 },
-  consul: { http: 8500 },
-};
-
 const say = (line: string) => process.stdout.write(`${line}\n`);
-
-async function startStoreOnUsualPort(kind: StoreKind, host: string): Promise<StoreProcess> {
-  try {
-    return await startStore(kind, { host, ports: USUAL_PORTS[kind] });
-  } catch (error) {
-    if (!isStoreStartError(error) || !/port/i.test(error.message)) throw error;
-    say(`  ${kind}: its usual port is taken, using a free one`);
-    return startStore(kind, { host });
-  }
-}
 
 export interface DemoOptions {
   devices: number;
@@ -77,7 +54,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     // Devices in namespaces reach the stores through the bridge, so the stores listen on every address.
     const host = mode === 'namespaces' ? '0.0.0.0' : '127.0.0.1';
     say(`[2/4] starting etcd, ZooKeeper and Consul (listening on ${host})`);
-    const stores = await Promise.all(storeKinds.map((kind) => startStoreOnUsualPort(kind, host)));
+    const stores = await Promise.all(
+      storeKinds.map((kind) => startStoreOnUsualPort(kind, { host, log: say })),
+    );
     for (const store of stores) say(`  ${store.kind.padEnd(9)} ${store.endpoints.join(', ')}`);
     const storeEnv = Object.fromEntries(
       stores.map((s) => [`FLEET_${s.kind.toUpperCase()}`, s.endpoints.join(',')]),

@@ -8,6 +8,10 @@ const COMMANDS: Record<
     about: 'run the live page of the fleet (on the control host)',
     load: () => import('../server/main.ts'),
   },
+  stores: {
+    about: 'run etcd, ZooKeeper and Consul for the fleet (on the control host)',
+    load: () => import('./run-stores.ts'),
+  },
   demo: {
     about: 'the whole demo on this machine: stores, live page, 6 simulated devices',
     load: () => import('./demo.ts'),
