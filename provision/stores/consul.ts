@@ -1,5 +1,6 @@
 // Consul 1.8.7 (Debian bullseye's .deb, unpacked by install-stores.ts) or any consul on PATH.
 // Default: a single-node server with a persistent data dir, so restart() keeps KV and catalog.
+// As a cluster member (context.cluster): one of N servers, -bootstrap-expect=N, retry-joining the others.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -35,11 +36,26 @@ export const consulDriver: StoreDriver = {
     await writeFile(configFile, `${JSON.stringify(consulConfig(), null, 2)}\n`);
     // Serf and Raft need one concrete address; a wildcard host only widens the HTTP side.
     const bindAddress = context.connectHost;
+    const cluster = context.cluster;
+    const mode = cluster
+      ? [
+          '-server',
+          `-bootstrap-expect=${cluster.members.length}`,
+          `-data-dir=${context.dataDir}`,
+          ...cluster.members
+            .filter((peer) => peer.index !== cluster.index)
+            .map((peer) => `-retry-join=${hostPort(peer.connectHost, peer.ports.serfLan ?? 0)}`),
+          // The default 30 s between join attempts would stall a cluster whose members start together.
+          '-retry-interval=1s',
+        ]
+      : dev
+        ? ['-dev']
+        : ['-server', '-bootstrap-expect=1', `-data-dir=${context.dataDir}`];
     return {
       command: binary ?? 'consul',
       args: [
         'agent',
-        ...(dev ? ['-dev'] : ['-server', '-bootstrap-expect=1', `-data-dir=${context.dataDir}`]),
+        ...mode,
         `-config-file=${configFile}`,
         `-node=${nodeName(context)}`,
         `-bind=${bindAddress}`,
@@ -63,6 +79,19 @@ export const consulDriver: StoreDriver = {
     const base = this.endpoints(context)[0];
     const leader = await httpGet(`${base}/v1/status/leader`, signal);
     if (leader.status !== 200 || (JSON.parse(leader.body) as unknown) === '') return false;
+    const cluster = context.cluster;
+    if (cluster) {
+      // Every server in the raft configuration, this one included.
+      const peers = await httpGet(`${base}/v1/status/peers`, signal);
+      if (peers.status !== 200) return false;
+      const list = JSON.parse(peers.body) as unknown;
+      if (!Array.isArray(list) || list.length !== cluster.members.length) return false;
+      // And this member's serf sees every server alive: it has (re)joined, not only kept its raft state.
+      const serf = await httpGet(`${base}/v1/agent/members`, signal);
+      if (serf.status !== 200) return false;
+      const alive = (JSON.parse(serf.body) as { Status?: number }[]).filter((m) => m.Status === 1);
+      if (alive.length < cluster.members.length) return false;
+    }
     const self = await httpGet(`${base}/v1/agent/self`, signal);
     return self.status === 200;
   },
@@ -70,7 +99,8 @@ export const consulDriver: StoreDriver = {
 
 /** Stable per data dir, so a restart (or a later run on the same dir) is the same node. */
 function nodeName(context: StoreContext): string {
-  return `fleetkit-${createHash('sha256').update(context.dataDir).digest('hex').slice(0, 8)}`;
+  const member = context.cluster ? `m${context.cluster.index}-` : '';
+  return `fleetkit-${member}${createHash('sha256').update(context.dataDir).digest('hex').slice(0, 8)}`;
 }
 
 function consulConfig(): Record<string, unknown> {

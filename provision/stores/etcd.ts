@@ -1,4 +1,5 @@
 // etcd 3.4 from Debian's etcd-server: one member, its own data dir, client and peer on given ports.
+// As a cluster member (context.cluster): named mK, with every member in --initial-cluster.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { findOnPath, firstExecutable } from './paths.ts';
@@ -35,16 +36,27 @@ export const etcdDriver: StoreDriver = {
     const clientUrl = `http://${hostPort(context.host, portOf(context, 'client'))}`;
     const advertisedClientUrl = `http://${hostPort(context.connectHost, portOf(context, 'client'))}`;
     const peerUrl = `http://${hostPort(context.connectHost, portOf(context, 'peer'))}`;
+    const cluster = context.cluster;
+    // In a cluster: 'new' is only read on the first start; a restart with its data dir rejoins as it was.
+    const membership = cluster
+      ? [
+          `--name=m${cluster.index}`,
+          `--initial-cluster=${cluster.members
+            .map((peer) => `m${peer.index}=http://${hostPort(peer.connectHost, peer.ports.peer ?? 0)}`)
+            .join(',')}`,
+          '--initial-cluster-state=new',
+          `--initial-cluster-token=${cluster.token}`,
+        ]
+      : [`--name=${memberName}`, `--initial-cluster=${memberName}=${peerUrl}`];
     return {
       command: binary ?? 'etcd',
       args: [
-        `--name=${memberName}`,
+        ...membership,
         `--data-dir=${context.dataDir}`,
         `--listen-client-urls=${clientUrl}`,
         `--advertise-client-urls=${advertisedClientUrl}`,
         `--listen-peer-urls=${peerUrl}`,
         `--initial-advertise-peer-urls=${peerUrl}`,
-        `--initial-cluster=${memberName}=${peerUrl}`,
         '--logger=zap',
         '--log-outputs=stderr',
       ],

@@ -1,10 +1,13 @@
 // Run etcd, ZooKeeper and Consul as real child processes on free loopback ports, for tests,
 // the demo and the control host. Install them first with `npm run stores:install`.
+import { launchCluster } from './cluster.ts';
 import { consulDriver } from './consul.ts';
 import { etcdDriver } from './etcd.ts';
 import { launchStore } from './process.ts';
 import {
+  type ClusterOptions,
   type StartOptions,
+  type StoreCluster,
   type StoreDriver,
   type StoreKind,
   type StoreProcess,
@@ -14,7 +17,14 @@ import { zookeeperDriver } from './zookeeper.ts';
 
 export { isStoreStartError, StoreStartError } from './errors.ts';
 export { stopAllStores } from './process.ts';
-export type { StartOptions, StopOptions, StoreKind, StoreProcess } from './types.ts';
+export type {
+  ClusterOptions,
+  StartOptions,
+  StopOptions,
+  StoreCluster,
+  StoreKind,
+  StoreProcess,
+} from './types.ts';
 export { storeKinds } from './types.ts';
 
 const drivers: Record<StoreKind, StoreDriver> = {
@@ -26,6 +36,17 @@ const drivers: Record<StoreKind, StoreDriver> = {
 /** Start a store and resolve once it answers; rejects with StoreStartError. */
 export function startStore(kind: StoreKind, opts?: StartOptions): Promise<StoreProcess> {
   return launchStore(drivers[kind], opts);
+}
+
+/**
+ * Start a cluster of `members` (default 3) real processes of one store on free loopback ports, each with
+ * its own data dir, and resolve once every member answers as part of the cluster (etcd: /health true on
+ * each; ZooKeeper: each answers `srvr` as leader or follower; Consul: each knows the leader and all N
+ * raft peers). A member's restart() rejoins the same cluster with its data dir. Rejects with
+ * StoreStartError, stopping the members that did start.
+ */
+export function startCluster(kind: StoreKind, opts?: ClusterOptions): Promise<StoreCluster> {
+  return launchCluster(drivers[kind], opts);
 }
 
 /**

@@ -11,6 +11,7 @@ import { StoreStartError } from './errors.ts';
 import { installCommand } from './paths.ts';
 import { allocatePorts } from './ports.ts';
 import type {
+  ClusterMembership,
   StartOptions,
   StopOptions,
   StoreContext,
@@ -28,12 +29,18 @@ const probeIntervalMs = 50;
  */
 const probeTimeoutsMs = { early: 250, late: 1_000, earlyAttempts: 20 };
 const defaultStartTimeoutMs = 30_000;
+const restartPortAttempts = 10;
+const restartPortRetryMs = 500;
 
 /** Every store started by this process and not yet disposed of, for stopAllStores() and the exit hook. */
 const liveStores = new Set<ManagedStore>();
 let exitHookInstalled = false;
 
-export async function launchStore(driver: StoreDriver, options: StartOptions = {}): Promise<StoreProcess> {
+export async function launchStore(
+  driver: StoreDriver,
+  options: StartOptions = {},
+  cluster?: ClusterMembership,
+): Promise<StoreProcess> {
   const binary = await driver.resolveBinary();
   if (binary === undefined) {
     throw new StoreStartError(
@@ -42,7 +49,7 @@ export async function launchStore(driver: StoreDriver, options: StartOptions = {
     );
   }
   const host = options.host ?? '127.0.0.1';
-  const ports = Object.freeze(await resolvePorts(driver, host, options.ports ?? {}));
+  const ports = Object.freeze(await resolvePorts(driver, host, options.ports ?? {}, cluster !== undefined));
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), `fleetkit-${driver.kind}-`)));
   if (!ownsDataDir) await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -52,6 +59,7 @@ export async function launchStore(driver: StoreDriver, options: StartOptions = {
     ports,
     dataDir,
     options: Object.freeze({ ...options }),
+    ...(cluster ? { cluster } : {}),
   };
   const store = new ManagedStore(driver, context, ownsDataDir);
   liveStores.add(store);
@@ -74,8 +82,10 @@ async function resolvePorts(
   driver: StoreDriver,
   host: string,
   given: Partial<Record<string, number>>,
+  clustered = false,
 ): Promise<Record<string, number>> {
-  const known = [...driver.portNames, ...Object.keys(driver.defaultPorts ?? {})];
+  const names = clustered ? [...driver.portNames, ...(driver.clusterPortNames ?? [])] : driver.portNames;
+  const known = [...names, ...Object.keys(driver.defaultPorts ?? {})];
   const unknown = Object.keys(given).filter((name) => !known.includes(name));
   if (unknown.length > 0) {
     throw new StoreStartError(
@@ -87,12 +97,12 @@ async function resolvePorts(
   for (const [name, port] of Object.entries(given)) {
     if (port !== undefined) ports[name] = port;
   }
-  const missing = driver.portNames.filter((name) => ports[name] === undefined);
+  const missing = names.filter((name) => ports[name] === undefined);
   const taken = new Set(Object.values(ports));
   return { ...ports, ...(await allocatePorts(host, missing, taken)) };
 }
 
-function connectHostFor(host: string): string {
+export function connectHostFor(host: string): string {
   if (host === '0.0.0.0' || host === '') return '127.0.0.1';
   if (host === '::') return '::1';
   return host;
@@ -111,6 +121,8 @@ class ManagedStore implements StoreProcess {
   private exited: Promise<Exit> = Promise.resolve({ code: null, signal: null });
   private readonly logTail: string[] = [];
   private disposed = false;
+  /** The current run logged that a port was taken. */
+  private sawPortInUse = false;
 
   constructor(
     private readonly driver: StoreDriver,
@@ -143,6 +155,7 @@ class ManagedStore implements StoreProcess {
   async start(): Promise<void> {
     if (this.disposed)
       throw new StoreStartError(this.kind, `this ${this.kind} was stopped with removeData; start a new one.`);
+    this.sawPortInUse = false;
     const spec = await this.driver.prepare(this.context);
     const child = spawn(spec.command, spec.args, {
       cwd: this.context.dataDir,
@@ -183,7 +196,17 @@ class ManagedStore implements StoreProcess {
 
   async restart(): Promise<void> {
     await this.terminate('SIGTERM');
-    await this.start();
+    // Our ports come from the ephemeral range: while the store was down, an outgoing connection (often
+    // a cluster peer's) may have been given one of them. Such connections are short; try again a bit later.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.start();
+        return;
+      } catch (error) {
+        if (!this.sawPortInUse || attempt >= restartPortAttempts || this.running) throw error;
+        await sleep(restartPortRetryMs);
+      }
+    }
   }
 
   /** Synchronous last resort for process exit: no orphaned stores, no temp dirs left behind. */
@@ -210,6 +233,7 @@ class ManagedStore implements StoreProcess {
   }
 
   private onLine(line: string): void {
+    if (portInUse.test(line)) this.sawPortInUse = true;
     this.logTail.push(line);
     if (this.logTail.length > logTailLines) this.logTail.shift();
     this.context.options.log?.(line);
@@ -253,7 +277,7 @@ class ManagedStore implements StoreProcess {
       );
     }
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-    const inUse = this.logTail.some((line) => /address already in use|BindException/i.test(line));
+    const inUse = this.logTail.some((line) => portInUse.test(line));
     const advice = inUse
       ? `a port is taken (${describePorts(this.context.ports)}); pass other ports or leave them out to get free ones.`
       : `see its log below; if the program is broken or missing, run \`${installCommand}\` again.`;
@@ -263,6 +287,8 @@ class ManagedStore implements StoreProcess {
     });
   }
 }
+
+const portInUse = /address already in use|BindException/i;
 
 function describePorts(ports: Readonly<Record<string, number>>): string {
   return Object.entries(ports)

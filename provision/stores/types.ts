@@ -53,6 +53,8 @@ export interface StoreDriver {
   readonly portNames: readonly string[];
   /** Ports with a fixed default instead of a free port (-1 = disabled). */
   readonly defaultPorts?: Readonly<Record<string, number>>;
+  /** Extra ports a cluster member needs (allocated by startCluster), e.g. ZooKeeper's quorum and election. */
+  readonly clusterPortNames?: readonly string[];
   /** The program that identifies the store on this machine, or undefined when not installed. */
   resolveBinary(): Promise<string | undefined>;
   /** One-line version string, for the installer and diagnostics. */
@@ -71,6 +73,46 @@ export interface StoreContext {
   readonly ports: Readonly<Record<string, number>>;
   readonly dataDir: string;
   readonly options: Readonly<StartOptions>;
+  /** Set when this store is one member of a cluster started by startCluster(). */
+  readonly cluster?: ClusterMembership;
+}
+
+/** What a driver needs to run one member of a cluster: who it is and where the others are. */
+export interface ClusterMembership {
+  /** 1-based index of this member. */
+  readonly index: number;
+  /** Unique per cluster (etcd's --initial-cluster-token). */
+  readonly token: string;
+  /** Every member, this one included, in index order. */
+  readonly members: readonly ClusterPeer[];
+}
+
+export interface ClusterPeer {
+  readonly index: number;
+  /** Address the others reach it on. */
+  readonly connectHost: string;
+  readonly ports: Readonly<Record<string, number>>;
+}
+
+export interface ClusterOptions {
+  /** Number of members, default 3. */
+  members?: number;
+  /** Listen address of every member, default '127.0.0.1'. */
+  host?: string;
+  /** Every member's stdout/stderr, one call per line, prefixed with 'mK '. */
+  log?: (line: string) => void;
+  /** How long to wait for each member to answer, default 60000. */
+  startTimeoutMs?: number;
+}
+
+export interface StoreCluster {
+  readonly kind: StoreKind;
+  /** Each a normal StoreProcess: stop(), kill(), restart() work per member; restart() rejoins the cluster. */
+  readonly members: StoreProcess[];
+  /** Every member's client endpoint, in member order. */
+  readonly endpoints: string[];
+  /** Stop every member, one after another (each as StoreProcess.stop: SIGTERM, SIGKILL after 5 s). */
+  stop(options?: StopOptions): Promise<void>;
 }
 
 export interface LaunchSpec {

@@ -1,5 +1,6 @@
 // ZooKeeper 3.8 from Debian's zookeeper package, run in the foreground with our own zoo.cfg:
 // ZooKeeperServerMain (standalone), no admin server, log4j to the console.
+// As a cluster member (context.cluster): QuorumPeerMain with server.K lines and a myid file.
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -41,6 +42,7 @@ const jvmOptions = ['-Xmx256m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1'];
 export const zookeeperDriver: StoreDriver = {
   kind: 'zookeeper',
   portNames: ['client'],
+  clusterPortNames: ['quorum', 'election'],
 
   async resolveBinary() {
     return (await resolveJava())?.jar;
@@ -68,6 +70,7 @@ export const zookeeperDriver: StoreDriver = {
     const log4jFile = path.join(context.dataDir, 'log4j.properties');
     await writeFile(configFile, zooCfg(context, tickTimeMs));
     await writeFile(log4jFile, log4jProperties);
+    if (context.cluster) await writeFile(path.join(context.dataDir, 'myid'), `${context.cluster.index}\n`);
     return {
       command: launch?.java ?? 'java',
       args: [
@@ -76,7 +79,9 @@ export const zookeeperDriver: StoreDriver = {
         '-Dzookeeper.jmx.log4j.disable=true',
         '-cp',
         launch?.classpath ?? serverJarCandidates[0] ?? '',
-        'org.apache.zookeeper.server.ZooKeeperServerMain',
+        context.cluster
+          ? 'org.apache.zookeeper.server.quorum.QuorumPeerMain'
+          : 'org.apache.zookeeper.server.ZooKeeperServerMain',
         configFile,
       ],
     };
@@ -89,7 +94,8 @@ export const zookeeperDriver: StoreDriver = {
   async probe(context, signal) {
     // `srvr` answers "not currently serving requests" until the database is loaded; `ruok` would not tell.
     const answer = await fourLetterWord(context.connectHost, portOf(context, 'client'), 'srvr', signal);
-    return answer.includes('Mode:');
+    // A cluster member serves once it has joined a quorum: leader or follower (not 'looking').
+    return context.cluster ? /Mode: (leader|follower)/.test(answer) : answer.includes('Mode:');
   },
 };
 
@@ -105,8 +111,25 @@ function zooCfg(context: StoreContext, tickTimeMs: number): string {
     'maxClientCnxns=0',
     'admin.enableServer=false',
     '4lw.commands.whitelist=ruok,srvr,stat,mntr',
+    ...ensembleCfg(context),
     '',
   ].join('\n');
+}
+
+/** An ensemble: server.K lines for every member (this one's id is in dataDir/myid), short limits. */
+function ensembleCfg(context: StoreContext): string[] {
+  const cluster = context.cluster;
+  if (!cluster) return [];
+  return [
+    'initLimit=10',
+    'syncLimit=5',
+    // Leader election gives up on an unreachable peer after this (default 5 s): a killed member slows less.
+    'cnxTimeout=1000',
+    ...cluster.members.map(
+      (peer) =>
+        `server.${peer.index}=${hostPort(peer.connectHost, peer.ports.quorum ?? 0)}:${peer.ports.election ?? 0}`,
+    ),
+  ];
 }
 
 const log4jProperties = `log4j.rootLogger=INFO, CONSOLE
