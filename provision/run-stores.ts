@@ -13,6 +13,7 @@ import { installStores } from './install-stores.ts';
 import {
   isStoreStartError,
   type StoreProcess,
+  startCluster,
   startStore,
   stopAllStores,
   storeKinds,
@@ -49,6 +50,13 @@ const SETTINGS: readonly SettingSpec[] = [
     defaultText: '0.0.0.0',
   },
   {
+    key: 'members',
+    flag: 'members',
+    env: 'FLEET_STORES_MEMBERS',
+    help: 'members per store: 1, or a cluster of 3 or 5 on this host (a presenter can kill one on stage)',
+    defaultText: '1',
+  },
+  {
     key: 'dataDir',
     flag: 'data-dir',
     env: 'FLEET_STORES_DATA',
@@ -60,6 +68,7 @@ const SETTINGS: readonly SettingSpec[] = [
 interface StoresConfig {
   listen: string;
   dataDir: string;
+  members: number;
 }
 
 export async function main(argv: readonly string[]): Promise<number | undefined> {
@@ -75,7 +84,9 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
         const listen = hostSchema.safeParse(values.listen ?? '0.0.0.0');
         if (!listen.success) issues.push(...toFieldIssues(listen.error, 'listen'));
         const dataDir = path.resolve(ROOT, (values.dataDir as string | undefined) ?? '.cache/stores/data');
-        return listen.success ? { listen: listen.data, dataDir } : undefined;
+        const members = Number(values.members ?? '1');
+        if (![1, 3, 5].includes(members)) issues.push({ field: 'members', expected: '1, 3 or 5' });
+        return listen.success ? { listen: listen.data, dataDir, members } : undefined;
       },
     ),
   );
@@ -90,8 +101,13 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
     say('[1/3] checking the stores are installed');
     await installStores({ log: (line) => say(`  ${line}`) });
     say(`[2/3] starting them (listening on ${config.listen}, data in ${config.dataDir})`);
-    const stores: StoreProcess[] = [];
+    const stores: { kind: StoreKind; endpoints: string[] }[] = [];
     for (const kind of storeKinds) {
+      if (config.members > 1) {
+        // A cluster's members keep their data in temporary folders, for a talk's length.
+        stores.push(await startCluster(kind, { members: config.members, host: config.listen }));
+        continue;
+      }
       const dataDir = path.join(config.dataDir, kind);
       await mkdir(dataDir, { recursive: true });
       stores.push(await startStoreOnUsualPort(kind, { host: config.listen, dataDir, log: say }));
