@@ -9,26 +9,16 @@ import { unitNodeFlags } from '../../device/unit.ts';
 import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import {
   createRegistry,
-  DEFAULT_LIVENESS,
   type InstanceWatch,
-  livenessWindowMs,
   type Registry,
   STORE_KINDS,
   type StoreKind,
 } from '../../registry/index.ts';
-import { FLEETKIT, type RunningAgent, startAgent, storeEnv } from '../support/agents.ts';
+import { FLEETKIT, type RunningAgent, startAgent, storeEnv, TEST_WINDOWS_MS } from '../support/agents.ts';
 import { eventually } from '../support/eventually.ts';
 import { rawStore } from '../support/raw-store.ts';
 
-const WINDOWS_MS: Record<StoreKind, number> = {
-  etcd: livenessWindowMs('etcd', { ...DEFAULT_LIVENESS, leaseTtlSeconds: 2 }),
-  zookeeper: livenessWindowMs('zookeeper', { ...DEFAULT_LIVENESS, sessionTimeoutMs: 2000 }),
-  consul: livenessWindowMs('consul', {
-    ...DEFAULT_LIVENESS,
-    checkIntervalSeconds: 1,
-    checkTimeoutSeconds: 1,
-  }),
-};
+const WINDOWS_MS = TEST_WINDOWS_MS;
 
 describe('fleetkit agent', { timeout: 300_000 }, () => {
   const stores = {} as Record<StoreKind, StoreProcess>;

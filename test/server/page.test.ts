@@ -6,27 +6,13 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { io } from 'socket.io-client';
 import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
-import {
-  createRegistry,
-  DEFAULT_LIVENESS,
-  livenessWindowMs,
-  STORE_KINDS,
-  type StoreKind,
-} from '../../registry/index.ts';
-import { type RunningAgent, startAgent, storeEnv } from '../support/agents.ts';
+import { createRegistry, STORE_KINDS, type StoreKind } from '../../registry/index.ts';
+import { type RunningAgent, startAgent, storeEnv, TEST_WINDOWS_MS } from '../support/agents.ts';
 import { launchBrowser, openPage, overlaps, screenshotDir } from '../support/browser.ts';
 import { eventually } from '../support/eventually.ts';
 import { type RunningServer, startServer } from '../support/servers.ts';
 
-const WINDOWS_MS: Record<StoreKind, number> = {
-  etcd: livenessWindowMs('etcd', { ...DEFAULT_LIVENESS, leaseTtlSeconds: 2 }),
-  zookeeper: livenessWindowMs('zookeeper', { ...DEFAULT_LIVENESS, sessionTimeoutMs: 2000 }),
-  consul: livenessWindowMs('consul', {
-    ...DEFAULT_LIVENESS,
-    checkIntervalSeconds: 1,
-    checkTimeoutSeconds: 1,
-  }),
-};
+const WINDOWS_MS = TEST_WINDOWS_MS;
 
 const alive = (a: RunningAgent) => a.child.exitCode === null && a.child.signalCode === null;
 const tile = (store: StoreKind, id: string) => `[data-store="${store}"] [data-device="${id}"]`;

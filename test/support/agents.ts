@@ -3,10 +3,23 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AgentStatus } from '../../device/agent.ts';
 import type { StoreProcess } from '../../provision/stores/index.ts';
+import { DEFAULT_LIVENESS, livenessWindowMs, STORE_KINDS, type StoreKind } from '../../registry/index.ts';
 import { eventually } from './eventually.ts';
 import { freePort } from './ports.ts';
 
 export const FLEETKIT = fileURLToPath(new URL('../../provision/fleetkit.mjs', import.meta.url));
+
+/** The liveness that TEST_LIVENESS_ENV gives the agents, and each store's window under it. */
+export const TEST_LIVENESS = {
+  ...DEFAULT_LIVENESS,
+  leaseTtlSeconds: 2,
+  sessionTimeoutMs: 2000,
+  checkIntervalSeconds: 1,
+  checkTimeoutSeconds: 1,
+};
+export const TEST_WINDOWS_MS = Object.fromEntries(
+  STORE_KINDS.map((kind) => [kind, livenessWindowMs(kind, TEST_LIVENESS)]),
+) as Record<StoreKind, number>;
 
 /** Short windows, so that tests of unplugging take seconds. */
 export const TEST_LIVENESS_ENV = {
