@@ -1,0 +1,105 @@
+// Propagation: a write in a store (a load update of a registered device, or a new registration) until
+// the page's DOM shows it, with the fleet's own devices on the page and reporting their load meanwhile.
+
+import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
+import { formatPercent } from '../../../server/page/format.ts';
+import { now, sleep } from '../support/clock.ts';
+import { type BenchContext, floorOf, type Scenario } from '../support/context.ts';
+import { distributionFigure } from '../support/figures.ts';
+import { PROBE_LOAD, ProbeDevices } from '../support/probe-device.ts';
+
+const TARGET = { max: 50, text: 'p99 <= 50 ms (100 devices)' };
+const PROBE_ID = 'bench-probe';
+
+export const propagationScenario: Scenario = {
+  id: 'propagation',
+  title: 'propagation: a store event to the change in the page DOM',
+  async run(ctx: BenchContext) {
+    const devices = ctx.quick ? 20 : 100;
+    const updates = ctx.quick ? 40 : 200;
+    const registrations = ctx.quick ? 8 : 30;
+    const { stack } = await ctx.fleet(devices);
+    const probe = await ProbeDevices.start(stack);
+    try {
+      const held = new Map(
+        await Promise.all(STORE_KINDS.map(async (s) => [s, await probe.registered(s, PROBE_ID)] as const)),
+      );
+      const shown = STORE_KINDS.map((store) => `probe-${store}`);
+      await stack.probe.watch(
+        STORE_KINDS.map((store, i) => [shown[i]!, { kind: 'present', store, id: PROBE_ID }]),
+      );
+      await stack.probe.waitFor(shown, 10_000);
+
+      const loadLatency: Record<StoreKind, number[]> = { etcd: [], zookeeper: [], consul: [] };
+      let cpu = PROBE_LOAD.cpuPercent;
+      for (let i = 0; i < updates; i++) {
+        for (const store of STORE_KINDS) {
+          cpu = cpu >= 95 ? 5 : cpu + 1; // a different whole percent every time: the tile's text changes
+          const name = `load-${store}-${i}`;
+          await stack.probe.watch([
+            [
+              name,
+              {
+                kind: 'text',
+                store,
+                id: PROBE_ID,
+                selector: '.metric-cpu',
+                value: `CPU ${formatPercent(cpu)}`,
+              },
+            ],
+          ]);
+          const t0 = now();
+          await held.get(store)!.update({ load: { ...PROBE_LOAD, cpuPercent: cpu } });
+          const at = (await stack.probe.waitFor([name], 5_000)).get(name)!;
+          loadLatency[store].push(at - t0);
+          await sleep(10 + Math.random() * 30);
+        }
+        if ((i + 1) % 50 === 0) ctx.log(`  ${i + 1}/${updates} load updates per store`);
+      }
+
+      const registerLatency: Record<StoreKind, number[]> = { etcd: [], zookeeper: [], consul: [] };
+      for (let i = 0; i < registrations; i++) {
+        for (const store of STORE_KINDS) {
+          const id = `bench-new-${i}`;
+          const name = `new-${store}-${i}`;
+          await stack.probe.watch([[name, { kind: 'present', store, id }]]);
+          const t0 = now();
+          const registration = probe.register(store, id);
+          const at = (await stack.probe.waitFor([name], 10_000)).get(name)!;
+          registerLatency[store].push(at - t0);
+          const gone = `gone-${store}-${i}`;
+          await stack.probe.watch([[gone, { kind: 'absent', store, id }]]);
+          await registration.deregister();
+          await stack.probe.waitFor([gone], 10_000);
+        }
+      }
+      ctx.log(`  ${registrations} registrations per store`);
+
+      for (const store of STORE_KINDS) {
+        const common = {
+          scenario: 'propagation' as const,
+          store,
+          devices,
+          unit: 'ms' as const,
+          floor: floorOf(ctx, store),
+        };
+        ctx.record(
+          distributionFigure({ ...common, metric: 'load-update-to-dom', target: TARGET }, loadLatency[store]),
+        );
+        ctx.record(
+          distributionFigure(
+            {
+              ...common,
+              metric: 'registration-to-dom',
+              note: 'from the register() call: includes lease grant / session / check setup',
+            },
+            registerLatency[store],
+          ),
+        );
+      }
+      await Promise.all([...held.values()].map((r) => r.deregister()));
+    } finally {
+      await probe.close();
+    }
+  },
+};

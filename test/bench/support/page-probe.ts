@@ -1,0 +1,119 @@
+// Times changes in the live page's DOM as they happen: a MutationObserver in the page checks the
+// predicates the bench is waiting for and stamps the moment each first holds, on a clock calibrated
+// against the bench's own. No polling decides a latency: the bench polls only to collect the stamps.
+import type { Page } from 'playwright-core';
+import type { StoreKind } from '../../../registry/types.ts';
+import { now, sleep } from './clock.ts';
+
+export type Predicate =
+  | { kind: 'present' | 'absent'; store: StoreKind; id: string }
+  | { kind: 'health'; store: StoreKind; id: string; value: 'passing' | 'warning' | 'critical' }
+  | { kind: 'text'; store: StoreKind; id: string; selector: string; value: string }
+  /** Every tile of the column shows this color, and there are at least `count` of them. */
+  | { kind: 'colorAll'; store: StoreKind; value: string; count: number }
+  | { kind: 'count'; store: StoreKind; count: number };
+
+// Plain JavaScript: it runs in the page (the bench's transpiler would add helpers to compiled functions).
+const PROBE_IN_PAGE = `(() => {
+  if (window.__benchProbe) return;
+  const stamp = () => performance.timeOrigin + performance.now();
+  const pending = new Map();
+  const done = new Map();
+  const q = (s) => '"' + CSS.escape(s) + '"';
+  const tileOf = (store, id) => document.querySelector('.tile[data-store=' + q(store) + '][data-device=' + q(id) + ']');
+  const tilesOf = (store) => document.querySelectorAll('.tile[data-store=' + q(store) + ']');
+  const checks = {
+    present: (p) => tileOf(p.store, p.id) !== null,
+    absent: (p) => tileOf(p.store, p.id) === null,
+    health: (p) => { const t = tileOf(p.store, p.id); return t !== null && t.dataset.health === p.value; },
+    text: (p) => { const t = tileOf(p.store, p.id); const e = t && t.querySelector(p.selector); return !!e && e.textContent === p.value; },
+    colorAll: (p) => {
+      const tiles = tilesOf(p.store);
+      if (tiles.length < p.count) return false;
+      for (const t of tiles) if (t.dataset.color !== p.value) return false;
+      return true;
+    },
+    count: (p) => tilesOf(p.store).length >= p.count,
+  };
+  const sweep = () => {
+    if (pending.size === 0) return;
+    const at = stamp();
+    for (const [name, p] of pending) if (checks[p.kind](p)) { pending.delete(name); done.set(name, at); }
+  };
+  new MutationObserver(sweep).observe(document.documentElement, { subtree: true, childList: true, attributes: true, characterData: true });
+  window.__benchProbe = {
+    now: stamp,
+    watch(entries) {
+      const already = [];
+      for (const [name, p] of entries) {
+        done.delete(name);
+        if (checks[p.kind](p)) { done.set(name, stamp()); already.push(name); } else pending.set(name, p);
+      }
+      return already;
+    },
+    take(names) {
+      const out = {};
+      for (const n of names) if (done.has(n)) { out[n] = done.get(n); done.delete(n); }
+      return out;
+    },
+    cancel(names) { for (const n of names) { pending.delete(n); done.delete(n); } },
+  };
+})()`;
+
+export class PageProbe {
+  private constructor(
+    readonly page: Page,
+    /** page clock minus bench clock, ms */
+    private readonly offset: number,
+  ) {}
+
+  /** Installs the observer and calibrates the page's clock against ours (smallest round trip wins). */
+  static async attach(page: Page): Promise<PageProbe> {
+    await page.evaluate(PROBE_IN_PAGE);
+    let best = { rtt: Number.POSITIVE_INFINITY, offset: 0 };
+    for (let i = 0; i < 15; i++) {
+      const before = now();
+      const pageNow = (await page.evaluate('window.__benchProbe.now()')) as number;
+      const after = now();
+      if (after - before < best.rtt) best = { rtt: after - before, offset: pageNow - (before + after) / 2 };
+    }
+    return new PageProbe(page, best.offset);
+  }
+
+  /** Starts watching; returns the names whose predicate already held (their stamp is now). */
+  async watch(entries: [string, Predicate][]): Promise<string[]> {
+    return (await this.page.evaluate(`window.__benchProbe.watch(${JSON.stringify(entries)})`)) as string[];
+  }
+
+  async cancel(names: string[]): Promise<void> {
+    await this.page.evaluate(`window.__benchProbe.cancel(${JSON.stringify(names)})`);
+  }
+
+  /** The bench-clock time at which each predicate first held; throws naming the ones that never did. */
+  async waitFor(names: string[], timeoutMs: number, everyMs = 25): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    const deadline = now() + timeoutMs;
+    while (found.size < names.length) {
+      const missing = names.filter((n) => !found.has(n));
+      const taken = (await this.page.evaluate(
+        `window.__benchProbe.take(${JSON.stringify(missing)})`,
+      )) as Record<string, number>;
+      for (const [name, at] of Object.entries(taken)) found.set(name, at - this.offset);
+      if (found.size === names.length) break;
+      if (now() > deadline) {
+        await this.cancel(missing);
+        throw new Error(`the page never showed: ${names.filter((n) => !found.has(n)).join(', ')}`);
+      }
+      await sleep(everyMs);
+    }
+    return found;
+  }
+
+  /** Runs `script` in the page and returns the bench-clock time stamped in the page just before it. */
+  async runStamped(script: string): Promise<number> {
+    const at = (await this.page.evaluate(
+      `(() => { const at = window.__benchProbe.now(); ${script}; return at; })()`,
+    )) as number;
+    return at - this.offset;
+  }
+}

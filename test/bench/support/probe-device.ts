@@ -1,0 +1,74 @@
+// A device the bench itself holds in each store, through the kit's own registry: its writes are the
+// "store events" whose arrival in the page is timed. It answers /health so Consul's HTTP check passes.
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRegistry } from '../../../registry/index.ts';
+import type { InstanceSpec, Load, Registration, Registry, StoreKind } from '../../../registry/types.ts';
+import { until } from './clock.ts';
+import { BENCH_NAMESPACE, BENCH_SERVICE, type Stack } from './stack.ts';
+
+export const PROBE_LOAD: Load = {
+  cpuPercent: 50,
+  load1: 0.5,
+  memUsedPercent: 20,
+  temperatureC: null,
+  uptimeSeconds: 100,
+};
+
+export class ProbeDevices {
+  private constructor(
+    private readonly registries: Map<StoreKind, Registry>,
+    private readonly health: Server,
+    readonly host: string,
+    readonly port: number,
+  ) {}
+
+  static async start(stack: Stack): Promise<ProbeDevices> {
+    const health = createServer((_req, res) => res.end('ok'));
+    health.listen(0, '127.0.0.1');
+    await once(health, 'listening');
+    const registries = new Map<StoreKind, Registry>();
+    for (const [store, endpoints] of Object.entries(stack.endpoints) as [StoreKind, string[]][]) {
+      registries.set(
+        store,
+        createRegistry({ store, endpoints, namespace: BENCH_NAMESPACE, liveness: stack.liveness }),
+      );
+    }
+    return new ProbeDevices(registries, health, '127.0.0.1', (health.address() as AddressInfo).port);
+  }
+
+  spec(id: string, load: Load = PROBE_LOAD): InstanceSpec {
+    return {
+      service: BENCH_SERVICE,
+      id,
+      host: this.host,
+      port: this.port,
+      labels: { zone: 'bench', role: 'probe' },
+      load,
+      color: null,
+    };
+  }
+
+  /** Registers `id` in `store` (not waiting: the caller times it). */
+  register(store: StoreKind, id: string, load?: Load): Registration {
+    return this.registries.get(store)!.register(this.spec(id, load));
+  }
+
+  /** Registers and waits until the store has it. */
+  async registered(store: StoreKind, id: string): Promise<Registration> {
+    const registration = this.register(store, id);
+    await until(
+      `${id} registered in ${store}`,
+      () => (registration.state === 'registered' ? true : undefined),
+      20_000,
+      20,
+    );
+    return registration;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.registries.values()].map((r) => r.close()));
+    this.health.close();
+  }
+}

@@ -1,0 +1,122 @@
+// The bench's output: a table on the terminal, a JSON file with fixed keys (docs/performance.md
+// documents them), and the chart beside it.
+import { execFileSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { storeVersion } from '../../../provision/stores/index.ts';
+import { STORE_KINDS } from '../../../registry/index.ts';
+import type { LivenessSettings, StoreKind } from '../../../registry/types.ts';
+import { renderChart } from './chart.ts';
+import type { BENCH_SCHEMA, Figure } from './figures.ts';
+
+export interface BenchReport {
+  schema: typeof BENCH_SCHEMA;
+  mode: 'full' | 'quick';
+  startedAt: string;
+  durationSeconds: number;
+  commit: { sha: string; dirty: boolean } | null;
+  machine: {
+    cpus: number;
+    cpuModel: string;
+    memoryGiB: number;
+    kernel: string;
+    os: string;
+    node: string;
+    /** How simulated devices were unplugged: network namespaces (root) or SIGSTOP. */
+    simMode: 'namespaces' | 'processes';
+  };
+  stores: Record<StoreKind, string>;
+  liveness: LivenessSettings & { windowsMs: Record<StoreKind, number> };
+  scenarios: { id: string; seconds: number; error: string | null }[];
+  figures: Figure[];
+  notes: string[];
+}
+
+function git(args: string[]): string | undefined {
+  try {
+    return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export function commitOfThisTree(): BenchReport['commit'] {
+  const sha = git(['rev-parse', 'HEAD']);
+  if (!sha) return null;
+  // Only code counts: the bench's own output files may differ from the commit.
+  const dirty = git(['status', '--porcelain', '--', '.', ':!docs/performance*']);
+  return { sha, dirty: Boolean(dirty) };
+}
+
+function osName(): string {
+  try {
+    return (
+      /PRETTY_NAME="([^"]+)"/.exec(execFileSync('cat', ['/etc/os-release'], { encoding: 'utf8' }))?.[1] ??
+      os.type()
+    );
+  } catch {
+    return os.type();
+  }
+}
+
+export async function describeMachine(simMode: 'namespaces' | 'processes'): Promise<BenchReport['machine']> {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    kernel: os.release(),
+    os: osName(),
+    node: process.version,
+    simMode,
+  };
+}
+
+export async function storeVersions(): Promise<Record<StoreKind, string>> {
+  const versions = await Promise.all(STORE_KINDS.map(async (k) => (await storeVersion(k)) ?? 'unknown'));
+  return Object.fromEntries(STORE_KINDS.map((k, i) => [k, versions[i]!])) as Record<StoreKind, string>;
+}
+
+const cell = (f: Figure, x: number) => `${x}${f.unit === 'ms' ? '' : ` ${f.unit}`}`;
+
+/** One line per figure: what, n, p50, p99 (or the reading), the floor ratio and the target. */
+export function formatTable(figures: readonly Figure[]): string {
+  const rows = figures.map((f) => [
+    `${f.scenario} ${f.metric}`,
+    f.store,
+    f.devices === null ? '' : String(f.devices),
+    String(f.n),
+    f.n > 1 ? cell(f, f.p50) : '',
+    f.n > 1 ? cell(f, f.p99) : cell(f, f.value),
+    f.ratio === null ? '' : `${f.ratio}x`,
+    f.target ? `${f.met ? 'ok  ' : 'MISS'} ${f.target.text}` : '',
+  ]);
+  const head = [
+    'figure (ms unless said)',
+    'store',
+    'devices',
+    'n',
+    'p50',
+    'p99 / value',
+    'vs floor',
+    'target',
+  ];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i >= 2 && i <= 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/** Writes NAME.json and NAME.svg into `dir`; returns their paths. */
+export async function writeReport(report: BenchReport, dir: string, name: string) {
+  await mkdir(dir, { recursive: true });
+  const json = path.join(dir, `${name}.json`);
+  const svg = path.join(dir, `${name}.svg`);
+  await writeFile(json, `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(svg, renderChart(report));
+  return { json, svg };
+}

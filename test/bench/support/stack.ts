@@ -1,0 +1,87 @@
+// What most scenarios stand on: one real process of each store, the real `fleetkit server`, and the
+// live page open in headless Chromium with the probe installed.
+import type { Browser, Page } from 'playwright-core';
+import { type StoreProcess, startStore } from '../../../provision/stores/index.ts';
+import { livenessEnv } from '../../../registry/common-settings.ts';
+import { livenessWindowMs, STORE_KINDS } from '../../../registry/index.ts';
+import type { LivenessSettings, StoreKind } from '../../../registry/types.ts';
+import { launchBrowser, openPage } from '../../support/browser.ts';
+import { type RunningServer, startServer } from '../../support/servers.ts';
+import { PageProbe } from './page-probe.ts';
+
+export const BENCH_NAMESPACE = 'fleet';
+export const BENCH_SERVICE = 'web';
+
+export interface Stack {
+  stores: Record<StoreKind, StoreProcess>;
+  endpoints: Record<StoreKind, string[]>;
+  liveness: LivenessSettings;
+  windowsMs: Record<StoreKind, number>;
+  server: RunningServer;
+  browser: Browser;
+  page: Page;
+  probe: PageProbe;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  liveness: LivenessSettings;
+  /** '0.0.0.0' when devices in network namespaces must reach the stores over the bridge. */
+  host: string;
+  log: (line: string) => void;
+  viewport?: { width: number; height: number };
+}
+
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const { liveness, host, log } = options;
+  log(`  starting etcd, ZooKeeper and Consul (listening on ${host})`);
+  const started = await Promise.all(STORE_KINDS.map((kind) => startStore(kind, { host })));
+  const stores = Object.fromEntries(started.map((s) => [s.kind, s])) as Record<StoreKind, StoreProcess>;
+  const endpoints = Object.fromEntries(started.map((s) => [s.kind, s.endpoints])) as Record<
+    StoreKind,
+    string[]
+  >;
+  let server: RunningServer | undefined;
+  let browser: Browser | undefined;
+  try {
+    log('  starting the live page (fleetkit server)');
+    server = await startServer({
+      ...livenessEnv(liveness),
+      ...Object.fromEntries(started.map((s) => [`FLEET_${s.kind.toUpperCase()}`, s.endpoints.join(',')])),
+      FLEET_NAMESPACE: BENCH_NAMESPACE,
+      FLEET_SERVICE: BENCH_SERVICE,
+      FLEET_LOG_LEVEL: 'warn',
+    });
+    log('  opening the page in headless Chromium');
+    browser = await launchBrowser();
+    const { page } = await openPage(browser, server.presenterUrl, options.viewport);
+    await page.waitForSelector('#connection[data-state="connected"]', { timeout: 20_000 });
+    for (const kind of STORE_KINDS)
+      await page.waitForSelector(`[data-store="${kind}"][data-watch="live"]`, { timeout: 20_000 });
+    const probe = await PageProbe.attach(page);
+    const running = { server, browser };
+    return {
+      stores,
+      endpoints,
+      liveness,
+      windowsMs: Object.fromEntries(STORE_KINDS.map((k) => [k, livenessWindowMs(k, liveness)])) as Record<
+        StoreKind,
+        number
+      >,
+      server,
+      browser,
+      page,
+      probe,
+      async stop() {
+        await running.browser.close().catch(() => undefined);
+        await running.server.stop();
+        await Promise.all(started.map((s) => s.stop({ removeData: true })));
+      },
+    };
+  } catch (error) {
+    await browser?.close().catch(() => undefined);
+    await server?.stop();
+    await Promise.all(started.map((s) => s.stop({ removeData: true })));
+    throw error;
+  }
+}
