@@ -1,15 +1,18 @@
 // `fleetkit stores`: the control host's stores in the foreground: installs what is missing, starts
 // etcd, ZooKeeper and Consul on their usual ports (free ones when taken) with data kept between runs,
 // prints the endpoints and each store's members and health; Ctrl-C stops them.
+// With --systemd: the same stores as systemd units instead (run-stores-systemd.ts).
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { FieldIssue } from '../registry/errors.ts';
 import { createRegistry } from '../registry/index.ts';
 import { hostSchema, toFieldIssues } from '../registry/schema.ts';
-import { configOrExit, parseCommand, type SettingSpec } from '../registry/settings.ts';
+import { configOrExit, parseCommand, type SettingSpec, switchValue } from '../registry/settings.ts';
 import { onShutdown } from '../registry/shutdown.ts';
 import type { StoreKind } from '../registry/types.ts';
 import { installStores } from './install-stores.ts';
+import { runSystemdStores, type SystemdStoresConfig } from './run-stores-systemd.ts';
 import {
   isStoreStartError,
   type StoreProcess,
@@ -18,6 +21,7 @@ import {
   stopAllStores,
   storeKinds,
 } from './stores/index.ts';
+import { highestFixedPort } from './stores/systemd.ts';
 
 /** The usual ports, so that etcdctl, zkCli.sh and consul work without flags. */
 const USUAL_PORTS: Record<StoreKind, Record<string, number>> = {
@@ -41,6 +45,8 @@ export async function startStoreOnUsualPort(
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DEFAULT_UNIT_DIR = '/etc/systemd/system';
+const DEFAULT_SYSTEMD_DATA = '/var/lib/fleetkit';
 const SETTINGS: readonly SettingSpec[] = [
   {
     key: 'listen',
@@ -61,14 +67,49 @@ const SETTINGS: readonly SettingSpec[] = [
     flag: 'data-dir',
     env: 'FLEET_STORES_DATA',
     help: 'where the stores keep their data between runs',
-    defaultText: '.cache/stores/data',
+    defaultText: '.cache/stores/data; with --systemd /var/lib/fleetkit',
+  },
+  {
+    key: 'systemd',
+    flag: 'systemd',
+    env: 'FLEET_STORES_SYSTEMD',
+    help: 'install the stores as systemd units (started now and at boot) instead of running them here',
+    switch: true,
+  },
+  {
+    key: 'unitDir',
+    flag: 'unit-dir',
+    env: 'FLEET_STORES_UNIT_DIR',
+    help: 'with --systemd: where the unit files go',
+    defaultText: DEFAULT_UNIT_DIR,
+  },
+  {
+    key: 'portOffset',
+    flag: 'port-offset',
+    env: 'FLEET_STORES_PORT_OFFSET',
+    help: 'with --systemd: added to every port (2379, 2181, 8500, ...), for a host where those are taken',
+    defaultText: '0',
+  },
+  {
+    key: 'remove',
+    flag: 'remove',
+    env: 'FLEET_STORES_REMOVE',
+    help: 'with --systemd: stop and remove the units (the data stays)',
+    switch: true,
   },
 ];
 
-interface StoresConfig {
-  listen: string;
-  dataDir: string;
-  members: number;
+interface StoresConfig extends SystemdStoresConfig {
+  systemd: boolean;
+}
+
+/** An absolute path for a unit file or a data dir: a control character would break the unit's lines. */
+function checkPath(text: string, field: string, issues: FieldIssue[]): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: that is what is refused
+  if (text === '' || /[\u0000-\u001f\u007f]/.test(text)) {
+    issues.push({ field, expected: 'a path without line breaks or control characters' });
+  }
+  return path.resolve(ROOT, text);
 }
 
 export async function main(argv: readonly string[]): Promise<number | undefined> {
@@ -78,20 +119,49 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
       { argv, env: process.env },
       {
         usage: 'Usage: fleetkit stores [settings]',
-        description: 'Runs etcd, ZooKeeper and Consul for the fleet until Ctrl-C.',
+        description:
+          'Runs etcd, ZooKeeper and Consul for the fleet until Ctrl-C; with --systemd, installs them as systemd units.',
       },
       (values, issues): StoresConfig | undefined => {
         const listen = hostSchema.safeParse(values.listen ?? '0.0.0.0');
         if (!listen.success) issues.push(...toFieldIssues(listen.error, 'listen'));
-        const dataDir = path.resolve(ROOT, (values.dataDir as string | undefined) ?? '.cache/stores/data');
+        const systemd = switchValue(values.systemd);
+        if (systemd === undefined)
+          issues.push({ field: 'systemd', expected: '1, true, yes, 0, false or no' });
+        const remove = switchValue(values.remove);
+        if (remove === undefined) issues.push({ field: 'remove', expected: '1, true, yes, 0, false or no' });
+        const dataDir = checkPath(
+          (values.dataDir as string | undefined) ?? (systemd ? DEFAULT_SYSTEMD_DATA : '.cache/stores/data'),
+          'dataDir',
+          issues,
+        );
+        const unitDir = checkPath(
+          (values.unitDir as string | undefined) ?? DEFAULT_UNIT_DIR,
+          'unitDir',
+          issues,
+        );
         const members = Number(values.members ?? '1');
         if (![1, 3, 5].includes(members)) issues.push({ field: 'members', expected: '1, 3 or 5' });
-        return listen.success ? { listen: listen.data, dataDir, members } : undefined;
+        const offsetText = (values.portOffset as string | undefined) ?? '0';
+        // The highest offset that keeps every member's every port at most 65535.
+        const maxOffset = 65535 - highestFixedPort(Number.isInteger(members) ? Math.max(members, 1) : 1, 0);
+        const portOffset = /^\d{1,5}$/.test(offsetText) ? Number(offsetText) : Number.NaN;
+        if (!(portOffset <= maxOffset)) {
+          issues.push({ field: 'portOffset', expected: `a whole number from 0 to ${maxOffset}` });
+        }
+        if (!systemd) {
+          for (const key of ['unitDir', 'portOffset', 'remove'] as const) {
+            if (values[key] !== undefined) issues.push({ field: key, expected: 'only with --systemd' });
+          }
+        }
+        if (!listen.success || systemd === undefined || remove === undefined) return undefined;
+        return { listen: listen.data, dataDir, members, systemd, unitDir, portOffset, remove };
       },
     ),
   );
   if (typeof config === 'number') return config;
   const say = (line: string) => process.stdout.write(`${line}\n`);
+  if (config.systemd) return runSystemdStores(config, say);
   onShutdown(async () => {
     say('stopping the stores...');
     await stopAllStores();

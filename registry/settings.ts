@@ -16,6 +16,11 @@ export interface SettingSpec {
   defaultText?: string;
   /** May be given several times (or comma-separated in the environment). */
   list?: boolean;
+  /**
+   * A switch: the flag takes no value (`--systemd`) and reads as 'true'; its variable is given as
+   * 1/true/yes or 0/false/no. The raw value is that string: the command's schema checks it.
+   */
+  switch?: boolean;
 }
 
 export type RawSettings = Record<string, string | string[] | undefined>;
@@ -73,7 +78,9 @@ export function readSettings(
     help: { type: 'boolean', short: 'h' },
     [envFileFlag]: { type: 'string' },
   };
-  for (const spec of specs) options[spec.flag] = { type: 'string', multiple: spec.list === true };
+  for (const spec of specs) {
+    options[spec.flag] = spec.switch ? { type: 'boolean' } : { type: 'string', multiple: spec.list === true };
+  }
   // Not strict: an unknown flag is one more issue, reported with all the others.
   const parsed = parseArgs({
     args: [...input.argv],
@@ -91,6 +98,8 @@ export function readSettings(
     if (!option) flagIssues.push({ field: token.rawName, expected: 'a known flag (see --help)' });
     else if (option.type === 'string' && token.value === undefined) {
       flagIssues.push({ field: token.rawName, expected: 'a value after the flag' });
+    } else if (option.type === 'boolean' && token.value !== undefined && token.name !== 'help') {
+      flagIssues.push({ field: token.rawName, expected: 'no value (a switch: give the flag alone)' });
     }
   }
   const flags = parsed.values as Record<string, string | string[] | boolean | undefined>;
@@ -122,7 +131,10 @@ export function readSettings(
       sources[spec.key] = spec.env;
     }
     const fromFlag = flags[spec.flag];
-    if (fromFlag !== undefined && typeof fromFlag !== 'boolean') {
+    if (spec.switch && fromFlag === true) {
+      values[spec.key] = 'true';
+      sources[spec.key] = `--${spec.flag}`;
+    } else if (fromFlag !== undefined && typeof fromFlag !== 'boolean') {
       const given = (Array.isArray(fromFlag) ? fromFlag : [fromFlag]).filter(
         (v): v is string => typeof v === 'string',
       );
@@ -131,6 +143,15 @@ export function readSettings(
     }
   }
   return { values, help: flags.help === true, sources, flagIssues };
+}
+
+/** A switch's raw value (see SettingSpec.switch): true, false, or undefined when it is neither. */
+export function switchValue(raw: string | string[] | undefined): boolean | undefined {
+  if (raw === undefined) return false;
+  if (typeof raw !== 'string') return undefined;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  return undefined;
 }
 
 const splitList = (text: string) =>
@@ -165,7 +186,7 @@ export function helpText(
 ): string {
   const rows = [
     ...specs.map((s) => [
-      `--${s.flag} ${s.list ? 'LIST' : 'VALUE'}`,
+      `--${s.flag}${s.switch ? '' : s.list ? ' LIST' : ' VALUE'}`,
       s.env,
       `${s.help}${s.defaultText ? ` (default: ${s.defaultText})` : ''}`,
     ]),

@@ -3,7 +3,6 @@
 // As a cluster member (context.cluster): one of N servers, -bootstrap-expect=N, retry-joining the others.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { cachedConsulBinary, findOnPath, firstExecutable } from './paths.ts';
@@ -29,11 +28,10 @@ export const consulDriver: StoreDriver = {
     return stdout.split('\n')[0]?.trim();
   },
 
-  async prepare(context: StoreContext) {
+  async launchSpec(context: StoreContext) {
     const binary = await this.resolveBinary();
     const dev = context.options.consul?.mode === 'dev';
     const configFile = path.join(context.dataDir, 'fleetkit-consul.json');
-    await writeFile(configFile, `${JSON.stringify(consulConfig(), null, 2)}\n`);
     // Serf and Raft need one concrete address; a wildcard host only widens the HTTP side.
     const bindAddress = context.connectHost;
     const cluster = context.cluster;
@@ -68,6 +66,7 @@ export const consulDriver: StoreDriver = {
         `-dns-port=${portOf(context, 'dns')}`,
         '-log-level=warn',
       ],
+      files: [{ path: configFile, content: `${JSON.stringify(consulConfig(), null, 2)}\n` }],
     };
   },
 

@@ -31,7 +31,7 @@ export const etcdDriver: StoreDriver = {
     return stdout.split('\n')[0]?.trim();
   },
 
-  async prepare(context: StoreContext) {
+  async launchSpec(context: StoreContext) {
     const binary = await this.resolveBinary();
     const clientUrl = `http://${hostPort(context.host, portOf(context, 'client'))}`;
     const advertisedClientUrl = `http://${hostPort(context.connectHost, portOf(context, 'client'))}`;
@@ -61,6 +61,7 @@ export const etcdDriver: StoreDriver = {
         '--log-outputs=stderr',
       ],
       env: etcdEnv(),
+      files: [],
     };
   },
 

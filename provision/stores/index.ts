@@ -1,19 +1,16 @@
 // Run etcd, ZooKeeper and Consul as real child processes on free loopback ports, for tests,
 // the demo and the control host. Install them first with `npm run stores:install`.
 import { launchCluster } from './cluster.ts';
-import { consulDriver } from './consul.ts';
-import { etcdDriver } from './etcd.ts';
+import { drivers } from './drivers.ts';
 import { launchStore } from './process.ts';
 import {
   type ClusterOptions,
   type StartOptions,
   type StoreCluster,
-  type StoreDriver,
   type StoreKind,
   type StoreProcess,
   storeKinds,
 } from './types.ts';
-import { zookeeperDriver } from './zookeeper.ts';
 
 export { isStoreStartError, StoreStartError } from './errors.ts';
 export { stopAllStores } from './process.ts';
@@ -26,12 +23,6 @@ export type {
   StoreProcess,
 } from './types.ts';
 export { storeKinds } from './types.ts';
-
-const drivers: Record<StoreKind, StoreDriver> = {
-  etcd: etcdDriver,
-  zookeeper: zookeeperDriver,
-  consul: consulDriver,
-};
 
 /** Start a store and resolve once it answers; rejects with StoreStartError. */
 export function startStore(kind: StoreKind, opts?: StartOptions): Promise<StoreProcess> {

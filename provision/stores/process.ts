@@ -2,7 +2,7 @@
 // Store-specific knowledge lives in the drivers (etcd.ts, zookeeper.ts, consul.ts).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -12,6 +12,7 @@ import { installCommand } from './paths.ts';
 import { allocatePorts } from './ports.ts';
 import type {
   ClusterMembership,
+  LaunchSpec,
   StartOptions,
   StopOptions,
   StoreContext,
@@ -53,14 +54,7 @@ export async function launchStore(
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), `fleetkit-${driver.kind}-`)));
   if (!ownsDataDir) await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const context: StoreContext = {
-    host,
-    connectHost: connectHostFor(host),
-    ports,
-    dataDir,
-    options: Object.freeze({ ...options }),
-    ...(cluster ? { cluster } : {}),
-  };
+  const context = storeContext({ host, ports, dataDir, options, cluster });
   const store = new ManagedStore(driver, context, ownsDataDir);
   liveStores.add(store);
   installExitHook();
@@ -100,6 +94,38 @@ async function resolvePorts(
   const missing = names.filter((name) => ports[name] === undefined);
   const taken = new Set(Object.values(ports));
   return { ...ports, ...(await allocatePorts(host, missing, taken)) };
+}
+
+/** What a driver is told about the store it runs (also used by the systemd renderer). */
+export function storeContext(given: {
+  host: string;
+  ports: Readonly<Record<string, number>>;
+  dataDir: string;
+  options?: StartOptions;
+  cluster?: ClusterMembership | undefined;
+}): StoreContext {
+  return {
+    host: given.host,
+    connectHost: connectHostFor(given.host),
+    ports: given.ports,
+    dataDir: given.dataDir,
+    options: Object.freeze({ ...given.options }),
+    ...(given.cluster ? { cluster: given.cluster } : {}),
+  };
+}
+
+/**
+ * Writes a launch spec's config files (their folders must exist), leaving a file whose content is
+ * already right untouched. Says for each file whether it changed.
+ */
+export async function writeLaunchFiles(spec: LaunchSpec): Promise<{ path: string; changed: boolean }[]> {
+  const written: { path: string; changed: boolean }[] = [];
+  for (const file of spec.files) {
+    const before = await readFile(file.path, 'utf8').catch(() => undefined);
+    if (before !== file.content) await writeFile(file.path, file.content);
+    written.push({ path: file.path, changed: before !== file.content });
+  }
+  return written;
 }
 
 export function connectHostFor(host: string): string {
@@ -156,7 +182,8 @@ class ManagedStore implements StoreProcess {
     if (this.disposed)
       throw new StoreStartError(this.kind, `this ${this.kind} was stopped with removeData; start a new one.`);
     this.sawPortInUse = false;
-    const spec = await this.driver.prepare(this.context);
+    const spec = await this.driver.launchSpec(this.context);
+    await writeLaunchFiles(spec);
     const child = spawn(spec.command, spec.args, {
       cwd: this.context.dataDir,
       env: { ...process.env, ...spec.env },

@@ -59,8 +59,12 @@ export interface StoreDriver {
   resolveBinary(): Promise<string | undefined>;
   /** One-line version string, for the installer and diagnostics. */
   version(): Promise<string | undefined>;
-  /** Write config files into the data dir and build the command line. */
-  prepare(context: StoreContext): Promise<LaunchSpec>;
+  /**
+   * The command line and the config files it reads, for this context: pure (nothing is written). The
+   * one source of how a store is run: the foreground runner writes the files and spawns it, the
+   * systemd renderer writes the same files and puts the same command line in a unit.
+   */
+  launchSpec(context: StoreContext): Promise<LaunchSpec>;
   endpoints(context: StoreContext): string[];
   /** True once the store answers like a ready server. Must honour the signal. */
   probe(context: StoreContext, signal: AbortSignal): Promise<boolean>;
@@ -116,7 +120,16 @@ export interface StoreCluster {
 }
 
 export interface LaunchSpec {
+  /** Absolute path of the program. */
   command: string;
   args: string[];
+  /** Added to the environment (the foreground runner passes its own environment too). */
   env?: Record<string, string>;
+  /** Config files the command reads, to write before it starts (absolute paths in the data dir). */
+  files: LaunchFile[];
+}
+
+export interface LaunchFile {
+  path: string;
+  content: string;
 }

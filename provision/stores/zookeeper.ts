@@ -2,7 +2,6 @@
 // ZooKeeperServerMain (standalone), no admin server, log4j to the console.
 // As a cluster member (context.cluster): QuorumPeerMain with server.K lines and a myid file.
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { findOnPath, firstExecutable, firstReadable, isReadable } from './paths.ts';
@@ -63,15 +62,21 @@ export const zookeeperDriver: StoreDriver = {
     return stdout.trim().split('\n')[0]?.replace('-${mvngit.commit.id}', '');
   },
 
-  async prepare(context: StoreContext) {
+  async launchSpec(context: StoreContext) {
     const launch = await resolveJava();
     const tickTimeMs = context.options.zookeeper?.tickTimeMs ?? defaultTickTimeMs;
     const configFile = path.join(context.dataDir, 'zoo.cfg');
     const log4jFile = path.join(context.dataDir, 'log4j.properties');
-    await writeFile(configFile, zooCfg(context, tickTimeMs));
-    await writeFile(log4jFile, log4jProperties);
-    if (context.cluster) await writeFile(path.join(context.dataDir, 'myid'), `${context.cluster.index}\n`);
+    const files = [
+      { path: configFile, content: zooCfg(context, tickTimeMs) },
+      { path: log4jFile, content: log4jProperties },
+      // A cluster member's id, read by QuorumPeerMain from the data dir.
+      ...(context.cluster
+        ? [{ path: path.join(context.dataDir, 'myid'), content: `${context.cluster.index}\n` }]
+        : []),
+    ];
     return {
+      files,
       command: launch?.java ?? 'java',
       args: [
         ...jvmOptions,

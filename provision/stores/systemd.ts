@@ -1,0 +1,164 @@
+// The stores as systemd units: each store (or each member of a cluster) on fixed ports with a data dir
+// of its own, run by the very command line the foreground runner spawns (the driver's launchSpec).
+// This file only plans and renders; provision/run-stores-systemd.ts writes the files and calls systemctl.
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { drivers } from './drivers.ts';
+import { connectHostFor, storeContext } from './process.ts';
+import type { ClusterMembership, ClusterPeer, LaunchSpec, StoreContext, StoreKind } from './types.ts';
+
+/** The first line of every unit the kit writes: only files carrying it are ever rewritten or removed. */
+export const UNIT_MARKER = '# Written by `fleetkit stores --systemd`';
+
+/** Every unit name the kit may write: fleetkit-<kind>.service, fleetkit-<kind>-m<K>.service. */
+export const UNIT_NAME = /^fleetkit-(etcd|zookeeper|consul)(-m[1-9])?\.service$/;
+
+/**
+ * Fixed ports, so that a unit's command line never changes between boots: member 1 on the store's usual
+ * ports (etcdctl, zkCli.sh and consul work without flags), member K a stride further.
+ */
+const FIXED_PORTS: Record<StoreKind, { base: Record<string, number>; stride: Record<string, number> }> = {
+  etcd: { base: { client: 2379, peer: 2380 }, stride: { client: 10, peer: 10 } },
+  zookeeper: {
+    base: { client: 2181, quorum: 2888, election: 3888 },
+    stride: { client: 1, quorum: 1, election: 1 },
+  },
+  consul: {
+    base: { http: 8500, server: 8300, serfLan: 8301, serfWan: 8302, grpc: -1, dns: -1 },
+    stride: { http: 10, server: 10, serfLan: 10, serfWan: 10, grpc: 0, dns: 0 },
+  },
+};
+
+/** The ports of member `index` (1-based; 1 for a single store), moved by `offset`; -1 stays disabled. */
+export function fixedPorts(kind: StoreKind, index: number, offset = 0): Record<string, number> {
+  const { base, stride } = FIXED_PORTS[kind];
+  return Object.fromEntries(
+    Object.entries(base).map(([name, port]) => [
+      name,
+      port < 0 ? port : port + (stride[name] ?? 0) * (index - 1) + offset,
+    ]),
+  );
+}
+
+/** The highest port any plan uses with this offset, for checking an offset before planning. */
+export function highestFixedPort(members: number, offset: number): number {
+  return Math.max(
+    ...(['etcd', 'zookeeper', 'consul'] as const).flatMap((kind) =>
+      Object.values(fixedPorts(kind, members, offset)),
+    ),
+  );
+}
+
+export interface UnitPlanOptions {
+  /** 1 (one store), or the members of a cluster on this host. */
+  members: number;
+  /** Listen address. */
+  host: string;
+  /** Absolute; each unit gets `<dataDir>/<kind>` or `<dataDir>/<kind>-m<K>`. */
+  dataDir: string;
+  /** Added to every fixed port. */
+  portOffset: number;
+}
+
+export interface PlannedUnit {
+  kind: StoreKind;
+  /** fleetkit-etcd.service, fleetkit-etcd-m2.service */
+  unitName: string;
+  /** "etcd", "etcd (member 2 of 3)" */
+  title: string;
+  context: StoreContext;
+  spec: LaunchSpec;
+  endpoints: string[];
+}
+
+/** The units of one store: one, or one per member. */
+export async function planUnits(kind: StoreKind, options: UnitPlanOptions): Promise<PlannedUnit[]> {
+  const driver = drivers[kind];
+  const count = options.members;
+  const clustered = count > 1;
+  const dataDirOf = (index: number) => path.join(options.dataDir, clustered ? `${kind}-m${index}` : kind);
+  const peers: ClusterPeer[] = Array.from({ length: count }, (_, i) => ({
+    index: i + 1,
+    connectHost: connectHostFor(options.host),
+    ports: Object.freeze(fixedPorts(kind, i + 1, options.portOffset)),
+  }));
+  // Stable across runs (etcd only reads it when it creates its data dir, but the unit must not change).
+  const token = `fleetkit-${createHash('sha256').update(options.dataDir).digest('hex').slice(0, 12)}`;
+  const planned: PlannedUnit[] = [];
+  for (const peer of peers) {
+    const cluster: ClusterMembership | undefined = clustered
+      ? Object.freeze({ index: peer.index, token, members: peers })
+      : undefined;
+    const context = storeContext({
+      host: options.host,
+      ports: peer.ports,
+      dataDir: dataDirOf(peer.index),
+      cluster,
+    });
+    planned.push({
+      kind,
+      unitName: clustered ? `fleetkit-${kind}-m${peer.index}.service` : `fleetkit-${kind}.service`,
+      title: clustered ? `${kind} (member ${peer.index} of ${count})` : kind,
+      context,
+      spec: await driver.launchSpec(context),
+      endpoints: driver.endpoints(context),
+    });
+  }
+  return planned;
+}
+
+/** A unit file for one planned store or member. */
+export function renderUnit(unit: PlannedUnit, removeCommand: string): string {
+  const { spec, context } = unit;
+  if (!path.isAbsolute(spec.command)) {
+    throw new Error(`${unit.title}: its program is not an absolute path (${spec.command}); install it first`);
+  }
+  const environment = Object.entries(spec.env ?? {}).map(
+    ([name, value]) => `Environment=${quoteArg(`${name}=${value}`)}`,
+  );
+  const exec = [spec.command, ...spec.args].map(quoteArg).join(' \\\n    ');
+  return [
+    `${UNIT_MARKER} (${unit.title}). A run rewrites it;`,
+    `# \`${removeCommand}\` removes it. Its config files are in ${checkText(context.dataDir)}.`,
+    '[Unit]',
+    `Description=fleetkit ${unit.title}`,
+    'After=network-online.target',
+    'Wants=network-online.target',
+    '',
+    '[Service]',
+    'Type=simple',
+    `WorkingDirectory=${escapeSpecifiers(checkText(context.dataDir))}`,
+    ...environment,
+    `ExecStart=${exec}`,
+    'Restart=on-failure',
+    'RestartSec=2',
+    // A JVM stopped with SIGTERM exits with 143: that is a clean stop, not a failure.
+    ...(unit.kind === 'zookeeper' ? ['SuccessExitStatus=143'] : []),
+    'TimeoutStopSec=15',
+    // A fleet of simulated devices holds many connections.
+    'LimitNOFILE=65536',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}
+
+/**
+ * One argument as systemd's ExecStart= reads it: `%` (specifiers) and `$` (variables) doubled, and
+ * double quotes with C escapes around anything holding a space, a quote or a backslash.
+ */
+export function quoteArg(arg: string): string {
+  const escaped = escapeSpecifiers(checkText(arg)).replaceAll('$', () => '$$');
+  if (escaped !== '' && !/[\s"'\\;]/.test(escaped)) return escaped;
+  return `"${escaped.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+}
+
+const escapeSpecifiers = (text: string) => text.replaceAll('%', '%%');
+
+/** A line break in a unit would start a directive of its own: refuse every control character. */
+function checkText(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: that is the point
+  if (/[\u0000-\u001f\u007f]/.test(text)) throw new Error(`a control character in ${JSON.stringify(text)}`);
+  return text;
+}
