@@ -11,7 +11,9 @@ export type Predicate =
   | { kind: 'text'; store: StoreKind; id: string; selector: string; value: string }
   /** Every tile of the column shows this color, and there are at least `count` of them. */
   | { kind: 'colorAll'; store: StoreKind; value: string; count: number }
-  | { kind: 'count'; store: StoreKind; count: number };
+  | { kind: 'count'; store: StoreKind; count: number }
+  /** Any element matching `selector` has text containing `value` (e.g. the status line's answer). */
+  | { kind: 'textIncludes'; selector: string; value: string };
 
 // Plain JavaScript: it runs in the page (the bench's transpiler would add helpers to compiled functions).
 const PROBE_IN_PAGE = `(() => {
@@ -34,6 +36,7 @@ const PROBE_IN_PAGE = `(() => {
       return true;
     },
     count: (p) => tilesOf(p.store).length >= p.count,
+    textIncludes: (p) => { for (const e of document.querySelectorAll(p.selector)) if ((e.textContent || '').includes(p.value)) return true; return false; },
   };
   const sweep = () => {
     if (pending.size === 0) return;
