@@ -4,6 +4,7 @@
 //   --quick          fewer trials and devices (under 3 minutes), for development
 //   --only a,b       only these scenarios (floor is always measured first, as the others' reference)
 //   --out DIR        where bench.json and bench.svg go (default .cache/bench)
+//   --docs           the run for the docs: writes into docs/performance/ and docs/performance.md's table
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -29,6 +30,7 @@ import {
   describeMachine,
   formatTable,
   storeVersions,
+  writeIntoDoc,
   writeReport,
 } from './support/report.ts';
 
@@ -50,7 +52,8 @@ function parse(argv: string[]) {
       options: {
         quick: { type: 'boolean', default: false },
         only: { type: 'string' },
-        out: { type: 'string', default: '.cache/bench' },
+        out: { type: 'string' },
+        docs: { type: 'boolean', default: false },
       },
     });
     const known = SCENARIOS.map((s) => s.id as string);
@@ -63,10 +66,12 @@ function parse(argv: string[]) {
       throw new Error(
         `--only: unknown scenario ${unknown.join(', ')} (expected some of ${known.join(', ')})`,
       );
-    return { quick: values.quick ?? false, only, out: path.resolve(ROOT, values.out ?? '.cache/bench') };
+    const docs = values.docs ?? false;
+    const out = path.resolve(ROOT, values.out ?? (docs ? 'docs/performance' : '.cache/bench'));
+    return { quick: values.quick ?? false, only, out, docs };
   } catch (error) {
     console.error(`bench: ${(error as Error).message.split('\n')[0]}`);
-    console.error('usage: npm run bench -- [--quick] [--only floor,propagation,...] [--out DIR]');
+    console.error('usage: npm run bench -- [--quick] [--only floor,propagation,...] [--out DIR] [--docs]');
     process.exit(2);
   }
 }
@@ -151,6 +156,7 @@ const report: BenchReport = {
   notes,
 };
 const files = await writeReport(report, options.out, 'bench');
+if (options.docs) await writeIntoDoc(report, path.join(ROOT, 'docs/performance.md'));
 say(`\n${formatTable(figures)}\n`);
 for (const n of notes) say(`note: ${n}`);
 const missed = figures.filter((f) => f.met === false);

@@ -39,7 +39,7 @@ interface Row {
 }
 
 function rowOf(f: Figure): Row | undefined {
-  if (f.unit !== 'ms' || f.n < 2) return undefined;
+  if (f.unit !== 'ms') return undefined;
   const shift = f.scenario === 'failure' && f.floor ? f.floor.value : 0;
   return {
     label: `${f.scenario} ${f.metric}${f.devices ? ` (${f.devices} dev.)` : ''}`,
@@ -53,7 +53,7 @@ function rowOf(f: Figure): Row | undefined {
 
 export function renderChart(report: BenchReport): string {
   const rows = report.figures.map(rowOf).filter((r): r is Row => r !== undefined);
-  const height = TOP + rows.length * ROW + 40;
+  const height = TOP + rows.length * ROW + 56;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
@@ -93,7 +93,7 @@ export function renderChart(report: BenchReport): string {
     );
   });
   out.push(
-    `<text x="${LEFT + 450}" y="${legendY}" fill="#555">grey tick: the store's liveness window (failure rows)</text>`,
+    `<text x="${LEFT}" y="${legendY + 18}" fill="#555">grey tick: the store's liveness window (failure rows, drawn as the whole detection time)</text>`,
     '</svg>',
   );
   return `${out.join('\n')}\n`;

@@ -120,3 +120,58 @@ export async function writeReport(report: BenchReport, dir: string, name: string
   await writeFile(svg, renderChart(report));
   return { json, svg };
 }
+
+const mdCell = (f: Figure, x: number) => `${x}${f.unit === 'ms' ? ' ms' : ` ${f.unit}`}`;
+
+/** The run as Markdown: the machine, the commit, and one table row per figure. */
+export function formatMarkdown(report: BenchReport): string {
+  const m = report.machine;
+  const lines = [
+    `Run: ${report.mode}, ${report.startedAt}, ${report.durationSeconds} s, commit \`${report.commit?.sha.slice(0, 12) ?? 'unknown'}\`${report.commit?.dirty ? ' (with uncommitted changes)' : ''}.`,
+    `Machine: ${m.cpus} x ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.os}, Linux ${m.kernel}, Node ${m.node}; simulated devices ${m.simMode === 'namespaces' ? 'in network namespaces' : 'as processes (unplug = SIGSTOP)'}.`,
+    `Stores: ${Object.entries(report.stores)
+      .map(([k, v]) => `${k} ${v}`)
+      .join('; ')}. Liveness windows: ${Object.entries(report.liveness.windowsMs)
+      .map(([k, v]) => `${k} ${v / 1000} s`)
+      .join(', ')}.`,
+    '',
+    '| scenario | metric | store | devices | n | p50 | p99 / value | floor | vs floor | target |',
+    '|---|---|---|---:|---:|---:|---:|---|---:|---|',
+    ...report.figures
+      .map((f) =>
+        [
+          f.scenario,
+          f.metric,
+          f.store,
+          f.devices ?? '',
+          f.n,
+          f.n > 1 ? mdCell(f, f.p50) : '',
+          `**${mdCell(f, f.n > 1 ? f.p99 : f.value)}**`,
+          f.floor ? `${f.floor.what}: ${mdCell(f, f.floor.value)}` : '',
+          f.ratio === null ? '' : `${f.ratio}x`,
+          f.target ? `${f.met ? 'met' : '**missed**'}: ${f.target.text}` : '',
+        ].join(' | '),
+      )
+      .map((row) => `| ${row} |`),
+  ];
+  const failed = report.scenarios.filter((s) => s.error);
+  if (failed.length > 0) lines.push('', ...failed.map((s) => `Scenario ${s.id} failed: ${s.error}`));
+  if (report.notes.length > 0) lines.push('', ...report.notes.map((n) => `- ${n}`));
+  return `${lines.join('\n')}\n`;
+}
+
+export const DOC_START = '<!-- bench:start (written by npm run bench -- --docs) -->';
+export const DOC_END = '<!-- bench:end -->';
+
+/** Replaces the figures between the markers of a Markdown file with this run's. */
+export async function writeIntoDoc(report: BenchReport, file: string): Promise<void> {
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(file, 'utf8');
+  const start = text.indexOf(DOC_START);
+  const end = text.indexOf(DOC_END);
+  if (start < 0 || end < start) throw new Error(`${file} has no ${DOC_START} ... ${DOC_END} section`);
+  await writeFile(
+    file,
+    `${text.slice(0, start + DOC_START.length)}\n${formatMarkdown(report)}${text.slice(end)}`,
+  );
+}
