@@ -90,6 +90,15 @@ export const consulDriver: StoreDriver = {
       if (serf.status !== 200) return false;
       const alive = (JSON.parse(serf.body) as { Status?: number }[]).filter((m) => m.Status === 1);
       if (alive.length < cluster.members.length) return false;
+      // And every server votes again. A server that failed may have been cleaned out of the raft
+      // configuration by autopilot; back, it is a non-voter until it has been stable for a while, and
+      // killing another member in that time would cost the cluster its quorum.
+      const autopilot = await httpGet(`${base}/v1/operator/autopilot/health`, signal);
+      if (autopilot.status !== 200) return false;
+      const servers = (JSON.parse(autopilot.body) as { Servers?: { Voter?: boolean; Healthy?: boolean }[] })
+        .Servers;
+      if (servers?.length !== cluster.members.length) return false;
+      if (!servers.every((server) => server.Voter === true && server.Healthy === true)) return false;
     }
     const self = await httpGet(`${base}/v1/agent/self`, signal);
     return self.status === 200;
@@ -109,5 +118,8 @@ function consulConfig(): Record<string, unknown> {
     performance: { raft_multiplier: 1 },
     // A simulated fleet talks to the agent from one address; the default cap is 200 connections.
     limits: { http_max_conns_per_client: 10_000 },
+    // A cluster member back from the dead votes again after this (default 10 s): the presenter can
+    // kill the next member sooner.
+    autopilot: { server_stabilization_time: '3s' },
   };
 }

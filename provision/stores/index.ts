@@ -33,7 +33,7 @@ export function startStore(kind: StoreKind, opts?: StartOptions): Promise<StoreP
  * Start a cluster of `members` (default 3) real processes of one store on free loopback ports, each with
  * its own data dir, and resolve once every member answers as part of the cluster (etcd: /health true on
  * each; ZooKeeper: each answers `srvr` as leader or follower; Consul: each knows the leader and all N
- * raft peers). A member's restart() rejoins the same cluster with its data dir. Rejects with
+ * raft peers, and all N are voters, healthy in autopilot's eyes). A member's restart() rejoins the same cluster with its data dir. Rejects with
  * StoreStartError, stopping the members that did start.
  */
 export function startCluster(kind: StoreKind, opts?: ClusterOptions): Promise<StoreCluster> {

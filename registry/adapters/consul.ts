@@ -2,9 +2,13 @@
 // polls the device's /health (HTTP check) or the device passes a TTL check. A dead instance stays as
 // 'critical' until Consul reaps it (at least a minute). Discovery and config use blocking queries.
 // Pitfalls handled here: the agent forgets services when it restarts without its data dir (we watch our
-// own service on the agent and re-register); an index that goes backwards resets to 0.
+// own service on the agent and re-register); an index that goes backwards resets to 0. With several
+// agents (a cluster's members), an instance whose agent stays unreachable for the check window moves to
+// the next agent; the copy left on the old agent is removed when that agent answers again (it would
+// come back from its data dir, passing, with stale Meta).
 import { Backoff, sleep } from '../backoff.ts';
 import { ConflictError, isStoreUnavailableError, type RegistryError } from '../errors.ts';
+import { livenessWindowMs } from '../schema.ts';
 import type { ClusterMember, HealthStatus, InstanceRecord } from '../types.ts';
 import {
   AdapterBase,
@@ -77,7 +81,12 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
       if (isStoreUnavailableError(error)) this.failover(agent);
       throw consulError(error);
     }
-    return new ConsulClaim(this, agent, record.id, this.ctx, this.closing.signal);
+    return new ConsulClaim(this, agent, record, this.ctx, this.closing.signal);
+  }
+
+  /** Every agent of this registry but `agent`. */
+  othersThan(agent: ConsulHttp): ConsulHttp[] {
+    return this.agents.filter((other) => other !== agent);
   }
 
   /** Another incarnation of this id that is not critical (alive somewhere) is a conflict. */
@@ -225,6 +234,17 @@ function healthOf(entry: HealthEntry): HealthStatus {
   return worst;
 }
 
+/**
+ * Of two copies of one ID (on two agents' nodes after a failover): the healthier; at equal health the
+ * more recently updated, since a copy left on an agent that came back is frozen at the time it was left.
+ */
+function better(candidate: RawInstance, existing: RawInstance): boolean {
+  const rank = HEALTH_RANK[candidate.health] - HEALTH_RANK[existing.health];
+  if (rank !== 0) return rank < 0;
+  const updated = (raw: RawInstance) => ('updatedAt' in raw.record ? raw.record.updatedAt : '');
+  return updated(candidate) > updated(existing);
+}
+
 /** One entry per service ID: the same ID may be on two agents' nodes after a failover; keep the best. */
 function toRawInstances(service: string, entries: HealthEntry[]): RawInstance[] {
   const byId = new Map<string, RawInstance>();
@@ -245,7 +265,7 @@ function toRawInstances(service: string, entries: HealthEntry[]): RawInstance[] 
       },
     };
     const existing = byId.get(id);
-    if (!existing || HEALTH_RANK[candidate.health] < HEALTH_RANK[existing.health]) byId.set(id, candidate);
+    if (!existing || better(candidate, existing)) byId.set(id, candidate);
   }
   return [...byId.values()];
 }
@@ -254,20 +274,24 @@ class ConsulClaim extends ClaimBase {
   private readonly stop = new AbortController();
   private lostSince = 0;
   private heartbeat: NodeJS.Timeout | undefined;
+  private readonly id: string;
 
   constructor(
     private readonly adapter: ConsulAdapter,
     private readonly agent: ConsulHttp,
-    private readonly id: string,
+    record: InstanceRecord,
     private readonly ctx: AdapterContext,
     closing: AbortSignal,
   ) {
     super();
+    this.id = record.id;
     const signal = AbortSignal.any([this.stop.signal, closing]);
+    for (const other of adapter.othersThan(agent))
+      void this.removeStaleCopy(other, record.incarnation, signal);
     // The agent's own copy of our service: gone (404) when the agent restarted without it or someone
     // deregistered it by hand; then we register again.
     void adapter.follow(
-      (agent, hash, signal) => agent.agentService(id, hash, WAIT_SECONDS, signal),
+      (agent, hash, signal) => agent.agentService(this.id, hash, WAIT_SECONDS, signal),
       {
         value: (service) =>
           service ? this.connectionBack() : this.end('the Consul agent no longer has the service'),
@@ -315,12 +339,30 @@ class ConsulClaim extends ClaimBase {
       this.connectionLost(error);
       return;
     }
-    // With other agents to go to, an agent unreachable for longer than the liveness window has
-    // probably lost us already: register again elsewhere.
-    const windowMs =
-      Math.max(this.ctx.liveness.checkTtlSeconds, this.ctx.liveness.checkIntervalSeconds) * 1000;
+    // With other agents to go to, an agent unreachable for longer than the check's window (TTL, or
+    // HTTP interval + timeout) has probably lost us already: register again elsewhere.
+    const windowMs = livenessWindowMs('consul', this.ctx.liveness);
     if (this.ctx.endpoints.length > 1 && Date.now() - this.lostSince > windowMs)
       this.end('Consul agent unreachable');
+  }
+
+  /**
+   * A copy of this instance, of this very incarnation, on another agent is one this process left
+   * behind when it moved: that agent died, or was unreachable, and may come back with the copy (it
+   * keeps services in its data dir) passing and frozen. Remove it, waiting for the agent if it is down.
+   */
+  private async removeStaleCopy(other: ConsulHttp, incarnation: string, signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff(this.ctx.backoff);
+    while (!signal.aborted) {
+      try {
+        const { value: copy } = await other.agentService(this.id, '', 0, signal);
+        // Only our own incarnation: another one is another process (a conflict is not ours to settle).
+        if (copy?.Meta?.fleet_incarnation === incarnation) await other.deregister(this.id);
+        return;
+      } catch {
+        await sleep(backoff.next(), signal);
+      }
+    }
   }
 
   protected stopWatching(): void {

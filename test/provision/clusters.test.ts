@@ -3,14 +3,13 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import {
-  type StoreCluster,
   type StoreKind,
   type StoreProcess,
   startCluster,
   stopAllStores,
 } from '../../provision/stores/index.ts';
-import { fourLetterWord } from '../../provision/stores/probes.ts';
 import { createRegistry, type LivenessSettings, type Registry } from '../../registry/index.ts';
+import { leaderIndex } from '../support/cluster-leader.ts';
 import { delay, eventually } from '../support/eventually.ts';
 
 /** Short windows: a registration that was not kept alive through the failover would vanish while we watch. */
@@ -21,44 +20,6 @@ const liveness: Record<StoreKind, Partial<LivenessSettings>> = {
 };
 /** How long the registration must stay visible and passing after the leader is killed. */
 const holdMs = 5_000;
-
-async function json(url: string, init?: RequestInit): Promise<unknown> {
-  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(2_000) });
-  return response.json();
-}
-
-/** The index (0-based) of the running member that leads, asked of the store itself. */
-async function leaderIndex(cluster: StoreCluster): Promise<number> {
-  const { kind } = cluster;
-  const members = cluster.members.map((member) => (member.running ? member : undefined));
-  if (kind === 'etcd') {
-    for (const [i, member] of members.entries()) {
-      if (!member) continue;
-      const status = (await json(`${member.endpoints[0]}/v3/maintenance/status`, {
-        method: 'POST',
-        body: '{}',
-      })) as { header?: { member_id?: string }; leader?: string };
-      if (status.leader !== undefined && status.leader === status.header?.member_id) return i;
-    }
-  } else if (kind === 'zookeeper') {
-    for (const [i, member] of members.entries()) {
-      if (!member) continue;
-      const answer = await fourLetterWord(
-        '127.0.0.1',
-        member.ports.client ?? 0,
-        'srvr',
-        AbortSignal.timeout(2_000),
-      );
-      if (answer.includes('Mode: leader')) return i;
-    }
-  } else {
-    const asked = members.find((member) => member !== undefined);
-    const leader = (await json(`${asked?.endpoints[0]}/v1/status/leader`)) as string;
-    const i = members.findIndex((member) => member && leader.endsWith(`:${member.ports.server}`));
-    if (i >= 0) return i;
-  }
-  throw new Error(`no ${kind} leader found`);
-}
 
 const endpointsOf = (members: StoreProcess[]) => members.flatMap((member) => member.endpoints);
 
