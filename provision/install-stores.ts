@@ -8,9 +8,20 @@
 import { realpathSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { $, expBackoff, fs, os, ProcessOutput, path, retry } from 'zx';
+import { $, fs, os, path } from 'zx';
+import {
+  attempt,
+  errorText,
+  installMissing,
+  isProvisionError,
+  missingPackages,
+  networkHint,
+  ProvisionError,
+  stopDebianService,
+  withRetry,
+} from './apt.ts';
 import { type StoreKind, storeBinaries, storeKinds, storeVersion } from './stores/index.ts';
-import { consulCacheDir, findOnPath, installCommand, storesCacheDir } from './stores/paths.ts';
+import { consulCacheDir, installCommand, storesCacheDir } from './stores/paths.ts';
 
 /** What this script installs: the three stores, and Debian's Chromium for the page's browser tests. */
 export type Installable = StoreKind | 'chromium';
@@ -25,14 +36,14 @@ export interface InstallOptions {
 }
 
 /** A step failed: `message` is the failing command's own message, `hint` what to do next. */
-export class InstallError extends Error {
+export class InstallError extends ProvisionError {
   override readonly name = 'InstallError';
   constructor(
     readonly kind: Installable,
     message: string,
-    readonly hint: string,
+    hint: string,
   ) {
-    super(message);
+    super(message, hint);
   }
 }
 
@@ -41,10 +52,6 @@ export function isInstallError(error: unknown): error is InstallError {
 }
 
 const aptNetworkTimeout = '5m';
-const aptInstallTimeout = '15m'; // ZooKeeper pulls a Java runtime
-const aptAttempts = 3;
-const networkHint =
-  'check that this machine reaches its Debian mirror (try `apt-get update`), then run it again.';
 
 const debianPackages = {
   etcd: ['etcd-server', 'etcd-client'],
@@ -67,7 +74,6 @@ interface Step {
 }
 
 const $quiet = $({ quiet: true, verbose: false });
-const asRoot = process.getuid?.() === 0 ? [] : ['sudo'];
 
 export async function installStores(opts: InstallOptions = {}): Promise<void> {
   const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -82,7 +88,15 @@ export async function installStores(opts: InstallOptions = {}): Promise<void> {
     }
     log(`${prefix} ${step.plan}...`);
     const started = Date.now();
-    await step.install((line) => log(`${prefix} ${line}`));
+    try {
+      await step.install((line) => log(`${prefix} ${line}`));
+    } catch (error) {
+      // The shared apt steps know no store: name it here.
+      if (isProvisionError(error) && !isInstallError(error)) {
+        throw new InstallError(step.kind, error.message, error.hint);
+      }
+      throw error;
+    }
     const after = await step.installed();
     if (after === undefined) {
       throw new InstallError(
@@ -116,13 +130,18 @@ function debianStep(kind: StoreKind, packages: readonly string[]): Step {
     kind,
     plan: `installing ${packages.join(' ')} from Debian`,
     async installed() {
-      if (!(await allInstalled(packages))) return undefined;
+      if ((await missingPackages(packages)).length > 0) return undefined;
       return describeInstalled(kind);
     },
     async install(log) {
-      await aptInstall(kind, packages, log);
+      await installMissing(packages, { log });
       for (const { service, port } of debianServices.filter((entry) => entry.kind === kind)) {
-        await leaveNoServiceRunning(service, port, log);
+        await stopDebianService(service, log);
+        if (await portAnswers('127.0.0.1', port)) {
+          log(
+            `note: something still listens on 127.0.0.1:${port}; harmless, the kit starts its stores on free ports`,
+          );
+        }
       }
     },
   };
@@ -135,34 +154,14 @@ function chromiumStep(): Step {
     kind: 'chromium',
     plan: 'installing chromium from Debian (for the page tests)',
     async installed() {
-      if (!(await allInstalled(packages))) return undefined;
+      if ((await missingPackages(packages)).length > 0) return undefined;
       const version = await $quiet`chromium --version`.nothrow().timeout('30s');
       return version.exitCode === 0 ? version.stdout.trim() : undefined;
     },
-    install: (log) => aptInstall('chromium', packages, log),
+    async install(log) {
+      await installMissing(packages, { log });
+    },
   };
-}
-
-async function aptInstall(kind: Installable, packages: readonly string[], log: (line: string) => void) {
-  await ensureCandidates(kind, packages, log);
-  const hint = `${networkHint} If dpkg was interrupted, run \`dpkg --configure -a\` first.`;
-  await withRetry(kind, 'apt-get install', hint, log, () =>
-    $quiet`${asRoot} env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=120 ${packages}`.timeout(
-      aptInstallTimeout,
-    ),
-  );
-}
-
-async function allInstalled(packages: readonly string[]): Promise<boolean> {
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own field syntax
-  const format = '${db:Status-Abbrev}\n';
-  const result = await $quiet`dpkg-query -W -f=${format} ${packages}`.nothrow();
-  const states = result.stdout.split('\n').filter(Boolean);
-  return (
-    result.exitCode === 0 &&
-    states.length === packages.length &&
-    states.every((state) => state.startsWith('ii'))
-  );
 }
 
 async function describeInstalled(kind: StoreKind): Promise<string | undefined> {
@@ -179,71 +178,6 @@ async function describeInstalled(kind: StoreKind): Promise<string | undefined> {
         ? 'ZooKeeper needs Java: `apt-get install default-jre-headless`, then run it again.'
         : `reinstall it (\`apt-get install --reinstall ${debianPackages.etcd.join(' ')}\`), then run it again.`,
     );
-  }
-}
-
-/** `apt-get update` only when a package has no install candidate: it is the slow, networked part. */
-async function ensureCandidates(kind: Installable, packages: readonly string[], log: (line: string) => void) {
-  if ((await packagesWithoutCandidate(packages)).length === 0) return;
-  log('updating the package lists (apt-get update)...');
-  await withRetry(kind, 'apt-get update', networkHint, log, () =>
-    $quiet`${asRoot} apt-get update -o DPkg::Lock::Timeout=120`.timeout(aptNetworkTimeout),
-  );
-  const missing = await packagesWithoutCandidate(packages);
-  if (missing.length > 0) {
-    throw new InstallError(
-      kind,
-      `no package ${missing.join(', ')} in this machine's apt sources`,
-      'these packages are in Debian 12 (bookworm) main; add bookworm main to /etc/apt/sources.list, then run it again.',
-    );
-  }
-}
-
-async function packagesWithoutCandidate(packages: readonly string[]): Promise<string[]> {
-  const result = await $quiet`apt-cache policy ${packages}`.nothrow();
-  const candidates = new Map<string, string>();
-  let current: string | undefined;
-  for (const line of result.stdout.split('\n')) {
-    const header = /^(\S+):$/.exec(line);
-    if (header?.[1]) current = header[1].replace(/:[a-z0-9]+$/, '');
-    const candidate = /^\s+Candidate:\s*(\S+)/.exec(line);
-    if (current && candidate?.[1]) candidates.set(current, candidate[1]);
-  }
-  return packages.filter((name) => {
-    const candidate = candidates.get(name);
-    return candidate === undefined || candidate === '(none)';
-  });
-}
-
-/**
- * Debian starts a package's service on install (systemd, or its init script where systemd does not run).
- * The kit runs its own stores on free ports, so stop and disable the system one. Never fails.
- */
-async function leaveNoServiceRunning(service: string, port: number, log: (line: string) => void) {
-  try {
-    if (await findOnPath('systemctl', ['/usr/bin', '/bin'])) {
-      const state = (await $quiet`systemctl is-active ${service}`.nothrow().timeout('10s')).stdout.trim();
-      if (state === 'active' || state === 'activating') {
-        await $quiet`${asRoot} systemctl disable --now ${service}`.nothrow().timeout('30s');
-        log(`stopped and disabled the ${service} service Debian started (the kit runs its own)`);
-      }
-    }
-    const initScript = `/etc/init.d/${service}`;
-    if (!(await fs.pathExists('/run/systemd/system')) && (await fs.pathExists(initScript))) {
-      const status = await $quiet`${asRoot} ${initScript} status`.nothrow().timeout('10s');
-      if (status.exitCode === 0) {
-        await $quiet`${asRoot} ${initScript} stop`.nothrow().timeout('30s');
-        log(`stopped the ${service} service Debian started (the kit runs its own)`);
-      }
-      await $quiet`${asRoot} update-rc.d ${service} disable`.nothrow().timeout('30s');
-    }
-    if (await portAnswers('127.0.0.1', port)) {
-      log(
-        `note: something still listens on 127.0.0.1:${port}; harmless, the kit starts its stores on free ports`,
-      );
-    }
-  } catch {
-    // Only tidying up: the store itself is installed.
   }
 }
 
@@ -276,7 +210,7 @@ function consulStep(mirrorOverride: string | undefined): Step {
         await fs.chmod(work, 0o755); // apt's sandbox user (_apt) must reach the lists and the download dir
         const aptOptions = await throwawayAptConfig(work, mirror);
         log(`reading bullseye's package list from ${mirror.uri}...`);
-        await withRetry('consul', 'apt-get update (bullseye)', networkHint, log, async () => {
+        await withRetry('apt-get update (bullseye)', networkHint, log, async () => {
           const output = await $quiet`apt-get ${aptOptions} update`.timeout(aptNetworkTimeout);
           // apt-get update exits 0 when a source cannot be fetched; only its warnings tell.
           const lists = await fs.readdir(path.join(work, 'lists'));
@@ -291,7 +225,7 @@ function consulStep(mirrorOverride: string | undefined): Step {
         await fs.mkdirp(debs);
         await fs.chmod(debs, 0o777);
         log('downloading the consul .deb...');
-        await withRetry('consul', 'apt-get download consul', networkHint, log, () =>
+        await withRetry('apt-get download consul', networkHint, log, () =>
           $quiet({ cwd: debs })`apt-get ${aptOptions} download consul`.timeout(aptNetworkTimeout),
         );
         const deb = (await fs.readdir(debs)).find(
@@ -309,7 +243,6 @@ function consulStep(mirrorOverride: string | undefined): Step {
         await fs.remove(staging);
         await fs.mkdirp(staging);
         await attempt(
-          'consul',
           'dpkg-deb -x',
           'free some disk space, then run it again.',
           () => $quiet`dpkg-deb -x ${path.join(debs, deb)} ${staging}`,
@@ -421,57 +354,6 @@ async function throwawayAptConfig(work: string, mirror: Mirror): Promise<string[
     '-o',
     'Acquire::Retries=0', // we retry with backoff ourselves
   ];
-}
-
-// ---- running commands ----
-
-/** A networked apt step: retried with exponential backoff, each retry announced. */
-async function withRetry<T>(
-  kind: Installable,
-  label: string,
-  hint: string,
-  log: (line: string) => void,
-  command: () => Promise<T>,
-): Promise<T> {
-  let tries = 0;
-  return await retry(aptAttempts, delaysBetween(aptAttempts), () => {
-    tries += 1;
-    if (tries > 1) log(`${label} failed, trying again (${tries}/${aptAttempts})...`);
-    return attempt(kind, label, hint, command);
-  });
-}
-
-/** expBackoff's delays, but only between attempts: zx's retry would otherwise also wait after the last one. */
-function* delaysBetween(attempts: number): Generator<number> {
-  const delays = expBackoff('30s', '2s');
-  for (let index = 1; index < attempts; index++) yield delays.next().value ?? 0;
-}
-
-/** Run `command`, turning a failure into an InstallError that carries only the command's own message. */
-async function attempt<T>(
-  kind: Installable,
-  label: string,
-  hint: string,
-  command: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await command();
-  } catch (error) {
-    if (error instanceof InstallError) throw error;
-    throw new InstallError(kind, `${label} failed: ${errorText(error)}`, hint);
-  }
-}
-
-function errorText(error: unknown): string {
-  if (error instanceof ProcessOutput) {
-    const lines = `${error.stderr}\n${error.stdout}`.split('\n').map((line) => line.trim());
-    const errors = lines.filter((line) => /^E:|error|fail/i.test(line));
-    const shown = (errors.length > 0 ? errors : lines.filter(Boolean)).slice(-5);
-    const status = error.signal ? `killed by ${error.signal} (timed out?)` : `exit code ${error.exitCode}`;
-    return shown.length > 0 ? `${shown.join(' / ')} (${status})` : status;
-  }
-  if (error instanceof Error) return error.message;
-  return String(error);
 }
 
 // ---- entry point ----

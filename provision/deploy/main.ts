@@ -8,12 +8,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildAgent } from '../../device/build.ts';
 import { errorMessage, isValidationError } from '../../registry/errors.ts';
+import { isProvisionError } from '../apt.ts';
 import { BUNDLE, planSteps, remotePaths, type Step } from './plan.ts';
 import { summary } from './report.ts';
 import { deployHost, mapLimited } from './run.ts';
 import { type DeploySettings, parseDeploySettings } from './settings.ts';
 import { renderCommand, sshArgv } from './ssh.ts';
-import { ensureSshClient, isToolError } from './tools.ts';
+import { ensureSshClient } from './tools.ts';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -48,7 +49,7 @@ export async function main(
   try {
     sshBinary = await ensureSshClient(say);
   } catch (error) {
-    if (!isToolError(error)) throw error;
+    if (!isProvisionError(error)) throw error;
     console.error(`fleetkit deploy: no ssh client: ${error.message}\nwhat to do: ${error.hint}`);
     return 1;
   }

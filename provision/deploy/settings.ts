@@ -3,7 +3,6 @@
 // push, agent-env.ts), then frozen.
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { numberSetting } from '../../registry/common-settings.ts';
 import { type FieldIssue, ValidationError } from '../../registry/errors.ts';
@@ -14,6 +13,7 @@ import {
   readSettings,
   type SettingSpec,
   type SettingsInput,
+  switchValue,
 } from '../../registry/settings.ts';
 import { type AgentEnv, fileProblem, readAgentEnv } from './agent-env.ts';
 import {
@@ -32,9 +32,6 @@ export const DEFAULT_RESTART_COMMAND =
 /** The settings file of the deploy itself (FLEET_DEPLOY_* lines); `--env-file` is the agent's. */
 const SETTINGS_FILE_FLAG = 'settings-file';
 const SETTINGS_FILE_ENV = 'FLEET_DEPLOY_SETTINGS_FILE';
-
-/** Flags that take no value: `--dry-run` means `--dry-run=true`; the variables take true/false. */
-const SWITCHES = ['sudo', 'skip-health', 'dry-run'] as const;
 
 export const DEPLOY_SETTINGS: readonly SettingSpec[] = [
   {
@@ -102,6 +99,7 @@ export const DEPLOY_SETTINGS: readonly SettingSpec[] = [
     flag: 'sudo',
     env: 'FLEET_DEPLOY_SUDO',
     help: 'run the remote commands with sudo -n (for a user with passwordless sudo)',
+    switch: true,
   },
   {
     key: 'remoteNode',
@@ -117,7 +115,13 @@ export const DEPLOY_SETTINGS: readonly SettingSpec[] = [
     help: 'seconds the agent has to answer on /health after the restart',
     defaultText: '30',
   },
-  { key: 'skipHealth', flag: 'skip-health', env: 'FLEET_DEPLOY_SKIP_HEALTH', help: 'do not check /health' },
+  {
+    key: 'skipHealth',
+    flag: 'skip-health',
+    env: 'FLEET_DEPLOY_SKIP_HEALTH',
+    help: 'do not check /health',
+    switch: true,
+  },
   {
     key: 'timeout',
     flag: 'timeout',
@@ -130,6 +134,7 @@ export const DEPLOY_SETTINGS: readonly SettingSpec[] = [
     flag: 'dry-run',
     env: 'FLEET_DEPLOY_DRY_RUN',
     help: 'print every ssh command for every Pi, run none',
+    switch: true,
   },
 ];
 
@@ -186,16 +191,23 @@ export type ParsedDeployArgs =
 export function parseDeploySettings(input: SettingsInput): ParsedDeployArgs {
   const { values, help, sources, flagIssues } = readSettings(
     DEPLOY_SETTINGS,
-    { argv: switchesWithValues(input.argv), env: deployEnv(input.env) },
+    { argv: input.argv, env: deployEnv(input.env) },
     SETTINGS_FILE_FLAG,
   );
   if (help) return { help: true, text: deployHelp() };
 
   const issues: FieldIssue[] = [];
+  // Switches (registry/settings.ts): the flag alone, or the variable as true/false.
   const switches = Object.fromEntries(
-    SWITCHES.map((flag) => {
-      const spec = DEPLOY_SETTINGS.find((s) => s.flag === flag)!;
-      return [spec.key, switchValue(values[spec.key] as string | undefined, spec.key, issues)];
+    DEPLOY_SETTINGS.filter((spec) => spec.switch).map((spec) => {
+      const value = switchValue(values[spec.key]);
+      if (value === undefined) {
+        issues.push({
+          field: spec.key,
+          expected: `true or false (or the flag alone), not ${JSON.stringify(values[spec.key])}`,
+        });
+      }
+      return [spec.key, value ?? false];
     }),
   );
   const parsed = schema.safeParse({
@@ -242,45 +254,6 @@ export function parseDeploySettings(input: SettingsInput): ParsedDeployArgs {
   };
 }
 
-/**
- * `--dry-run` becomes `--dry-run=true` for readSettings, which knows only flags with values. The
- * arguments are split by parseArgs itself, so `--restart-command --dry-run` stays a restart command.
- */
-function switchesWithValues(argv: readonly string[]): string[] {
-  const options: Record<string, { type: 'string' | 'boolean' }> = {
-    help: { type: 'boolean' },
-    [SETTINGS_FILE_FLAG]: { type: 'string' },
-  };
-  for (const spec of DEPLOY_SETTINGS) options[spec.flag] = { type: 'string' };
-  for (const flag of SWITCHES) options[flag] = { type: 'boolean' };
-  const { tokens } = parseArgs({
-    args: [...argv],
-    options,
-    strict: false,
-    allowPositionals: true,
-    tokens: true,
-  });
-  const args = [...argv];
-  for (const token of tokens) {
-    if (
-      token.kind === 'option' &&
-      (SWITCHES as readonly string[]).includes(token.name) &&
-      !token.inlineValue
-    ) {
-      args[token.index] = `--${token.name}=true`;
-    }
-  }
-  return args;
-}
-
-function switchValue(raw: string | undefined, key: string, issues: FieldIssue[]): boolean {
-  if (raw === undefined) return false;
-  if (/^(true|yes|1)$/i.test(raw)) return true;
-  if (/^(false|no|0)$/i.test(raw)) return false;
-  issues.push({ field: key, expected: `true or false (or the flag alone), not ${JSON.stringify(raw)}` });
-  return false;
-}
-
 /** Only FLEET_DEPLOY_* variables: the agent's FLEET_ETCD and friends in this shell are not the deploy's. */
 function deployEnv(env: SettingsInput['env']): Record<string, string | undefined> {
   const picked: Record<string, string | undefined> = {};
@@ -290,15 +263,13 @@ function deployEnv(env: SettingsInput['env']): Record<string, string | undefined
 }
 
 function deployHelp(): string {
-  let text = helpText(
+  const text = helpText(
     'Usage: fleetkit deploy --host pi@pi-1.local --host pi@pi-2.local --control-host 192.168.4.1 [settings]',
     'Builds the agent, copies it with its env file and systemd unit to each Pi over ssh (in parallel),\nrestarts it and checks that it answers. --dry-run prints every ssh command instead. See docs/deploy.md.',
     DEPLOY_SETTINGS,
     SETTINGS_FILE_FLAG,
   );
-  // helpText knows only flags with values, and the agent's settings-file variable.
-  for (const flag of SWITCHES)
-    text = text.replace(`--${flag} VALUE`, `--${flag}`.padEnd(`--${flag} VALUE`.length));
+  // helpText knows only the agent's settings-file variable.
   return text
     .replace('FLEET_ENV_FILE'.padEnd(SETTINGS_FILE_ENV.length), SETTINGS_FILE_ENV)
     .replace('read FLEET_* settings from this file', 'read FLEET_DEPLOY_* settings from this file')

@@ -7,11 +7,12 @@ import path from 'node:path';
 import { buildAgent } from '../../device/build.ts';
 import { parseEndpoints } from '../../registry/endpoints.ts';
 import { type FieldIssue, isValidationError } from '../../registry/errors.ts';
+import { isProvisionError } from '../apt.ts';
 import { type BootWriter, directoryWriter } from './boot-writer.ts';
 import { imageWriter } from './fat-image.ts';
 import { type AgentBundle, NotABootPartitionError, planBootFiles, readCmdline } from './plan.ts';
 import { type FlashConfig, loadFlashConfig } from './settings.ts';
-import { ensureTools, FLASH_TOOLS, isToolsError } from './tools.ts';
+import { ensureTools, FLASH_TOOLS } from './tools.ts';
 
 export interface FlashOutput {
   /** Progress and the summary. */
@@ -116,7 +117,7 @@ export async function main(
     summary(config, boot.description, changed.length, plan.files.length, started, out);
     return 0;
   } catch (error) {
-    if (isToolsError(error)) {
+    if (isProvisionError(error)) {
       err(`fleetkit flash: ${error.message}. Nothing was written.`);
       err(`Next: ${error.hint}`);
       return 1;
