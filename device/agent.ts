@@ -53,6 +53,11 @@ export interface AgentIdentity {
   version: string;
 }
 
+export interface AgentOptions {
+  /** How the load is measured (default: the machine's own, device/load.ts); the bench injects a cheap one. */
+  measureLoad?: () => Promise<Load>;
+}
+
 export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
   private readonly links = new Map<StoreKind, StoreLink>();
   private color: string | null = null;
@@ -60,13 +65,16 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
   private lastMeasuredAt = 0;
   private reportTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  private readonly measureLoad: () => Promise<Load>;
 
   constructor(
     private readonly config: Readonly<AgentConfig>,
     private readonly identity: AgentIdentity,
     private readonly log: Logger,
+    options: AgentOptions = {},
   ) {
     super();
+    this.measureLoad = options.measureLoad ?? measureLoad;
   }
 
   /** Measures the load once (so that the first registration carries it), then registers everywhere. */
@@ -209,7 +217,7 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
 
   private async measure(): Promise<boolean> {
     try {
-      const load = await measureLoad();
+      const load = await this.measureLoad();
       this.lastMeasuredAt = Date.now();
       if (!loadChanged(this.load, load)) return false;
       this.load = load;

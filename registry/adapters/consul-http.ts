@@ -94,13 +94,21 @@ export class ConsulHttp {
     }) as unknown as LooseClient;
   }
 
+  /** `onlyId`: the entries of that one service ID (a filter in the agent: the answer stays small). */
   async healthService(
     service: string,
     index: string,
     waitSeconds: number,
     signal?: AbortSignal,
+    onlyId?: string,
   ): Promise<Blocking<HealthEntry[]>> {
-    const query = { service, index, wait: `${waitSeconds}s` };
+    const query = {
+      service,
+      index,
+      wait: `${waitSeconds}s`,
+      // IDs are letters, digits and _.:- (schema.ts): nothing to escape inside the quotes.
+      ...(onlyId === undefined ? {} : { filter: `Service.ID == "${onlyId}"` }),
+    };
     const [res, body] = await this.blocking((o) => this.client.health.service(o), query, waitSeconds, signal);
     return { index: indexOf(res), value: Array.isArray(body) ? (body as HealthEntry[]) : [] };
   }
