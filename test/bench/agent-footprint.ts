@@ -3,7 +3,6 @@
 //   --seconds N    idle time measured (default 60)   --stores etcd,consul   only some stores
 //   --node-flags="--x --y"   instead of the flags of device/fleetkit-agent.service
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,23 +11,7 @@ import { buildAgent } from '../../device/build.ts';
 import { unitNodeFlags } from '../../device/unit.ts';
 import { type StoreKind, startStore, stopAllStores } from '../../provision/stores/index.ts';
 import { freePort } from '../support/ports.ts';
-
-const CLOCK_TICKS = 100; // USER_HZ on Linux
-
-function sample(pid: number) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  // utime and stime are fields 14 and 15 of /proc/PID/stat (after the command name in parentheses).
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return {
-    rssMb: kb('VmRSS') / 1024,
-    peakMb: kb('VmHWM') / 1024,
-    cpuSeconds: ticks / CLOCK_TICKS,
-    at: Date.now(),
-  };
-}
+import { cpuPercent, sampleProc as sample } from './support/proc.ts';
 
 export interface Footprint {
   stores: StoreKind[];
@@ -76,7 +59,7 @@ export async function measureAgentFootprint(
       idleSeconds: Math.round(elapsed),
       rssMb: Math.round(last.rssMb * 10) / 10,
       peakRssMb: Math.round(last.peakMb * 10) / 10,
-      cpuPercentOfOneCore: Math.round(((last.cpuSeconds - first.cpuSeconds) / elapsed) * 1000) / 10,
+      cpuPercentOfOneCore: Math.round(cpuPercent(first, last) * 10) / 10,
     } satisfies Footprint;
   } finally {
     child.kill('SIGTERM');
