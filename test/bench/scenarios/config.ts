@@ -1,10 +1,12 @@
 // Config round-trip: a color applied on the page (as the presenter does) until every device has applied
 // it and reported it back through its registration, and every column of the page shows it.
+import os from 'node:os';
 import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
 import { sleep } from '../support/clock.ts';
 import { type BenchContext, floorOf, type Scenario } from '../support/context.ts';
 import { distributionFigure } from '../support/figures.ts';
 import type { Predicate } from '../support/page-probe.ts';
+import { sampleProc } from '../support/proc.ts';
 
 const TARGET = { max: 250, text: 'p99 <= 250 ms (100 devices)' };
 
@@ -17,9 +19,30 @@ function randomColor(previous: string): string {
   }
 }
 
+/** CPU seconds used so far by each group of processes (a process gone meanwhile counts as 0). */
+function cpuOf(groups: Record<string, number[]>): Record<string, number> {
+  const used = (pid: number) => {
+    try {
+      return sampleProc(pid).cpuSeconds;
+    } catch {
+      return 0;
+    }
+  };
+  return Object.fromEntries(
+    Object.entries(groups).map(([group, pids]) => [group, pids.reduce((sum, pid) => sum + used(pid), 0)]),
+  );
+}
+
 async function roundTrips(ctx: BenchContext, devices: number, trials: number) {
-  const { stack } = await ctx.fleet(devices);
+  const { stack, fleet } = await ctx.fleet(devices);
   const { probe } = stack;
+  // Where the CPU goes during a round trip: on this machine every device shares its two cores.
+  const groups = {
+    devices: fleet.list().flatMap((d) => (d.pid ? [d.pid] : [])),
+    server: [stack.server.child.pid!],
+    stores: Object.values(stack.stores).flatMap((s) => (s.pid ? [s.pid] : [])),
+  };
+  const cpuMs: Record<string, number> = { devices: 0, server: 0, stores: 0 };
   const perStore: Record<StoreKind, number[]> = { etcd: [], zookeeper: [], consul: [] };
   const all: number[] = [];
   const writes: number[] = [];
@@ -35,6 +58,7 @@ async function roundTrips(ctx: BenchContext, devices: number, trials: number) {
       ),
       [acked, { kind: 'textIncludes', selector: '#message[data-kind="ok"]', value: `${color} written` }],
     ]);
+    const before = cpuOf(groups);
     // As the presenter: pick the color, all stores, Apply. The page stamps the click.
     const clickedAt = await probe.runStamped(
       `const input = document.getElementById('color-input'); input.value = ${JSON.stringify(color)};
@@ -42,12 +66,20 @@ async function roundTrips(ctx: BenchContext, devices: number, trials: number) {
        document.getElementById('color-apply').click()`,
     );
     const seen = await probe.waitFor([...names, acked], 15_000);
+    const after = cpuOf(groups);
+    for (const group of Object.keys(cpuMs)) cpuMs[group]! += (after[group]! - before[group]!) * 1000;
     writes.push(seen.get(acked)! - clickedAt);
     STORE_KINDS.forEach((store, k) => perStore[store].push(seen.get(names[k]!)! - clickedAt));
     all.push(Math.max(...STORE_KINDS.map((_, k) => seen.get(names[k]!)!)) - clickedAt);
     await sleep(200 + Math.random() * 200);
   }
   ctx.log(`  ${devices} devices: ${trials} colors round the fleet`);
+  const perChange = (group: string) => Math.round(cpuMs[group]! / trials);
+  ctx.note(
+    `config, ${devices} devices: CPU used per color change (click to every tile): devices ${perChange('devices')} ms in all, ` +
+      `server ${perChange('server')} ms, stores ${perChange('stores')} ms; ${os.cpus().length} cores to share ` +
+      `(${((perChange('devices') + perChange('server') + perChange('stores')) / os.cpus().length).toFixed(0)} ms of wall time if perfectly spread)`,
+  );
   const common = { scenario: 'config' as const, devices, unit: 'ms' as const };
   const target = devices >= 100 ? TARGET : null;
   // The path holds two store hops: the color's write to the devices' watches, their reports to the page's.
