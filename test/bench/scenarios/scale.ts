@@ -1,9 +1,542 @@
-import type { Scenario } from '../support/context.ts';
+// Scale: 1,000 simulated devices in all three stores, every one writing a load update every report
+// interval (as a busy fleet does), and meanwhile a probe device's load updates timed from the store
+// write to the page's DOM; the server's memory and CPU sampled from /proc. Devices share processes
+// (device-host.ts: up to 250 real agents per process, each with its own HTTP server and store clients).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { livenessEnv } from '../../../registry/common-settings.ts';
+import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
+import { formatPercent } from '../../../server/page/format.ts';
+import { now, sleep } from '../support/clock.ts';
+import { type BenchContext, floorOf, type Scenario } from '../support/context.ts';
+import type { HostReport } from '../support/device-host.ts';
+import { distributionFigure, readingFigure } from '../support/figures.ts';
+import { PROBE_LOAD, ProbeDevices } from '../support/probe-device.ts';
+import { cpuPercent, descendants, type ProcSample, sampleProc } from '../support/proc.ts';
+import { BENCH_NAMESPACE, BENCH_SERVICE, type Stack, startStack } from '../support/stack.ts';
+import { summarize } from '../support/stats.ts';
+
+const LATENCY_TARGET = { max: 500, text: 'p99 <= 500 ms (1,000 devices)' };
+const RSS_TARGET = { max: 300, text: 'RSS <= 300 MB (1,000 devices)' };
+const PER_HOST = 250;
+/** Devices started per second by each host: the stores see registrations arrive, not a storm. */
+const START_RATE = 40;
+/** One probe update every this often (each store in turn). */
+const PROBE_EVERY_MS = 200;
+/** An update the page never shows within this counts as this (and is reported). */
+const PROBE_TIMEOUT_MS = 10_000;
+const PROBE_ID = 'scale-probe';
+const HOST_SCRIPT = fileURLToPath(new URL('../support/device-host.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+
+/** One process of simulated devices. */
+class DeviceHost {
+  last: HostReport | undefined;
+  ready = false;
+  private stderr = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(
+    readonly name: string,
+    readonly count: number,
+    readonly child: ChildProcess,
+  ) {
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        const report = JSON.parse(line) as HostReport;
+        this.last = report;
+        if (report.ready) this.ready = true;
+      } catch {
+        // not a report
+      }
+    });
+    child.stderr!.on('data', (d) => {
+      this.stderr = (this.stderr + d).slice(-2000);
+    });
+  }
+
+  static start(stack: Stack, name: string, count: number): DeviceHost {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        HOST_SCRIPT,
+        '--count',
+        String(count),
+        '--prefix',
+        name,
+        '--rate',
+        String(START_RATE),
+      ],
+      {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH ?? '',
+          ...livenessEnv(stack.liveness),
+          ...Object.fromEntries(
+            STORE_KINDS.map((k) => [`FLEET_${k.toUpperCase()}`, stack.endpoints[k].join(',')]),
+          ),
+          FLEET_NAMESPACE: BENCH_NAMESPACE,
+          FLEET_SERVICE: BENCH_SERVICE,
+          FLEET_LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    return new DeviceHost(name, count, child);
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  problem(): string {
+    return `device host ${this.name} exited (${this.child.exitCode ?? this.child.signalCode}): ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`;
+  }
+
+  /** SIGTERM (every agent deregisters), SIGKILL after `timeoutMs`. */
+  async stop(timeoutMs = 15_000): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Samples processes by pid, skipping those that are gone. */
+function sampleAll(pids: number[]): Map<number, ProcSample> {
+  const out = new Map<number, ProcSample>();
+  for (const pid of pids) {
+    try {
+      out.set(pid, sampleProc(pid));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+const mb = (x: number) => Math.round(x * 10) / 10;
+
+/** CPU of named groups of processes since the previous call, for progress lines. */
+class CpuMeter {
+  private previous = new Map<number, ProcSample>();
+  constructor(private readonly groups: () => [string, number[]][]) {
+    this.line();
+  }
+
+  line(): string {
+    const parts: string[] = [];
+    const current = new Map<number, ProcSample>();
+    for (const [name, pids] of this.groups()) {
+      let total = 0;
+      for (const [pid, sample] of sampleAll(pids)) {
+        current.set(pid, sample);
+        const before = this.previous.get(pid);
+        if (before) total += cpuPercent(before, sample);
+      }
+      parts.push(`${name} ${total.toFixed(0)}`);
+    }
+    this.previous = current;
+    return `CPU % of a core: ${parts.join(', ')}`;
+  }
+}
 
 export const scaleScenario: Scenario = {
   id: 'scale',
-  title: 'scale (not written yet)',
-  async run() {
-    throw new Error('not written yet');
+  title: 'scale: many simulated devices x 3 stores: page latency, server RSS and CPU',
+  async run(ctx: BenchContext) {
+    const devices = ctx.quick ? 300 : 1000;
+    const seconds = ctx.quick ? 20 : 60;
+    // A quiet machine: this scenario brings its own stack and fleet.
+    await ctx.releaseFleet();
+    const serverNodeOptions = process.env.FLEET_BENCH_SERVER_NODE_OPTIONS;
+    const stack = await startStack({
+      liveness: ctx.liveness,
+      host: '127.0.0.1',
+      log: ctx.log,
+      serverEnv: serverNodeOptions ? { NODE_OPTIONS: serverNodeOptions } : undefined,
+    });
+    const hosts: DeviceHost[] = [];
+    let probe: ProbeDevices | undefined;
+    try {
+      const hostCount = Math.ceil(devices / PER_HOST);
+      ctx.log(
+        `  starting ${devices} devices in ${hostCount} processes (${START_RATE} devices/s each, up to ${PER_HOST} per process)`,
+      );
+      const started = now();
+      for (let h = 0; h < hostCount; h++) {
+        const count = Math.min(PER_HOST, devices - h * PER_HOST);
+        hosts.push(DeviceHost.start(stack, `scale-${h}`, count));
+      }
+      const pagePids = descendants(process.pid, /^chrom/);
+      const meter = new CpuMeter(() => [
+        ['server', [stack.server.child.pid!]],
+        ['page', pagePids],
+        ['devices', hosts.map((h) => h.child.pid!)],
+        ...STORE_KINDS.map((k): [string, number[]] => [k, [stack.stores[k].pid!]]),
+      ]);
+      await waitForFleet(ctx, stack, hosts, devices, meter);
+      ctx.log(
+        `  ${devices} devices on the page in every column after ${((now() - started) / 1000).toFixed(1)} s`,
+      );
+
+      probe = await ProbeDevices.start(stack);
+      // A store whose write path is saturated may not take the probe in time: the others are measured.
+      const tried = await Promise.all(
+        STORE_KINDS.map(async (s) => {
+          try {
+            return [s, await probe!.registered(s, PROBE_ID, 90_000)] as const;
+          } catch (error) {
+            const text = `scale: the probe could not register in ${s} (${(error as Error).message}): no page-update-latency for ${s}`;
+            ctx.log(`  ${text}`);
+            ctx.note(text);
+            return undefined;
+          }
+        }),
+      );
+      const held = new Map(tried.filter((t) => t !== undefined));
+      const measured = STORE_KINDS.filter((s) => held.has(s));
+      if (measured.length === 0) throw new Error('the probe could not register in any store');
+      const shown = measured.map((store) => `probe-${store}`);
+      await stack.probe.watch(
+        measured.map((store, i) => [shown[i]!, { kind: 'present', store, id: PROBE_ID }]),
+      );
+      await stack.probe.waitFor(shown, 60_000);
+      const atStart = await tilesShown(stack);
+
+      // What the page receives: socket.io frames of the page's websocket, counted in Chromium.
+      const frames = { batches: 0, devices: 0, bytes: 0 };
+      const cdp = await stack.page.context().newCDPSession(stack.page);
+      cdp.on('Network.webSocketFrameReceived', (event) => {
+        const payload = event.response.payloadData;
+        if (!payload.startsWith('42["changes"')) return;
+        frames.batches++;
+        frames.bytes += payload.length;
+        frames.devices += payload.split('"seenAt":').length - 1;
+      });
+      await cdp.send('Network.enable');
+
+      const serverPid = stack.server.child.pid!;
+      const storePids = STORE_KINDS.map((k) => stack.stores[k].pid!);
+      const hostPids = hosts.map((h) => h.child.pid!);
+      const watched = [serverPid, ...storePids, ...hostPids, ...pagePids];
+      const first = sampleAll(watched);
+      const updatesBefore = hosts.reduce((sum, h) => sum + (h.last?.updates ?? 0), 0);
+      const serverRss: number[] = [first.get(serverPid)!.rssMb];
+      const sampler = setInterval(() => {
+        try {
+          serverRss.push(sampleProc(serverPid).rssMb);
+        } catch {
+          // the server is gone: the probe's updates will say so
+        }
+      }, 1000);
+
+      ctx.log(
+        `  measuring for ${seconds} s: a probe load update every ${PROBE_EVERY_MS} ms, each store in turn`,
+      );
+      const latency: Record<StoreKind, number[]> = { etcd: [], zookeeper: [], consul: [] };
+      const missed: Record<StoreKind, number> = { etcd: 0, zookeeper: 0, consul: 0 };
+      /** From the update() call until the store acknowledged the write: the store's share of the latency. */
+      const written: Record<StoreKind, number[]> = { etcd: [], zookeeper: [], consul: [] };
+      let cpu = PROBE_LOAD.cpuPercent;
+      let i = 0;
+      const windowStart = now();
+      const end = windowStart + seconds * 1000;
+      let nextLog = windowStart + 10_000;
+      try {
+        while (now() < end) {
+          for (const store of measured) {
+            const slot = now();
+            cpu = cpu >= 95 ? 5 : cpu + 1; // a different whole percent every time: the tile's text changes
+            const name = `scale-${store}-${i++}`;
+            await stack.probe.watch([
+              [
+                name,
+                {
+                  kind: 'text',
+                  store,
+                  id: PROBE_ID,
+                  selector: '.metric-cpu',
+                  value: `CPU ${formatPercent(cpu)}`,
+                },
+              ],
+            ]);
+            const t0 = now();
+            await held.get(store)!.update({ load: { ...PROBE_LOAD, cpuPercent: cpu } });
+            written[store].push(now() - t0);
+            try {
+              const at = (await stack.probe.waitFor([name], PROBE_TIMEOUT_MS)).get(name)!;
+              latency[store].push(at - t0);
+            } catch {
+              missed[store]++;
+              latency[store].push(PROBE_TIMEOUT_MS);
+            }
+            const lost = hosts.find((h) => !h.running);
+            if (lost) throw new Error(lost.problem());
+            await sleep(Math.max(0, slot + PROBE_EVERY_MS * (0.75 + Math.random() / 2) - now()));
+          }
+          if (now() > nextLog) {
+            nextLog += 10_000;
+            const rss = serverRss.at(-1) ?? 0;
+            ctx.log(
+              `  ${Math.round((now() - windowStart) / 1000)}/${seconds} s: ${i} probe updates, server RSS ${rss.toFixed(0)} MB; ${meter.line()}`,
+            );
+          }
+        }
+      } finally {
+        clearInterval(sampler);
+      }
+      const last = sampleAll(watched);
+      const windowSeconds = (now() - windowStart) / 1000;
+      const updatesAfter = hosts.reduce((sum, h) => sum + (h.last?.updates ?? 0), 0);
+      await cdp.detach().catch(() => undefined);
+
+      for (const store of measured) {
+        ctx.record(
+          distributionFigure(
+            {
+              scenario: 'scale',
+              metric: 'page-update-latency',
+              store,
+              devices: atStart[store] - 1, // not the probe
+              unit: 'ms',
+              floor: floorOf(ctx, store),
+              target: LATENCY_TARGET,
+              note:
+                missed[store] > 0
+                  ? `${missed[store]} update(s) never shown within ${PROBE_TIMEOUT_MS / 1000} s (counted as ${PROBE_TIMEOUT_MS} ms)`
+                  : null,
+            },
+            latency[store],
+          ),
+        );
+      }
+      const cpuOf = (pid: number) => {
+        const a = first.get(pid);
+        const b = last.get(pid);
+        return a && b ? cpuPercent(a, b) : 0;
+      };
+      const rssOf = (pid: number) => last.get(pid)?.rssMb ?? 0;
+      ctx.record(
+        readingFigure(
+          {
+            scenario: 'scale',
+            metric: 'server-rss',
+            store: 'all',
+            devices,
+            unit: 'MB',
+            target: RSS_TARGET,
+            note: `highest of ${serverRss.length} samples, one a second over the ${seconds} s window`,
+          },
+          Math.max(...serverRss),
+        ),
+      );
+      ctx.record(
+        readingFigure(
+          {
+            scenario: 'scale',
+            metric: 'server-cpu',
+            store: 'all',
+            devices,
+            unit: '%',
+            note: `% of one core over the ${seconds} s window (user + system)`,
+          },
+          cpuOf(serverPid),
+        ),
+      );
+      for (const [k, store] of STORE_KINDS.entries()) {
+        const pid = storePids[k]!;
+        ctx.record(
+          readingFigure(
+            {
+              scenario: 'scale',
+              metric: 'store-rss',
+              store,
+              devices,
+              unit: 'MB',
+              note: 'at the end of the window',
+            },
+            rssOf(pid),
+          ),
+        );
+        ctx.record(
+          readingFigure(
+            {
+              scenario: 'scale',
+              metric: 'store-cpu',
+              store,
+              devices,
+              unit: '%',
+              note: '% of one core over the window',
+            },
+            cpuOf(pid),
+          ),
+        );
+      }
+      const hostRss = hostPids.reduce((sum, pid) => sum + rssOf(pid), 0);
+      const hostCpu = hostPids.reduce((sum, pid) => sum + cpuOf(pid), 0);
+      ctx.record(
+        readingFigure(
+          {
+            scenario: 'scale',
+            metric: 'device-host-rss-per-device',
+            store: 'all',
+            devices,
+            unit: 'MB',
+            note: `${mb(hostRss)} MB in ${hosts.length} processes / ${devices} devices (shared runtime: not a Pi's agent)`,
+          },
+          hostRss / devices,
+        ),
+      );
+      ctx.record(
+        readingFigure(
+          {
+            scenario: 'scale',
+            metric: 'device-hosts-cpu',
+            store: 'all',
+            devices,
+            unit: '%',
+            note: `all ${hosts.length} device processes together, % of one core over the window`,
+          },
+          hostCpu,
+        ),
+      );
+      const pageCpu = pagePids.reduce((sum, pid) => sum + cpuOf(pid), 0);
+      ctx.record(
+        readingFigure(
+          {
+            scenario: 'scale',
+            metric: 'page-cpu',
+            store: 'all',
+            devices,
+            unit: '%',
+            note: `headless Chromium, all ${pagePids.length} processes, % of one core over the window`,
+          },
+          pageCpu,
+        ),
+      );
+      const writes = (updatesAfter - updatesBefore) / windowSeconds;
+      ctx.note(
+        `scale: ${devices} simulated devices share ${hosts.length} processes (up to ${PER_HOST} each); each is a real agent with its own HTTP server and store clients, only its load is made up (changed every ${5} s report, so each device writes a load update to each store every report). Consul checks every device over HTTP every ${stack.liveness.checkIntervalSeconds} s (${Math.round(devices / stack.liveness.checkIntervalSeconds)} checks/s).`,
+      );
+      ctx.note(
+        `scale: during the ${seconds} s window the devices made ${writes.toFixed(0)} load updates/s (each written to all 3 stores); the page received ${(frames.batches / windowSeconds).toFixed(0)} batches/s carrying ${(frames.devices / windowSeconds).toFixed(0)} device updates/s (${(frames.bytes / windowSeconds / 1024).toFixed(0)} KB/s).`,
+      );
+      ctx.note(
+        `scale: of the probe's latency, the store's write acknowledgement took (p50 / p99 ms) ${measured
+          .map((s) => {
+            const w = summarize(written[s]);
+            return `${s} ${w.p50.toFixed(1)} / ${w.p99.toFixed(1)}`;
+          })
+          .join(', ')}; the rest is watch, server and page.`,
+      );
+      ctx.note(
+        `scale: machine load over the window (% of one core; 200 = both cores): server ${cpuOf(serverPid).toFixed(0)}, page ${pageCpu.toFixed(0)}, device hosts ${hostCpu.toFixed(0)}, ${STORE_KINDS.map((s, k) => `${s} ${cpuOf(storePids[k]!).toFixed(0)}`).join(', ')}.`,
+      );
+      const consulMetrics = await consulWriteMetrics(stack.endpoints.consul[0]!);
+      if (consulMetrics) ctx.note(`scale: ${consulMetrics}`);
+      await Promise.all([...held.values()].map((r) => r.deregister().catch(() => undefined)));
+    } finally {
+      await probe?.close().catch(() => undefined);
+      ctx.log(`  stopping ${hosts.length} device processes (each device deregisters)`);
+      await Promise.all(hosts.map((h) => h.stop()));
+      await stack.stop();
+    }
   },
 };
+
+/**
+ * Consul's own timers for service (re-)registration through its agent, from /v1/agent/metrics (its last
+ * 10 s interval): how many it did and how long each waited. Every load update in Consul is one.
+ */
+async function consulWriteMetrics(endpoint: string): Promise<string | undefined> {
+  try {
+    const res = await fetch(`${endpoint}/v1/agent/metrics`, { signal: AbortSignal.timeout(5000) });
+    const body = (await res.json()) as {
+      Samples?: { Name: string; Count: number; Mean: number; Max: number }[];
+    };
+    const find = (name: string) => body.Samples?.find((x) => x.Name === name);
+    const register = find('consul.http.PUT.v1.agent.service.register');
+    const catalog = find('consul.catalog.register');
+    if (!register) return undefined;
+    return (
+      `Consul's agent took ${(register.Count / 10).toFixed(0)} service registrations/s (each load update is one; mean ${register.Mean.toFixed(0)} ms, max ${register.Max.toFixed(0)} ms in its HTTP handler)` +
+      (catalog
+        ? `, synced to its catalog at ${(catalog.Count / 10).toFixed(0)}/s (mean ${catalog.Mean.toFixed(1)} ms each, one at a time)`
+        : '')
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/** Tiles in each column of the page now. */
+async function tilesShown(stack: Stack): Promise<Record<StoreKind, number>> {
+  const counts = (await stack.page.evaluate(
+    `[${STORE_KINDS.map((s) => `document.querySelectorAll('.tile[data-store="${s}"]').length`).join(',')}]`,
+  )) as number[];
+  return Object.fromEntries(STORE_KINDS.map((s, i) => [s, counts[i] ?? 0])) as Record<StoreKind, number>;
+}
+
+/**
+ * Until every column shows `devices` tiles, or the time is up (then what each column shows); progress
+ * every 5 s; fails when a device process dies.
+ */
+async function waitForFleet(
+  ctx: BenchContext,
+  stack: Stack,
+  hosts: DeviceHost[],
+  devices: number,
+  meter: CpuMeter,
+) {
+  const names = STORE_KINDS.map((store) => `scale-count-${store}`);
+  await stack.probe.watch(
+    STORE_KINDS.map((store, i) => [names[i]!, { kind: 'count', store, count: devices }]),
+  );
+  const shownNow = () => tilesShown(stack);
+  const progress = async () => {
+    const shown = Object.values(await shownNow());
+    const startedCount = hosts.reduce((sum, h) => sum + (h.last?.started ?? 0), 0);
+    const registered = STORE_KINDS.map((s) =>
+      hosts.reduce((sum, h) => sum + (h.last?.registered[s] ?? 0), 0),
+    );
+    ctx.log(
+      `  ${startedCount}/${devices} started; registered ${registered.join(' / ')}; on the page ${shown.join(' / ')} (etcd / ZooKeeper / Consul); ${meter.line()}`,
+    );
+  };
+  // Long enough for every store to take the whole fleet at its own pace on a loaded machine; a store
+  // that cannot (its write path saturated) is measured with what it shows then, and said so.
+  const timeoutMs = 60_000 + devices * 120;
+  const deadline = now() + timeoutMs;
+  let nextLog = now() + 5000;
+  const seen = new Set<string>();
+  for (;;) {
+    const lost = hosts.find((h) => !h.running);
+    if (lost) throw new Error(lost.problem());
+    // The probe's stamps, taken without its waitFor (which gives up on a timeout): no latency is timed here.
+    const taken = (await stack.page.evaluate(
+      `window.__benchProbe.take(${JSON.stringify(names.filter((n) => !seen.has(n)))})`,
+    )) as Record<string, number>;
+    for (const name of Object.keys(taken)) seen.add(name);
+    if (seen.size === names.length) return shownNow();
+    if (now() > deadline) {
+      await progress();
+      await stack.probe.cancel(names);
+      const shown = await shownNow();
+      const empty = STORE_KINDS.filter((s) => shown[s] === 0);
+      if (empty.length > 0)
+        throw new Error(`no device on the page for ${empty.join(', ')} after ${timeoutMs / 1000} s`);
+      return shown;
+    }
+    if (now() > nextLog) {
+      nextLog += 5000;
+      await progress();
+    }
+    await sleep(250);
+  }
+}

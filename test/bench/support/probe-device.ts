@@ -56,12 +56,12 @@ export class ProbeDevices {
   }
 
   /** Registers and waits until the store has it. */
-  async registered(store: StoreKind, id: string): Promise<Registration> {
+  async registered(store: StoreKind, id: string, timeoutMs = 20_000): Promise<Registration> {
     const registration = this.register(store, id);
     await until(
       `${id} registered in ${store}`,
       () => (registration.state === 'registered' ? true : undefined),
-      20_000,
+      timeoutMs,
       20,
     );
     return registration;

@@ -30,6 +30,8 @@ export interface StackOptions {
   host: string;
   log: (line: string) => void;
   viewport?: { width: number; height: number };
+  /** Extra variables for the server process (e.g. NODE_OPTIONS to profile it). */
+  serverEnv?: Record<string, string>;
 }
 
 export async function startStack(options: StackOptions): Promise<Stack> {
@@ -51,6 +53,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       FLEET_NAMESPACE: BENCH_NAMESPACE,
       FLEET_SERVICE: BENCH_SERVICE,
       FLEET_LOG_LEVEL: 'warn',
+      ...options.serverEnv,
     });
     log('  opening the page in headless Chromium');
     browser = await launchBrowser();
