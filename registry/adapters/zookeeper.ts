@@ -82,10 +82,14 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
       if (!watcher) {
         watcher = (event) => {
           if (event.getType() === ZK.NODE_DELETED) return; // the child watch reports it
-          feed.run(async () => {
-            const entry = await read(id);
-            if (entry) sink.upsert(entry);
-          });
+          // Asked now, applied in turn: a busy fleet's re-reads share one round trip instead of
+          // queueing one behind the other.
+          feed.pipeline(
+            () => read(id),
+            (entry) => {
+              if (entry) sink.upsert(entry);
+            },
+          );
         };
         dataWatchers.set(id, watcher);
       }
@@ -105,7 +109,7 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
       for (const id of dataWatchers.keys()) if (!ids.includes(id)) dataWatchers.delete(id);
       sink.reset(entries);
     };
-    const feed = new SerialFeed(this.session, sync, (error) => sink.down(error));
+    const feed = new OrderedFeed(this.session, sync, (error) => sink.down(error));
     const onChildren = () => feed.run(sync);
     return feed.start();
   }
@@ -139,7 +143,7 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
   watchConfig(key: string, sink: ValueSink): () => void {
     const path = this.ctx.layout.configPath(key);
     const sync = async () => sink.set((await this.readWatched(path, onChange))?.data?.toString());
-    const feed = new SerialFeed(this.session, sync, (error) => sink.down(error));
+    const feed = new OrderedFeed(this.session, sync, (error) => sink.down(error));
     const onChange = () => feed.run(sync);
     return feed.start();
   }
@@ -192,10 +196,11 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
 }
 
 /**
- * Runs a watch's reads one at a time, resyncs on every (re)connect and new session, and reports
- * failures as "down" (a failed read is retried by the next connect).
+ * Applies a watch's reads in the order they were asked, resyncs on every (re)connect and new session,
+ * and reports failures as "down" (a failed read is retried by the next connect). ZooKeeper answers one
+ * session's requests in order, so reads may be sent at once and still be applied in order.
  */
-class SerialFeed {
+class OrderedFeed {
   private chain = Promise.resolve();
   private stopped = false;
   private readonly onConnected = () => this.run(this.resync);
@@ -215,6 +220,14 @@ class SerialFeed {
       this.stopped = true;
       this.session.off('connected', this.onConnected).off('disconnected', this.onDisconnected);
     };
+  }
+
+  /** Sends `read` now; applies its result after every step asked before it. */
+  pipeline<T>(read: () => Promise<T>, apply: (value: T) => void): void {
+    if (this.stopped) return;
+    const pending = read();
+    pending.catch(() => undefined); // reported in turn, by run()
+    this.run(async () => apply(await pending));
   }
 
   run(step: () => Promise<void>): void {
