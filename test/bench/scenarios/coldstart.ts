@@ -23,7 +23,7 @@ async function storesAlone(): Promise<number> {
   return took;
 }
 
-async function coldStart(ctx: BenchContext): Promise<number> {
+async function coldStart(): Promise<number> {
   const browser = await launchBrowser(); // a browser already open, as on the presenter's laptop
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/`;
@@ -75,7 +75,7 @@ export const coldStartScenario: Scenario = {
     const starts: number[] = [];
     for (let i = 0; i < runs; i++) {
       floors.push(await storesAlone());
-      const took = await coldStart(ctx);
+      const took = await coldStart();
       starts.push(took);
       ctx.log(
         `  run ${i + 1}/${runs}: ${(took / 1000).toFixed(1)} s (the stores alone: ${(floors[i]! / 1000).toFixed(1)} s)`,

@@ -69,7 +69,7 @@ async function roundTrips(ctx: BenchContext, devices: number, trials: number) {
     const after = cpuOf(groups);
     for (const group of Object.keys(cpuMs)) cpuMs[group]! += (after[group]! - before[group]!) * 1000;
     writes.push(seen.get(acked)! - clickedAt);
-    STORE_KINDS.forEach((store, k) => perStore[store].push(seen.get(names[k]!)! - clickedAt));
+    for (const [k, store] of STORE_KINDS.entries()) perStore[store].push(seen.get(names[k]!)! - clickedAt);
     all.push(Math.max(...STORE_KINDS.map((_, k) => seen.get(names[k]!)!)) - clickedAt);
     await sleep(200 + Math.random() * 200);
   }

@@ -2,11 +2,10 @@
 // the page's DOM shows it, with the fleet's own devices on the page and reporting their load meanwhile.
 
 import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
-import { formatPercent } from '../../../server/page/format.ts';
 import { now, sleep } from '../support/clock.ts';
 import { type BenchContext, floorOf, type Scenario } from '../support/context.ts';
 import { distributionFigure } from '../support/figures.ts';
-import { PROBE_LOAD, ProbeDevices } from '../support/probe-device.ts';
+import { ProbeDevices } from '../support/probe-device.ts';
 
 const TARGET = { max: 50, text: 'p99 <= 50 ms (100 devices)' };
 const PROBE_ID = 'bench-probe';
@@ -31,27 +30,11 @@ export const propagationScenario: Scenario = {
       await stack.probe.waitFor(shown, 10_000);
 
       const loadLatency: Record<StoreKind, number[]> = { etcd: [], zookeeper: [], consul: [] };
-      let cpu = PROBE_LOAD.cpuPercent;
       for (let i = 0; i < updates; i++) {
         for (const store of STORE_KINDS) {
-          cpu = cpu >= 95 ? 5 : cpu + 1; // a different whole percent every time: the tile's text changes
-          const name = `load-${store}-${i}`;
-          await stack.probe.watch([
-            [
-              name,
-              {
-                kind: 'text',
-                store,
-                id: PROBE_ID,
-                selector: '.metric-cpu',
-                value: `CPU ${formatPercent(cpu)}`,
-              },
-            ],
-          ]);
-          const t0 = now();
-          await held.get(store)!.update({ load: { ...PROBE_LOAD, cpuPercent: cpu } });
-          const at = (await stack.probe.waitFor([name], 5_000)).get(name)!;
-          loadLatency[store].push(at - t0);
+          const { shownMs } = await probe.timedLoadUpdate(stack.probe, store, held.get(store)!, 5_000);
+          if (shownMs === undefined) throw new Error(`${store}: a load update never reached the page`);
+          loadLatency[store].push(shownMs);
           await sleep(10 + Math.random() * 30);
         }
         if ((i + 1) % 50 === 0) ctx.log(`  ${i + 1}/${updates} load updates per store`);

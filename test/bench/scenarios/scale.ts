@@ -7,12 +7,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { livenessEnv } from '../../../registry/common-settings.ts';
 import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
-import { formatPercent } from '../../../server/page/format.ts';
 import { now, sleep } from '../support/clock.ts';
 import { type BenchContext, floorOf, type Scenario } from '../support/context.ts';
 import type { HostReport } from '../support/device-host.ts';
 import { distributionFigure, readingFigure } from '../support/figures.ts';
-import { PROBE_LOAD, ProbeDevices } from '../support/probe-device.ts';
+import { ProbeDevices } from '../support/probe-device.ts';
 import { cpuPercent, descendants, type ProcSample, sampleProc } from '../support/proc.ts';
 import { BENCH_NAMESPACE, BENCH_SERVICE, type Stack, startStack } from '../support/stack.ts';
 import { summarize } from '../support/stats.ts';
@@ -243,7 +242,6 @@ export const scaleScenario: Scenario = {
       const missed: Record<StoreKind, number> = { etcd: 0, zookeeper: 0, consul: 0 };
       /** From the update() call until the store acknowledged the write: the store's share of the latency. */
       const written: Record<StoreKind, number[]> = { etcd: [], zookeeper: [], consul: [] };
-      let cpu = PROBE_LOAD.cpuPercent;
       let i = 0;
       const windowStart = now();
       const end = windowStart + seconds * 1000;
@@ -252,30 +250,16 @@ export const scaleScenario: Scenario = {
         while (now() < end) {
           for (const store of measured) {
             const slot = now();
-            cpu = cpu >= 95 ? 5 : cpu + 1; // a different whole percent every time: the tile's text changes
-            const name = `scale-${store}-${i++}`;
-            await stack.probe.watch([
-              [
-                name,
-                {
-                  kind: 'text',
-                  store,
-                  id: PROBE_ID,
-                  selector: '.metric-cpu',
-                  value: `CPU ${formatPercent(cpu)}`,
-                },
-              ],
-            ]);
-            const t0 = now();
-            await held.get(store)!.update({ load: { ...PROBE_LOAD, cpuPercent: cpu } });
-            written[store].push(now() - t0);
-            try {
-              const at = (await stack.probe.waitFor([name], PROBE_TIMEOUT_MS)).get(name)!;
-              latency[store].push(at - t0);
-            } catch {
-              missed[store]++;
-              latency[store].push(PROBE_TIMEOUT_MS);
-            }
+            const { writtenMs, shownMs } = await probe.timedLoadUpdate(
+              stack.probe,
+              store,
+              held.get(store)!,
+              PROBE_TIMEOUT_MS,
+            );
+            written[store].push(writtenMs);
+            i++;
+            if (shownMs === undefined) missed[store]++;
+            latency[store].push(shownMs ?? PROBE_TIMEOUT_MS);
             const lost = hosts.find((h) => !h.running);
             if (lost) throw new Error(lost.problem());
             await sleep(Math.max(0, slot + PROBE_EVERY_MS * (0.75 + Math.random() / 2) - now()));

@@ -5,7 +5,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRegistry } from '../../../registry/index.ts';
 import type { InstanceSpec, Load, Registration, Registry, StoreKind } from '../../../registry/types.ts';
-import { until } from './clock.ts';
+import { formatPercent } from '../../../server/page/format.ts';
+import { now, until } from './clock.ts';
+import type { PageProbe } from './page-probe.ts';
 import { BENCH_NAMESPACE, BENCH_SERVICE, type Stack } from './stack.ts';
 
 export const PROBE_LOAD: Load = {
@@ -16,7 +18,17 @@ export const PROBE_LOAD: Load = {
   uptimeSeconds: 100,
 };
 
+export interface TimedUpdate {
+  /** From the update() call until the store acknowledged the write. */
+  writtenMs: number;
+  /** From the update() call until the page's DOM showed it; undefined when it did not in time. */
+  shownMs: number | undefined;
+}
+
 export class ProbeDevices {
+  private cpu = PROBE_LOAD.cpuPercent;
+  private trials = 0;
+
   private constructor(
     private readonly registries: Map<StoreKind, Registry>,
     private readonly health: Server,
@@ -65,6 +77,31 @@ export class ProbeDevices {
       20,
     );
     return registration;
+  }
+
+  /**
+   * One load update of `registration` (a probe device in `store`), timed from the update() call until
+   * the tile's CPU figure shows it. A different whole percent every time, so that the text changes.
+   */
+  async timedLoadUpdate(
+    page: PageProbe,
+    store: StoreKind,
+    registration: Registration,
+    timeoutMs: number,
+  ): Promise<TimedUpdate> {
+    this.cpu = this.cpu >= 95 ? 5 : this.cpu + 1;
+    const name = `load-${store}-${++this.trials}`;
+    const id = registration.record.id;
+    const value = `CPU ${formatPercent(this.cpu)}`;
+    await page.watch([[name, { kind: 'text', store, id, selector: '.metric-cpu', value }]]);
+    const t0 = now();
+    await registration.update({ load: { ...PROBE_LOAD, cpuPercent: this.cpu } });
+    const writtenMs = now() - t0;
+    try {
+      return { writtenMs, shownMs: (await page.waitFor([name], timeoutMs)).get(name)! - t0 };
+    } catch {
+      return { writtenMs, shownMs: undefined };
+    }
   }
 
   async close(): Promise<void> {
