@@ -148,6 +148,7 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
       endpoints,
       namespace: this.config.namespace,
       liveness: this.config.liveness,
+      consulLoadIntervalSeconds: this.config.consulLoadIntervalSeconds,
     });
     const registration = registry.register({
       service: this.config.service,

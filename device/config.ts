@@ -12,9 +12,11 @@ import {
 import type { ValidationError } from '../registry/errors.ts';
 import { LOG_LEVELS } from '../registry/log.ts';
 import {
+  DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS,
   hostSchema,
   instanceIdSchema,
   labelsSchema,
+  loadIntervalSchema,
   namespaceSchema,
   portSchema,
   serviceSchema,
@@ -61,6 +63,13 @@ export const AGENT_SETTINGS: readonly SettingSpec[] = [
   { key: 'labels', flag: 'label', env: 'FLEET_LABELS', help: 'extra labels, name=value', list: true },
   ...LIVENESS_SETTINGS,
   {
+    key: 'consulLoadInterval',
+    flag: 'consul-load-interval',
+    env: 'FLEET_CONSUL_LOAD_INTERVAL',
+    help: 'Consul: load-only updates written at most this often, seconds (0: every one; each re-registers the service)',
+    defaultText: String(DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS),
+  },
+  {
     key: 'reportInterval',
     flag: 'report-interval',
     env: 'FLEET_REPORT_INTERVAL',
@@ -81,6 +90,8 @@ export interface AgentConfig {
   listen: string;
   labels: Record<string, string>;
   liveness: LivenessSettings;
+  /** Consul: the shortest time between two load-only updates (RegistryOptions.consulLoadIntervalSeconds). */
+  consulLoadIntervalSeconds: number;
   reportIntervalSeconds: number;
   logLevel: (typeof LOG_LEVELS)[number];
 }
@@ -100,6 +111,7 @@ const schema = z.strictObject({
     .int('whole seconds from 1 to 3600')
     .min(1, 'seconds from 1 to 3600')
     .max(3600, 'seconds from 1 to 3600'),
+  consulLoadInterval: loadIntervalSchema,
   logLevel: z.enum(LOG_LEVELS, { error: `one of ${LOG_LEVELS.join(', ')}` }),
 });
 
@@ -138,6 +150,10 @@ export function parseAgentConfig(input: SettingsInput): ParsedAgentArgs {
       listen: orDefault(values.listen, '0.0.0.0'),
       labels,
       reportInterval: orDefault(numberSetting(values.reportInterval), 5),
+      consulLoadInterval: orDefault(
+        numberSetting(values.consulLoadInterval),
+        DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS,
+      ),
       logLevel: orDefault(values.logLevel, 'info'),
     });
     if (!parsed.success) issues.push(...toFieldIssues(parsed.error));
@@ -154,6 +170,7 @@ export function parseAgentConfig(input: SettingsInput): ParsedAgentArgs {
       listen: p.listen,
       labels: p.labels,
       liveness,
+      consulLoadIntervalSeconds: p.consulLoadInterval,
       reportIntervalSeconds: p.reportInterval,
       logLevel: p.logLevel,
     };

@@ -8,7 +8,14 @@ import { StoreRegistry } from './core/store-registry.ts';
 import { parseEndpoints } from './endpoints.ts';
 import { type FieldIssue, ValidationError } from './errors.ts';
 import { layout } from './layout.ts';
-import { DEFAULT_LIVENESS, livenessSchema, namespaceSchema, toFieldIssues } from './schema.ts';
+import {
+  DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS,
+  DEFAULT_LIVENESS,
+  livenessSchema,
+  loadIntervalSchema,
+  namespaceSchema,
+  toFieldIssues,
+} from './schema.ts';
 import { type Registry, type RegistryOptions, STORE_KINDS, type StoreKind } from './types.ts';
 
 export { Backoff, sleep, withBackoff } from './backoff.ts';
@@ -16,7 +23,12 @@ export { parseConfigValue } from './config-keys.ts';
 export { DEFAULT_PORTS, type Endpoint, parseEndpoints } from './endpoints.ts';
 export * from './errors.ts';
 export { type Layout, layout } from './layout.ts';
-export { COLOR_NAMES, DEFAULT_LIVENESS, livenessWindowMs } from './schema.ts';
+export {
+  COLOR_NAMES,
+  DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS,
+  DEFAULT_LIVENESS,
+  livenessWindowMs,
+} from './schema.ts';
 export * from './types.ts';
 
 const ADAPTERS: Record<StoreKind, (ctx: AdapterContext) => StoreAdapter> = {
@@ -45,6 +57,10 @@ export function createRegistry(options: RegistryOptions): Registry {
   if (!Number.isInteger(requestTimeoutMs) || requestTimeoutMs < 100 || requestTimeoutMs > 120_000) {
     issues.push({ field: 'requestTimeoutMs', expected: 'whole milliseconds from 100 to 120000' });
   }
+  const loadInterval = loadIntervalSchema.safeParse(
+    options.consulLoadIntervalSeconds ?? DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS,
+  );
+  if (!loadInterval.success) issues.push(...toFieldIssues(loadInterval.error, 'consulLoadIntervalSeconds'));
   let endpoints: ReturnType<typeof parseEndpoints> = [];
   if (STORE_KINDS.includes(store)) {
     try {
@@ -54,7 +70,8 @@ export function createRegistry(options: RegistryOptions): Registry {
       issues.push(...error.issues);
     }
   }
-  if (issues.length > 0 || !liveness.success) throw new ValidationError(`${store} registry options`, issues);
+  if (issues.length > 0 || !liveness.success || !loadInterval.success)
+    throw new ValidationError(`${store} registry options`, issues);
 
   const keys = layout(namespace);
   const backoff = { initialMs: options.backoff?.initialMs ?? 250, maxMs: options.backoff?.maxMs ?? 3000 };
@@ -65,6 +82,7 @@ export function createRegistry(options: RegistryOptions): Registry {
     liveness: frozenLiveness,
     requestTimeoutMs,
     backoff,
+    consulLoadIntervalSeconds: loadInterval.data,
   });
   return new StoreRegistry(adapter, {
     namespace,

@@ -187,6 +187,10 @@ export const livenessSchema = z.strictObject({
   deregisterCriticalAfterSeconds: seconds(60, 86400),
 });
 
+/** Consul: the default minimum interval between load-only updates (RegistryOptions.consulLoadIntervalSeconds). */
+export const DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS = 15;
+export const loadIntervalSchema = seconds(0, 3600);
+
 /** How long after a device dies its store says so: the window the page counts down. */
 export function livenessWindowMs(store: 'etcd' | 'zookeeper' | 'consul', l: LivenessSettings): number {
   const windows = {

@@ -89,6 +89,13 @@ export interface RegistryOptions {
   requestTimeoutMs?: number;
   /** Reconnect backoff (defaults: 250 ms doubling to 5 s, with jitter). */
   backoff?: { initialMs?: number; maxMs?: number };
+  /**
+   * Consul: at most one write per this many seconds for updates that change only the load (default
+   * 15; 0 = every update). Each update re-registers the service with the agent, which a thousand
+   * devices' loads every 5 s overwhelm. Updates that change anything else (the color) go at once and
+   * carry the newest load. etcd and ZooKeeper write every update. See docs/stores.md.
+   */
+  consulLoadIntervalSeconds?: number;
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';

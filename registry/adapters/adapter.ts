@@ -22,6 +22,8 @@ export interface AdapterContext {
   liveness: Readonly<LivenessSettings>;
   requestTimeoutMs: number;
   backoff: BackoffOptions;
+  /** Consul's minimum interval between load-only updates (validated in index.ts). */
+  consulLoadIntervalSeconds: number;
 }
 
 export interface ClaimEvents {
@@ -72,6 +74,13 @@ export interface AdapterEvents {
 export interface StoreAdapter extends EventEmitter<AdapterEvents> {
   readonly kind: StoreKind;
   readonly state: ConnectionState;
+  /**
+   * The shortest time between two writes of updates that change only the load: 0 where a write is
+   * cheap (etcd, ZooKeeper), more where each write is costly for the store (Consul re-registers the
+   * service). The core registration loop holds such updates back and coalesces them; other updates
+   * are written at once.
+   */
+  readonly loadIntervalMs: number;
   /** Resolves once connected (at once if connected); never rejects: resolves on abort too. */
   whenConnected(signal: AbortSignal): Promise<void>;
   /** Writes the instance with the store's liveness; ConflictError if another live process holds the id. */
@@ -91,6 +100,11 @@ export abstract class AdapterBase extends EventEmitter<AdapterEvents> {
 
   get state(): ConnectionState {
     return this.current;
+  }
+
+  /** Every update written at once, unless the adapter says otherwise (see StoreAdapter). */
+  get loadIntervalMs(): number {
+    return 0;
   }
 
   protected setState(state: ConnectionState, detail: StateDetail = {}): void {

@@ -9,7 +9,8 @@ import type { ConsulServiceFields } from './consul-meta.ts';
 export interface HealthEntry {
   Node: { Node: string; Address: string };
   Service: ConsulServiceFields;
-  Checks: { CheckID: string; ServiceID: string; Status: string; Output: string }[];
+  /** ModifyIndex: the Raft index of the check's last change (absent from agent-local answers). */
+  Checks: { CheckID: string; ServiceID: string; Status: string; Output: string; ModifyIndex?: number }[];
 }
 
 export interface AgentMember {

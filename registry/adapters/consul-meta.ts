@@ -19,6 +19,8 @@ export interface ConsulServiceFields {
   Address: string;
   Port: number;
   Meta: Record<string, string> | null;
+  /** The Raft index of the service's last change (in catalog/health answers, not agent-local ones). */
+  ModifyIndex?: number;
 }
 
 export function toMeta(record: InstanceRecord): Record<string, string> {

@@ -19,6 +19,8 @@ const sameInstance = (a: DiscoveredInstance, b: DiscoveredInstance) =>
 
 export class InstanceView extends EventEmitter<InstanceWatchEvents> implements InstanceWatch, InstanceSink {
   private readonly known = new Map<string, DiscoveredInstance>();
+  /** The malformed entries reported, per id: one handed again unchanged is not reported again. */
+  private readonly reported = new Map<string, MalformedValueError>();
   private current: WatchState = 'syncing';
   private stopWatch: (() => void) | undefined;
 
@@ -52,10 +54,13 @@ export class InstanceView extends EventEmitter<InstanceWatchEvents> implements I
   reset(entries: RawInstance[]): void {
     if (this.current === 'closed') return;
     const seen = new Set<string>();
+    const present = new Set<string>();
     for (const entry of entries) {
+      present.add(entry.id);
       if (this.apply(entry)) seen.add(entry.id);
     }
     for (const id of [...this.known.keys()]) if (!seen.has(id)) this.remove(id);
+    for (const id of [...this.reported.keys()]) if (!present.has(id)) this.reported.delete(id);
     this.setState('live');
     this.emit('synced', this.instances());
   }
@@ -67,6 +72,7 @@ export class InstanceView extends EventEmitter<InstanceWatchEvents> implements I
   }
 
   remove(id: string): void {
+    this.reported.delete(id);
     const instance = this.known.get(id);
     if (!instance || this.current === 'closed') return;
     this.known.delete(id);
@@ -78,12 +84,29 @@ export class InstanceView extends EventEmitter<InstanceWatchEvents> implements I
     this.setState('down', error);
   }
 
-  /** True when the entry is valid and now known. */
+  /**
+   * True when the entry is valid and now known. An adapter that hands the very same record and
+   * liveness objects again says "unchanged since" (Consul's watch re-sends every entry on every
+   * change, and keeps the ones whose indexes did not move): nothing to compare, nothing to report.
+   */
   private apply(entry: RawInstance): boolean {
     if (entry.record instanceof MalformedValueError) {
-      this.emit('invalid', entry.record);
+      const again = this.reported.get(entry.id) === entry.record;
       this.remove(entry.id);
+      this.reported.set(entry.id, entry.record);
+      if (!again) this.emit('invalid', entry.record);
       return false;
+    }
+    this.reported.delete(entry.id);
+    const previous = this.known.get(entry.id);
+    if (
+      previous &&
+      previous.record === entry.record &&
+      previous.liveness === entry.liveness &&
+      previous.health === entry.health &&
+      previous.key === entry.key
+    ) {
+      return true;
     }
     const instance: DiscoveredInstance = {
       store: this.store,
@@ -92,7 +115,6 @@ export class InstanceView extends EventEmitter<InstanceWatchEvents> implements I
       health: entry.health,
       liveness: entry.liveness,
     };
-    const previous = this.known.get(entry.id);
     this.known.set(entry.id, instance);
     if (!previous) this.emit('change', { type: 'added', instance });
     else if (!sameInstance(previous, instance)) this.emit('change', { type: 'updated', instance, previous });

@@ -1,5 +1,7 @@
 // One instance kept registered in one store: claims it whenever the store is up, re-claims it after the
 // store dropped it (lease lost, session expired, Consul restarted), and writes updates, latest first.
+// Updates that change only the load are written at most once per the adapter's loadIntervalMs (Consul:
+// each write re-registers the service), coalesced; any other update is written at once, newest load too.
 import { EventEmitter } from 'node:events';
 import type { Claim, StoreAdapter } from '../adapters/adapter.ts';
 import { Backoff, type BackoffOptions, sleep } from '../backoff.ts';
@@ -37,6 +39,11 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
   private version = 0;
   private writtenVersion = -1;
   private writing = false;
+  /** The newest version that changed more than the load (written at once, whatever the interval). */
+  private urgentVersion = -1;
+  /** When the store was last written (claim or update), for the adapter's load interval. */
+  private lastWriteAt = 0;
+  private loadTimer: NodeJS.Timeout | undefined;
   private waiters: Waiter[] = [];
   private readonly loop: Promise<void>;
 
@@ -63,8 +70,10 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
   update(patch: InstancePatch): Promise<void> {
     if (this.stopped.signal.aborted) return Promise.reject(new ClosedError(this.store));
     const valid = parseOrThrow(instancePatchSchema, patch, 'update');
+    const urgent = changesMoreThanLoad(this.desired, valid);
     this.desired = { ...this.desired, ...valid, updatedAt: new Date().toISOString() };
     const version = ++this.version;
+    if (urgent) this.urgentVersion = version;
     const written = new Promise<void>((resolve, reject) => this.waiters.push({ version, resolve, reject }));
     void this.flush();
     return written;
@@ -85,6 +94,7 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
 
   private stop(): Claim | undefined {
     this.stopped.abort();
+    clearTimeout(this.loadTimer);
     const claim = this.claim;
     this.claim = undefined;
     for (const w of this.waiters.splice(0)) w.reject(new ClosedError(this.store));
@@ -117,6 +127,7 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
       }
       this.backoff.reset();
       this.claim = claim;
+      this.lastWriteAt = Date.now();
       this.markWritten(version);
       this.setState('registered');
       this.emit('registered');
@@ -169,8 +180,14 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
     this.writing = true;
     try {
       while (this.claim && this.current === 'registered' && this.writtenVersion < this.version) {
+        const waitMs = this.loadWaitMs();
+        if (waitMs > 0) {
+          this.flushIn(waitMs);
+          return;
+        }
         const version = this.version;
         try {
+          this.lastWriteAt = Date.now();
           await this.claim.write(this.desired);
           this.markWritten(version);
         } catch {
@@ -184,6 +201,23 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
     }
   }
 
+  /** 0: write now; else how long the unwritten load-only updates must still wait. */
+  private loadWaitMs(): number {
+    const interval = this.adapter.loadIntervalMs;
+    if (interval <= 0 || this.urgentVersion > this.writtenVersion) return 0;
+    return Math.max(0, this.lastWriteAt + interval - Date.now());
+  }
+
+  private flushIn(ms: number): void {
+    if (this.loadTimer || this.stopped.signal.aborted) return;
+    this.loadTimer = setTimeout(() => {
+      this.loadTimer = undefined;
+      void this.flush();
+    }, ms);
+    // A load waiting to be written does not keep the process alive.
+    this.loadTimer.unref();
+  }
+
   private markWritten(version: number): void {
     this.writtenVersion = Math.max(this.writtenVersion, version);
     this.waiters = this.waiters.filter((w) => {
@@ -192,4 +226,10 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
       return false;
     });
   }
+}
+
+/** True when the patch changes the labels or the color: anything but the load. */
+function changesMoreThanLoad(record: InstanceRecord, patch: InstancePatch): boolean {
+  if (patch.color !== undefined && patch.color !== record.color) return true;
+  return patch.labels !== undefined && JSON.stringify(patch.labels) !== JSON.stringify(record.labels);
 }

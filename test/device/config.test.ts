@@ -59,6 +59,23 @@ test('an env file: bad lines and unknown settings are named with file and line',
   assert.throws(() => parse(['--env-file', path.join(dir, 'missing.env')]), /no such file/);
 });
 
+test('the Consul load interval: 15 s by default, 0 allowed, bad values named by flag and variable', () => {
+  assert.equal(parse([], { FLEET_CONSUL: 'c' }).consulLoadIntervalSeconds, 15);
+  assert.equal(parse(['--consul-load-interval', '0'], { FLEET_CONSUL: 'c' }).consulLoadIntervalSeconds, 0);
+  assert.equal(
+    parse([], { FLEET_CONSUL: 'c', FLEET_CONSUL_LOAD_INTERVAL: '30' }).consulLoadIntervalSeconds,
+    30,
+  );
+  assert.throws(
+    () => parse(['--consul-load-interval', '-1'], { FLEET_CONSUL: 'c' }),
+    (e: unknown) => e instanceof ValidationError && /--consul-load-interval/.test(e.message),
+  );
+  assert.throws(
+    () => parse([], { FLEET_CONSUL: 'c', FLEET_CONSUL_LOAD_INTERVAL: 'soon' }),
+    (e: unknown) => e instanceof ValidationError && /FLEET_CONSUL_LOAD_INTERVAL/.test(e.message),
+  );
+});
+
 test('every bad setting at once, by the name the user typed', () => {
   try {
     parse(['--port', 'eighty', '--consul-check', 'tcp', '--label', 'novalue', '--nope', 'stray'], {

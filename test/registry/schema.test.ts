@@ -75,6 +75,16 @@ test('registry options: every bad option named at once, nothing started', () => 
     () => createRegistry({ store: 'redis' as never, endpoints: ['x'] }),
     /store: one of etcd, zookeeper, consul/,
   );
+  for (const bad of [-5, 2.5, 7200, 'often' as unknown as number]) {
+    assert.throws(
+      () => createRegistry({ store: 'consul', endpoints: ['http://x:8500'], consulLoadIntervalSeconds: bad }),
+      (e: unknown) =>
+        e instanceof ValidationError &&
+        e.fields.includes('consulLoadIntervalSeconds') &&
+        /consulLoadIntervalSeconds: a (whole )?number of seconds from 0 to 3600/.test(e.message),
+      `consulLoadIntervalSeconds ${String(bad)}`,
+    );
+  }
 });
 
 test('liveness windows: TTL, session timeout, Consul check interval + timeout or TTL', () => {

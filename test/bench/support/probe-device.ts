@@ -44,7 +44,14 @@ export class ProbeDevices {
     for (const [store, endpoints] of Object.entries(stack.endpoints) as [StoreKind, string[]][]) {
       registries.set(
         store,
-        createRegistry({ store, endpoints, namespace: BENCH_NAMESPACE, liveness: stack.liveness }),
+        // Every probe write goes to the store at once (no Consul load interval): the store path is timed.
+        createRegistry({
+          store,
+          endpoints,
+          namespace: BENCH_NAMESPACE,
+          liveness: stack.liveness,
+          consulLoadIntervalSeconds: 0,
+        }),
       );
     }
     return new ProbeDevices(registries, health, '127.0.0.1', (health.address() as AddressInfo).port);

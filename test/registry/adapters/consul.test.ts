@@ -1,3 +1,18 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { type StoreProcess, startStore } from '../../../provision/stores/index.ts';
+import {
+  createRegistry,
+  type InstanceSpec,
+  type Load,
+  type Registry,
+  type RegistryOptions,
+  ValidationError,
+} from '../../../registry/index.ts';
+import { delay, eventually } from '../../support/eventually.ts';
 import { registryContract } from '../contract.ts';
 
 registryContract({
@@ -9,4 +24,203 @@ registryContract({
   name: 'consul (TTL check)',
   store: 'consul',
   liveness: { consulCheck: 'ttl', checkTtlSeconds: 2 },
+});
+
+const load = (cpuPercent: number): Load => ({
+  cpuPercent,
+  load1: 0.5,
+  memUsedPercent: 40,
+  temperatureC: null,
+  uptimeSeconds: 100,
+});
+
+// Consul-only: each update re-registers the service, so load-only updates are paced
+// (consulLoadIntervalSeconds); every watch answer holds the whole service, so unchanged entries are
+// not decoded again.
+describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
+  let store: StoreProcess;
+  let endpoint: string;
+  let port: number;
+  const registries: Registry[] = [];
+  const health = createServer((_req, res) => res.end('ok'));
+  let services = 0;
+
+  const open = (extra: Partial<RegistryOptions> = {}) => {
+    const registry = createRegistry({
+      store: 'consul',
+      endpoints: [endpoint],
+      liveness: { consulCheck: 'ttl', checkTtlSeconds: 30 },
+      backoff: { initialMs: 100, maxMs: 1000 },
+      ...extra,
+    });
+    registries.push(registry);
+    return registry;
+  };
+  /** Each test its own service, so that tests do not see each other's instances. */
+  const newService = () => `li${process.pid}-${++services}`;
+  const spec = (service: string, id: string, extra: Partial<InstanceSpec> = {}): InstanceSpec => ({
+    service,
+    id,
+    host: '127.0.0.1',
+    port,
+    labels: { zone: 'stage' },
+    load: load(10),
+    color: null,
+    ...extra,
+  });
+  /** The service's Meta as Consul has it now (not through the registry). */
+  const meta = async (id: string): Promise<Record<string, string> | undefined> => {
+    const res = await fetch(`${endpoint}/v1/agent/service/${id}`);
+    if (res.status === 404) return undefined;
+    return ((await res.json()) as { Meta: Record<string, string> }).Meta;
+  };
+  const registered = async (service: string, id: string, extra: Partial<RegistryOptions> = {}) => {
+    const registration = open(extra).register(spec(service, id));
+    await eventually(`${id} registered`, () => registration.state === 'registered', { timeoutMs: 5000 });
+    return registration;
+  };
+
+  before(async () => {
+    store = await startStore('consul');
+    endpoint = store.endpoints[0]!;
+    health.listen(0, '127.0.0.1');
+    await once(health, 'listening');
+    port = (health.address() as AddressInfo).port;
+  });
+
+  after(async () => {
+    await Promise.all(registries.map((r) => r.close()));
+    health.close();
+    await store?.stop({ removeData: true });
+  });
+
+  test('a load-only update within the interval reaches Consul when it ends, the newest one only', async (t) => {
+    const registration = await registered(newService(), 'li-a', { consulLoadIntervalSeconds: 3 });
+    const startedAt = Date.now();
+    const written: [number, number][] = [];
+    const first = registration.update({ load: load(20) }).then(() => written.push([20, Date.now()]));
+    await delay(300);
+    const second = registration.update({ load: load(30) }).then(() => written.push([30, Date.now()]));
+    await delay(1200);
+    assert.equal((await meta('li-a'))?.fleet_cpu, '10', 'not written within the interval');
+    assert.deepEqual(written, [], 'the updates are not reported written yet');
+    await Promise.all([first, second]);
+    const tookMs = Date.now() - startedAt;
+    assert.equal((await meta('li-a'))?.fleet_cpu, '30', 'the newest load is in Consul');
+    assert.ok(tookMs >= 2500, `written ${tookMs} ms after the interval began (3 s after registering)`);
+    assert.ok(tookMs <= 4500, `written ${tookMs} ms after the interval began: not much after its end`);
+    assert.ok(
+      Math.abs(written[0]![1] - written[1]![1]) < 50,
+      'both updates were written together, in one write',
+    );
+    t.diagnostic(`load-only updates written together ${tookMs} ms after the registration`);
+
+    // The next load-only update waits a whole interval after that write.
+    const third = registration.update({ load: load(40) });
+    await delay(1500);
+    assert.equal((await meta('li-a'))?.fleet_cpu, '30');
+    await third;
+    assert.equal((await meta('li-a'))?.fleet_cpu, '40');
+  });
+
+  test('the default interval is 15 s: a load-only update is not in Consul 2 s later', async () => {
+    const registration = await registered(newService(), 'li-default');
+    void registration.update({ load: load(55) }).catch(() => undefined);
+    await delay(2000);
+    assert.equal((await meta('li-default'))?.fleet_cpu, '10');
+  });
+
+  test('a color update is written at once, within the interval, and carries the newest load', async (t) => {
+    const registration = await registered(newService(), 'li-color', { consulLoadIntervalSeconds: 30 });
+    const loadWritten = registration.update({ load: load(66) });
+    await delay(300);
+    assert.equal((await meta('li-color'))?.fleet_cpu, '10', 'the load-only update waits');
+    const startedAt = Date.now();
+    await registration.update({ color: '#00ff00' });
+    await loadWritten; // written with the color
+    const tookMs = Date.now() - startedAt;
+    const stored = await meta('li-color');
+    assert.equal(stored?.fleet_color, '#00ff00');
+    assert.equal(stored?.fleet_cpu, '66', 'the newest load went with the color');
+    assert.ok(tookMs < 1000, `color written after ${tookMs} ms`);
+    t.diagnostic(`color (and the waiting load) written after ${tookMs} ms`);
+
+    // The same color again with a new load is a load-only update: it waits.
+    void registration.update({ color: '#00ff00', load: load(77) }).catch(() => undefined);
+    await delay(500);
+    assert.equal((await meta('li-color'))?.fleet_cpu, '66');
+    // New labels are not load-only: at once.
+    await registration.update({ labels: { zone: 'hall' } });
+    assert.equal((await meta('li-color'))?.zone, 'hall');
+    assert.equal((await meta('li-color'))?.fleet_cpu, '77');
+  });
+
+  test('interval 0: every load-only update is written at once', async () => {
+    const registration = await registered(newService(), 'li-zero', { consulLoadIntervalSeconds: 0 });
+    for (const cpu of [21, 22, 23]) {
+      const startedAt = Date.now();
+      await registration.update({ load: load(cpu) });
+      assert.ok(Date.now() - startedAt < 1000);
+      assert.equal((await meta('li-zero'))?.fleet_cpu, String(cpu));
+    }
+  });
+
+  test('the watch does not decode unchanged entries again; a garbage entry is reported once', async (t) => {
+    const service = newService();
+    const quiet = await registered(service, 'li-quiet', { consulLoadIntervalSeconds: 0 });
+    const busy = await registered(service, 'li-busy', { consulLoadIntervalSeconds: 0 });
+    // Written by hand, as a learner might: no fleet_* Meta at all.
+    const res = await fetch(`${endpoint}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({ Name: service, ID: 'li-garbage', Address: '10.0.0.9', Port: 80 }),
+    });
+    assert.equal(res.status, 200);
+
+    const watch = open().watchInstances(service);
+    const invalid: string[] = [];
+    watch.on('invalid', (error) => invalid.push(error.key));
+    await eventually('both devices seen', () => watch.get('li-quiet') && watch.get('li-busy'), {
+      timeoutMs: 3000,
+    });
+    await eventually('the garbage reported', () => invalid.length > 0, { timeoutMs: 3000 });
+    const quietRecord = watch.get('li-quiet')!.record;
+    const updates: string[] = [];
+    watch.on('change', (c) => updates.push(`${c.type} ${c.instance.record.id}`));
+
+    for (const cpu of [31, 32, 33, 34]) {
+      await busy.update({ load: load(cpu) });
+      await eventually(`load ${cpu} seen`, () => watch.get('li-busy')?.record.load?.cpuPercent === cpu, {
+        timeoutMs: 2000,
+      });
+    }
+    assert.equal(watch.get('li-quiet')!.record, quietRecord, 'the unchanged entry was not decoded again');
+    assert.deepEqual(updates, Array(4).fill('updated li-busy'));
+    assert.deepEqual(invalid, [`service ${service}/li-garbage`], 'reported once, not on every answer');
+    assert.equal(watch.get('li-garbage'), undefined, 'never shown as a device');
+
+    // A change of the quiet one is decoded, of course; and the garbage, rewritten, is reported again.
+    await quiet.update({ color: 'teal' });
+    await eventually('quiet change seen', () => watch.get('li-quiet')?.record.color === 'teal', {
+      timeoutMs: 2000,
+    });
+    await fetch(`${endpoint}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({ Name: service, ID: 'li-garbage', Address: '10.0.0.10', Port: 81 }),
+    });
+    await eventually('the rewritten garbage reported', () => invalid.length === 2, { timeoutMs: 2000 });
+    t.diagnostic(`invalid reports: ${invalid.length}`);
+  });
+
+  test('bad consulLoadIntervalSeconds values are refused, naming the field', () => {
+    for (const bad of [-1, 1.5, 3601, Number.NaN, '15' as unknown as number]) {
+      assert.throws(
+        () => createRegistry({ store: 'consul', endpoints: [endpoint], consulLoadIntervalSeconds: bad }),
+        (e: unknown) =>
+          e instanceof ValidationError &&
+          e.fields.includes('consulLoadIntervalSeconds') &&
+          /consulLoadIntervalSeconds: a (whole )?number of seconds from 0 to 3600/.test(e.message),
+        `consulLoadIntervalSeconds ${String(bad)} is refused`,
+      );
+    }
+  });
 });

@@ -74,3 +74,26 @@ test('store down keeps the last known list and says so; garbage is reported and 
   sink.upsert(entry('z'));
   assert.equal(v.get('z'), undefined, 'nothing happens after close');
 });
+
+test('the same record handed again is "unchanged since": no compare, no change; the same garbage is reported once', () => {
+  const { v, sink, changes } = view();
+  const invalid: string[] = [];
+  v.on('invalid', (e) => invalid.push(e.key));
+  const a = entry('a');
+  const garbage: RawInstance = {
+    ...entry('g'),
+    record: new MalformedValueError('consul', 'service web/g', 'a record'),
+  };
+  sink.reset([a, garbage]);
+  const first = v.get('a');
+  // Consul's watch re-sends every entry on every change; its unchanged ones are the same objects.
+  for (let i = 0; i < 3; i++) sink.reset([a, garbage, entry('b', i)]);
+  assert.equal(v.get('a'), first, 'kept as it was');
+  assert.deepEqual(invalid, ['service web/g'], 'the unchanged garbage is reported once');
+  assert.deepEqual(changes, ['added a', 'added b', 'updated b', 'updated b']);
+  // Rewritten (a new object), it is reported again; gone and back, too.
+  sink.reset([a, { ...garbage, record: new MalformedValueError('consul', 'service web/g', 'a record') }]);
+  sink.reset([a]);
+  sink.reset([a, garbage]);
+  assert.equal(invalid.length, 3);
+});
