@@ -79,6 +79,8 @@ function parse(argv: string[]) {
 const options = parse(process.argv.slice(2));
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const startedAt = new Date();
+// The code this run measures: read before it starts (files edited during a run do not count).
+const commit = commitOfThisTree();
 const simMode = SimFleet.resolveMode('auto');
 const liveness = { ...DEFAULT_LIVENESS };
 const figures: Figure[] = [];
@@ -141,7 +143,7 @@ const report: BenchReport = {
   mode: options.quick ? 'quick' : 'full',
   startedAt: startedAt.toISOString(),
   durationSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
-  commit: commitOfThisTree(),
+  commit,
   machine: await describeMachine(simMode),
   stores: await storeVersions(),
   liveness: {
