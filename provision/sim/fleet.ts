@@ -9,7 +9,13 @@ import { parseEndpoints } from '../../registry/endpoints.ts';
 import type { LivenessSettings, StoreKind } from '../../registry/types.ts';
 import { allocatePorts } from '../stores/ports.ts';
 import { type SimAction, SimDevice, type SimDeviceInfo, type SimMode } from './device.ts';
-import { BRIDGE_ADDRESS, canUseNamespaces, ensureBridge, MAX_NAMESPACE_DEVICES, removeAll } from './netns.ts';
+import {
+  BRIDGE_ADDRESS,
+  canUseNamespaces,
+  claimNamespaces,
+  MAX_NAMESPACE_DEVICES,
+  releaseNamespaces,
+} from './netns.ts';
 
 export interface SimFleetOptions {
   count: number;
@@ -64,8 +70,7 @@ export class SimFleet {
     log(`building the agent bundle for ${options.count} simulated devices...`);
     const { file } = await buildAgent(path.join(work, 'agent'));
     if (mode === 'namespaces') {
-      await removeAll(); // what a crashed run may have left
-      await ensureBridge();
+      await claimNamespaces();
     }
     const env = {
       ...endpointsFor(mode, options.stores),
@@ -110,6 +115,6 @@ export class SimFleet {
   /** Every device deregisters and stops; every namespace and link goes. */
   async stop(): Promise<void> {
     await Promise.all([...this.devices.values()].map((d) => d.stop()));
-    if (this.mode === 'namespaces') await removeAll();
+    if (this.mode === 'namespaces') await releaseNamespaces();
   }
 }

@@ -1,6 +1,7 @@
 // Simulated devices as real hosts: each in its own network namespace, with its own address on a
 // bridge, so that unplugging one cuts its link and the agent gets no chance to say goodbye.
 // Needs root and iproute2. Every name starts with "fk" so that teardown finds exactly what it made.
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { $ } from 'zx';
 
 const $quiet = $({ quiet: true, verbose: false });
@@ -25,6 +26,50 @@ async function exists(kind: 'link' | 'netns', name: string): Promise<boolean> {
   return kind === 'link'
     ? result.exitCode === 0
     : result.stdout.split('\n').some((l) => l.split(' ')[0] === name);
+}
+
+/** Who owns the namespaces and the bridge: one simulated fleet per machine (they share one /24). */
+export const OWNER_FILE = '/run/fleetkit-sim.pid';
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Takes the namespaces for this process, then clears what a crashed run left. Refuses while another
+ * live process holds them: clearing would cut that fleet's devices off.
+ */
+export async function claimNamespaces(): Promise<void> {
+  let owner: number | undefined;
+  try {
+    owner = Number(readFileSync(OWNER_FILE, 'utf8').trim()) || undefined;
+  } catch {
+    // nobody
+  }
+  if (owner !== undefined && owner !== process.pid && alive(owner)) {
+    throw new Error(
+      `another simulated fleet (process ${owner}) is using the network namespaces: stop it first ` +
+        '(Ctrl-C where `npm run demo` or `fleetkit sim` runs), or start this one with --mode processes',
+    );
+  }
+  writeFileSync(OWNER_FILE, `${process.pid}\n`);
+  await removeAll(); // what a crashed run may have left
+  await ensureBridge();
+}
+
+/** Removes every namespace and link, and gives the namespaces up (only if this process holds them). */
+export async function releaseNamespaces(): Promise<void> {
+  await removeAll();
+  try {
+    if (Number(readFileSync(OWNER_FILE, 'utf8').trim()) === process.pid) rmSync(OWNER_FILE);
+  } catch {
+    // already gone
+  }
 }
 
 /** The bridge with the host's address on it; safe to call again. */

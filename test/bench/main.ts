@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SimFleet } from '../../provision/sim/fleet.ts';
-import { removeAll } from '../../provision/sim/netns.ts';
+import { releaseNamespaces } from '../../provision/sim/netns.ts';
 import { stopAllStores } from '../../provision/stores/index.ts';
 import { DEFAULT_LIVENESS, livenessWindowMs, STORE_KINDS } from '../../registry/index.ts';
 import { onShutdown } from '../../registry/shutdown.ts';
@@ -96,7 +96,7 @@ onShutdown(async () => {
   say('bench: stopping the fleet, the page and the stores...');
   await releaseFleet().catch(() => undefined);
   await stopAllStores();
-  if (simMode === 'namespaces') await removeAll();
+  if (simMode === 'namespaces') await releaseNamespaces();
 });
 
 const ctx: BenchContext = {

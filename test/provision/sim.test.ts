@@ -1,7 +1,9 @@
 // The simulated fleet, against the real stores: unplug (a link down in a network namespace, as
 // root; a frozen process otherwise) and replug, each store at the speed of its own liveness model.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { unitNodeFlags } from '../../device/unit.ts';
 import { SimControlClient, serveControl } from '../../provision/sim/control.ts';
 import { SimFleet } from '../../provision/sim/fleet.ts';
@@ -19,6 +21,7 @@ import {
 import { eventually } from '../support/eventually.ts';
 import { freePort } from '../support/ports.ts';
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const LIVENESS = {
   ...DEFAULT_LIVENESS,
   leaseTtlSeconds: 2,
@@ -133,6 +136,31 @@ for (const mode of ['namespaces', 'processes'] as const) {
     });
 
     if (mode === 'namespaces') {
+      test('a second fleet in another process is refused while this one runs, and takes nothing of it', async () => {
+        const before = await leftovers();
+        const second = spawnSync(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            '-e',
+            "import('./provision/sim/netns.ts').then((m) => m.claimNamespaces()).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(3); })",
+          ],
+          { cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
+        );
+        assert.equal(second.status, 3, second.stderr);
+        assert.match(second.stderr, new RegExp(`another simulated fleet \\(process ${process.pid}\\)`));
+        assert.match(second.stderr, /--mode processes/);
+        assert.deepEqual(await leftovers(), before, 'every namespace and link is still there');
+        await eventually(
+          'sim-1 still passing everywhere',
+          () => STORE_KINDS.every((k) => passing(k, 'sim-1')),
+          {
+            timeoutMs: 5000,
+          },
+        );
+      });
+
       test('stop: every device deregisters; no namespace or link is left', async () => {
         await fleet.stop();
         await eventually(
