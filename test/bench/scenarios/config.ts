@@ -5,8 +5,9 @@ import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
 import { sleep } from '../support/clock.ts';
 import { type BenchContext, floorOf, type Scenario } from '../support/context.ts';
 import { distributionFigure } from '../support/figures.ts';
+import { processGroups } from '../support/fleet-session.ts';
 import type { Predicate } from '../support/page-probe.ts';
-import { sampleProc } from '../support/proc.ts';
+import { cpuSecondsOf } from '../support/proc.ts';
 
 const TARGET = { max: 250, text: 'p99 <= 250 ms (100 devices)' };
 
@@ -19,29 +20,12 @@ function randomColor(previous: string): string {
   }
 }
 
-/** CPU seconds used so far by each group of processes (a process gone meanwhile counts as 0). */
-function cpuOf(groups: Record<string, number[]>): Record<string, number> {
-  const used = (pid: number) => {
-    try {
-      return sampleProc(pid).cpuSeconds;
-    } catch {
-      return 0;
-    }
-  };
-  return Object.fromEntries(
-    Object.entries(groups).map(([group, pids]) => [group, pids.reduce((sum, pid) => sum + used(pid), 0)]),
-  );
-}
-
 async function roundTrips(ctx: BenchContext, devices: number, trials: number) {
-  const { stack, fleet } = await ctx.fleet(devices);
+  const session = await ctx.fleet(devices);
+  const { stack } = session;
   const { probe } = stack;
   // Where the CPU goes during a round trip: on this machine every device shares its two cores.
-  const groups = {
-    devices: fleet.list().flatMap((d) => (d.pid ? [d.pid] : [])),
-    server: [stack.server.child.pid!],
-    stores: Object.values(stack.stores).flatMap((s) => (s.pid ? [s.pid] : [])),
-  };
+  const groups = processGroups(session);
   const cpuMs: Record<string, number> = { devices: 0, server: 0, stores: 0 };
   const perStore: Record<StoreKind, number[]> = { etcd: [], zookeeper: [], consul: [] };
   const all: number[] = [];
@@ -58,7 +42,7 @@ async function roundTrips(ctx: BenchContext, devices: number, trials: number) {
       ),
       [acked, { kind: 'textIncludes', selector: '#message[data-kind="ok"]', value: `${color} written` }],
     ]);
-    const before = cpuOf(groups);
+    const before = cpuSecondsOf(groups);
     // As the presenter: pick the color, all stores, Apply. The page stamps the click.
     const clickedAt = await probe.runStamped(
       `const input = document.getElementById('color-input'); input.value = ${JSON.stringify(color)};
@@ -66,7 +50,7 @@ async function roundTrips(ctx: BenchContext, devices: number, trials: number) {
        document.getElementById('color-apply').click()`,
     );
     const seen = await probe.waitFor([...names, acked], 15_000);
-    const after = cpuOf(groups);
+    const after = cpuSecondsOf(groups);
     for (const group of Object.keys(cpuMs)) cpuMs[group]! += (after[group]! - before[group]!) * 1000;
     writes.push(seen.get(acked)! - clickedAt);
     for (const [k, store] of STORE_KINDS.entries()) perStore[store].push(seen.get(names[k]!)! - clickedAt);

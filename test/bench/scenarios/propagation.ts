@@ -1,11 +1,13 @@
 // Propagation: a write in a store (a load update of a registered device, or a new registration) until
 // the page's DOM shows it, with the fleet's own devices on the page and reporting their load meanwhile.
-
+import os from 'node:os';
 import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
 import { now, sleep } from '../support/clock.ts';
 import { type BenchContext, floorOf, type Scenario } from '../support/context.ts';
 import { distributionFigure } from '../support/figures.ts';
+import { processGroups } from '../support/fleet-session.ts';
 import { ProbeDevices } from '../support/probe-device.ts';
+import { cpuSecondsOf } from '../support/proc.ts';
 
 const TARGET = { max: 50, text: 'p99 <= 50 ms (100 devices)' };
 const PROBE_ID = 'bench-probe';
@@ -17,7 +19,8 @@ export const propagationScenario: Scenario = {
     const devices = ctx.quick ? 20 : 100;
     const updates = ctx.quick ? 40 : 200;
     const registrations = ctx.quick ? 8 : 30;
-    const { stack } = await ctx.fleet(devices);
+    const session = await ctx.fleet(devices);
+    const { stack } = session;
     const probe = await ProbeDevices.start(stack);
     try {
       const held = new Map(
@@ -30,6 +33,9 @@ export const propagationScenario: Scenario = {
       await stack.probe.waitFor(shown, 10_000);
 
       const loadLatency: Record<StoreKind, number[]> = { etcd: [], zookeeper: [], consul: [] };
+      const groups = processGroups(session);
+      const cpuBefore = cpuSecondsOf(groups);
+      const loopStarted = now();
       for (let i = 0; i < updates; i++) {
         for (const store of STORE_KINDS) {
           const { shownMs } = await probe.timedLoadUpdate(stack.probe, store, held.get(store)!, 5_000);
@@ -39,6 +45,13 @@ export const propagationScenario: Scenario = {
         }
         if ((i + 1) % 50 === 0) ctx.log(`  ${i + 1}/${updates} load updates per store`);
       }
+      const cpuAfter = cpuSecondsOf(groups);
+      const seconds = (now() - loopStarted) / 1000;
+      const share = (group: string) => Math.round(((cpuAfter[group]! - cpuBefore[group]!) / seconds) * 100);
+      ctx.note(
+        `propagation, ${devices} devices: CPU while the load updates were timed (% of one core, ${os.cpus().length * 100} = every core): ` +
+          `devices ${share('devices')}, server ${share('server')}, stores ${share('stores')} (the page's renderer not counted)`,
+      );
 
       const registerLatency: Record<StoreKind, number[]> = { etcd: [], zookeeper: [], consul: [] };
       for (let i = 0; i < registrations; i++) {

@@ -11,9 +11,9 @@ const COLORS: Record<string, string> = {
   all: '#555555',
 };
 const MIN_MS = 0.5;
-const MAX_MS = 20_000;
-const LEFT = 300;
-const WIDTH = 960;
+const MAX_MS = 30_000;
+const LEFT = 390;
+const WIDTH = 1040;
 const ROW = 18;
 const TOP = 54;
 
@@ -40,7 +40,7 @@ interface Row {
 
 function rowOf(f: Figure): Row | undefined {
   if (f.unit !== 'ms') return undefined;
-  const shift = f.scenario === 'failure' && f.floor ? f.floor.value : 0;
+  const shift = f.metric.endsWith('-beyond-window') && f.floor ? f.floor.value : 0;
   return {
     label: `${f.scenario} ${f.metric}${f.devices ? ` (${f.devices} dev.)` : ''}`,
     store: f.store,
@@ -55,7 +55,8 @@ export function renderChart(report: BenchReport): string {
   const rows = report.figures.map(rowOf).filter((r): r is Row => r !== undefined);
   const height = TOP + rows.length * ROW + 56;
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="11" role="img">`,
+    `<title>fleetkit latencies per store, ${escapeXml(report.mode)} run ${escapeXml(report.startedAt)}</title>`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
     `<text x="10" y="18" font-size="14" font-weight="bold">fleetkit latencies per store: bar = p50, whisker = p99, red tick = target (log scale, ms)</text>`,
     `<text x="10" y="34" fill="#555">${escapeXml(`${report.mode} run ${report.startedAt} · ${report.machine.cpus} cores ${report.machine.cpuModel} · commit ${report.commit?.sha.slice(0, 10) ?? 'unknown'}${report.commit?.dirty ? ' (modified)' : ''}`)}</text>`,

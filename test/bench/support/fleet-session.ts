@@ -16,6 +16,16 @@ export interface FleetSession {
   stop(): Promise<void>;
 }
 
+/** The session's processes by role, for CPU accounting (test/bench/support/proc.ts cpuSecondsOf). */
+export function processGroups(session: FleetSession): Record<string, number[]> {
+  const { stack, fleet } = session;
+  return {
+    devices: fleet.list().flatMap((d) => (d.pid ? [d.pid] : [])),
+    server: stack.server.child.pid ? [stack.server.child.pid] : [],
+    stores: Object.values(stack.stores).flatMap((s) => (s.pid ? [s.pid] : [])),
+  };
+}
+
 export async function startFleetSession(options: {
   devices: number;
   simMode: SimMode;

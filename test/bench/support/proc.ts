@@ -58,3 +58,17 @@ export function descendants(root: number, name: RegExp): number[] {
   };
   return [...commOf].filter(([pid, comm]) => name.test(comm) && isBelow(pid)).map(([pid]) => pid);
 }
+
+/** CPU seconds used so far by each named group of processes (a process gone meanwhile counts as 0). */
+export function cpuSecondsOf(groups: Record<string, number[]>): Record<string, number> {
+  const used = (pid: number) => {
+    try {
+      return sampleProc(pid).cpuSeconds;
+    } catch {
+      return 0;
+    }
+  };
+  return Object.fromEntries(
+    Object.entries(groups).map(([group, pids]) => [group, pids.reduce((sum, pid) => sum + used(pid), 0)]),
+  );
+}
