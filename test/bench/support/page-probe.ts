@@ -43,6 +43,10 @@ const PROBE_IN_PAGE = `(() => {
     const at = stamp();
     for (const [name, p] of pending) if (checks[p.kind](p)) { pending.delete(name); done.set(name, at); }
   };
+  const longTasks = [];
+  try {
+    new PerformanceObserver((list) => { for (const e of list.getEntries()) longTasks.push(e.duration); }).observe({ type: 'longtask' });
+  } catch {}
   new MutationObserver(sweep).observe(document.documentElement, { subtree: true, childList: true, attributes: true, characterData: true });
   window.__benchProbe = {
     now: stamp,
@@ -60,6 +64,7 @@ const PROBE_IN_PAGE = `(() => {
       return out;
     },
     cancel(names) { for (const n of names) { pending.delete(n); done.delete(n); } },
+    longTasks() { return longTasks.splice(0); },
   };
 })()`;
 
@@ -110,6 +115,11 @@ export class PageProbe {
       await sleep(everyMs);
     }
     return found;
+  }
+
+  /** The durations (ms) of the page's long tasks (over 50 ms: its main thread busy) since the last call. */
+  async longTasks(): Promise<number[]> {
+    return (await this.page.evaluate('window.__benchProbe.longTasks()')) as number[];
   }
 
   /** Runs `script` in the page and returns the bench-clock time stamped in the page just before it. */
