@@ -3,6 +3,7 @@
 // the Markdown unescaped.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { DEFAULT_LIVENESS } from '../../registry/index.ts';
 import { renderChart } from './support/chart.ts';
 import { distributionFigure, readingFigure } from './support/figures.ts';
 import { type BenchReport, formatMarkdown, formatTable } from './support/report.ts';
@@ -57,16 +58,7 @@ describe('bench output', () => {
       simMode: 'processes',
     },
     stores: { etcd: '3.4', zookeeper: '3.8', consul: '1.8.7' },
-    liveness: {
-      leaseTtlSeconds: 5,
-      sessionTimeoutMs: 5000,
-      consulCheck: 'http',
-      checkIntervalSeconds: 2,
-      checkTimeoutSeconds: 1,
-      checkTtlSeconds: 5,
-      deregisterCriticalAfterSeconds: 60,
-      windowsMs: { etcd: 5000, zookeeper: 5000, consul: 3000 },
-    },
+    liveness: { ...DEFAULT_LIVENESS, windowsMs: { etcd: 5000, zookeeper: 5000, consul: 3000 } },
     scenarios: [{ id: 'failure', seconds: 1, error: null }],
     figures: [
       distributionFigure(
