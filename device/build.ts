@@ -1,10 +1,12 @@
 // `npm run build:agent`: the agent as one JavaScript file for the Pis (Node >= 20, arm64 or armv7):
 // no node_modules, no native code. Also copies the systemd unit and the env file template beside it.
+
 import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 import protobuf from 'protobufjs';
+import { isEntryPoint } from '../registry/entry-point.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -64,7 +66,7 @@ export async function buildAgent(outDir = path.join(root, 'dist')): Promise<Buil
   return { file, bytes: (await stat(file)).size };
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+if (isEntryPoint(import.meta.url)) {
   const outDir = process.argv[2] ? path.resolve(process.argv[2]) : undefined;
   const started = Date.now();
   process.stdout.write('building the agent bundle...\n');

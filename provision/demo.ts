@@ -1,14 +1,15 @@
 // `npm run demo`: the whole demo on one machine. Installs what is missing, starts etcd, ZooKeeper and
 // Consul, the live page, and a simulated fleet of 6 devices (in network namespaces as root), prints the
 // presenter and audience URLs. Ctrl-C stops everything and leaves no process, namespace or link.
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { unitNodeFlags } from '../device/unit.ts';
 import { livenessEnv } from '../registry/common-settings.ts';
+import { isEntryPoint } from '../registry/entry-point.ts';
 import { DEFAULT_LIVENESS } from '../registry/schema.ts';
 import { onShutdown } from '../registry/shutdown.ts';
 import { installStores } from './install-stores.ts';
@@ -155,6 +156,6 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
   return runDemo({ devices, serverPort, mode: values.mode as DemoOptions['mode'] });
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+if (isEntryPoint(import.meta.url)) {
   process.exitCode = await main(process.argv.slice(2));
 }

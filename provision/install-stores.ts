@@ -1,14 +1,13 @@
 #!/usr/bin/env -S npx tsx
+import net from 'node:net';
+import { $, fs, os, path } from 'zx';
 // Install etcd 3.4, ZooKeeper 3.8 and Consul 1.8.7 where provision/stores looks for them (and, on
 // request, Debian's Chromium for the page tests).
 // Safe to run twice: a store that is already there is only reported.
 //   npx tsx provision/install-stores.ts            (or: npm run stores:install)
 //   npx tsx provision/install-stores.ts consul     (only some; `chromium` too, for the page tests)
 // FLEET_DEBIAN_MIRROR=http://mirror/debian picks the mirror for Consul's bullseye .deb (default: the system's).
-import { realpathSync } from 'node:fs';
-import net from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { $, fs, os, path } from 'zx';
+import { isEntryPoint } from '../registry/entry-point.ts';
 import {
   attempt,
   errorText,
@@ -385,14 +384,4 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-function isEntryPoint(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) process.exitCode = await main(process.argv.slice(2));
+if (isEntryPoint(import.meta.url)) process.exitCode = await main(process.argv.slice(2));

@@ -1,12 +1,12 @@
 // `fleetkit deploy`: build the agent, push it with its env file and unit to every Pi over ssh, restart
 // it, check it answers. Exit codes: 0 every Pi deployed, 1 some Pi failed (the summary says which, why
 // and what to do) or the deploy could not start, 2 bad settings (every one named), 130 after Ctrl-C.
-import { realpathSync } from 'node:fs';
+
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { buildAgent } from '../../device/build.ts';
+import { isEntryPoint } from '../../registry/entry-point.ts';
 import { errorMessage, isValidationError } from '../../registry/errors.ts';
 import { isProvisionError } from '../apt.ts';
 import { BUNDLE, planSteps, remotePaths, type Step } from './plan.ts';
@@ -108,17 +108,7 @@ function printDryRun(settings: DeploySettings, steps: readonly Step[]): void {
   }
 }
 
-function isEntryPoint(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   const code = await main(process.argv.slice(2));
   if (code !== undefined) process.exitCode = code;
 }

@@ -2,6 +2,7 @@
 // file, plain node), with all three stores. Prints measured figures; asserts nothing.
 //   --seconds N    idle time measured (default 60)   --stores etcd,consul   only some stores
 //   --node-flags="--x --y"   instead of the flags of device/fleetkit-agent.service
+
 import { spawn } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { buildAgent } from '../../device/build.ts';
 import { unitNodeFlags } from '../../device/unit.ts';
 import { type StoreKind, startStore, stopAllStores } from '../../provision/stores/index.ts';
+import { isEntryPoint } from '../../registry/entry-point.ts';
 import { freePort } from '../support/ports.ts';
 import { cpuPercent, sampleProc as sample } from './support/proc.ts';
 
@@ -68,7 +70,7 @@ export async function measureAgentFootprint(
   }
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === new URL(import.meta.url).pathname) {
+if (isEntryPoint(import.meta.url)) {
   const { values } = parseArgs({
     options: { seconds: { type: 'string' }, stores: { type: 'string' }, 'node-flags': { type: 'string' } },
   });
