@@ -12,7 +12,7 @@ import { type BenchContext, floorOf, type Scenario } from '../support/context.ts
 import type { HostReport } from '../support/device-host.ts';
 import { distributionFigure, readingFigure } from '../support/figures.ts';
 import { ProbeDevices } from '../support/probe-device.ts';
-import { cpuPercent, descendants, type ProcSample, sampleProc } from '../support/proc.ts';
+import { cpuPercent, descendants, type ProcSample, sampleAll, sampleProc } from '../support/proc.ts';
 import { BENCH_NAMESPACE, BENCH_SERVICE, type Stack, startStack } from '../support/stack.ts';
 import { summarize } from '../support/stats.ts';
 
@@ -104,19 +104,6 @@ class DeviceHost {
     await this.exited;
     clearTimeout(timer);
   }
-}
-
-/** Samples processes by pid, skipping those that are gone. */
-function sampleAll(pids: number[]): Map<number, ProcSample> {
-  const out = new Map<number, ProcSample>();
-  for (const pid of pids) {
-    try {
-      out.set(pid, sampleProc(pid));
-    } catch {
-      // gone
-    }
-  }
-  return out;
 }
 
 const mb = (x: number) => Math.round(x * 10) / 10;

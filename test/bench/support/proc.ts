@@ -59,16 +59,25 @@ export function descendants(root: number, name: RegExp): number[] {
   return [...commOf].filter(([pid, comm]) => name.test(comm) && isBelow(pid)).map(([pid]) => pid);
 }
 
-/** CPU seconds used so far by each named group of processes (a process gone meanwhile counts as 0). */
-export function cpuSecondsOf(groups: Record<string, number[]>): Record<string, number> {
-  const used = (pid: number) => {
+/** Samples processes by pid, skipping those that are gone. */
+export function sampleAll(pids: readonly number[]): Map<number, ProcSample> {
+  const out = new Map<number, ProcSample>();
+  for (const pid of pids) {
     try {
-      return sampleProc(pid).cpuSeconds;
+      out.set(pid, sampleProc(pid));
     } catch {
-      return 0;
+      // gone
     }
-  };
+  }
+  return out;
+}
+
+/** CPU seconds used so far by each named group of processes (a process gone meanwhile counts as 0). */
+export function cpuSecondsOf(groups: Record<string, readonly number[]>): Record<string, number> {
   return Object.fromEntries(
-    Object.entries(groups).map(([group, pids]) => [group, pids.reduce((sum, pid) => sum + used(pid), 0)]),
+    Object.entries(groups).map(([group, pids]) => [
+      group,
+      [...sampleAll(pids).values()].reduce((sum, sample) => sum + sample.cpuSeconds, 0),
+    ]),
   );
 }

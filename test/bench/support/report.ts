@@ -1,7 +1,8 @@
 // The bench's output: a table on the terminal, a JSON file with fixed keys (docs/performance.md
 // documents them), and the chart beside it.
 import { execFileSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { storeVersion } from '../../../provision/stores/index.ts';
@@ -51,10 +52,7 @@ export function commitOfThisTree(): BenchReport['commit'] {
 
 function osName(): string {
   try {
-    return (
-      /PRETTY_NAME="([^"]+)"/.exec(execFileSync('cat', ['/etc/os-release'], { encoding: 'utf8' }))?.[1] ??
-      os.type()
-    );
+    return /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? os.type();
   } catch {
     return os.type();
   }
@@ -165,7 +163,6 @@ export const DOC_END = '<!-- bench:end -->';
 
 /** Replaces the figures between the markers of a Markdown file with this run's. */
 export async function writeIntoDoc(report: BenchReport, file: string): Promise<void> {
-  const { readFile } = await import('node:fs/promises');
   const text = await readFile(file, 'utf8');
   const start = text.indexOf(DOC_START);
   const end = text.indexOf(DOC_END);
