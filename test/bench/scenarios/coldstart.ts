@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { startStore } from '../../../provision/stores/index.ts';
 import { STORE_KINDS } from '../../../registry/index.ts';
 import { launchBrowser } from '../../support/browser.ts';
+import { delay, eventually } from '../../support/eventually.ts';
 import { freePort } from '../../support/ports.ts';
-import { now, sleep, until } from '../support/clock.ts';
+import { now } from '../support/clock.ts';
 import type { BenchContext, Scenario } from '../support/context.ts';
 import { distributionFigure } from '../support/figures.ts';
 import { PageProbe } from '../support/page-probe.ts';
@@ -39,14 +40,13 @@ async function coldStart(): Promise<number> {
   demo.stderr?.on('data', (d) => (output += d));
   const exited = once(demo, 'exit');
   try {
-    await until(
+    await eventually(
       `the demo's page on ${url}`,
       async () => {
         if (demo.exitCode !== null) throw new Error(`npm run demo exited early: ${output.slice(-600)}`);
-        return (await fetch(`${url}healthz`).catch(() => undefined))?.ok ? true : undefined;
+        return (await fetch(`${url}healthz`).catch(() => undefined))?.ok;
       },
-      60_000,
-      50,
+      { timeoutMs: 60_000, intervalMs: 50 },
     );
     const page = await (await browser.newContext()).newPage();
     await page.goto(url);
@@ -61,7 +61,7 @@ async function coldStart(): Promise<number> {
     const timer = setTimeout(() => demo.pid && process.kill(-demo.pid, 'SIGKILL'), 30_000);
     await exited;
     clearTimeout(timer);
-    await sleep(500);
+    await delay(500);
   }
 }
 

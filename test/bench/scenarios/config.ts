@@ -2,7 +2,7 @@
 // it and reported it back through its registration, and every column of the page shows it.
 import os from 'node:os';
 import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
-import { sleep } from '../support/clock.ts';
+import { delay } from '../../support/eventually.ts';
 import { type BenchContext, floorOf, type Scenario } from '../support/context.ts';
 import { distributionFigure } from '../support/figures.ts';
 import { processGroups } from '../support/fleet-session.ts';
@@ -55,7 +55,7 @@ async function roundTrips(ctx: BenchContext, devices: number, trials: number) {
     writes.push(seen.get(acked)! - clickedAt);
     for (const [k, store] of STORE_KINDS.entries()) perStore[store].push(seen.get(names[k]!)! - clickedAt);
     all.push(Math.max(...STORE_KINDS.map((_, k) => seen.get(names[k]!)!)) - clickedAt);
-    await sleep(200 + Math.random() * 200);
+    await delay(200 + Math.random() * 200);
   }
   ctx.log(`  ${devices} devices: ${trials} colors round the fleet`);
   const perChange = (group: string) => Math.round(cpuMs[group]! / trials);

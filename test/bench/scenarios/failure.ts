@@ -2,7 +2,8 @@
 // or SIGTERMed, until the page shows it gone (Consul: critical). Unplug and SIGKILL are reported as
 // the time beyond the store's configured liveness window (negative: before the window ended).
 import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
-import { now, sleep, until } from '../support/clock.ts';
+import { delay, eventually } from '../../support/eventually.ts';
+import { now } from '../support/clock.ts';
 import { type BenchContext, floorOf, type Scenario } from '../support/context.ts';
 import { distributionFigure } from '../support/figures.ts';
 import type { FleetSession } from '../support/fleet-session.ts';
@@ -52,7 +53,7 @@ async function round(
     names.push(...entries.map(([name]) => name));
     started.set(id, now());
     await lose(session, way, id);
-    await sleep(spacingMs);
+    await delay(spacingMs);
   }
   const slowest = Math.max(...Object.values(session.stack.windowsMs));
   const seen = await probe.waitFor(names, slowest + 15_000);
@@ -73,12 +74,10 @@ async function round(
     ),
   );
   if (way === 'sigterm')
-    await until(
+    await eventually(
       'the stopped agents to exit',
-      () =>
-        session.fleet.list().every((d) => !ids.includes(d.id) || d.state === 'exited') ? true : undefined,
-      10_000,
-      50,
+      () => session.fleet.list().every((d) => !ids.includes(d.id) || d.state === 'exited'),
+      { timeoutMs: 10_000, intervalMs: 50 },
     );
   await Promise.all(ids.map((id) => session.fleet.act(id, 'replug')));
   await probe.watch(back);

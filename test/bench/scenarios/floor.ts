@@ -5,7 +5,8 @@ import { Etcd3 } from 'etcd3';
 import zookeeper from 'node-zookeeper-client';
 import { startStore } from '../../../provision/stores/index.ts';
 import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
-import { now, sleep } from '../support/clock.ts';
+import { delay } from '../../support/eventually.ts';
+import { now } from '../support/clock.ts';
 import type { BenchContext, Scenario } from '../support/context.ts';
 import { distributionFigure } from '../support/figures.ts';
 import { summarize } from '../support/stats.ts';
@@ -83,7 +84,7 @@ async function consulPair(endpoint: string): Promise<RawPair> {
         await r.arrayBuffer();
         return at;
       });
-      await sleep(10); // the query is parked on the server before the write
+      await delay(10); // the query is parked on the server before the write
       const t0 = now();
       await fetch(url, { method: 'PUT', body: value });
       return (await blocking) - t0;
@@ -111,7 +112,7 @@ export const floorScenario: Scenario = {
         const latencies: number[] = [];
         for (let i = 0; i < samples; i++) {
           latencies.push(await pair.sample(`v-${i}-${Math.random()}`));
-          await sleep(5);
+          await delay(5);
         }
         ctx.floor[store] = summarize(latencies);
         ctx.record(

@@ -5,8 +5,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { unitNodeFlags } from '../../../device/unit.ts';
 import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
+import { delay } from '../../support/eventually.ts';
 import { measureAgentFootprint } from '../agent-footprint.ts';
-import { sleep } from '../support/clock.ts';
 import type { BenchContext, Scenario } from '../support/context.ts';
 import { readingFigure } from '../support/figures.ts';
 import { cpuPercent, sampleProc } from '../support/proc.ts';
@@ -16,9 +16,9 @@ async function bareNode(seconds: number) {
     stdio: 'ignore',
   });
   try {
-    await sleep(2000);
+    await delay(2000);
     const first = sampleProc(child.pid!);
-    await sleep(seconds * 1000);
+    await delay(seconds * 1000);
     const last = sampleProc(child.pid!);
     return { rssMb: last.rssMb, cpu: cpuPercent(first, last) };
   } finally {

@@ -2,7 +2,8 @@
 // the page's DOM shows it, with the fleet's own devices on the page and reporting their load meanwhile.
 import os from 'node:os';
 import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
-import { now, sleep } from '../support/clock.ts';
+import { delay } from '../../support/eventually.ts';
+import { now } from '../support/clock.ts';
 import { type BenchContext, floorOf, type Scenario } from '../support/context.ts';
 import { distributionFigure } from '../support/figures.ts';
 import { processGroups } from '../support/fleet-session.ts';
@@ -51,7 +52,7 @@ export const propagationScenario: Scenario = {
           written[store].push(writtenMs);
           if (shownMs === undefined) throw new Error(`${store}: a load update never reached the page`);
           loadLatency[store].push(shownMs);
-          await sleep(10 + Math.random() * 30);
+          await delay(10 + Math.random() * 30);
         }
         if ((i + 1) % 50 === 0) ctx.log(`  ${i + 1}/${updates} load updates per store`);
       }

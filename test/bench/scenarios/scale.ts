@@ -7,7 +7,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { livenessEnv } from '../../../registry/common-settings.ts';
 import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
-import { now, sleep } from '../support/clock.ts';
+import { delay } from '../../support/eventually.ts';
+import { now } from '../support/clock.ts';
 import { type BenchContext, floorOf, type Scenario } from '../support/context.ts';
 import type { HostReport } from '../support/device-host.ts';
 import { distributionFigure, readingFigure } from '../support/figures.ts';
@@ -249,7 +250,7 @@ export const scaleScenario: Scenario = {
             latency[store].push(shownMs ?? PROBE_TIMEOUT_MS);
             const lost = hosts.find((h) => !h.running);
             if (lost) throw new Error(lost.problem());
-            await sleep(Math.max(0, slot + PROBE_EVERY_MS * (0.75 + Math.random() / 2) - now()));
+            await delay(Math.max(0, slot + PROBE_EVERY_MS * (0.75 + Math.random() / 2) - now()));
           }
           if (now() > nextLog) {
             nextLog += 10_000;
@@ -508,6 +509,6 @@ async function waitForFleet(
       nextLog += 5000;
       await progress();
     }
-    await sleep(250);
+    await delay(250);
   }
 }

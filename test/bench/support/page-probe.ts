@@ -3,7 +3,8 @@
 // against the bench's own. No polling decides a latency: the bench polls only to collect the stamps.
 import type { Page } from 'playwright-core';
 import type { StoreKind } from '../../../registry/types.ts';
-import { now, sleep } from './clock.ts';
+import { delay } from '../../support/eventually.ts';
+import { now } from './clock.ts';
 
 export type Predicate =
   | { kind: 'present' | 'absent'; store: StoreKind; id: string }
@@ -112,7 +113,7 @@ export class PageProbe {
         await this.cancel(missing);
         throw new Error(`the page never showed: ${names.filter((n) => !found.has(n)).join(', ')}`);
       }
-      await sleep(everyMs);
+      await delay(everyMs);
     }
     return found;
   }

@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { createRegistry } from '../../../registry/index.ts';
 import type { InstanceSpec, Load, Registration, Registry, StoreKind } from '../../../registry/types.ts';
 import { formatPercent } from '../../../server/page/format.ts';
-import { now, until } from './clock.ts';
+import { eventually } from '../../support/eventually.ts';
+import { now } from './clock.ts';
 import type { PageProbe } from './page-probe.ts';
 import { BENCH_NAMESPACE, BENCH_SERVICE, type Stack } from './stack.ts';
 
@@ -77,12 +78,9 @@ export class ProbeDevices {
   /** Registers and waits until the store has it. */
   async registered(store: StoreKind, id: string, timeoutMs = 20_000): Promise<Registration> {
     const registration = this.register(store, id);
-    await until(
-      `${id} registered in ${store}`,
-      () => (registration.state === 'registered' ? true : undefined),
+    await eventually(`${id} registered in ${store}`, () => registration.state === 'registered', {
       timeoutMs,
-      20,
-    );
+    });
     return registration;
   }
 
