@@ -125,7 +125,10 @@ export function registryContract(variant: ContractVariant): void {
       const tookMs = await eventually('the watcher sees pi-a', () => watcher.has('pi-a'), {
         timeoutMs: 1000,
       });
-      assert.equal(registration.state, 'registered');
+      // The watcher's event may come before the registering client has read its own write's answer.
+      await eventually('pi-a reports itself registered', () => registration.state === 'registered', {
+        timeoutMs: 1000,
+      });
       const seen = watcher.watch.get('pi-a')!;
       assert.equal(seen.record.host, '127.0.0.1');
       assert.equal(seen.record.port, instance.port);
