@@ -11,6 +11,9 @@ const plainText = z
 
 const KNOWN_KEYS: Readonly<Record<string, z.ZodType<string>>> = { color: colorSchema };
 
+/** The keys the kit itself uses: every process keeps these in sync (and only the keys it watches). */
+export const KIT_CONFIG_KEYS: readonly string[] = Object.keys(KNOWN_KEYS);
+
 export type ParsedConfigValue = { ok: true; value: string } | { ok: false; expected: string };
 
 /** The value if it is valid for this key, else what was expected. */

@@ -64,14 +64,55 @@ export class ConflictError extends RegistryError {
   }
 }
 
+/**
+ * A key or text found in a store, made safe to show: control characters escaped, at most `max`
+ * characters, and the full length said when cut (someone may write a 1.5 MB key with etcdctl; it is
+ * named, never echoed whole).
+ */
+export function excerpt(text: string, max = 80): string {
+  const whole = String(text);
+  let shown = '';
+  let cut = false;
+  for (const char of whole) {
+    const escaped = JSON.stringify(char).slice(1, -1);
+    if (shown.length + escaped.length > max) {
+      cut = true;
+      break;
+    }
+    shown += escaped;
+  }
+  return cut ? `"${shown}…" (${whole.length} characters)` : `"${shown}"`;
+}
+
+/** Plain text from anywhere, one line and at most `max` characters (for messages shown to everyone). */
+export function clip(text: string, max = 300): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters
+  const line = String(text).replace(/[\u0000-\u001f\u007f]+/g, ' ');
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
 /** A value found in a store does not have the expected shape (someone wrote garbage by hand). */
 export class MalformedValueError extends RegistryError {
+  /** The store's key, cut to a short excerpt (see excerpt()). */
   readonly key: string;
-  constructor(store: StoreKind, key: string, expected: string) {
-    super('MALFORMED_VALUE', `${store}: ignored malformed value at "${key}": expected ${expected}`, {
-      store,
-    });
-    this.key = key;
+  constructor(store: StoreKind, key: string, expected: string, message?: string) {
+    const shown = excerpt(key);
+    super(
+      'MALFORMED_VALUE',
+      message ?? `${store}: ignored malformed value at ${shown}: expected ${clip(expected)}`,
+      { store },
+    );
+    this.key = key.length > 80 ? shown : key;
+  }
+}
+
+/**
+ * An entry under the services folder that nothing keeps alive (no lease, no ephemeral owner, no
+ * check): written by hand. It is named, never counted as a device.
+ */
+export class NotAliveError extends MalformedValueError {
+  constructor(store: StoreKind, key: string, missing: string) {
+    super(store, key, missing, `${store}: ${excerpt(key)} is not alive (written by hand: ${missing})`);
   }
 }
 
@@ -95,6 +136,7 @@ export const isStoreUnavailableError = (e: unknown): e is StoreUnavailableError 
 export const isConflictError = (e: unknown): e is ConflictError => e instanceof ConflictError;
 export const isMalformedValueError = (e: unknown): e is MalformedValueError =>
   e instanceof MalformedValueError;
+export const isNotAliveError = (e: unknown): e is NotAliveError => e instanceof NotAliveError;
 export const isClosedError = (e: unknown): e is ClosedError => e instanceof ClosedError;
 
 export function errorMessage(e: unknown): string {

@@ -178,8 +178,21 @@ export interface InstanceWatchEvents {
   change: [change: InstanceChange];
   /** After every full (re)sync, the whole list. */
   synced: [instances: DiscoveredInstance[]];
-  /** A malformed value in the store; it is skipped and the watch goes on. */
+  /**
+   * A malformed value, or an entry nothing keeps alive (NotAliveError: written by hand), in the
+   * store: named once, skipped, never counted as an instance; the watch goes on.
+   */
   invalid: [error: MalformedValueError];
+  /** The number of entries skipped changed. */
+  skipped: [counts: SkippedCounts];
+}
+
+/** Entries under the service's folder that are not instances. */
+export interface SkippedCounts {
+  /** Nothing keeps them alive (no lease, no ephemeral owner, no check): written by hand. */
+  notAlive: number;
+  /** Their value is not an instance record (or is over the size limit). */
+  malformed: number;
 }
 
 export interface InstanceWatch extends EventEmitter<InstanceWatchEvents> {
@@ -187,6 +200,8 @@ export interface InstanceWatch extends EventEmitter<InstanceWatchEvents> {
   readonly state: WatchState;
   instances(): DiscoveredInstance[];
   get(id: string): DiscoveredInstance | undefined;
+  /** How many entries are skipped now (see the 'invalid' event for each one). */
+  skipped(): SkippedCounts;
   close(): void;
 }
 

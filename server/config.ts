@@ -20,6 +20,12 @@ import {
 } from '../registry/settings.ts';
 import type { LivenessSettings, StoreKind } from '../registry/types.ts';
 
+/**
+ * Above the 1,000-device scale the kit is measured at, below what a browser can draw: anyone on the
+ * venue's network can register devices, and every page would get them all.
+ */
+export const DEFAULT_MAX_DEVICES = 2000;
+
 export const SERVER_SETTINGS: readonly SettingSpec[] = [
   ...STORE_SETTINGS,
   { key: 'port', flag: 'port', env: 'FLEET_SERVER_PORT', help: 'port of the live page', defaultText: '3000' },
@@ -51,6 +57,13 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     help: 'a simulated fleet to control from the page (fleetkit sim prints it)',
     defaultText: 'none',
   },
+  {
+    key: 'maxDevices',
+    flag: 'max-devices',
+    env: 'FLEET_MAX_DEVICES',
+    help: 'tiles per store column; more devices are counted ("and 1,234 more"), not drawn',
+    defaultText: String(DEFAULT_MAX_DEVICES),
+  },
   ...LIVENESS_SETTINGS,
   LOG_SETTING,
 ];
@@ -64,6 +77,8 @@ export interface ServerConfig {
   publicUrl: string | undefined;
   token: string;
   simControl: string | undefined;
+  /** Devices shown per store; the others are counted. */
+  maxDevices: number;
   liveness: LivenessSettings;
   logLevel: (typeof LOG_LEVELS)[number];
 }
@@ -82,6 +97,11 @@ const schema = z.strictObject({
       error: 'an http:// URL on this machine',
     })
     .optional(),
+  maxDevices: z
+    .number({ error: 'a whole number from 1 to 100000' })
+    .int('a whole number from 1 to 100000')
+    .min(1, 'a whole number from 1 to 100000')
+    .max(100_000, 'a whole number from 1 to 100000'),
   logLevel: z.enum(LOG_LEVELS, { error: `one of ${LOG_LEVELS.join(', ')}` }),
 });
 
@@ -105,6 +125,7 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
       publicUrl: values.publicUrl,
       token: values.token ?? randomBytes(12).toString('base64url'),
       simControl: values.simControl,
+      maxDevices: numberSetting(values.maxDevices) ?? DEFAULT_MAX_DEVICES,
       logLevel: values.logLevel ?? 'info',
     });
     if (!parsed.success) {

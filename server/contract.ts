@@ -7,6 +7,7 @@ import type {
   LivenessDetail,
   Load,
   MemberRole,
+  SkippedCounts,
   StoreKind,
   WatchState,
 } from '../registry/types.ts';
@@ -18,6 +19,7 @@ export type {
   LivenessDetail,
   Load,
   MemberRole,
+  SkippedCounts,
   StoreKind,
   WatchState,
 };
@@ -72,6 +74,10 @@ export interface StoreView {
   members: ClusterMember[];
   /** The color this store's config holds (null: none set). */
   color: string | null;
+  /** Entries under the service's folder that are not devices (written by hand, or malformed). */
+  skipped: SkippedCounts;
+  /** Devices over the page's cap: counted, not sent ("and 1,234 more"). */
+  hidden: number;
 }
 
 export type TimelineKind =

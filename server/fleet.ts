@@ -3,7 +3,7 @@
 // Changes leave in small batches (at most one per event-loop turn) for the pages.
 import { EventEmitter } from 'node:events';
 import { parseConfigValue } from '../registry/config-keys.ts';
-import { ValidationError } from '../registry/errors.ts';
+import { clip, ValidationError } from '../registry/errors.ts';
 import { createRegistry, livenessWindowMs } from '../registry/index.ts';
 import type { Logger } from '../registry/log.ts';
 import type {
@@ -26,9 +26,12 @@ import type {
   TimelineEntry,
   TimelineKind,
 } from './contract.ts';
+import { NoteBudget } from './note-budget.ts';
 
 const HISTORY = 30;
 const TIMELINE = 200;
+/** Timeline texts and store errors reach every page: one line each, whatever a store said. */
+const TEXT_MAX = 300;
 const MEMBERS_EVERY_MS = 5000;
 export const PALETTE = [
   '#e63946',
@@ -60,6 +63,12 @@ interface StoreLink {
   view: StoreView;
   commands: CommandContext;
   membersTimer: NodeJS.Timeout | undefined;
+  /** Devices shown on the page. */
+  shown: number;
+  /** Ids of the devices over the cap, in arrival order: the first is shown when a shown one leaves. */
+  hidden: Set<string>;
+  /** Skipped entries are named in the timeline within a budget, so that a flood cannot push out the rest. */
+  invalidNotes: NoteBudget;
 }
 
 function windowText(store: StoreKind, l: LivenessSettings): string {
@@ -177,7 +186,10 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
   }
 
   async close(): Promise<void> {
-    for (const link of this.links.values()) clearTimeout(link.membersTimer);
+    for (const link of this.links.values()) {
+      clearTimeout(link.membersTimer);
+      link.invalidNotes.close();
+    }
     await Promise.all([...this.links.values()].map((l) => l.registry.close()));
   }
 
@@ -192,6 +204,18 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       colorWatch,
       commands: { endpoint: endpoints[0]!, namespace, service },
       membersTimer: undefined,
+      shown: 0,
+      hidden: new Set(),
+      invalidNotes: new NoteBudget((suppressed) =>
+        this.note(
+          store,
+          null,
+          'invalid',
+          `and ${suppressed} more entries skipped in ${store} (malformed or written by hand): not named one by one`,
+          null,
+          null,
+        ),
+      ),
       view: {
         store,
         endpoints,
@@ -202,19 +226,22 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
         windowText: windowText(store, liveness),
         members: [],
         color: null,
+        skipped: watch.skipped(),
+        hidden: 0,
       },
     };
     registry.on('state', (connection, detail) => {
       this.updateStore(link, {
         connection,
-        error: connection === 'connected' ? null : (detail.error?.message ?? link.view.error),
+        error:
+          connection === 'connected' ? null : detail.error ? clip(detail.error.message) : link.view.error,
       });
     });
     watch.on('state', (state, error) => {
       const wasDown = link.view.watch === 'down';
       this.updateStore(link, {
         watch: state,
-        error: state === 'down' ? (error?.message ?? 'unreachable') : null,
+        error: state === 'down' ? clip(error?.message ?? 'unreachable') : null,
       });
       if (state === 'down' && !wasDown)
         this.note(
@@ -229,9 +256,14 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
         this.note(store, null, 'store-up', `${store} is back`, null, COMMANDS[store].watch(link.commands));
     });
     watch.on('change', (change) => this.onChange(link, change));
-    watch.on('invalid', (error) => this.note(store, null, 'invalid', error.message, null, null));
+    watch.on('invalid', (error) => {
+      if (link.invalidNotes.take()) this.note(store, null, 'invalid', error.message, null, null);
+    });
+    watch.on('skipped', (skipped) => this.updateStore(link, { skipped }));
     colorWatch.on('value', (color) => this.updateStore(link, { color: color ?? null }));
-    colorWatch.on('invalid', (error) => this.note(store, null, 'invalid', error.message, null, null));
+    colorWatch.on('invalid', (error) => {
+      if (link.invalidNotes.take()) this.note(store, null, 'invalid', error.message, null, null);
+    });
     void this.pollMembers(link);
     return link;
   }
@@ -253,8 +285,10 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
     const key = `${store}/${id}`;
     const now = Date.now();
     const previous = this.devices.get(key);
+    if (!previous && this.overCap(link, change)) return;
     if (change.type === 'removed') {
       this.devices.delete(key);
+      if (previous) link.shown--;
       this.queue({ gone: [{ store, id }] });
       const loss = this.firstLoss.get(id);
       const reaped = store === 'consul' && previous?.health === 'critical';
@@ -272,9 +306,11 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
         COMMANDS[store].watch(link.commands),
       );
       if (!loss) this.firstLoss.set(id, { at: now, store });
+      this.showNextHidden(link);
       return;
     }
     const view = this.toView(store, change.instance, previous, now);
+    if (!previous) link.shown++;
     this.devices.set(key, view);
     this.queue({ devices: [view] });
     const command = COMMANDS[store].device(link.commands, id);
@@ -305,6 +341,38 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       const set = this.lastColorSet?.color === view.color ? now - this.lastColorSet.at : null;
       const text = `${id} applied ${view.color} (${store})${set === null ? '' : `, ${set} ms after it was set`}`;
       this.note(store, id, 'updated-color', text, set, command);
+    }
+  }
+
+  /**
+   * A device not shown: true when it stays hidden (the column is full, or it is one of the hidden
+   * ones), counted in the store's `hidden`.
+   */
+  private overCap(link: StoreLink, change: InstanceChange): boolean {
+    const { id } = change.instance.record;
+    if (change.type === 'removed') {
+      if (!link.hidden.delete(id)) return false;
+    } else if (link.hidden.has(id)) {
+      return true;
+    } else if (link.shown >= this.config.maxDevices) {
+      link.hidden.add(id);
+    } else {
+      return false;
+    }
+    this.updateStore(link, { hidden: link.hidden.size });
+    return true;
+  }
+
+  /** A shown device left: the first hidden one takes its place. */
+  private showNextHidden(link: StoreLink): void {
+    for (const id of link.hidden) {
+      link.hidden.delete(id);
+      this.updateStore(link, { hidden: link.hidden.size });
+      const instance = link.watch.get(id);
+      if (instance) {
+        this.onChange(link, { type: 'added', instance });
+        return;
+      }
     }
   }
 
@@ -365,13 +433,13 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       store,
       deviceId,
       kind,
-      text,
+      text: clip(text, TEXT_MAX),
       latencyMs,
-      command,
+      command: command === null ? null : clip(command, TEXT_MAX),
     };
     this.timeline.push(entry);
     if (this.timeline.length > TIMELINE) this.timeline.shift();
-    this.log.info({ store, deviceId, kind }, text);
+    this.log.info({ store, deviceId, kind }, entry.text);
     this.queue({ timeline: [entry] });
   }
 

@@ -114,15 +114,17 @@ export class ConsulHttp {
     return { index: indexOf(res), value: Array.isArray(body) ? (body as HealthEntry[]) : [] };
   }
 
-  async kvList(
-    prefix: string,
+  /** One key's value (undefined: no such key), as a blocking query. */
+  async kvGetBlocking(
+    key: string,
     index: string,
     waitSeconds: number,
     signal?: AbortSignal,
-  ): Promise<Blocking<KvItem[]>> {
-    const query = { key: prefix, recurse: true, index, wait: `${waitSeconds}s` };
+  ): Promise<Blocking<string | undefined>> {
+    const query = { key, index, wait: `${waitSeconds}s` };
     const [res, body] = await this.blocking((o) => this.client.kv.get(o), query, waitSeconds, signal);
-    return { index: indexOf(res), value: Array.isArray(body) ? (body as KvItem[]) : [] };
+    const value = (body as KvItem | undefined)?.Value;
+    return { index: indexOf(res), value: typeof value === 'string' ? value : undefined };
   }
 
   /** The agent's own copy of one service; blocks on its content hash. undefined: the agent does not have it. */

@@ -7,7 +7,7 @@
 // the next agent; the copy left on the old agent is removed when that agent answers again (it would
 // come back from its data dir, passing, with stale Meta).
 import { Backoff, sleep } from '../backoff.ts';
-import { ConflictError, isStoreUnavailableError, type RegistryError } from '../errors.ts';
+import { ConflictError, isStoreUnavailableError, NotAliveError, type RegistryError } from '../errors.ts';
 import { livenessWindowMs } from '../schema.ts';
 import type { ClusterMember, HealthStatus, InstanceRecord } from '../types.ts';
 import {
@@ -20,7 +20,7 @@ import {
   type StoreAdapter,
   type ValueSink,
 } from './adapter.ts';
-import { ConfigFanout } from './config-fanout.ts';
+import { ConfigSync } from './config-sync.ts';
 import {
   type Blocking,
   ConsulHttp,
@@ -54,22 +54,26 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
   private readonly agents: ConsulHttp[];
   private active = 0;
   private readonly closing = new AbortController();
-  private readonly config = new ConfigFanout();
+  /** The config keys in use, each a blocking query of its own; the kit's own keys' also tell the connection. */
+  private readonly config: ConfigSync;
 
   constructor(private readonly ctx: AdapterContext) {
     super();
     this.agents = ctx.endpoints.map((e) => new ConsulHttp(e, ctx.requestTimeoutMs));
-    const prefix = ctx.layout.configKv('');
-    void this.follow((agent, index, signal) => agent.kvList(prefix, index, WAIT_SECONDS, signal), {
-      value: (items) => {
-        this.setState('connected', { endpoint: this.agent.address });
-        this.config.reset(items.map((item) => [item.Key.slice(prefix.length), item.Value ?? '']));
+    this.config = new ConfigSync(
+      (key, to, signal) =>
+        void this.follow(
+          (agent, index, signal) =>
+            agent.kvGetBlocking(ctx.layout.configKv(key), index, WAIT_SECONDS, signal),
+          to,
+          signal,
+        ),
+      {
+        value: () => this.setState('connected', { endpoint: this.agent.address }),
+        down: (error) => this.setState('disconnected', { endpoint: this.agent.address, error }),
       },
-      down: (error) => {
-        this.setState('disconnected', { endpoint: this.agent.address, error });
-        this.config.down(error);
-      },
-    });
+      this.closing.signal,
+    );
   }
 
   /** The agent this process talks to now; the next one after a failure. */
@@ -301,7 +305,9 @@ function decode(service: string, entry: HealthEntry): RawInstance {
   return {
     id,
     key,
-    record: fromService(key, entry.Service),
+    record: entry.Checks.some((c) => c.ServiceID === id)
+      ? fromService(key, entry.Service)
+      : new NotAliveError('consul', key, 'no check'),
     health: healthOf(entry),
     liveness: {
       model: 'check',

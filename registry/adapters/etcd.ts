@@ -10,12 +10,21 @@ import {
   isBrokenCircuitError,
   retry,
 } from 'cockatiel';
-import { Etcd3, type IKeyValue, isRecoverableError, type Lease, type Watcher } from 'etcd3';
+import {
+  Etcd3,
+  GRPCResourceExhastedError,
+  type IKeyValue,
+  isRecoverableError,
+  type Lease,
+  Range,
+  type Watcher,
+} from 'etcd3';
 import { Backoff, sleep } from '../backoff.ts';
 import {
   ConflictError,
   isRegistryError,
   MalformedValueError,
+  NotAliveError,
   type RegistryError,
   StoreError,
   StoreUnavailableError,
@@ -32,21 +41,38 @@ import {
   type StoreAdapter,
   type ValueSink,
 } from './adapter.ts';
-import { ConfigFanout } from './config-fanout.ts';
+import { ConfigSync, type KeyFollower } from './config-sync.ts';
 
-interface PrefixHandlers {
-  reset(kvs: IKeyValue[]): void;
-  put(kv: IKeyValue): void;
+/** What a sync loop does with what it reads and sees; `T` is what one key-value becomes (decoded once). */
+interface RangeHandlers<T> {
+  decode(kv: IKeyValue): T;
+  reset(entries: T[]): void;
+  put(entry: T): void;
   remove(kv: IKeyValue): void;
   down(error: RegistryError): void;
 }
+
+/** A key range read page by page: a prefix (the services folder) or one key (a config key). */
+type Target = { prefix: string } | { key: string };
+
+/**
+ * Keys per page of a prefix read. grpc-js refuses answers over 4 MiB: three 1.4 MB values written by
+ * hand under the folder made one whole-prefix read fail for good and the column stay DOWN. etcd's
+ * default request limit (1.5 MiB) keeps one key and its value under that, so a page that is refused
+ * is read again with fewer keys, down to one.
+ */
+const PAGE_KEYS = 256;
+
+/** Not a sign that etcd is down: the answer was too large. Neither retried nor counted by the breaker. */
+const isTooLarge = (error: unknown) => error instanceof GRPCResourceExhastedError;
+const isTransient = (error: Error) => isRecoverableError(error) && !isTooLarge(error);
 
 export function etcdError(error: unknown): RegistryError {
   if (isRegistryError(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
   if (
     error instanceof Error &&
-    (isRecoverableError(error) ||
+    (isTransient(error) ||
       isBrokenCircuitError(error) ||
       /deadline|unavailable|connect|ECONNREFUSED/i.test(message))
   ) {
@@ -59,8 +85,8 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
   readonly kind = 'etcd' as const;
   readonly client: Etcd3;
   private readonly closing = new AbortController();
-  /** Fed by the always-on watch of /<ns>/config/, which is also how this adapter knows it is connected. */
-  private readonly config = new ConfigFanout();
+  /** The config keys in use, each synced on its own; the kit's own keys' sync also tells the connection. */
+  private readonly config: ConfigSync;
 
   constructor(private readonly ctx: AdapterContext) {
     super();
@@ -72,18 +98,26 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
       defaultCallOptions: (call) => (call.isStream ? {} : { deadline: new Date(Date.now() + timeout) }),
       faultHandling: {
         host: () =>
-          circuitBreaker(handleWhen(isRecoverableError), {
+          circuitBreaker(handleWhen(isTransient), {
             halfOpenAfter: 1000,
             breaker: new ConsecutiveBreaker(3),
           }),
-        global: retry(handleWhen(isRecoverableError), { maxAttempts: Math.max(1, ctx.endpoints.length) }),
+        global: retry(handleWhen(isTransient), { maxAttempts: Math.max(1, ctx.endpoints.length) }),
         watchBackoff: new ExponentialBackoff({
           initialDelay: ctx.backoff.initialMs ?? 250,
           maxDelay: ctx.backoff.maxMs ?? 3000,
         }).next(),
       },
     });
-    void this.syncPrefix(ctx.layout.configPath(''), this.configHandlers(), this.closing.signal);
+    this.config = new ConfigSync(
+      (key, to, signal) =>
+        void this.syncRange({ key: ctx.layout.configPath(key) }, valueHandlers(to), signal),
+      {
+        value: () => this.setState('connected'),
+        down: (error) => this.setState('disconnected', { error }),
+      },
+      this.closing.signal,
+    );
   }
 
   async claim(record: InstanceRecord): Promise<Claim> {
@@ -123,23 +157,26 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
 
   watchInstances(service: string, sink: InstanceSink): () => void {
     const prefix = `${this.ctx.layout.servicePath(service)}/`;
-    const toRaw = (kv: IKeyValue): RawInstance => {
-      const key = kv.key.toString();
-      const id = key.slice(prefix.length);
-      return {
-        id,
-        key,
-        record: decodeRecord('etcd', key, kv.value, { id, service }),
-        health: 'passing',
-        liveness: { model: 'lease', leaseId: kv.lease },
-      };
-    };
     const stop = new AbortController();
-    void this.syncPrefix(
-      prefix,
+    void this.syncRange(
+      { prefix },
       {
-        reset: (kvs) => sink.reset(kvs.map(toRaw)),
-        put: (kv) => sink.upsert(toRaw(kv)),
+        decode: (kv): RawInstance => {
+          const key = kv.key.toString();
+          const id = key.slice(prefix.length);
+          return {
+            id,
+            key,
+            record:
+              kv.lease === '0'
+                ? new NotAliveError('etcd', key, 'no lease')
+                : decodeRecord('etcd', key, kv.value, { id, service }),
+            health: 'passing',
+            liveness: { model: 'lease', leaseId: kv.lease },
+          };
+        },
+        reset: (entries) => sink.reset(entries),
+        put: (entry) => sink.upsert(entry),
         remove: (kv) => sink.remove(kv.key.toString().slice(prefix.length)),
         down: (error) => sink.down(error),
       },
@@ -191,36 +228,27 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
     this.client.close();
   }
 
-  private configHandlers(): PrefixHandlers {
-    const prefix = this.ctx.layout.configPath('');
-    const keyOf = (kv: IKeyValue) => kv.key.toString().slice(prefix.length);
-    return {
-      reset: (kvs) => {
-        this.setState('connected');
-        this.config.reset(kvs.map((kv) => [keyOf(kv), kv.value.toString()]));
-      },
-      put: (kv) => this.config.set(keyOf(kv), kv.value.toString()),
-      remove: (kv) => this.config.set(keyOf(kv), undefined),
-      down: (error) => {
-        this.setState('disconnected', { error });
-        this.config.down(error);
-      },
-    };
-  }
-
-  /** Full read, then a watch from the next revision; again from the start after every disconnect. */
-  private async syncPrefix(prefix: string, handlers: PrefixHandlers, signal: AbortSignal): Promise<void> {
+  /**
+   * Read the range (page by page), then watch it from the next revision; again from the start after
+   * every disconnect. The watch is cancelled as soon as its stream drops rather than resumed by the
+   * client from its last revision: that catch-up comes as one answer of up to 1,000 revisions, which
+   * has no size bound; a fresh paged read has.
+   */
+  private async syncRange<T>(target: Target, handlers: RangeHandlers<T>, signal: AbortSignal): Promise<void> {
     const backoff = new Backoff(this.ctx.backoff);
     while (!signal.aborted) {
       let watcher: Watcher | undefined;
       try {
-        const snapshot = await this.client.getAll().prefix(prefix).exec();
+        const { entries, revision } = await this.readRange(target, handlers.decode);
         if (signal.aborted) return;
-        handlers.reset(snapshot.kvs);
-        const next = (BigInt(snapshot.header.revision) + 1n).toString();
-        watcher = await this.client.watch().prefix(prefix).startRevision(next).create();
+        handlers.reset(entries);
+        const next = (BigInt(revision) + 1n).toString();
+        const builder = this.client.watch();
+        watcher = await ('prefix' in target ? builder.prefix(target.prefix) : builder.key(target.key))
+          .startRevision(next)
+          .create();
         backoff.reset();
-        await this.followUntilReconnect(watcher, handlers, signal);
+        await this.followUntilDisconnect(watcher, handlers, signal);
       } catch (error) {
         if (signal.aborted) return;
         handlers.down(etcdError(error));
@@ -231,13 +259,45 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
     }
   }
 
-  private followUntilReconnect(
+  /** One consistent read of the range (one revision), decoded page by page (see PAGE_KEYS). */
+  private async readRange<T>(
+    target: Target,
+    decode: (kv: IKeyValue) => T,
+  ): Promise<{ entries: T[]; revision: string }> {
+    if ('key' in target) {
+      const answer = await this.client.get(target.key).exec();
+      return { entries: answer.kvs.map(decode), revision: answer.header.revision };
+    }
+    const { end } = Range.prefix(target.prefix);
+    let start = Buffer.from(target.prefix);
+    let limit = PAGE_KEYS;
+    let revision: string | undefined;
+    const entries: T[] = [];
+    for (;;) {
+      const query = this.client.getAll().inRange(new Range(start, end)).limit(limit);
+      if (revision !== undefined) query.revision(revision);
+      let page: Awaited<ReturnType<typeof query.exec>>;
+      try {
+        page = await query.exec();
+      } catch (error) {
+        if (!isTooLarge(error) || limit === 1) throw error;
+        limit = Math.max(1, limit >> 2);
+        continue;
+      }
+      revision ??= page.header.revision;
+      for (const kv of page.kvs) entries.push(decode(kv));
+      const last = page.kvs.at(-1);
+      if (!page.more || !last) return { entries, revision };
+      start = Buffer.concat([last.key, Buffer.from([0])]);
+    }
+  }
+
+  private followUntilDisconnect<T>(
     watcher: Watcher,
-    handlers: PrefixHandlers,
+    handlers: RangeHandlers<T>,
     signal: AbortSignal,
   ): Promise<void> {
     return new Promise((resolve, reject) => {
-      let disconnected = false;
       const finish = () => {
         signal.removeEventListener('abort', finish);
         watcher.removeAllListeners();
@@ -245,14 +305,11 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
         resolve();
       };
       watcher
-        .on('put', (kv) => handlers.put(kv))
+        .on('put', (kv) => handlers.put(handlers.decode(kv)))
         .on('delete', (kv) => handlers.remove(kv))
         .on('disconnected', (error) => {
-          disconnected = true;
           handlers.down(etcdError(error));
-        })
-        .on('connected', () => {
-          if (disconnected) finish(); // resync: events may have been compacted away meanwhile
+          finish();
         })
         .on('error', (error) => {
           watcher.removeAllListeners();
@@ -262,6 +319,17 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
       signal.addEventListener('abort', finish, { once: true });
     });
   }
+}
+
+/** A config key's sync, told to its ConfigSync follower. */
+function valueHandlers(to: KeyFollower): RangeHandlers<string> {
+  return {
+    decode: (kv) => kv.value.toString(),
+    reset: (values) => to.value(values[0]),
+    put: (value) => to.value(value),
+    remove: () => to.value(undefined),
+    down: (error) => to.down(error),
+  };
 }
 
 class EtcdClaim extends ClaimBase {

@@ -2,7 +2,13 @@
 // timeout liveness). Watches are one-shot: every read re-arms its watch, and a reconnect or a new
 // session resyncs everything.
 import type { Event } from 'node-zookeeper-client';
-import { ConflictError, MalformedValueError, type RegistryError, StoreUnavailableError } from '../errors.ts';
+import {
+  ConflictError,
+  MalformedValueError,
+  NotAliveError,
+  type RegistryError,
+  StoreUnavailableError,
+} from '../errors.ts';
 import { decodeRecord, encodeRecord } from '../record.ts';
 import type { ClusterMember, InstanceRecord } from '../types.ts';
 import {
@@ -98,7 +104,9 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
       return {
         id,
         key,
-        record: decodeRecord('zookeeper', key, found.data, { id, service }),
+        record: found.stat.ephemeralOwner.every((byte) => byte === 0)
+          ? new NotAliveError('zookeeper', key, 'a persistent node, no session owns it')
+          : decodeRecord('zookeeper', key, found.data, { id, service }),
         health: 'passing',
         liveness: { model: 'session', sessionId: found.stat.ephemeralOwner.toString('hex') },
       };

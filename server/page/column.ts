@@ -22,6 +22,16 @@ function storeStatus(view: StoreView | undefined): StoreStatus {
   return { label: 'connected', tone: 'ok' };
 }
 
+const formatCount = (n: number) => n.toLocaleString('en');
+
+/** Entries under the service's folder that are not devices, said in a line (empty: none). */
+function skippedText(view: StoreView | undefined): string {
+  const parts: string[] = [];
+  if (view?.skipped.notAlive) parts.push(`${formatCount(view.skipped.notAlive)} not alive (written by hand)`);
+  if (view?.skipped.malformed) parts.push(`${formatCount(view.skipped.malformed)} malformed`);
+  return parts.length > 0 ? `not devices, skipped: ${parts.join(' · ')}` : '';
+}
+
 function memberItem(member: ClusterMember): HTMLLIElement {
   const item = el('li', `member member-${member.role}`);
   item.append(el('span', 'member-name', member.name));
@@ -43,6 +53,9 @@ export class Column {
   private readonly window: HTMLElement;
   private readonly members: HTMLUListElement;
   private readonly count: HTMLElement;
+  private readonly skipped: HTMLElement;
+  /** After the last tile: "and 1,234 more" when the server holds devices back (its cap). */
+  private readonly more: HTMLElement;
   private readonly configSwatch: HTMLElement;
   private readonly configText: HTMLElement;
   private view: StoreView | undefined;
@@ -59,6 +72,7 @@ export class Column {
     this.error = el('p', 'column-error');
     this.stale = el('p', 'column-stale', 'last known devices, may be stale');
     this.window = el('p', 'column-window');
+    this.skipped = el('p', 'column-skipped');
     this.members = el('ul', 'members');
     const meta = el('div', 'column-meta');
     this.count = el('span', 'column-count');
@@ -67,9 +81,10 @@ export class Column {
     this.configText = el('span', 'config-text');
     config.append(this.configSwatch, this.configText);
     meta.append(this.count, config);
-    head.append(title, this.error, this.stale, this.window, this.members, meta);
+    head.append(title, this.error, this.stale, this.window, this.members, meta, this.skipped);
     this.grid = el('div', 'tiles');
-    this.element.append(head, this.grid);
+    this.more = el('p', 'column-more');
+    this.element.append(head, this.grid, this.more);
     this.setView(undefined, Date.now());
   }
 
@@ -95,6 +110,12 @@ export class Column {
     setHidden(this.members, (view?.members.length ?? 0) === 0);
     setBackground(this.configSwatch, view?.color ?? null);
     setText(this.configText, view?.color ? `config color ${view.color}` : 'config color: none');
+    const skipped = skippedText(view);
+    setText(this.skipped, skipped);
+    setHidden(this.skipped, skipped === '');
+    const hidden = view?.hidden ?? 0;
+    setText(this.more, `and ${formatCount(hidden)} more`);
+    setHidden(this.more, hidden === 0);
     this.updateCount();
     this.tick(serverNow);
   }
@@ -134,13 +155,13 @@ export class Column {
   updateCount(): void {
     let critical = 0;
     for (const tile of this.tiles.values()) if (tile.device.health === 'critical') critical++;
-    const n = this.tiles.size;
-    const parts = [`${n} ${n === 1 ? 'device' : 'devices'}`];
+    const n = this.tiles.size + (this.view?.hidden ?? 0);
+    const parts = [`${formatCount(n)} ${n === 1 ? 'device' : 'devices'}`];
     if (critical > 0) parts.push(`${critical} critical`);
     if (storeStatus(this.view).tone === 'down') parts.push('last known');
     setText(this.count, parts.join(' · '));
     // Many devices: smaller tiles without labels, so a projector still shows the whole fleet.
-    setAttr(this.element, 'data-density', n > COMPACT_ABOVE ? 'compact' : 'normal');
+    setAttr(this.element, 'data-density', this.tiles.size > COMPACT_ABOVE ? 'compact' : 'normal');
   }
 
   /** The first tile whose id sorts after this one (binary search over the grid's children). */

@@ -198,7 +198,10 @@ describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
     assert.deepEqual(invalid, [`service ${service}/li-garbage`], 'reported once, not on every answer');
     assert.equal(watch.get('li-garbage'), undefined, 'never shown as a device');
 
-    // A change of the quiet one is decoded, of course; and the garbage, rewritten, is reported again.
+    assert.deepEqual(watch.skipped(), { notAlive: 1, malformed: 0 }, 'no check: not alive');
+
+    // A change of the quiet one is decoded, of course; the garbage rewritten the same way is not named
+    // again, but rewritten with a check (alive now, still no fleet_* Meta) it is: malformed.
     await quiet.update({ color: 'teal' });
     await eventually('quiet change seen', () => watch.get('li-quiet')?.record.color === 'teal', {
       timeoutMs: 2000,
@@ -207,7 +210,23 @@ describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
       method: 'PUT',
       body: JSON.stringify({ Name: service, ID: 'li-garbage', Address: '10.0.0.10', Port: 81 }),
     });
+    await busy.update({ load: load(35) });
+    await eventually('load 35 seen', () => watch.get('li-busy')?.record.load?.cpuPercent === 35, {
+      timeoutMs: 2000,
+    });
+    assert.equal(invalid.length, 1, 'the same problem is named once');
+    await fetch(`${endpoint}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({
+        Name: service,
+        ID: 'li-garbage',
+        Address: '10.0.0.10',
+        Port: 81,
+        Check: { TTL: '300s' },
+      }),
+    });
     await eventually('the rewritten garbage reported', () => invalid.length === 2, { timeoutMs: 2000 });
+    assert.deepEqual(watch.skipped(), { notAlive: 0, malformed: 1 });
     t.diagnostic(`invalid reports: ${invalid.length}`);
   });
 

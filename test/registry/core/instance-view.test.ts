@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { InstanceSink, RawInstance } from '../../../registry/adapters/adapter.ts';
 import { InstanceView } from '../../../registry/core/instance-view.ts';
-import { MalformedValueError, StoreUnavailableError } from '../../../registry/errors.ts';
+import { MalformedValueError, NotAliveError, StoreUnavailableError } from '../../../registry/errors.ts';
 import { newRecord } from '../../../registry/record.ts';
-import type { InstanceChange } from '../../../registry/types.ts';
+import type { InstanceChange, SkippedCounts } from '../../../registry/types.ts';
 
 const entry = (id: string, cpuPercent = 1): RawInstance => ({
   id,
@@ -91,9 +91,65 @@ test('the same record handed again is "unchanged since": no compare, no change; 
   assert.equal(v.get('a'), first, 'kept as it was');
   assert.deepEqual(invalid, ['service web/g'], 'the unchanged garbage is reported once');
   assert.deepEqual(changes, ['added a', 'added b', 'updated b', 'updated b']);
-  // Rewritten (a new object), it is reported again; gone and back, too.
+  // Read again with the same problem (a new object: etcd and ZooKeeper after a resync), it is not
+  // named again; gone and back, it is.
   sink.reset([a, { ...garbage, record: new MalformedValueError('consul', 'service web/g', 'a record') }]);
+  assert.equal(invalid.length, 1);
   sink.reset([a]);
   sink.reset([a, garbage]);
-  assert.equal(invalid.length, 3);
+  assert.equal(invalid.length, 2);
+});
+
+test('entries nothing keeps alive and malformed ones are counted apart, never as instances', () => {
+  const { v, sink } = view();
+  const told: SkippedCounts[] = [];
+  v.on('skipped', (counts) => told.push(counts));
+  const byHand = (id: string): RawInstance => ({
+    ...entry(id),
+    record: new NotAliveError('etcd', `/fleet/services/web/${id}`, 'no lease'),
+  });
+  const garbage = (id: string): RawInstance => ({
+    ...entry(id),
+    record: new MalformedValueError('etcd', `/fleet/services/web/${id}`, 'a record'),
+  });
+  sink.reset([entry('a'), byHand('h1'), byHand('h2'), garbage('g1')]);
+  assert.deepEqual(v.skipped(), { notAlive: 2, malformed: 1 });
+  assert.deepEqual(
+    v.instances().map((i) => i.record.id),
+    ['a'],
+  );
+  sink.upsert(entry('h1')); // it got a lease: now an instance
+  assert.deepEqual(v.skipped(), { notAlive: 1, malformed: 1 });
+  sink.upsert(byHand('a')); // a device's key rewritten by hand without a lease: no longer an instance
+  assert.equal(v.get('a'), undefined);
+  assert.deepEqual(v.skipped(), { notAlive: 2, malformed: 1 });
+  sink.remove('g1');
+  sink.remove('h2');
+  assert.deepEqual(v.skipped(), { notAlive: 1, malformed: 0 });
+  sink.upsert(entry('b')); // counts unchanged: not told again
+  assert.deepEqual(told, [
+    { notAlive: 2, malformed: 1 },
+    { notAlive: 1, malformed: 1 },
+    { notAlive: 2, malformed: 1 },
+    { notAlive: 2, malformed: 0 },
+    { notAlive: 1, malformed: 0 },
+  ]);
+});
+
+test('a 1 MB id written by hand is named by an excerpt and remembered by a digest', () => {
+  const { v, sink } = view();
+  const invalid: MalformedValueError[] = [];
+  v.on('invalid', (e) => invalid.push(e));
+  const id = `x${'\u0007é'.repeat(500_000)}`;
+  const key = `/fleet/services/web/${id}`;
+  const huge: RawInstance = { ...entry(id), key, record: new MalformedValueError('etcd', key, 'a record') };
+  sink.reset([huge]);
+  sink.reset([{ ...huge, record: new MalformedValueError('etcd', key, 'a record') }]);
+  assert.equal(invalid.length, 1, 'named once');
+  assert.ok(invalid[0]!.message.length < 300, `a short message (${invalid[0]!.message.length} characters)`);
+  assert.match(invalid[0]!.message, /\(1000021 characters\)/);
+  assert.ok(!invalid[0]!.message.includes('\u0007'), 'control characters escaped');
+  assert.deepEqual(v.skipped(), { notAlive: 0, malformed: 1 });
+  sink.remove(id);
+  assert.deepEqual(v.skipped(), { notAlive: 0, malformed: 0 });
 });
