@@ -1,8 +1,9 @@
 // Debian packages this machine needs (the stores, the ssh tools, mtools...), installed with apt-get only
 // when missing: as root, or with `sudo -n` (never a password prompt); `apt-get update` only when a
 // package has no candidate; networked steps retried. Failures are a ProvisionError with what to do next.
-import { $, type Duration, expBackoff, ProcessOutput, retry } from 'zx';
+import { type Duration, expBackoff, ProcessOutput, retry } from 'zx';
 import { findOnPath, isExecutable, isReadable } from './stores/paths.ts';
+import { $quiet } from './zx.ts';
 
 /** Something this machine needs could not be set up: `message` says what failed, `hint` what to do next. */
 export class ProvisionError extends Error {
@@ -32,7 +33,6 @@ const attempts = 3;
 const lockTimeout = ['-o', 'DPkg::Lock::Timeout=120'];
 // A non-root PATH often lacks the sbin folders.
 const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
-const $quiet = $({ quiet: true, verbose: false });
 
 /** The command to type by hand, for messages. */
 export const manualInstall = (packages: readonly string[]) => `sudo apt-get install -y ${packages.join(' ')}`;

@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import net from 'node:net';
-import { $, fs, os, path } from 'zx';
+import { fs, os, path } from 'zx';
 // Install etcd 3.4, ZooKeeper 3.8 and Consul 1.8.7 where provision/stores looks for them (and, on
 // request, Debian's Chromium for the page tests).
 // Safe to run twice: a store that is already there is only reported.
@@ -21,6 +21,7 @@ import {
 } from './apt.ts';
 import { type StoreKind, storeBinaries, storeKinds, storeVersion } from './stores/index.ts';
 import { consulCacheDir, installCommand, storesCacheDir } from './stores/paths.ts';
+import { $quiet } from './zx.ts';
 
 /** What this script installs: the three stores, and Debian's Chromium for the page's browser tests. */
 export type Installable = StoreKind | 'chromium';
@@ -71,8 +72,6 @@ interface Step {
   installed(): Promise<string | undefined>;
   install(log: (line: string) => void): Promise<void>;
 }
-
-const $quiet = $({ quiet: true, verbose: false });
 
 export async function installStores(opts: InstallOptions = {}): Promise<void> {
   const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));

@@ -2,9 +2,7 @@
 // bridge, so that unplugging one cuts its link and the agent gets no chance to say goodbye.
 // Needs root and iproute2. Every name starts with "fk" so that teardown finds exactly what it made.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { $ } from 'zx';
-
-const $quiet = $({ quiet: true, verbose: false });
+import { $quiet } from '../zx.ts';
 
 export const BRIDGE = 'fkbr0';
 /** The bridge's address: the host as the devices see it (the stores must listen on it). */

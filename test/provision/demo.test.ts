@@ -1,11 +1,13 @@
 // `npm run demo`, brought up for real until every store lists its 6 devices; then Ctrl-C (SIGINT)
-// must leave no process, namespace or link behind.
+// must leave no process, namespace or link behind. Started as a service manager starts it (SHLVL unset),
+// with a ~/.bashrc that leaves a marker: none of its commands may run it.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { leftovers } from '../../provision/sim/netns.ts';
 import { createRegistry, type Registry, STORE_KINDS, type StoreKind } from '../../registry/index.ts';
+import { bashrcTrap } from '../support/bashrc-trap.ts';
 import { eventually } from '../support/eventually.ts';
 import { freePort } from '../support/ports.ts';
 
@@ -26,16 +28,23 @@ after(async () => {
   await Promise.all(registries.map((r) => r.close()));
 });
 
-test('npm run demo: every store lists 6 devices, then SIGINT leaves nothing running', {
+test('npm run demo, started with SHLVL unset: every store lists 6 devices, no command runs ~/.bashrc, then SIGINT leaves nothing running', {
   timeout: 180_000,
 }, async (t) => {
+  const trap = bashrcTrap();
+  t.after(trap.remove);
+  assert.equal(
+    trap.plainBashRuns().length,
+    1,
+    'the trap is real here: a plain bash -c, stdin a socket, runs it',
+  );
   const before = new Set(demoProcesses());
   const port = await freePort();
   const startedAt = Date.now();
   const demo = spawn('npm', ['run', '--silent', 'demo', '--', '--port', String(port)], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FLEET_LOG_LEVEL: 'warn' },
+    env: trap.env({ ...process.env, FLEET_LOG_LEVEL: 'warn' }),
     // Its own process group, as in a terminal: Ctrl-C signals the whole group (npm, its shell, the demo).
     detached: true,
   });
@@ -86,6 +95,11 @@ test('npm run demo: every store lists 6 devices, then SIGINT leaves nothing runn
       );
     });
     assert.deepEqual(await leftovers(), [], 'no namespace or link left');
+    assert.deepEqual(
+      trap.runs(),
+      [],
+      'no command of the demo ran ~/.bashrc (pid and command of each that did)',
+    );
   } finally {
     // Checked above; should it have failed, leave nothing for the next test either.
     demo.stdout.destroy();

@@ -1,5 +1,7 @@
 // The simulated fleet, against the real stores: unplug (a link down in a network namespace, as
 // root; a frozen process otherwise) and replug, each store at the speed of its own liveness model.
+// In namespaces mode it runs as a service manager starts it (SHLVL unset) with a ~/.bashrc that leaves a
+// marker: none of its `ip` commands may run it.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
@@ -18,6 +20,7 @@ import {
   STORE_KINDS,
   type StoreKind,
 } from '../../registry/index.ts';
+import { type BashrcTrap, bashrcTrap } from '../support/bashrc-trap.ts';
 import { eventually } from '../support/eventually.ts';
 import { freePort } from '../support/ports.ts';
 
@@ -48,8 +51,21 @@ for (const mode of ['namespaces', 'processes'] as const) {
     const views = {} as Record<StoreKind, InstanceWatch>;
     let fleet: SimFleet;
     const namespace = `sim${process.pid}${mode}`;
+    let trap: BashrcTrap | undefined;
+    const startedEnv = { HOME: process.env.HOME, SHLVL: process.env.SHLVL };
 
     before(async () => {
+      if (mode === 'namespaces') {
+        trap = bashrcTrap();
+        assert.equal(
+          trap.plainBashRuns().length,
+          1,
+          'the trap is real here: a plain bash -c, stdin a socket, runs it',
+        );
+        // This process is the sim: zx takes process.env as it is at each command.
+        process.env.HOME = trap.home;
+        delete process.env.SHLVL;
+      }
       // Devices in namespaces reach the stores through the bridge: the stores listen on every address.
       const started = await Promise.all(
         STORE_KINDS.map((k) => startStore(k, { host: mode === 'namespaces' ? '0.0.0.0' : '127.0.0.1' })),
@@ -75,6 +91,13 @@ for (const mode of ['namespaces', 'processes'] as const) {
       await fleet?.stop();
       await Promise.all(registries.map((r) => r.close()));
       await Promise.all(Object.values(stores).map((s) => s.stop({ removeData: true })));
+      if (trap) {
+        for (const [key, value] of Object.entries(startedEnv)) {
+          if (value === undefined) delete process.env[key];
+          else process.env[key] = value;
+        }
+        trap.remove();
+      }
     });
 
     const passing = (kind: StoreKind, id: string) => views[kind].get(id)?.health === 'passing';
@@ -171,6 +194,10 @@ for (const mode of ['namespaces', 'processes'] as const) {
           },
         );
         assert.deepEqual(await leftovers(), []);
+      });
+
+      test('started with SHLVL unset: no command of the sim (claim, hosts, unplug, replug, stop) ran ~/.bashrc', () => {
+        assert.deepEqual(trap!.runs(), [], 'pid and command of each shell that ran it');
       });
     }
   });
