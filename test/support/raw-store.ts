@@ -16,6 +16,13 @@ export interface RawStore {
   writeConfig(ns: string, key: string, value: string): Promise<void>;
   /** As a learner would with `etcdctl del`, zkCli `delete` or Consul's deregister endpoint. */
   deleteInstance(ns: string, service: string, id: string): Promise<void>;
+  /**
+   * Writes an entry under the service's folder by hand, as someone with etcdctl, zkCli or curl would:
+   * `alive` attaches it to a lease / makes it ephemeral / gives it a TTL check that the writer keeps
+   * (until close()); otherwise nothing keeps it alive. `value`: etcd and ZooKeeper's data; in Consul,
+   * one Meta value. False when the store refused it (a key it does not allow).
+   */
+  writeEntry(ns: string, service: string, id: string, value: string, alive: boolean): Promise<boolean>;
   /** Every key/path under the namespace (Consul: KV keys). */
   listNamespace(ns: string): Promise<string[]>;
   close(): Promise<void>;
@@ -23,7 +30,17 @@ export interface RawStore {
 
 function etcdRaw(endpoint: string): RawStore {
   const client = new Etcd3({ hosts: endpoint });
+  let lease: ReturnType<Etcd3['lease']> | undefined;
   return {
+    async writeEntry(ns, service, id, value, alive) {
+      const put = client.put(`/${ns}/services/${service}/${id}`).value(value);
+      if (alive) {
+        lease ??= client.lease(60);
+        put.lease(await lease.grant());
+      }
+      await put;
+      return true;
+    },
     async readInstance(ns, service, id) {
       const kv = (await client.get(`/${ns}/services/${service}/${id}`).exec()).kvs[0];
       return kv && { value: JSON.parse(kv.value.toString()), liveness: kv.lease };
@@ -36,6 +53,7 @@ function etcdRaw(endpoint: string): RawStore {
     },
     listNamespace: (ns) => client.getAll().prefix(`/${ns}/`).keys(),
     async close() {
+      await lease?.revoke().catch(() => undefined);
       client.close();
     },
   };
@@ -64,6 +82,20 @@ function zookeeperRaw(endpoint: string): RawStore {
     return [...children.map((c) => `${path}/${c}`), ...nested.flat()];
   };
   return {
+    async writeEntry(ns, service, id, value, alive) {
+      const parent = `/${ns}/services/${service}`;
+      await call((cb) => client.mkdirp(parent, cb));
+      const mode = alive ? zookeeper.CreateMode.EPHEMERAL : zookeeper.CreateMode.PERSISTENT;
+      try {
+        await call((cb) => client.create(`${parent}/${id}`, Buffer.from(value), mode, cb));
+        return true;
+      } catch (error) {
+        if ((error as { getCode?: () => number }).getCode?.() === zookeeper.Exception.NODE_EXISTS)
+          return true;
+        if (error instanceof Error && /path|Invalid/i.test(error.message)) return false;
+        throw error;
+      }
+    },
     async readInstance(ns, service, id) {
       try {
         const { data, stat } = await call<{ data: Buffer; stat: zookeeper.Stat }>((cb) =>
@@ -99,6 +131,21 @@ function consulRaw(endpoint: string): RawStore {
     return text ? JSON.parse(text) : undefined;
   };
   return {
+    async writeEntry(_ns, service, id, value, alive) {
+      const res = await fetch(`${endpoint}/v1/agent/service/register`, {
+        method: 'PUT',
+        body: JSON.stringify({
+          Name: service,
+          ID: id,
+          Address: '10.0.0.9',
+          Port: 80,
+          Meta: { fleet_by_hand: value },
+          ...(alive ? { Check: { TTL: '300s', Status: 'passing' } } : {}),
+        }),
+      });
+      await res.text();
+      return res.ok;
+    },
     async readInstance(_ns, service, id) {
       const entries = (await api(`/health/service/${service}`)) as
         | {
