@@ -1,7 +1,7 @@
 // One store's column: a header (connection, liveness model, members, count, config color) redrawn only
 // when the store's view changes, and the store's device tiles, kept in id order and updated in place.
 import type { ClusterMember, DeviceView, StoreKind, StoreView } from '../contract.ts';
-import { el, setAttr, setBackground, setHidden, setText } from './dom.ts';
+import { el, setAttr, setBackground, setHidden, setPieces, setText } from './dom.ts';
 import { compareIds } from './format.ts';
 import { Tile } from './tile.ts';
 
@@ -24,12 +24,17 @@ function storeStatus(view: StoreView | undefined): StoreStatus {
 
 const formatCount = (n: number) => n.toLocaleString('en');
 
-/** Entries under the service's folder that are not devices, said in a line (empty: none). */
-function skippedText(view: StoreView | undefined): string {
+/**
+ * Entries under the service's folder that are not devices, said in a line (none: no pieces). In pieces,
+ * so that a narrow column breaks the line between them, never between "1" and "malformed".
+ */
+function skippedPieces(view: StoreView | undefined): string[] {
   const parts: string[] = [];
   if (view?.skipped.notAlive) parts.push(`${formatCount(view.skipped.notAlive)} not alive (written by hand)`);
   if (view?.skipped.malformed) parts.push(`${formatCount(view.skipped.malformed)} malformed`);
-  return parts.length > 0 ? `not devices, skipped: ${parts.join(' · ')}` : '';
+  return parts.length > 0
+    ? ['not devices, skipped:', ...parts.map((part, i) => (i > 0 ? `· ${part}` : part))]
+    : [];
 }
 
 function memberItem(member: ClusterMember): HTMLLIElement {
@@ -110,9 +115,9 @@ export class Column {
     setHidden(this.members, (view?.members.length ?? 0) === 0);
     setBackground(this.configSwatch, view?.color ?? null);
     setText(this.configText, view?.color ? `config color ${view.color}` : 'config color: none');
-    const skipped = skippedText(view);
-    setText(this.skipped, skipped);
-    setHidden(this.skipped, skipped === '');
+    const skipped = skippedPieces(view);
+    setPieces(this.skipped, skipped);
+    setHidden(this.skipped, skipped.length === 0);
     const hidden = view?.hidden ?? 0;
     setText(this.more, `and ${formatCount(hidden)} more`);
     setHidden(this.more, hidden === 0);
