@@ -1,5 +1,7 @@
 // `fleetkit agent`: thin entry point. Exit codes: 0 after --help, 2 for bad settings, 1 when it cannot
-// start, 143 after SIGTERM and 130 after SIGINT (having deregistered everywhere).
+// start (or after uncaught errors in a loop: registry/crash-policy.ts), 143 after SIGTERM and 130 after
+// SIGINT (having deregistered everywhere).
+import { installCrashPolicy } from '../registry/crash-policy.ts';
 import { parseEndpoints } from '../registry/endpoints.ts';
 import { createLogger } from '../registry/log.ts';
 import { configOrExit } from '../registry/settings.ts';
@@ -19,6 +21,7 @@ export async function main(
   const config = configOrExit('agent', () => parseAgentConfig({ argv, env }));
   if (typeof config === 'number') return config;
   const log = createLogger('agent', config.logLevel);
+  const crashPolicy = installCrashPolicy({ command: 'agent', log });
   let agent: Agent;
   let server: Awaited<ReturnType<typeof listen>>;
   try {
@@ -42,6 +45,7 @@ export async function main(
     return 1;
   }
   log.info(`serving http://${config.listen}:${config.port}/ (/health, /status)`);
+  crashPolicy.started();
 
   onShutdown(async (signal) => {
     log.info(`${signal}: deregistering everywhere`);

@@ -1,8 +1,9 @@
-// `fleetkit server`: the control host's live page. Exit codes: 2 bad settings, 1 cannot start,
-// 143 after SIGTERM, 130 after SIGINT.
+// `fleetkit server`: the control host's live page. Exit codes: 2 bad settings, 1 cannot start (or
+// uncaught errors in a loop: registry/crash-policy.ts), 143 after SIGTERM, 130 after SIGINT.
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { networkInterfaces } from 'node:os';
+import { installCrashPolicy } from '../registry/crash-policy.ts';
 import { createLogger } from '../registry/log.ts';
 import { configOrExit } from '../registry/settings.ts';
 import { onShutdown } from '../registry/shutdown.ts';
@@ -28,6 +29,7 @@ export async function main(
   const config = configOrExit('server', () => parseServerConfig({ argv, env }));
   if (typeof config === 'number') return config;
   const log = createLogger('server', config.logLevel);
+  const crashPolicy = installCrashPolicy({ command: 'server', log });
   const audienceUrl =
     config.publicUrl ??
     `http://${config.listen === '0.0.0.0' ? lanAddress() : config.listen}:${config.port}/`;
@@ -51,6 +53,7 @@ export async function main(
   simulation?.start();
   log.info({ audienceUrl }, `audience (read-only): ${audienceUrl}`);
   log.info(`presenter: ${presenterUrl}`);
+  crashPolicy.started();
   onShutdown(async () => {
     simulation?.close();
     await fleet.close();

@@ -1,22 +1,28 @@
 // The live connection to each page: a snapshot on connect (and so after every reconnect), then the
-// fleet's change batches. Only a connection that presented the token may change anything.
-import { timingSafeEqual } from 'node:crypto';
+// fleet's change batches. Only a connection that presented the token may change anything. Every
+// handshake and event is untrusted (see socket-guard.ts): guarded, rate-limited, shape-checked.
 import type { Server as HttpServer } from 'node:http';
-import { Server } from 'socket.io';
-import { errorMessage } from '../../registry/errors.ts';
+import { Server, type Socket } from 'socket.io';
 import type { Logger } from '../../registry/log.ts';
 import type { ClientToServerEvents, ServerToClientEvents } from '../contract.ts';
 import type { Fleet } from '../fleet.ts';
 import type { SimulationLink } from '../simulation.ts';
+import {
+  answering,
+  connectionCap,
+  guardMiddleware,
+  limitEvents,
+  RefusedError,
+  sameToken,
+  shortError,
+} from './socket-guard.ts';
+import { parseSetColor, parseSimulate } from './socket-requests.ts';
 
 interface SocketData {
   presenter: boolean;
 }
 
-function sameToken(given: unknown, expected: string): boolean {
-  if (typeof given !== 'string' || given.length !== expected.length) return false;
-  return timingSafeEqual(Buffer.from(given), Buffer.from(expected));
-}
+type PageSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
 export const READ_ONLY = 'read-only: open the presenter URL printed by `fleetkit server` to change anything';
 export const NO_SIMULATION =
@@ -30,46 +36,57 @@ export function attachSockets(
   log: Logger,
   simulation?: SimulationLink,
 ) {
+  const cap = connectionCap();
   const io = new Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>(http, {
     serveClient: false,
     // A page only ever sends a color and a store name.
     maxHttpBufferSize: 4096,
+    allowRequest: cap.allowRequest,
   });
-  io.use((socket, next) => {
-    socket.data.presenter = sameToken(
-      (socket.handshake.auth as { token?: unknown } | undefined)?.token,
-      token,
-    );
-    next();
-  });
+  cap.track(io);
+  io.use(
+    guardMiddleware(log, 'handshake', (socket, next) => {
+      const auth: unknown = socket.handshake.auth;
+      const given = typeof auth === 'object' && auth !== null && Object.hasOwn(auth, 'token');
+      socket.data.presenter = given && sameToken((auth as { token: unknown }).token, token);
+      next();
+    }),
+  );
   io.on('connection', (socket) => {
-    socket.emit('snapshot', fleet.snapshot(socket.data.presenter, audienceUrl));
-    socket.on('setColor', async (request, ack) => {
-      if (typeof ack !== 'function') return;
-      if (!socket.data.presenter) {
-        ack({ ok: false, error: READ_ONLY });
-        return;
-      }
-      try {
-        const req = (request ?? {}) as { color?: unknown; store?: unknown };
-        const stores = await fleet.setColor(req.color, (req.store ?? 'all') as never);
-        ack({ ok: true, data: { stores } });
-      } catch (error) {
-        log.warn(`color not set: ${errorMessage(error)}`);
-        ack({ ok: false, error: errorMessage(error) });
-      }
-    });
-    socket.on('simulate', async (request, ack) => {
-      if (typeof ack !== 'function') return;
-      if (!socket.data.presenter) return ack({ ok: false, error: READ_ONLY });
-      if (!simulation) return ack({ ok: false, error: NO_SIMULATION });
-      try {
-        ack({ ok: true, data: await simulation.act(request) });
-      } catch (error) {
-        ack({ ok: false, error: errorMessage(error) });
-      }
-    });
+    try {
+      limitEvents(socket, log);
+      listen(socket, fleet, log, simulation);
+      socket.emit('snapshot', fleet.snapshot(socket.data.presenter, audienceUrl));
+    } catch (error) {
+      // Thrown here, it would reach the process from inside socket.io.
+      log.error({ err: error }, `connection dropped: ${shortError(error)}`);
+      socket.disconnect(true);
+    }
   });
   fleet.on('changes', (changes) => io.emit('changes', changes));
   return io;
+}
+
+/** The page's two requests; other events have no listener, so they are ignored. */
+function listen(socket: PageSocket, fleet: Fleet, log: Logger, simulation: SimulationLink | undefined) {
+  const presenterOnly = () => {
+    if (!socket.data.presenter) throw new RefusedError(READ_ONLY);
+  };
+  socket.on(
+    'setColor',
+    answering(log, 'setColor', async (payload) => {
+      presenterOnly();
+      const request = parseSetColor(payload);
+      return { stores: await fleet.setColor(request.color, request.store) };
+    }),
+  );
+  socket.on(
+    'simulate',
+    answering(log, 'simulate', (payload) => {
+      presenterOnly();
+      const request = parseSimulate(payload);
+      if (!simulation) throw new RefusedError(NO_SIMULATION);
+      return simulation.act(request);
+    }),
+  );
 }

@@ -11,6 +11,8 @@ export interface RunningServer {
   token: string;
   presenterUrl: string;
   output: () => string;
+  /** Its stderr alone: warnings, errors and anything Node printed itself. */
+  stderr: () => string;
   exited: Promise<number | null>;
   stop(): Promise<void>;
 }
@@ -33,8 +35,12 @@ export async function startServer(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  let stderr = '';
   child.stdout?.on('data', (d) => (output += d));
-  child.stderr?.on('data', (d) => (output += d));
+  child.stderr?.on('data', (d) => {
+    output += d;
+    stderr += d;
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${serverPort}/`;
   await eventually(
@@ -51,6 +57,7 @@ export async function startServer(
     token,
     presenterUrl: `${url}?token=${token}`,
     output: () => output,
+    stderr: () => stderr,
     exited,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
