@@ -306,7 +306,7 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
         COMMANDS[store].watch(link.commands),
       );
       if (!loss) this.firstLoss.set(id, { at: now, store });
-      this.showNextHidden(link);
+      if (previous) this.showNextHidden(link);
       return;
     }
     const view = this.toView(store, change.instance, previous, now);

@@ -142,10 +142,13 @@ export class FleetState {
     return STORE_ORDER.filter((store) => !holders.has(store) && this.hasList(store));
   }
 
-  /** A store still syncing (or not configured) has no list yet: its absence means nothing. */
+  /**
+   * A store still syncing (or not configured) has no list yet, and one over the server's cap sends
+   * only part of it: a device's absence from it means nothing.
+   */
   private hasList(store: StoreKind): boolean {
-    const watch = this.stores.get(store)?.watch;
-    return watch === 'live' || watch === 'down';
+    const view = this.stores.get(store);
+    return (view?.watch === 'live' || view?.watch === 'down') && view.hidden === 0;
   }
 
   /** Returns true when the device is new to its store. */
