@@ -108,6 +108,38 @@ for (const kind of STORE_KINDS) {
       }
     });
 
+    test('megabytes written during an outage: the watch comes back live with the device (no unbounded catch-up)', async (t) => {
+      const [host, port] = store.endpoints[0]!.replace(/^https?:\/\//, '').split(':') as [string, string];
+      const proxy = await byteProxy(host, Number(port));
+      try {
+        const viaProxy = kind === 'zookeeper' ? proxy.address : `http://${proxy.address}`;
+        const device = open().register({ service: 'outage', id: 'real-2', host: '127.0.0.1', port: 8080 });
+        const watch = open([viaProxy]).watchInstances('outage');
+        await eventually('the device seen', () => watch.get('real-2'), { timeoutMs: 10_000 });
+        proxy.cut();
+        await eventually('the watch down', () => watch.state === 'down', { timeoutMs: 30_000 });
+        const big = 'y'.repeat(BIG_VALUE[kind]);
+        if (kind !== 'consul')
+          for (let i = 0; i < 4; i++) await raw.writeEntry(ns, 'outage', `big-${i}`, big, true);
+        proxy.restore();
+        const back = await eventually(
+          'live again, the device still there',
+          () => watch.state === 'live' && watch.get('real-2'),
+          {
+            timeoutMs: 30_000,
+          },
+        );
+        t.diagnostic(`live again ${back} ms after the link came back`);
+        if (kind !== 'consul')
+          await eventually('the big entries counted', () => watch.skipped().malformed === 4, {
+            timeoutMs: 10_000,
+          });
+        await device.deregister();
+      } finally {
+        await proxy.close();
+      }
+    });
+
     test('entries nothing keeps alive are named "not alive (written by hand)" and never counted as devices', async () => {
       const watch = open().watchInstances('hand');
       const invalid: string[] = [];

@@ -1,5 +1,6 @@
-// A TCP proxy in front of a store that counts the bytes the store sends to its client: to check that
-// a client reads only what it needs, whatever else lies in the store.
+// A TCP proxy in front of a store that counts the bytes the store sends to its client (to check that
+// a client reads only what it needs, whatever else lies in the store) and can cut the link (an
+// outage, as a client sees it, while the store goes on).
 import { once } from 'node:events';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
@@ -9,13 +10,21 @@ export interface ByteProxy {
   /** Bytes from the store to the client since the start (or the last reset). */
   received(): number;
   reset(): void;
+  /** Cuts every connection, and refuses new ones until restore(). */
+  cut(): void;
+  restore(): void;
   close(): Promise<void>;
 }
 
 export async function byteProxy(targetHost: string, targetPort: number): Promise<ByteProxy> {
   let bytes = 0;
+  let refusing = false;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
+    if (refusing) {
+      client.destroy();
+      return;
+    }
     const upstream = createConnection({ host: targetHost, port: targetPort });
     for (const s of [client, upstream]) {
       sockets.add(s);
@@ -39,6 +48,13 @@ export async function byteProxy(targetHost: string, targetPort: number): Promise
     received: () => bytes,
     reset: () => {
       bytes = 0;
+    },
+    cut: () => {
+      refusing = true;
+      for (const s of sockets) s.destroy();
+    },
+    restore: () => {
+      refusing = false;
     },
     async close() {
       for (const s of sockets) s.destroy();
