@@ -3,6 +3,9 @@
 import type { AgentStatus } from '../agent.ts';
 
 /** JSON that can sit inside a <script> element: no "</script>", no "<!--". */
+/** How long a page refused a live stream (503) waits before trying /events again; also its Retry-After. */
+export const EVENTS_RETRY_SECONDS = 10;
+
 const scriptSafeJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c');
 
 export function renderPage(status: AgentStatus): string {
@@ -57,10 +60,18 @@ export function renderPage(status: AgentStatus): string {
       (l.temperatureC === null ? '' : ' · ' + l.temperatureC + ' °C') : 'load: measuring…';
   }
   show(JSON.parse($('initial').textContent));
-  const events = new EventSource('/events');
-  events.onopen = () => { $('live').textContent = 'live'; };
-  events.onerror = () => { $('live').textContent = 'agent unreachable, retrying…'; };
-  events.onmessage = (e) => show(JSON.parse(e.data));
+  function connect() {
+    const events = new EventSource('/events');
+    events.onopen = () => { $('live').textContent = 'live'; };
+    events.onmessage = (e) => show(JSON.parse(e.data));
+    events.onerror = () => {
+      if (events.readyState !== EventSource.CLOSED) { $('live').textContent = 'agent unreachable, retrying…'; return; }
+      // Refused (503: too many pages of this device open): the browser gives up, so try again later.
+      $('live').textContent = 'not live: too many pages of this device are open, close other tabs; retrying…';
+      setTimeout(connect, ${EVENTS_RETRY_SECONDS * 1000});
+    };
+  }
+  connect();
 })();
 </script>
 </body>
