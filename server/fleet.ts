@@ -2,19 +2,23 @@
 // store, the stores' own state and members, and a timeline of what happened with measured latencies.
 // Changes leave in small batches (at most one per event-loop turn) for the pages.
 import { EventEmitter } from 'node:events';
-import { parseConfigValue } from '../registry/config-keys.ts';
-import { clip, ValidationError } from '../registry/errors.ts';
-import { createRegistry, livenessWindowMs } from '../registry/index.ts';
-import type { Logger } from '../registry/log.ts';
+import type { Logger } from '../lib/cli/log.ts';
 import type {
   ConfigWatch,
   DiscoveredInstance,
   InstanceChange,
   InstanceWatch,
-  LivenessSettings,
   Registry,
   StoreKind,
-} from '../registry/types.ts';
+} from '../lib/registry/index.ts';
+import {
+  clip,
+  createRegistry,
+  type LivenessModel,
+  livenessModel,
+  parseConfigValue,
+  ValidationError,
+} from '../lib/registry/index.ts';
 import { COMMANDS, type CommandContext } from './commands.ts';
 import type { ServerConfig } from './config.ts';
 import type {
@@ -69,19 +73,7 @@ interface StoreLink {
   hidden: Set<string>;
   /** Skipped entries are named in the timeline within a budget, so that a flood cannot push out the rest. */
   invalidNotes: NoteBudget;
-}
-
-function windowText(store: StoreKind, l: LivenessSettings): string {
-  const texts: Record<StoreKind, string> = {
-    etcd: `lease TTL ${l.leaseTtlSeconds} s`,
-    zookeeper: `session timeout ${l.sessionTimeoutMs / 1000} s`,
-    consul:
-      (l.consulCheck === 'ttl'
-        ? `TTL check ${l.checkTtlSeconds} s`
-        : `HTTP check every ${l.checkIntervalSeconds} s (timeout ${l.checkTimeoutSeconds} s)`) +
-      `, reaped ${l.deregisterCriticalAfterSeconds} s after critical`,
-  };
-  return texts[store];
+  liveness: LivenessModel;
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -196,6 +188,7 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
   private connect(store: StoreKind, endpoints: string[]): StoreLink {
     const { namespace, service, liveness } = this.config;
     const registry = createRegistry({ store, endpoints, namespace, liveness });
+    const model = livenessModel(store, liveness);
     const watch = registry.watchInstances(service);
     const colorWatch = registry.watchConfig('color');
     const link: StoreLink = {
@@ -204,6 +197,7 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       colorWatch,
       commands: { endpoint: endpoints[0]!, namespace, service },
       membersTimer: undefined,
+      liveness: model,
       shown: 0,
       hidden: new Set(),
       invalidNotes: new NoteBudget((suppressed) =>
@@ -222,8 +216,8 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
         connection: registry.state,
         watch: watch.state,
         error: null,
-        windowMs: livenessWindowMs(store, liveness),
-        windowText: windowText(store, liveness),
+        windowMs: model.windowMs,
+        windowText: model.text,
         members: [],
         color: null,
         skipped: watch.skipped(),
@@ -291,9 +285,9 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       if (previous) link.shown--;
       this.queue({ gone: [{ store, id }] });
       const loss = this.firstLoss.get(id);
-      const reaped = store === 'consul' && previous?.health === 'critical';
+      const reaped = link.liveness.reapAfterCriticalMs !== null && previous?.health === 'critical';
       const text = reaped
-        ? `${id} reaped by consul ${seconds(now - (previous?.criticalSince ?? now))} after it turned critical`
+        ? `${id} reaped by ${store} ${seconds(now - (previous?.criticalSince ?? now))} after it turned critical`
         : loss && loss.store !== store
           ? `${id} gone from ${store}, ${seconds(now - loss.at)} after ${lossText(loss.store)}`
           : `${id} gone from ${store}`;
@@ -309,7 +303,7 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       if (previous) this.showNextHidden(link);
       return;
     }
-    const view = this.toView(store, change.instance, previous, now);
+    const view = this.toView(link, change.instance, previous, now);
     if (!previous) link.shown++;
     this.devices.set(key, view);
     this.queue({ devices: [view] });
@@ -328,14 +322,14 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
         store,
         id,
         'critical',
-        `${id} critical in consul${after}${detail ? ` (${detail})` : ''}`,
+        `${id} critical in ${store}${after}${detail ? ` (${detail})` : ''}`,
         loss ? now - loss.at : null,
         COMMANDS[store].liveness(link.commands, id, ''),
       );
       if (!loss) this.firstLoss.set(id, { at: now, store });
     } else if (previous.health === 'critical' && view.health !== 'critical') {
       this.firstLoss.delete(id);
-      this.note(store, id, 'recovered', `${id} passing again in consul`, null, command);
+      this.note(store, id, 'recovered', `${id} passing again in ${store}`, null, command);
     }
     if (view.color !== previous.color && view.color) {
       const set = this.lastColorSet?.color === view.color ? now - this.lastColorSet.at : null;
@@ -377,7 +371,7 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
   }
 
   private toView(
-    store: StoreKind,
+    link: StoreLink,
     instance: DiscoveredInstance,
     previous: DeviceView | undefined,
     now: number,
@@ -393,7 +387,7 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       ].slice(-HISTORY);
     }
     return {
-      store,
+      store: link.view.store,
       id: record.id,
       host: record.host,
       port: record.port,
@@ -407,9 +401,9 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       seenAt: now,
       criticalSince,
       reapAt:
-        criticalSince === null
+        criticalSince === null || link.liveness.reapAfterCriticalMs === null
           ? null
-          : criticalSince + this.config.liveness.deregisterCriticalAfterSeconds * 1000,
+          : criticalSince + link.liveness.reapAfterCriticalMs,
       history,
     };
   }

@@ -23,6 +23,7 @@ export { parseConfigValue } from './config-keys.ts';
 export { DEFAULT_PORTS, type Endpoint, parseEndpoints } from './endpoints.ts';
 export * from './errors.ts';
 export { type Layout, layout } from './layout.ts';
+export { type LivenessModel, livenessModel } from './liveness.ts';
 export {
   COLOR_NAMES,
   DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS,

@@ -1,0 +1,36 @@
+// Each store's liveness model as a page or a log describes it: how long after a device dies the store
+// says so, the mechanism in a few words, and whether a dead device turns critical before the store
+// removes it. The differences are written here, per store, so that callers read properties of the
+// model instead of branching on a store's name.
+import { livenessWindowMs } from './schema.ts';
+import type { LivenessSettings, StoreKind } from './types.ts';
+
+export interface LivenessModel {
+  /** How long after a device dies this store says so, ms (see livenessWindowMs). */
+  windowMs: number;
+  /** In a few words: "lease TTL 5 s", "session timeout 5 s", "HTTP check every 2 s (timeout 1 s), ...". */
+  text: string;
+  /**
+   * Consul: a failing check marks the device critical first, and Consul removes ("reaps") it this long
+   * afterwards, ms. null: the store removes a dead device at once (etcd's lease, ZooKeeper's session),
+   * so none is ever critical.
+   */
+  reapAfterCriticalMs: number | null;
+}
+
+const MODELS: Record<StoreKind, (l: LivenessSettings) => Omit<LivenessModel, 'windowMs'>> = {
+  etcd: (l) => ({ text: `lease TTL ${l.leaseTtlSeconds} s`, reapAfterCriticalMs: null }),
+  zookeeper: (l) => ({ text: `session timeout ${l.sessionTimeoutMs / 1000} s`, reapAfterCriticalMs: null }),
+  consul: (l) => ({
+    text:
+      (l.consulCheck === 'ttl'
+        ? `TTL check ${l.checkTtlSeconds} s`
+        : `HTTP check every ${l.checkIntervalSeconds} s (timeout ${l.checkTimeoutSeconds} s)`) +
+      `, reaped ${l.deregisterCriticalAfterSeconds} s after critical`,
+    reapAfterCriticalMs: l.deregisterCriticalAfterSeconds * 1000,
+  }),
+};
+
+export function livenessModel(store: StoreKind, liveness: LivenessSettings): LivenessModel {
+  return { windowMs: livenessWindowMs(store, liveness), ...MODELS[store](liveness) };
+}
