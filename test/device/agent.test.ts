@@ -6,37 +6,35 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildAgent } from '../../device/build.ts';
 import { unitNodeFlags } from '../../device/unit.ts';
-import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import {
   createRegistry,
   type InstanceWatch,
   type Registry,
   STORE_KINDS,
   type StoreKind,
-} from '../../registry/index.ts';
-import { FLEETKIT, type RunningAgent, startAgent, storeEnv, TEST_WINDOWS_MS } from '../support/agents.ts';
+} from '../../lib/registry/index.ts';
+import { startStore } from '../../provision/stores/index.ts';
+import { FLEETKIT, type RunningAgent, startAgent, TEST_WINDOWS_MS } from '../support/agents.ts';
 import { eventually } from '../support/eventually.ts';
 import { rawStore } from '../support/raw-store.ts';
+import { startThreeStores, type ThreeStores } from '../support/stores.ts';
 
 const WINDOWS_MS = TEST_WINDOWS_MS;
 
 describe('fleetkit agent', { timeout: 300_000 }, () => {
-  const stores = {} as Record<StoreKind, StoreProcess>;
+  let stores: ThreeStores;
   const registries: Registry[] = [];
   const agents: RunningAgent[] = [];
   let counter = 0;
 
   before(async () => {
-    const started = await Promise.all(STORE_KINDS.map((kind) => startStore(kind)));
-    STORE_KINDS.forEach((kind, i) => {
-      stores[kind] = started[i]!;
-    });
+    stores = await startThreeStores();
   });
 
   after(async () => {
     for (const agent of agents) agent.child.kill('SIGKILL');
     await Promise.all(registries.map((r) => r.close()));
-    await Promise.all(Object.values(stores).map((s) => s.stop({ removeData: true })));
+    await stores?.stop();
   });
 
   /** A namespace per test, and a watcher of the service in each store. */
@@ -61,7 +59,7 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
 
   async function agent(namespace: string, id: string, env: Record<string, string> = {}) {
     const running = await startAgent({
-      ...storeEnv(stores),
+      ...stores.env(),
       FLEET_NAMESPACE: namespace,
       FLEET_DEVICE_ID: id,
       FLEET_LABELS: 'zone=stage,table=3',
@@ -226,7 +224,7 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
     const file = path.join(empty, 'fleetkit-agent.mjs');
     await copyFile(built.file, file);
     const a = await startAgent(
-      { ...storeEnv(stores), FLEET_NAMESPACE: f.namespace, FLEET_DEVICE_ID: 'pi-bundle' },
+      { ...stores.env(), FLEET_NAMESPACE: f.namespace, FLEET_DEVICE_ID: 'pi-bundle' },
       { command: [...unitNodeFlags(), file], cwd: empty },
     );
     agents.push(a);

@@ -5,19 +5,18 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import {
   createRegistry,
   type Registration,
   type Registry,
   STORE_KINDS,
   type StoreKind,
-} from '../../registry/index.ts';
-import { storeEnv } from '../support/agents.ts';
+} from '../../lib/registry/index.ts';
 import { launchBrowser, openPage, overlaps, screenshotDir } from '../support/browser.ts';
 import { eventually } from '../support/eventually.ts';
 import { type RawStore, rawStore } from '../support/raw-store.ts';
 import { type RunningServer, startServer } from '../support/servers.ts';
+import { startThreeStores, type ThreeStores } from '../support/stores.ts';
 
 const CAP = 3;
 const DEVICES = 5;
@@ -50,7 +49,7 @@ const tooWide = (page: Page) =>
   );
 
 describe('fleetkit server: the live page at its limits (3 tiles per column)', { timeout: 300_000 }, () => {
-  const stores = {} as Record<StoreKind, StoreProcess>;
+  let stores: ThreeStores;
   const registries = {} as Record<StoreKind, Registry>;
   const raws = {} as Record<StoreKind, RawStore>;
   const registrations = {} as Record<StoreKind, Registration[]>;
@@ -69,9 +68,8 @@ describe('fleetkit server: the live page at its limits (3 tiles per column)', { 
   }
 
   before(async () => {
-    const started = await Promise.all(STORE_KINDS.map((kind) => startStore(kind)));
-    STORE_KINDS.forEach((kind, i) => {
-      stores[kind] = started[i]!;
+    stores = await startThreeStores();
+    STORE_KINDS.forEach((kind) => {
       // Long liveness windows: nothing in these tests waits for a device to expire.
       registries[kind] = createRegistry({
         store: kind,
@@ -82,7 +80,7 @@ describe('fleetkit server: the live page at its limits (3 tiles per column)', { 
       raws[kind] = rawStore(kind, stores[kind].endpoints[0]!);
     });
     server = await startServer({
-      ...storeEnv(stores),
+      ...stores.env(),
       FLEET_NAMESPACE: namespace,
       FLEET_MAX_DEVICES: String(CAP),
     });
@@ -94,7 +92,7 @@ describe('fleetkit server: the live page at its limits (3 tiles per column)', { 
     await server?.stop();
     await Promise.all(Object.values(registries).map((r) => r.close()));
     await Promise.all(Object.values(raws).map((r) => r.close()));
-    await Promise.all(Object.values(stores).map((s) => s.stop({ removeData: true })));
+    await stores?.stop();
   });
 
   test(`${DEVICES} devices per store: ${CAP} tiles, "and 2 more", 5 counted; a shown one leaves: a hidden one takes its place`, async (t) => {

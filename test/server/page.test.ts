@@ -5,12 +5,12 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { io } from 'socket.io-client';
-import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
-import { createRegistry, STORE_KINDS, type StoreKind } from '../../registry/index.ts';
-import { type RunningAgent, startAgent, storeEnv, TEST_WINDOWS_MS } from '../support/agents.ts';
+import { createRegistry, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
+import { type RunningAgent, startAgent, TEST_WINDOWS_MS } from '../support/agents.ts';
 import { launchBrowser, openPage, overlaps, screenshotDir } from '../support/browser.ts';
 import { eventually } from '../support/eventually.ts';
 import { type RunningServer, startServer } from '../support/servers.ts';
+import { startThreeStores, type ThreeStores } from '../support/stores.ts';
 
 const WINDOWS_MS = TEST_WINDOWS_MS;
 
@@ -20,12 +20,12 @@ const tileCount = (page: Page, store: StoreKind) =>
   page.locator(`[data-store="${store}"] [data-device]`).count();
 
 describe('fleetkit server: the live page', { timeout: 300_000 }, () => {
-  const stores = {} as Record<StoreKind, StoreProcess>;
+  let stores: ThreeStores;
   const agents: RunningAgent[] = [];
   let server: RunningServer;
   let browser: Browser;
   const namespace = `page${process.pid}`;
-  const env = () => ({ ...storeEnv(stores), FLEET_NAMESPACE: namespace });
+  const env = () => ({ ...stores.env(), FLEET_NAMESPACE: namespace });
 
   async function agent(id: string, extra: Record<string, string> = {}) {
     const running = await startAgent({ ...env(), FLEET_DEVICE_ID: id, ...extra });
@@ -34,10 +34,7 @@ describe('fleetkit server: the live page', { timeout: 300_000 }, () => {
   }
 
   before(async () => {
-    const started = await Promise.all(STORE_KINDS.map((kind) => startStore(kind)));
-    STORE_KINDS.forEach((kind, i) => {
-      stores[kind] = started[i]!;
-    });
+    stores = await startThreeStores();
     server = await startServer(env());
     browser = await launchBrowser();
     await Promise.all([agent('pi-a'), agent('pi-b'), agent('pi-c')]);
@@ -47,7 +44,7 @@ describe('fleetkit server: the live page', { timeout: 300_000 }, () => {
     for (const a of agents) a.child.kill('SIGKILL');
     await browser?.close();
     await server?.stop();
-    await Promise.all(Object.values(stores).map((s) => s.stop({ removeData: true })));
+    await stores?.stop();
   });
 
   test('three tiles in every column within 2 s; SIGKILL leaves etcd and ZooKeeper, turns critical in Consul; a new agent appears', async (t) => {

@@ -8,15 +8,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { io, type Socket } from 'socket.io-client';
-import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
-import { STORE_KINDS, type StoreKind } from '../../registry/index.ts';
-import { newRecord } from '../../registry/record.ts';
+import { newRecord, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
 import type { FleetSnapshot } from '../../server/contract.ts';
-import { type RunningAgent, startAgent, storeEnv } from '../support/agents.ts';
+import { type RunningAgent, startAgent } from '../support/agents.ts';
 import { eventually } from '../support/eventually.ts';
 import { Fuzz, fuzzSeed } from '../support/fuzz.ts';
 import { type RawStore, rawStore } from '../support/raw-store.ts';
 import { type RunningServer, startServer } from '../support/servers.ts';
+import { startThreeStores, type ThreeStores } from '../support/stores.ts';
 
 const WRITES = Number(process.env.FUZZ_COUNT ?? 150); // per store
 const TIME_LIMIT_MS = 40_000;
@@ -78,14 +77,14 @@ function checkSmall(t: { diagnostic(message: string): void }, snapshot: FleetSna
 }
 
 describe('the stores fuzzed by hand under the fleet namespace', { timeout: 240_000 }, () => {
-  const stores = {} as Record<StoreKind, StoreProcess>;
+  let stores: ThreeStores;
   const raws = {} as Record<StoreKind, RawStore>;
   const agents: RunningAgent[] = [];
   const sockets: Socket[] = [];
   let server: RunningServer;
   let fresh: RunningServer | undefined;
   const namespace = `sfuzz${process.pid}`;
-  const env = () => ({ ...storeEnv(stores), FLEET_NAMESPACE: namespace });
+  const env = () => ({ ...stores.env(), FLEET_NAMESPACE: namespace });
 
   /** To the server that watched the garbage arrive, or to one started after it (a full read of it all). */
   function connect(token?: string, to = server): Promise<{ socket: Socket; snapshot: FleetSnapshot }> {
@@ -95,11 +94,8 @@ describe('the stores fuzzed by hand under the fleet namespace', { timeout: 240_0
   }
 
   before(async () => {
-    const started = await Promise.all(STORE_KINDS.map((kind) => startStore(kind)));
-    STORE_KINDS.forEach((kind, i) => {
-      stores[kind] = started[i]!;
-      raws[kind] = rawStore(kind, started[i]!.endpoints[0]!);
-    });
+    stores = await startThreeStores();
+    for (const kind of STORE_KINDS) raws[kind] = rawStore(kind, stores[kind].endpoints[0]!);
     server = await startServer(env());
     for (const id of ['fz-a', 'fz-b']) agents.push(await startAgent({ ...env(), FLEET_DEVICE_ID: id }));
   });
@@ -110,7 +106,7 @@ describe('the stores fuzzed by hand under the fleet namespace', { timeout: 240_0
     await server?.stop();
     await fresh?.stop();
     await Promise.all(Object.values(raws).map((r) => r.close()));
-    await Promise.all(Object.values(stores).map((s) => s.stop({ removeData: true })));
+    await stores?.stop();
   });
 
   test('random garbage in every store: the page stays live and right, the color still reaches every device', async (t) => {
