@@ -1,12 +1,13 @@
 // For each thing the page shows, the plain store operation behind it, as a line a learner could type:
-// etcdctl, zkCli.sh, or curl against Consul's HTTP API. Values are single-quoted for the shell.
-import type { StoreKind } from '../registry/types.ts';
+// etcdctl, zkCli.sh, or curl against Consul's HTTP API. Keys come from the registry's layout (the one
+// place that builds them); values are single-quoted for the shell.
+import type { Layout, StoreKind } from '../lib/registry/index.ts';
 
 const q = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
 
 export interface CommandContext {
   endpoint: string;
-  namespace: string;
+  keys: Layout;
   service: string;
 }
 
@@ -23,28 +24,24 @@ export interface StoreCommands {
 
 export const COMMANDS: Record<StoreKind, StoreCommands> = {
   etcd: {
-    device: (c, id) =>
-      `etcdctl --endpoints=${c.endpoint} get ${q(`/${c.namespace}/services/${c.service}/${id}`)}`,
+    device: (c, id) => `etcdctl --endpoints=${c.endpoint} get ${q(c.keys.instancePath(c.service, id))}`,
     watch: (c) =>
-      `etcdctl --endpoints=${c.endpoint} watch --prefix ${q(`/${c.namespace}/services/${c.service}/`)}`,
+      `etcdctl --endpoints=${c.endpoint} watch --prefix ${q(`${c.keys.servicePath(c.service)}/`)}`,
     setColor: (c, color) =>
-      `etcdctl --endpoints=${c.endpoint} put ${q(`/${c.namespace}/config/color`)} ${q(color)}`,
+      `etcdctl --endpoints=${c.endpoint} put ${q(c.keys.configPath('color'))} ${q(color)}`,
     liveness: (c, _id, leaseId) =>
       `etcdctl --endpoints=${c.endpoint} lease timetolive --keys ${/^\d+$/.test(leaseId) ? BigInt(leaseId).toString(16) : '0'}`,
   },
   zookeeper: {
-    device: (c, id) =>
-      `zkCli.sh -server ${c.endpoint} get -s ${q(`/${c.namespace}/services/${c.service}/${id}`)}`,
-    watch: (c) => `zkCli.sh -server ${c.endpoint} ls -w ${q(`/${c.namespace}/services/${c.service}`)}`,
-    setColor: (c, color) =>
-      `zkCli.sh -server ${c.endpoint} set ${q(`/${c.namespace}/config/color`)} ${q(color)}`,
-    liveness: (c, id) =>
-      `zkCli.sh -server ${c.endpoint} stat ${q(`/${c.namespace}/services/${c.service}/${id}`)}`,
+    device: (c, id) => `zkCli.sh -server ${c.endpoint} get -s ${q(c.keys.instancePath(c.service, id))}`,
+    watch: (c) => `zkCli.sh -server ${c.endpoint} ls -w ${q(c.keys.servicePath(c.service))}`,
+    setColor: (c, color) => `zkCli.sh -server ${c.endpoint} set ${q(c.keys.configPath('color'))} ${q(color)}`,
+    liveness: (c, id) => `zkCli.sh -server ${c.endpoint} stat ${q(c.keys.instancePath(c.service, id))}`,
   },
   consul: {
     device: (c, id) => `curl -s ${c.endpoint}/v1/agent/service/${encodeURIComponent(id)}`,
     watch: (c) => `curl -s '${c.endpoint}/v1/health/service/${c.service}?index=1&wait=30s'`,
-    setColor: (c, color) => `curl -X PUT --data ${q(color)} ${c.endpoint}/v1/kv/${c.namespace}/config/color`,
+    setColor: (c, color) => `curl -X PUT --data ${q(color)} ${c.endpoint}/v1/kv/${c.keys.configKv('color')}`,
     liveness: (c) => `curl -s ${c.endpoint}/v1/health/checks/${c.service}`,
   },
 };
