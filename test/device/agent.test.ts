@@ -69,16 +69,17 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
     return running;
   }
 
-  // 6 s: three times the 2.0 s a fresh clone's CI measured (a 2 s bound failed there at 2004 ms); the
+  // 15 s: over three times the 4.2 s measured here on a busy 2-CPU machine (a 2 s bound failed a fresh
+  // clone's CI at 2004 ms; 6 s, three times that CI's 2.0 s, left 1.4x over this machine's 4.2 s). The
   // figure itself is tracked by the bench (cold start).
-  test('appears in all three stores within 6 s with id, host, port, labels and load; shows the color of each store within 1 s', async (t) => {
+  test('appears in all three stores within 15 s with id, host, port, labels and load; shows the color of each store within 1 s', async (t) => {
     const f = fleet();
     const a = await agent(f.namespace, 'pi-one');
     await eventually('pi-one passing in every store', () => f.passingEverywhere('pi-one'), {
-      timeoutMs: 8000,
+      timeoutMs: 15_000,
     });
     const tookMs = Date.now() - a.startedAt;
-    assert.ok(tookMs <= 6000, `registered everywhere ${tookMs} ms after the process started`);
+    assert.ok(tookMs <= 15_000, `registered everywhere ${tookMs} ms after the process started`);
     t.diagnostic(`registered in all three stores ${tookMs} ms after the process started`);
     for (const kind of STORE_KINDS) {
       const { record } = f.views[kind].get('pi-one')!;
@@ -108,7 +109,9 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
       );
       const page = await (await fetch(a.url)).text();
       assert.ok(page.includes(`"color":"${color}"`), 'the page carries the applied color');
-      assert.ok(Date.now() - setAt <= 1000);
+      const appliedMs = Date.now() - setAt;
+      assert.ok(appliedMs <= 1000, `${kind}: color applied ${appliedMs} ms after it was set`);
+      t.diagnostic(`${kind}: color applied and on the page ${appliedMs} ms after it was set`);
       await eventually(
         `${kind} reports the applied color back`,
         () => f.views[kind].get('pi-one')?.record.color === color,
@@ -135,7 +138,10 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
     assert.deepEqual(await a.exited, { code: 143, signal: null });
   });
 
-  test("SIGKILL: gone (Consul: critical) within each store's window + 1.5 s", async (t) => {
+  // The window is a configured wait that no machine shortens; what varies is the time after it: up to
+  // 502 ms measured here (etcd: its lease expiry check, then the watch). 2 s is four times that (1.5 s
+  // was three).
+  test("SIGKILL: gone (Consul: critical) within each store's window + 2 s", async (t) => {
     const f = fleet();
     const a = await agent(f.namespace, 'pi-kill');
     await eventually('pi-kill everywhere', () => f.passingEverywhere('pi-kill'), { timeoutMs: 5000 });
@@ -143,7 +149,7 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
     a.child.kill('SIGKILL');
     await Promise.all(
       STORE_KINDS.map(async (kind) => {
-        const limit = WINDOWS_MS[kind] + 1500;
+        const limit = WINDOWS_MS[kind] + 2000;
         await eventually(`pi-kill gone from ${kind}`, () => f.goneFrom(kind, 'pi-kill'), {
           timeoutMs: limit,
         });
@@ -217,7 +223,7 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
     assert.equal(f.views.etcd.get('pi-garbage')?.record.color, 'navy');
   });
 
-  test('the bundled agent runs with plain node from an empty folder and registers', async () => {
+  test('the bundled agent runs with plain node from an empty folder and registers', async (t) => {
     const f = fleet();
     const built = await buildAgent(await mkdtemp(path.join(tmpdir(), 'fleetkit-build-')));
     const empty = await mkdtemp(path.join(tmpdir(), 'fleetkit-pi-'));
@@ -228,13 +234,15 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
       { command: [...unitNodeFlags(), file], cwd: empty },
     );
     agents.push(a);
+    // 15 s, as for the CLI above (it measured 4.2 s here): a 5 s wait timed out on this machine under load.
     await eventually('the bundled agent everywhere', () => f.passingEverywhere('pi-bundle'), {
-      timeoutMs: 5000,
+      timeoutMs: 15_000,
     });
+    t.diagnostic(`the bundled agent registered everywhere ${Date.now() - a.startedAt} ms after it started`);
     assert.equal((await a.status()).version, f.views.etcd.get('pi-bundle')?.record.labels.agent);
   });
 
-  test('stores down: it serves its page and says so, and registers when the store comes up', async () => {
+  test('stores down: it serves its page and says so, and registers when the store comes up', async (t) => {
     const namespace = `agent${process.pid}down`;
     const etcd = await startStore('etcd');
     await etcd.stop();
@@ -264,6 +272,7 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
         },
       );
       assert.ok(tookMs <= 5000);
+      t.diagnostic(`registered ${tookMs} ms after etcd came up`);
     } finally {
       await etcd.stop({ removeData: true });
     }
