@@ -10,7 +10,7 @@ import type {
   SkippedCounts,
   StoreKind,
   WatchState,
-} from '../registry/types.ts';
+} from '../lib/registry/index.ts';
 
 export type {
   ClusterMember,
@@ -107,15 +107,17 @@ export interface TimelineEntry {
   command: string | null;
 }
 
+// The simulated fleet (provision/sim implements what simulation-contract.ts asks of it).
 export type SimAction = 'unplug' | 'replug' | 'kill';
 export type SimulatedDeviceState = 'running' | 'unplugged' | 'killed' | 'exited' | 'stopped';
+/** namespaces: unplug takes its link down; processes: unplug freezes it (SIGSTOP). */
+export type SimMode = 'namespaces' | 'processes';
 
 /** A device of the simulated fleet that the presenter can unplug, replug (or restart) and kill. */
 export interface SimulatedDevice {
   id: string;
   state: SimulatedDeviceState;
-  /** namespaces: unplug takes its link down; processes: unplug freezes it (SIGSTOP). */
-  mode: 'namespaces' | 'processes';
+  mode: SimMode;
 }
 
 export interface FleetSnapshot {

@@ -1,13 +1,12 @@
 // The presenter's hands on the simulated fleet: the server asks the fleet's supervisor (its loopback
-// control API) for its devices, shows them on the page, and forwards unplug / replug / kill.
+// control API) for its devices, shows them on the page, and forwards unplug / replug / kill. The
+// control API is the server's own contract (simulation-contract.ts), which provision/sim implements.
 
-import { SimControlClient } from '../provision/sim/control.ts';
-import { SIM_ACTIONS } from '../provision/sim/device.ts';
-import { errorMessage, ValidationError } from '../registry/errors.ts';
-import type { Logger } from '../registry/log.ts';
-import { instanceIdSchema } from '../registry/schema.ts';
+import type { Logger } from '../lib/cli/log.ts';
+import { errorMessage, instanceIdSchema, ValidationError } from '../lib/registry/index.ts';
 import type { SimAction, SimulatedDevice } from './contract.ts';
 import type { Fleet } from './fleet.ts';
+import { SIM_ACTIONS, SimControlClient } from './simulation-contract.ts';
 
 const REFRESH_MS = 2000;
 

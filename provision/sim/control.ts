@@ -3,12 +3,16 @@
 // POST /stop. JSON in and out; loopback only.
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { errorMessage } from '../../registry/errors.ts';
-import { SIM_ACTIONS, type SimAction, type SimDeviceInfo } from './device.ts';
+import { errorMessage } from '../../lib/registry/index.ts';
+import { SIM_ACTIONS, type SimAction } from '../../server/simulation-contract.ts';
 import type { SimFleet } from './fleet.ts';
 
-export const DEFAULT_SIM_CONTROL_PORT = 7070;
-export const DEFAULT_SIM_CONTROL = `http://127.0.0.1:${DEFAULT_SIM_CONTROL_PORT}`;
+// The API served here is the server's contract (server/simulation-contract.ts), its client too.
+export {
+  DEFAULT_SIM_CONTROL,
+  DEFAULT_SIM_CONTROL_PORT,
+  SimControlClient,
+} from '../../server/simulation-contract.ts';
 
 export async function serveControl(fleet: SimFleet, port: number, onStop: () => void): Promise<Server> {
   const server = createServer(async (req, res) => {
@@ -45,33 +49,4 @@ export async function serveControl(fleet: SimFleet, port: number, onStop: () => 
     throw error;
   }
   return server;
-}
-
-/** Talks to a running simulated fleet. */
-export class SimControlClient {
-  constructor(readonly url: string = DEFAULT_SIM_CONTROL) {}
-
-  list(): Promise<SimDeviceInfo[]> {
-    return this.request('GET', '/devices') as Promise<SimDeviceInfo[]>;
-  }
-
-  act(id: string, action: SimAction): Promise<SimDeviceInfo> {
-    return this.request('POST', `/devices/${encodeURIComponent(id)}/${action}`) as Promise<SimDeviceInfo>;
-  }
-
-  async stop(): Promise<void> {
-    await this.request('POST', '/stop');
-  }
-
-  private async request(method: string, path: string): Promise<unknown> {
-    let res: Response;
-    try {
-      res = await fetch(`${this.url}${path}`, { method, signal: AbortSignal.timeout(10_000) });
-    } catch {
-      throw new Error(`no simulated fleet answers at ${this.url}: start one with \`fleetkit sim start 6\``);
-    }
-    const body = (await res.json().catch(() => ({}))) as { error?: string };
-    if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
-    return body;
-  }
 }

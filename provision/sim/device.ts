@@ -4,22 +4,22 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
+import type {
+  SimAction,
+  SimDeviceInfo,
+  SimMode,
+  SimulatedDeviceState,
+} from '../../server/simulation-contract.ts';
 import { addressOf, createHost, namespaceOf, removeHost, setLink } from './netns.ts';
 
-export type SimMode = 'namespaces' | 'processes';
-export type SimDeviceState = 'running' | 'unplugged' | 'killed' | 'exited' | 'stopped';
-export type SimAction = 'unplug' | 'replug' | 'kill';
-export const SIM_ACTIONS: readonly SimAction[] = ['unplug', 'replug', 'kill'];
-
-export interface SimDeviceInfo {
-  id: string;
-  mode: SimMode;
-  state: SimDeviceState;
-  pid: number | null;
-  url: string;
-  /** Server clock, ms, of the last unplug or kill (to measure how long each store takes to notice). */
-  lostAt: number | null;
-}
+// The server owns what a simulated device is and what can be done to it (server/simulation-contract.ts);
+// this file implements it. Re-exported for the rest of provision/sim.
+export {
+  SIM_ACTIONS,
+  type SimAction,
+  type SimDeviceInfo,
+  type SimMode,
+} from '../../server/simulation-contract.ts';
 
 export interface SimDeviceOptions {
   index: number;
@@ -35,7 +35,7 @@ export interface SimDeviceOptions {
 export class SimDevice {
   readonly id: string;
   private child: ChildProcess | undefined;
-  private state: SimDeviceState = 'stopped';
+  private state: SimulatedDeviceState = 'stopped';
   private lostAt: number | null = null;
 
   constructor(private readonly options: SimDeviceOptions) {
