@@ -2,6 +2,7 @@
 // etcdctl, zkCli.sh, or curl against Consul's HTTP API. Keys come from the registry's layout (the one
 // place that builds them); values are single-quoted for the shell.
 import type { Layout, StoreKind } from '../lib/registry/index.ts';
+import { layout } from '../lib/registry/index.ts';
 
 const q = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
 
@@ -45,3 +46,25 @@ export const COMMANDS: Record<StoreKind, StoreCommands> = {
     liveness: (c) => `curl -s ${c.endpoint}/v1/health/checks/${c.service}`,
   },
 };
+
+/** One store's commands with its endpoint, keys and service filled in. */
+export interface BoundCommands {
+  device(id: string): string;
+  watch(): string;
+  setColor(color: string): string;
+  liveness(id: string, detail: string): string;
+}
+
+export function bindCommands(
+  store: StoreKind,
+  { endpoint, namespace, service }: { endpoint: string; namespace: string; service: string },
+): BoundCommands {
+  const commands = COMMANDS[store];
+  const c: CommandContext = { endpoint, keys: layout(namespace), service };
+  return {
+    device: (id) => commands.device(c, id),
+    watch: () => commands.watch(c),
+    setColor: (color) => commands.setColor(c, color),
+    liveness: (id, detail) => commands.liveness(c, id, detail),
+  };
+}

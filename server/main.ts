@@ -1,14 +1,14 @@
 // `fleetkit server`: the control host's live page. Exit codes: 2 bad settings, 1 cannot start (or
-// uncaught errors in a loop: registry/crash-policy.ts), 143 after SIGTERM, 130 after SIGINT.
+// uncaught errors in a loop: lib/cli/crash-policy.ts), 143 after SIGTERM, 130 after SIGINT.
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { networkInterfaces } from 'node:os';
-import { installCrashPolicy } from '../registry/crash-policy.ts';
-import { createLogger } from '../registry/log.ts';
-import { configOrExit } from '../registry/settings.ts';
-import { onShutdown } from '../registry/shutdown.ts';
+import { installCrashPolicy } from '../lib/cli/crash-policy.ts';
+import { createLogger } from '../lib/cli/log.ts';
+import { configOrExit } from '../lib/cli/settings.ts';
+import { onShutdown } from '../lib/cli/shutdown.ts';
 import { parseServerConfig } from './config.ts';
-import { Fleet } from './fleet.ts';
+import { Fleet } from './fleet/fleet.ts';
 import { createServerApp } from './http/app.ts';
 import { attachSockets } from './http/sockets.ts';
 import { buildPage } from './page/build.ts';

@@ -5,7 +5,7 @@
 import type { Logger } from '../lib/cli/log.ts';
 import { errorMessage, instanceIdSchema, ValidationError } from '../lib/registry/index.ts';
 import type { SimAction, SimulatedDevice } from './contract.ts';
-import type { Fleet } from './fleet.ts';
+import type { Fleet } from './fleet/fleet.ts';
 import { SIM_ACTIONS, SimControlClient } from './simulation-contract.ts';
 
 const REFRESH_MS = 2000;

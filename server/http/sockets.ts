@@ -3,9 +3,9 @@
 // handshake and event is untrusted (see socket-guard.ts): guarded, rate-limited, shape-checked.
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Socket } from 'socket.io';
-import type { Logger } from '../../registry/log.ts';
+import type { Logger } from '../../lib/cli/log.ts';
 import type { ClientToServerEvents, ServerToClientEvents } from '../contract.ts';
-import type { Fleet } from '../fleet.ts';
+import type { Fleet } from '../fleet/fleet.ts';
 import type { SimulationLink } from '../simulation.ts';
 import {
   answering,

@@ -1,0 +1,74 @@
+// Changes leave for the pages in small batches, at most one per event-loop turn: a thousand devices
+// changing at once make a few messages, not a thousand. Keyed by store/id, so that many changes to
+// one device in one turn leave as its last state (and a device added then removed leaves as gone).
+import type {
+  DeviceView,
+  FleetChanges,
+  SimulatedDevice,
+  StoreKind,
+  StoreView,
+  TimelineEntry,
+} from '../contract.ts';
+
+export type Gone = FleetChanges['gone'][number];
+
+/** Part of a batch; each field adds to what is pending. */
+export interface ChangePart {
+  devices?: DeviceView[];
+  gone?: Gone[];
+  stores?: StoreView[];
+  timeline?: TimelineEntry[];
+  /** undefined: unchanged; null: the simulated fleet went away. */
+  simulation?: SimulatedDevice[] | null;
+}
+
+interface PendingChanges {
+  devices: Map<string, DeviceView>;
+  gone: Map<string, Gone>;
+  stores: Map<StoreKind, StoreView>;
+  timeline: TimelineEntry[];
+  /** undefined: unchanged. */
+  simulation?: SimulatedDevice[] | null;
+}
+
+export class ChangeBatcher {
+  private pending: PendingChanges | undefined;
+
+  constructor(
+    /** Called once per event-loop turn in which something was queued. */
+    private readonly send: (changes: FleetChanges) => void,
+  ) {}
+
+  queue(part: ChangePart): void {
+    if (!this.pending) {
+      this.pending = { devices: new Map(), gone: new Map(), stores: new Map(), timeline: [] };
+      setImmediate(() => this.flush());
+    }
+    const p = this.pending;
+    for (const d of part.devices ?? []) {
+      p.gone.delete(`${d.store}/${d.id}`);
+      p.devices.set(`${d.store}/${d.id}`, d);
+    }
+    for (const g of part.gone ?? []) {
+      p.devices.delete(`${g.store}/${g.id}`);
+      p.gone.set(`${g.store}/${g.id}`, g);
+    }
+    for (const v of part.stores ?? []) p.stores.set(v.store, v);
+    p.timeline.push(...(part.timeline ?? []));
+    if (part.simulation !== undefined) p.simulation = part.simulation;
+  }
+
+  private flush(): void {
+    const p = this.pending;
+    this.pending = undefined;
+    if (!p) return;
+    this.send({
+      serverTime: Date.now(),
+      devices: [...p.devices.values()],
+      gone: [...p.gone.values()],
+      stores: [...p.stores.values()],
+      timeline: p.timeline,
+      ...(p.simulation === undefined ? {} : { simulation: p.simulation }),
+    });
+  }
+}

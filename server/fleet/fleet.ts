@@ -1,0 +1,142 @@
+// Each store's view of the fleet, kept from the registry's pushed watches: one tile per device per
+// store, the stores' own state and members (store-link.ts), and a timeline of what happened with
+// measured latencies (timeline.ts). Changes leave in small batches for the pages (batcher.ts).
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../../lib/cli/log.ts';
+import type { InstanceChange } from '../../lib/registry/index.ts';
+import { parseConfigValue, ValidationError } from '../../lib/registry/index.ts';
+import type { ServerConfig } from '../config.ts';
+import type {
+  DeviceView,
+  FleetChanges,
+  FleetSnapshot,
+  SimulatedDevice,
+  StoreKind,
+  StoreView,
+} from '../contract.ts';
+import { ChangeBatcher } from './batcher.ts';
+import { StoreLink } from './store-link.ts';
+import { Timeline } from './timeline.ts';
+
+export const PALETTE = [
+  '#e63946',
+  '#f4a261',
+  '#e9c46a',
+  '#2a9d8f',
+  '#457b9d',
+  '#9b5de5',
+  '#ffffff',
+  '#222222',
+];
+
+export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
+  private readonly links = new Map<StoreKind, StoreLink>();
+  /** The tiles shown, keyed by store/id. */
+  private readonly devices = new Map<string, DeviceView>();
+  private readonly batcher = new ChangeBatcher((changes) => this.emit('changes', changes));
+  private readonly timeline: Timeline;
+  private simulation: SimulatedDevice[] | null = null;
+
+  constructor(
+    private readonly config: Readonly<ServerConfig>,
+    log: Logger,
+  ) {
+    super();
+    this.timeline = new Timeline(log, (entry) => this.batcher.queue({ timeline: [entry] }));
+  }
+
+  start(): void {
+    const hooks = {
+      view: (view: StoreView) => this.batcher.queue({ stores: [view] }),
+      change: (link: StoreLink, change: InstanceChange) => this.onChange(link, change),
+      note: this.timeline.note.bind(this.timeline),
+    };
+    for (const [store, endpoints] of Object.entries(this.config.stores) as [StoreKind, string[]][]) {
+      this.links.set(store, new StoreLink(store, endpoints, this.config, hooks));
+    }
+  }
+
+  snapshot(presenter: boolean, audienceUrl: string): FleetSnapshot {
+    return {
+      serverTime: Date.now(),
+      namespace: this.config.namespace,
+      service: this.config.service,
+      presenter,
+      audienceUrl,
+      stores: [...this.links.values()].map((l) => l.view),
+      devices: [...this.devices.values()],
+      timeline: this.timeline.list(),
+      palette: PALETTE,
+      simulation: this.simulation,
+    };
+  }
+
+  /** The simulated fleet's devices as its supervisor reports them (null: none attached). */
+  setSimulation(devices: SimulatedDevice[] | null): void {
+    if (JSON.stringify(devices) === JSON.stringify(this.simulation)) return;
+    this.simulation = devices;
+    this.batcher.queue({ simulation: devices });
+  }
+
+  /** The presenter unplugged or killed a device: each store's loss is then measured from this moment. */
+  markLost(id: string, why: 'unplug' | 'kill'): void {
+    this.timeline.presenterLost(id, why);
+  }
+
+  /** Writes the color to every store (or one); the devices do the rest. Rejects with a message to show. */
+  async setColor(color: unknown, target: StoreKind | 'all' = 'all'): Promise<StoreKind[]> {
+    const parsed =
+      typeof color === 'string'
+        ? parseConfigValue('color', color)
+        : { ok: false as const, expected: 'a string' };
+    if (!parsed.ok) throw new ValidationError('color', [{ field: 'color', expected: parsed.expected }]);
+    const stores = target === 'all' ? [...this.links.keys()] : [target];
+    if (!stores.every((s) => this.links.has(s))) {
+      throw new ValidationError('store', [
+        { field: 'store', expected: `all or one of ${[...this.links.keys()].join(', ')}` },
+      ]);
+    }
+    this.timeline.colorSetting(parsed.value);
+    const results = await Promise.allSettled(stores.map((s) => this.links.get(s)!.setColor(parsed.value)));
+    const failed = stores.filter((_, i) => results[i]!.status === 'rejected');
+    for (const store of stores.filter((s) => !failed.includes(s))) {
+      this.timeline.colorWritten(store, parsed.value, this.links.get(store)!.commands);
+    }
+    if (failed.length > 0) {
+      const reasons = failed.map(
+        (s, i) => `${s}: ${(results[stores.indexOf(s)] as PromiseRejectedResult).reason?.message ?? i}`,
+      );
+      throw new Error(`not written to ${reasons.join('; ')}`);
+    }
+    return stores;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.links.values()].map((l) => l.close()));
+  }
+
+  private onChange(link: StoreLink, change: InstanceChange): void {
+    const { store, commands } = link;
+    const { id } = change.instance.record;
+    const key = `${store}/${id}`;
+    const now = Date.now();
+    const previous = this.devices.get(key);
+    if (!previous && link.overCap(change)) return;
+    if (change.type === 'removed') {
+      this.devices.delete(key);
+      this.batcher.queue({ gone: [{ store, id }] });
+      const reaped = link.liveness.reapAfterCriticalMs !== null && previous?.health === 'critical';
+      this.timeline.removed({ store, commands, now, id, previous, reaped });
+      if (!previous) return;
+      const next = link.left();
+      if (next) this.onChange(link, { type: 'added', instance: next });
+      return;
+    }
+    const view = link.deviceView(change.instance, previous, now);
+    if (!previous) link.shows();
+    this.devices.set(key, view);
+    this.batcher.queue({ devices: [view] });
+    if (previous) this.timeline.changed({ store, commands, now, previous, view });
+    else this.timeline.joined({ store, commands, now, view });
+  }
+}

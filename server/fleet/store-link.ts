@@ -1,0 +1,222 @@
+// One store as the server sees it: the registry connected to it, the watches of the devices and of the
+// color, its members (polled), and its column header (StoreView). The column holds at most the
+// server's cap of tiles; devices over it are counted, not sent, and the first of them takes the place
+// of a shown device that leaves.
+import type {
+  ConfigWatch,
+  DiscoveredInstance,
+  InstanceChange,
+  InstanceWatch,
+  LivenessModel,
+  Registry,
+} from '../../lib/registry/index.ts';
+import { clip, createRegistry, livenessModel } from '../../lib/registry/index.ts';
+import { type BoundCommands, bindCommands } from '../commands.ts';
+import type { ServerConfig } from '../config.ts';
+import type { DeviceView, StoreKind, StoreView } from '../contract.ts';
+import { NoteBudget } from './note-budget.ts';
+import type { Note } from './timeline.ts';
+
+/** Load samples kept per device for the sparklines. */
+const HISTORY = 30;
+const MEMBERS_EVERY_MS = 5000;
+
+/** What a link tells the fleet. */
+export interface StoreLinkHooks {
+  /** The column header changed. */
+  view(view: StoreView): void;
+  /** A device was added, updated or removed in this store. */
+  change(link: StoreLink, change: InstanceChange): void;
+  /** Something for the timeline. */
+  note(note: Note): void;
+}
+
+export class StoreLink {
+  readonly registry: Registry;
+  readonly commands: BoundCommands;
+  readonly liveness: LivenessModel;
+  private readonly watch: InstanceWatch;
+  private readonly colorWatch: ConfigWatch;
+  private current: StoreView;
+  private membersTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** Devices shown on the page. */
+  private shown = 0;
+  /** Ids of the devices over the cap, in arrival order: the first is shown when a shown one leaves. */
+  private readonly hidden = new Set<string>();
+  /** Skipped entries are named in the timeline within a budget, so that a flood cannot push out the rest. */
+  private readonly invalidNotes: NoteBudget;
+
+  constructor(
+    readonly store: StoreKind,
+    endpoints: string[],
+    private readonly config: Readonly<ServerConfig>,
+    private readonly hooks: StoreLinkHooks,
+  ) {
+    const { namespace, service, liveness } = config;
+    this.registry = createRegistry({ store, endpoints, namespace, liveness });
+    this.watch = this.registry.watchInstances(service);
+    this.colorWatch = this.registry.watchConfig('color');
+    this.commands = bindCommands(store, { endpoint: endpoints[0]!, namespace, service });
+    this.liveness = livenessModel(store, liveness);
+    this.invalidNotes = new NoteBudget((suppressed) =>
+      hooks.note({
+        store,
+        kind: 'invalid',
+        text: `and ${suppressed} more entries skipped in ${store} (malformed or written by hand): not named one by one`,
+      }),
+    );
+    this.current = {
+      store,
+      endpoints,
+      connection: this.registry.state,
+      watch: this.watch.state,
+      error: null,
+      windowMs: this.liveness.windowMs,
+      windowText: this.liveness.text,
+      members: [],
+      color: null,
+      skipped: this.watch.skipped(),
+      hidden: 0,
+    };
+    this.listen();
+    void this.pollMembers();
+  }
+
+  /** The column header as last sent. */
+  get view(): StoreView {
+    return this.current;
+  }
+
+  setColor(color: string): Promise<void> {
+    return this.registry.setConfig('color', color);
+  }
+
+  /**
+   * A change to a device not shown: true when it stays hidden (the column is full, or it is one of
+   * the hidden ones), counted in the column's `hidden`.
+   */
+  overCap(change: InstanceChange): boolean {
+    const { id } = change.instance.record;
+    if (change.type === 'removed') {
+      if (!this.hidden.delete(id)) return false;
+    } else if (this.hidden.has(id)) {
+      return true;
+    } else if (this.shown >= this.config.maxDevices) {
+      this.hidden.add(id);
+    } else {
+      return false;
+    }
+    this.update({ hidden: this.hidden.size });
+    return true;
+  }
+
+  /** A device is shown now. */
+  shows(): void {
+    this.shown++;
+  }
+
+  /** A shown device left: the first hidden one still in the store is to take its place. */
+  left(): DiscoveredInstance | undefined {
+    this.shown--;
+    for (const id of this.hidden) {
+      this.hidden.delete(id);
+      this.update({ hidden: this.hidden.size });
+      const instance = this.watch.get(id);
+      if (instance) return instance;
+    }
+    return undefined;
+  }
+
+  /** The tile of a device (an added or updated instance), with its load history carried over. */
+  deviceView(instance: DiscoveredInstance, previous: DeviceView | undefined, now: number): DeviceView {
+    const { record, health, liveness } = instance;
+    const criticalSince = health === 'critical' ? (previous?.criticalSince ?? now) : null;
+    let history = previous?.history ?? [];
+    const load = record.load;
+    if (load && JSON.stringify(load) !== JSON.stringify(previous?.load)) {
+      history = [
+        ...history,
+        { at: now, cpu: load.cpuPercent, mem: load.memUsedPercent, temp: load.temperatureC },
+      ].slice(-HISTORY);
+    }
+    const reapAfterMs = this.liveness.reapAfterCriticalMs;
+    return {
+      store: this.store,
+      id: record.id,
+      host: record.host,
+      port: record.port,
+      labels: record.labels,
+      color: record.color,
+      load,
+      health,
+      liveness,
+      registeredAt: record.registeredAt,
+      updatedAt: record.updatedAt,
+      seenAt: now,
+      criticalSince,
+      reapAt: criticalSince === null || reapAfterMs === null ? null : criticalSince + reapAfterMs,
+      history,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.membersTimer);
+    this.invalidNotes.close();
+    await this.registry.close();
+  }
+
+  private listen(): void {
+    const { store, registry, watch, colorWatch } = this;
+    registry.on('state', (connection, detail) => {
+      this.update({
+        connection,
+        error:
+          connection === 'connected' ? null : detail.error ? clip(detail.error.message) : this.current.error,
+      });
+    });
+    watch.on('state', (state, error) => {
+      const wasDown = this.current.watch === 'down';
+      this.update({ watch: state, error: state === 'down' ? clip(error?.message ?? 'unreachable') : null });
+      if (state === 'down' && !wasDown)
+        this.hooks.note({
+          store,
+          kind: 'store-down',
+          text: `${store} is down: ${error?.message ?? 'unreachable'}; its devices are shown as last known`,
+        });
+      if (state === 'live' && wasDown)
+        this.hooks.note({
+          store,
+          kind: 'store-up',
+          text: `${store} is back`,
+          command: this.commands.watch(),
+        });
+    });
+    watch.on('change', (change) => this.hooks.change(this, change));
+    watch.on('invalid', (error) => this.noteInvalid(error.message));
+    watch.on('skipped', (skipped) => this.update({ skipped }));
+    colorWatch.on('value', (color) => this.update({ color: color ?? null }));
+    colorWatch.on('invalid', (error) => this.noteInvalid(error.message));
+  }
+
+  private noteInvalid(text: string): void {
+    if (this.invalidNotes.take()) this.hooks.note({ store: this.store, kind: 'invalid', text });
+  }
+
+  /** Members and roles change rarely and no store pushes them: asked every few seconds. */
+  private async pollMembers(): Promise<void> {
+    try {
+      const members = await this.registry.members();
+      if (JSON.stringify(members) !== JSON.stringify(this.current.members)) this.update({ members });
+    } catch {
+      // the connection state already says the store is down
+    }
+    if (!this.closed) this.membersTimer = setTimeout(() => void this.pollMembers(), MEMBERS_EVERY_MS);
+  }
+
+  private update(patch: Partial<StoreView>): void {
+    this.current = { ...this.current, ...patch };
+    this.hooks.view(this.current);
+  }
+}

@@ -1,0 +1,184 @@
+// What happened to the fleet, newest last (at most 200 entries), each with the plain store command
+// behind it and, where there is one, a measured latency: how long after a device was unplugged or
+// killed (or lost by another store) each store noticed, and how long after the presenter set a color
+// each device applied it. Texts and commands are clipped: they reach every page, whatever a store said.
+import type { Logger } from '../../lib/cli/log.ts';
+import { clip } from '../../lib/registry/index.ts';
+import type { BoundCommands } from '../commands.ts';
+import type { DeviceView, StoreKind, TimelineEntry, TimelineKind } from '../contract.ts';
+
+const TIMELINE = 200;
+/** Timeline texts reach every page: one line each, whatever a store said. */
+const TEXT_MAX = 300;
+
+/** One entry to add; what it leaves out is null in the entry. */
+export interface Note {
+  kind: TimelineKind;
+  text: string;
+  store?: StoreKind;
+  deviceId?: string;
+  latencyMs?: number;
+  command?: string;
+}
+
+/** Where a device's loss was first seen: a store, or the presenter's hands. */
+type LossSource = StoreKind | 'unplug' | 'kill';
+
+/** What the timeline is told about one device change in one store. */
+interface DeviceEvent {
+  store: StoreKind;
+  commands: BoundCommands;
+  /** Server clock, ms: the moment the change arrived (the latencies are measured to it). */
+  now: number;
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const lossText = (from: LossSource) =>
+  from === 'unplug' ? 'it was unplugged' : from === 'kill' ? 'it was killed' : `${from} lost it`;
+
+export class Timeline {
+  private readonly entries: TimelineEntry[] = [];
+  private seq = 0;
+  /** Per device id: when and where it was first found missing or critical (cleared when it comes back). */
+  private readonly firstLoss = new Map<string, { at: number; source: LossSource }>();
+  private lastColorSet: { color: string; at: number } | undefined;
+
+  constructor(
+    private readonly log: Logger,
+    /** Each new entry, for the pages. */
+    private readonly added: (entry: TimelineEntry) => void,
+  ) {}
+
+  list(): TimelineEntry[] {
+    return [...this.entries];
+  }
+
+  note({ kind, text, store, deviceId, latencyMs, command }: Note): void {
+    const entry: TimelineEntry = {
+      seq: ++this.seq,
+      at: Date.now(),
+      store: store ?? null,
+      deviceId: deviceId ?? null,
+      kind,
+      text: clip(text, TEXT_MAX),
+      latencyMs: latencyMs ?? null,
+      command: command === undefined ? null : clip(command, TEXT_MAX),
+    };
+    this.entries.push(entry);
+    if (this.entries.length > TIMELINE) this.entries.shift();
+    this.log.info({ store: entry.store, deviceId: entry.deviceId, kind }, entry.text);
+    this.added(entry);
+  }
+
+  /** The presenter unplugged or killed a device: each store's loss is then measured from this moment. */
+  presenterLost(id: string, why: 'unplug' | 'kill'): void {
+    this.firstLoss.set(id, { at: Date.now(), source: why });
+    this.note({
+      deviceId: id,
+      kind: 'left',
+      text: `${id}: ${why === 'unplug' ? 'unplugged' : 'killed'} by the presenter`,
+    });
+  }
+
+  /** The presenter is setting a color: each device's applying it is measured from now. */
+  colorSetting(color: string): void {
+    this.lastColorSet = { color, at: Date.now() };
+  }
+
+  colorWritten(store: StoreKind, color: string, commands: BoundCommands): void {
+    this.note({
+      store,
+      kind: 'color-set',
+      text: `color set to ${color} in ${store}`,
+      command: commands.setColor(color),
+    });
+  }
+
+  /** A device left a store: expired (after a loss seen elsewhere), reaped (Consul, after critical) or left. */
+  removed({
+    store,
+    commands,
+    now,
+    id,
+    previous,
+    reaped,
+  }: DeviceEvent & {
+    id: string;
+    previous: DeviceView | undefined;
+    /** The store removed it after it had turned critical. */
+    reaped: boolean;
+  }): void {
+    const loss = this.firstLoss.get(id);
+    const text = reaped
+      ? `${id} reaped by ${store} ${seconds(now - (previous?.criticalSince ?? now))} after it turned critical`
+      : loss && loss.source !== store
+        ? `${id} gone from ${store}, ${seconds(now - loss.at)} after ${lossText(loss.source)}`
+        : `${id} gone from ${store}`;
+    this.note({
+      store,
+      deviceId: id,
+      kind: reaped ? 'reaped' : loss ? 'expired' : 'left',
+      text,
+      latencyMs: loss && !reaped ? now - loss.at : undefined,
+      command: commands.watch(),
+    });
+    if (!loss) this.firstLoss.set(id, { at: now, source: store });
+  }
+
+  joined({ store, commands, view }: DeviceEvent & { view: DeviceView }): void {
+    this.firstLoss.delete(view.id);
+    this.note({
+      store,
+      deviceId: view.id,
+      kind: 'joined',
+      text: `${view.id} joined ${store} at ${view.host}:${view.port}`,
+      command: commands.device(view.id),
+    });
+  }
+
+  /** A shown device changed: its health (critical, passing again) or the color it applied. */
+  changed({
+    store,
+    commands,
+    now,
+    previous,
+    view,
+  }: DeviceEvent & { previous: DeviceView; view: DeviceView }): void {
+    const { id } = view;
+    if (previous.health !== 'critical' && view.health === 'critical') {
+      const loss = this.firstLoss.get(id);
+      const after =
+        loss && loss.source !== store ? `, ${seconds(now - loss.at)} after ${lossText(loss.source)}` : '';
+      const detail = view.liveness.model === 'check' ? view.liveness.output.split('\n')[0] : '';
+      this.note({
+        store,
+        deviceId: id,
+        kind: 'critical',
+        text: `${id} critical in ${store}${after}${detail ? ` (${detail})` : ''}`,
+        latencyMs: loss ? now - loss.at : undefined,
+        command: commands.liveness(id, ''),
+      });
+      if (!loss) this.firstLoss.set(id, { at: now, source: store });
+    } else if (previous.health === 'critical' && view.health !== 'critical') {
+      this.firstLoss.delete(id);
+      this.note({
+        store,
+        deviceId: id,
+        kind: 'recovered',
+        text: `${id} passing again in ${store}`,
+        command: commands.device(id),
+      });
+    }
+    if (view.color !== previous.color && view.color) {
+      const set = this.lastColorSet?.color === view.color ? now - this.lastColorSet.at : undefined;
+      this.note({
+        store,
+        deviceId: id,
+        kind: 'updated-color',
+        text: `${id} applied ${view.color} (${store})${set === undefined ? '' : `, ${set} ms after it was set`}`,
+        latencyMs: set,
+        command: commands.device(id),
+      });
+    }
+  }
+}
