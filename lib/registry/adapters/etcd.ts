@@ -63,8 +63,13 @@ type Target = { prefix: string } | { key: string };
  */
 const PAGE_KEYS = 256;
 
-/** Not a sign that etcd is down: the answer was too large. Neither retried nor counted by the breaker. */
-const isTooLarge = (error: unknown) => error instanceof GRPCResourceExhastedError;
+/**
+ * Not a sign that etcd is down: the answer was too large. Neither retried nor counted by the breaker.
+ * The breaker sees the library's error; readRange sees it converted, as its cause.
+ */
+const isTooLarge = (error: unknown) =>
+  error instanceof GRPCResourceExhastedError ||
+  (isRegistryError(error) && error.cause instanceof GRPCResourceExhastedError);
 const isTransient = (error: Error) => isRecoverableError(error) && !isTooLarge(error);
 
 export function etcdError(error: unknown): RegistryError {
@@ -120,36 +125,47 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
     );
   }
 
+  /**
+   * Every request to etcd goes through here: the one place where the client library's errors become
+   * RegistryErrors (events of watches and leases are converted where they are heard).
+   */
+  async call<T>(request: (client: Etcd3) => PromiseLike<T>): Promise<T> {
+    try {
+      return await request(this.client);
+    } catch (error) {
+      throw etcdError(error);
+    }
+  }
+
   async claim(record: InstanceRecord): Promise<Claim> {
     const key = this.ctx.layout.instancePath(record.service, record.id);
     const lease = this.client.lease(this.ctx.liveness.leaseTtlSeconds, { autoKeepAlive: true });
     lease.on('lost', () => undefined); // reported through the claim once it exists
     try {
-      const leaseId = await lease.grant();
+      const leaseId = await this.call(() => lease.grant());
       await this.putIfFree(key, record, leaseId);
       return new EtcdClaim(this, key, lease, leaseId);
     } catch (error) {
-      lease.release();
-      throw etcdError(error);
+      lease.release(); // no keepalives for a claim that was not made
+      throw error;
     }
   }
 
   /** Puts the record unless another incarnation holds the key; compare-and-swap against races. */
   private async putIfFree(key: string, record: InstanceRecord, leaseId: string): Promise<void> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const existing = (await this.client.get(key).exec()).kvs[0];
+      const existing = (await this.call((c) => c.get(key).exec())).kvs[0];
       if (existing) {
         const held = decodeRecord('etcd', key, existing.value, { id: record.id, service: record.service });
         if (!(held instanceof MalformedValueError) && held.incarnation !== record.incarnation) {
           throw new ConflictError('etcd', record.id, `${held.host}:${held.port}, lease ${existing.lease}`);
         }
       }
-      const guard = existing
-        ? this.client.if(key, 'Mod', '==', existing.mod_revision)
-        : this.client.if(key, 'Create', '==', 0);
-      const result = await guard
-        .then(this.client.put(key).value(encodeRecord(record)).lease(leaseId))
-        .commit();
+      const result = await this.call((c) =>
+        (existing ? c.if(key, 'Mod', '==', existing.mod_revision) : c.if(key, 'Create', '==', 0))
+          .then(c.put(key).value(encodeRecord(record)).lease(leaseId))
+          .commit(),
+      );
       if (result.succeeded) return;
     }
     throw new ConflictError('etcd', record.id, 'the key kept changing while registering');
@@ -186,19 +202,11 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
   }
 
   async readConfig(key: string): Promise<string | undefined> {
-    try {
-      return (await this.client.get(this.ctx.layout.configPath(key)).string()) ?? undefined;
-    } catch (error) {
-      throw etcdError(error);
-    }
+    return (await this.call((c) => c.get(this.ctx.layout.configPath(key)).string())) ?? undefined;
   }
 
   async writeConfig(key: string, value: string): Promise<void> {
-    try {
-      await this.client.put(this.ctx.layout.configPath(key)).value(value);
-    } catch (error) {
-      throw etcdError(error);
-    }
+    await this.call((c) => c.put(this.ctx.layout.configPath(key)).value(value));
   }
 
   watchConfig(key: string, sink: ValueSink): () => void {
@@ -206,20 +214,15 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
   }
 
   async members(): Promise<ClusterMember[]> {
-    try {
-      const [list, status] = await Promise.all([
-        this.client.cluster.memberList({}),
-        this.client.maintenance.status({}),
-      ]);
-      return list.members.map((m) => ({
-        name: m.name || m.ID,
-        endpoint: m.clientURLs[0] ?? '',
-        role: m.ID === status.leader ? 'leader' : 'follower',
-        healthy: m.clientURLs.length > 0,
-      }));
-    } catch (error) {
-      throw etcdError(error);
-    }
+    const [list, status] = await this.call((c) =>
+      Promise.all([c.cluster.memberList({}), c.maintenance.status({})]),
+    );
+    return list.members.map((m) => ({
+      name: m.name || m.ID,
+      endpoint: m.clientURLs[0] ?? '',
+      role: m.ID === status.leader ? 'leader' : 'follower',
+      healthy: m.clientURLs.length > 0,
+    }));
   }
 
   async close(): Promise<void> {
@@ -243,10 +246,12 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
         if (signal.aborted) return;
         handlers.reset(entries);
         const next = (BigInt(revision) + 1n).toString();
-        const builder = this.client.watch();
-        watcher = await ('prefix' in target ? builder.prefix(target.prefix) : builder.key(target.key))
-          .startRevision(next)
-          .create();
+        watcher = await this.call((c) => {
+          const builder = c.watch();
+          return ('prefix' in target ? builder.prefix(target.prefix) : builder.key(target.key))
+            .startRevision(next)
+            .create();
+        });
         backoff.reset();
         await this.followUntilDisconnect(watcher, handlers, signal);
       } catch (error) {
@@ -265,7 +270,7 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
     decode: (kv: IKeyValue) => T,
   ): Promise<{ entries: T[]; revision: string }> {
     if ('key' in target) {
-      const answer = await this.client.get(target.key).exec();
+      const answer = await this.call((c) => c.get(target.key).exec());
       return { entries: answer.kvs.map(decode), revision: answer.header.revision };
     }
     const { end } = Range.prefix(target.prefix);
@@ -278,7 +283,7 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
       if (revision !== undefined) query.revision(revision);
       let page: Awaited<ReturnType<typeof query.exec>>;
       try {
-        page = await query.exec();
+        page = await this.call(() => query.exec());
       } catch (error) {
         if (!isTooLarge(error) || limit === 1) throw error;
         limit = Math.max(1, limit >> 2);
@@ -368,20 +373,16 @@ class EtcdClaim extends ClaimBase {
   }
 
   async write(record: InstanceRecord): Promise<void> {
-    try {
-      await this.adapter.client.put(this.key).value(encodeRecord(record)).lease(this.leaseId);
-    } catch (error) {
-      throw etcdError(error);
-    }
+    await this.adapter.call((c) => c.put(this.key).value(encodeRecord(record)).lease(this.leaseId));
   }
 
   async release(): Promise<void> {
     this.detach();
     try {
-      await this.lease.revoke(); // deletes every key attached to the lease
+      await this.adapter.call(() => this.lease.revoke()); // deletes every key attached to the lease
     } catch (error) {
-      this.lease.release();
-      throw etcdError(error);
+      this.lease.release(); // stop its keepalives all the same: the lease ends with its TTL
+      throw error;
     }
   }
 

@@ -1,6 +1,7 @@
 // A ZooKeeper session that survives its own death. node-zookeeper-client's client is unusable after
 // `expired`, and while partitioned it only says `disconnected`; so we keep our own timer and replace
-// the client (a new session) when the old session must be gone. Operations are promises with a deadline.
+// the client (a new session) when the old session must be gone. Operations are promises with a deadline
+// that reject with RegistryErrors only.
 import { EventEmitter } from 'node:events';
 import { connect } from 'node:net';
 import zookeeper, { type Client, type Event, type Stat } from 'node-zookeeper-client';
@@ -22,8 +23,10 @@ export const ZK = {
   NODE_DELETED: zookeeper.Event.NODE_DELETED,
 } as const;
 
+/** The ZooKeeper code (NO_NODE, NODE_EXISTS...) of a library error, also once converted (its cause). */
 export function zkCode(error: unknown): number | undefined {
-  const code = (error as { getCode?: () => number } | null)?.getCode?.();
+  const source = isRegistryError(error) ? error.cause : error;
+  const code = (source as { getCode?: () => number } | null | undefined)?.getCode?.();
   return typeof code === 'number' ? code : undefined;
 }
 
@@ -160,7 +163,8 @@ export class ZooKeeperSession extends EventEmitter<SessionEvents> {
       );
       run(this.client, (error, value) => {
         clearTimeout(timer);
-        if (error) reject(error);
+        // The one place the library's errors are converted; zkCode() still reads their code.
+        if (error) reject(zookeeperError(error));
         else resolve(value);
       });
     });

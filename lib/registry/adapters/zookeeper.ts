@@ -41,19 +41,15 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
   async claim(record: InstanceRecord): Promise<Claim> {
     const path = this.ctx.layout.instancePath(record.service, record.id);
     const generation = this.session.generation;
-    try {
-      await this.session.mkdirp(this.ctx.layout.servicePath(record.service));
-      for (let attempt = 0; attempt < 3; attempt++) {
-        try {
-          await this.session.create(path, Buffer.from(encodeRecord(record)), ZK.EPHEMERAL);
-          return new ZooKeeperClaim(this.session, path, generation);
-        } catch (error) {
-          if (zkCode(error) !== ZK.NODE_EXISTS) throw error;
-          await this.removeIfOurs(path, record);
-        }
+    await this.session.mkdirp(this.ctx.layout.servicePath(record.service));
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await this.session.create(path, Buffer.from(encodeRecord(record)), ZK.EPHEMERAL);
+        return new ZooKeeperClaim(this.session, path, generation);
+      } catch (error) {
+        if (zkCode(error) !== ZK.NODE_EXISTS) throw error;
+        await this.removeIfOurs(path, record);
       }
-    } catch (error) {
-      throw zookeeperError(error);
     }
     throw new ConflictError('zookeeper', record.id, 'the node kept reappearing while registering');
   }
@@ -127,7 +123,7 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
       return (await this.session.getData(this.ctx.layout.configPath(key))).data?.toString();
     } catch (error) {
       if (zkCode(error) === ZK.NO_NODE) return undefined;
-      throw zookeeperError(error);
+      throw error;
     }
   }
 
@@ -137,13 +133,13 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
     try {
       await this.session.setData(path, data);
     } catch (error) {
-      if (zkCode(error) !== ZK.NO_NODE) throw zookeeperError(error);
+      if (zkCode(error) !== ZK.NO_NODE) throw error;
       try {
         await this.session.mkdirp(this.ctx.layout.configPath('').replace(/\/$/, ''));
         await this.session.create(path, data, ZK.PERSISTENT);
       } catch (inner) {
-        if (zkCode(inner) !== ZK.NODE_EXISTS) throw zookeeperError(inner);
-        await this.session.setData(path, data).catch((e) => Promise.reject(zookeeperError(e)));
+        if (zkCode(inner) !== ZK.NODE_EXISTS) throw inner;
+        await this.session.setData(path, data);
       }
     }
   }
@@ -275,7 +271,7 @@ class ZooKeeperClaim extends ClaimBase {
       await this.session.setData(this.path, Buffer.from(encodeRecord(record)));
     } catch (error) {
       if (zkCode(error) === ZK.NO_NODE) this.end('node deleted');
-      throw zookeeperError(error);
+      throw error;
     }
   }
 
@@ -284,7 +280,7 @@ class ZooKeeperClaim extends ClaimBase {
     try {
       await this.session.remove(this.path);
     } catch (error) {
-      if (zkCode(error) !== ZK.NO_NODE) throw zookeeperError(error);
+      if (zkCode(error) !== ZK.NO_NODE) throw error;
     }
   }
 
