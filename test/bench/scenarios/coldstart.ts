@@ -3,11 +3,11 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { startStore } from '../../../provision/stores/index.ts';
-import { STORE_KINDS } from '../../../registry/index.ts';
+import { STORE_KINDS } from '../../../lib/registry/index.ts';
 import { launchBrowser } from '../../support/browser.ts';
 import { delay, eventually } from '../../support/eventually.ts';
 import { freePort } from '../../support/ports.ts';
+import { startThreeStores } from '../../support/stores.ts';
 import { now } from '../support/clock.ts';
 import type { BenchContext, Scenario } from '../support/context.ts';
 import { distributionFigure } from '../support/figures.ts';
@@ -18,9 +18,9 @@ const DEVICES = 6; // what `npm run demo` starts
 
 async function storesAlone(): Promise<number> {
   const t0 = now();
-  const stores = await Promise.all(STORE_KINDS.map((kind) => startStore(kind)));
+  const stores = await startThreeStores();
   const took = now() - t0;
-  await Promise.all(stores.map((s) => s.stop({ removeData: true })));
+  await stores.stop();
   return took;
 }
 

@@ -1,12 +1,13 @@
 // What most scenarios stand on: one real process of each store, the real `fleetkit server`, and the
 // live page open in headless Chromium with the probe installed.
 import type { Browser, Page } from 'playwright-core';
-import { type StoreProcess, startStore } from '../../../provision/stores/index.ts';
-import { livenessEnv } from '../../../registry/common-settings.ts';
-import { livenessWindowMs, STORE_KINDS } from '../../../registry/index.ts';
-import type { LivenessSettings, StoreKind } from '../../../registry/types.ts';
+import { livenessEnv } from '../../../lib/cli/common-settings.ts';
+import type { LivenessSettings, StoreKind } from '../../../lib/registry/index.ts';
+import { livenessWindowMs, STORE_KINDS } from '../../../lib/registry/index.ts';
+import type { StoreProcess } from '../../../provision/stores/index.ts';
 import { launchBrowser, openPage } from '../../support/browser.ts';
 import { type RunningServer, startServer } from '../../support/servers.ts';
+import { startThreeStores } from '../../support/stores.ts';
 import { PageProbe } from './page-probe.ts';
 
 export const BENCH_NAMESPACE = 'fleet';
@@ -37,9 +38,8 @@ export interface StackOptions {
 export async function startStack(options: StackOptions): Promise<Stack> {
   const { liveness, host, log } = options;
   log(`  starting etcd, ZooKeeper and Consul (listening on ${host})`);
-  const started = await Promise.all(STORE_KINDS.map((kind) => startStore(kind, { host })));
-  const stores = Object.fromEntries(started.map((s) => [s.kind, s])) as Record<StoreKind, StoreProcess>;
-  const endpoints = Object.fromEntries(started.map((s) => [s.kind, s.endpoints])) as Record<
+  const stores = await startThreeStores({ host });
+  const endpoints = Object.fromEntries(STORE_KINDS.map((kind) => [kind, stores[kind].endpoints])) as Record<
     StoreKind,
     string[]
   >;
@@ -49,7 +49,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     log('  starting the live page (fleetkit server)');
     server = await startServer({
       ...livenessEnv(liveness),
-      ...Object.fromEntries(started.map((s) => [`FLEET_${s.kind.toUpperCase()}`, s.endpoints.join(',')])),
+      ...stores.env(),
       FLEET_NAMESPACE: BENCH_NAMESPACE,
       FLEET_SERVICE: BENCH_SERVICE,
       FLEET_LOG_LEVEL: 'warn',
@@ -78,13 +78,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       async stop() {
         await running.browser.close().catch(() => undefined);
         await running.server.stop();
-        await Promise.all(started.map((s) => s.stop({ removeData: true })));
+        await stores.stop();
       },
     };
   } catch (error) {
     await browser?.close().catch(() => undefined);
     await server?.stop();
-    await Promise.all(started.map((s) => s.stop({ removeData: true })));
+    await stores.stop();
     throw error;
   }
 }
