@@ -2,8 +2,7 @@
 // applying the color found in config and reporting it back. Stores being down never stops it: it keeps
 // serving its page and registers when they return.
 import { EventEmitter } from 'node:events';
-import { createRegistry } from '../registry/index.ts';
-import type { Logger } from '../registry/log.ts';
+import type { Logger } from '../lib/cli/log.ts';
 import type {
   ConfigWatch,
   ConnectionState,
@@ -12,7 +11,8 @@ import type {
   RegistrationState,
   Registry,
   StoreKind,
-} from '../registry/types.ts';
+} from '../lib/registry/index.ts';
+import { createRegistry } from '../lib/registry/index.ts';
 import type { AgentConfig } from './config.ts';
 import { blinkActivityLed } from './led.ts';
 import { loadChanged, measureLoad } from './load.ts';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 import protobuf from 'protobufjs';
-import { isEntryPoint } from '../registry/entry-point.ts';
+import { isEntryPoint } from '../lib/cli/entry-point.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 

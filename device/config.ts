@@ -1,6 +1,7 @@
 // The agent's settings: parsed once at start from flags, FLEET_* variables and an optional env file,
 // checked by one schema (every bad setting named at once), then passed around frozen.
 import { z } from 'zod';
+import { wholeNumber } from '../lib/cli/checks.ts';
 import {
   LIVENESS_SETTINGS,
   LOG_SETTING,
@@ -8,9 +9,16 @@ import {
   parseLiveness,
   parseStores,
   STORE_SETTINGS,
-} from '../registry/common-settings.ts';
-import type { ValidationError } from '../registry/errors.ts';
-import { LOG_LEVELS } from '../registry/log.ts';
+} from '../lib/cli/common-settings.ts';
+import { LOG_LEVELS } from '../lib/cli/log.ts';
+import {
+  type ParsedCommand,
+  parseCommand,
+  type SettingIssue,
+  type SettingSpec,
+  type SettingsInput,
+} from '../lib/cli/settings.ts';
+import type { LivenessSettings, StoreKind } from '../lib/registry/index.ts';
 import {
   DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS,
   hostSchema,
@@ -21,14 +29,7 @@ import {
   portSchema,
   serviceSchema,
   toFieldIssues,
-} from '../registry/schema.ts';
-import {
-  type ParsedCommand,
-  parseCommand,
-  type SettingSpec,
-  type SettingsInput,
-} from '../registry/settings.ts';
-import type { LivenessSettings, StoreKind } from '../registry/types.ts';
+} from '../lib/registry/index.ts';
 
 export const AGENT_SETTINGS: readonly SettingSpec[] = [
   ...STORE_SETTINGS,
@@ -106,11 +107,7 @@ const schema = z.strictObject({
   port: portSchema,
   listen: hostSchema,
   labels: labelsSchema,
-  reportInterval: z
-    .number({ error: 'seconds from 1 to 3600' })
-    .int('whole seconds from 1 to 3600')
-    .min(1, 'seconds from 1 to 3600')
-    .max(3600, 'seconds from 1 to 3600'),
+  reportInterval: wholeNumber(1, 3600, 'whole seconds'),
   consulLoadInterval: loadIntervalSchema,
   logLevel: z.enum(LOG_LEVELS, { error: `one of ${LOG_LEVELS.join(', ')}` }),
 });
@@ -121,10 +118,7 @@ const ABOUT = {
     'Registers this device in etcd, ZooKeeper and/or Consul (at least one), reports its load, applies the\ncolor set in config and serves its page, /health and /status.',
 };
 
-function parseLabels(
-  items: string[] | undefined,
-  issues: ValidationError['issues'][number][],
-): Record<string, string> {
+function parseLabels(items: string[] | undefined, issues: SettingIssue[]): Record<string, string> {
   const labels: Record<string, string> = {};
   for (const item of items ?? []) {
     const at = item.indexOf('=');
@@ -136,7 +130,7 @@ function parseLabels(
 
 export type ParsedAgentArgs = ParsedCommand<AgentConfig>;
 
-/** Throws a ValidationError naming every bad setting by its flag and variable. */
+/** Throws a SettingsError naming every bad setting by its flag and variable. */
 export function parseAgentConfig(input: SettingsInput): ParsedAgentArgs {
   return parseCommand(AGENT_SETTINGS, input, ABOUT, (values, issues): AgentConfig | undefined => {
     const stores = parseStores(values, issues);

@@ -2,7 +2,7 @@
 // on the page, so that noise does not count as a change worth a store write.
 import { loadavg, uptime } from 'node:os';
 import si from 'systeminformation';
-import type { Load } from '../registry/types.ts';
+import type { Load } from '../lib/registry/index.ts';
 
 const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits;
 const clamp = (value: number, min: number, max: number) => Math.min(max, Math.max(min, value));

@@ -1,12 +1,12 @@
 // `fleetkit agent`: thin entry point. Exit codes: 0 after --help, 2 for bad settings, 1 when it cannot
-// start (or after uncaught errors in a loop: registry/crash-policy.ts), 143 after SIGTERM and 130 after
+// start (or after uncaught errors in a loop: lib/cli/crash-policy.ts), 143 after SIGTERM and 130 after
 // SIGINT (having deregistered everywhere).
-import { installCrashPolicy } from '../registry/crash-policy.ts';
-import { parseEndpoints } from '../registry/endpoints.ts';
-import { createLogger } from '../registry/log.ts';
-import { configOrExit } from '../registry/settings.ts';
-import { onShutdown } from '../registry/shutdown.ts';
-import type { StoreKind } from '../registry/types.ts';
+import { installCrashPolicy } from '../lib/cli/crash-policy.ts';
+import { createLogger } from '../lib/cli/log.ts';
+import { configOrExit } from '../lib/cli/settings.ts';
+import { onShutdown } from '../lib/cli/shutdown.ts';
+import type { StoreKind } from '../lib/registry/index.ts';
+import { parseEndpoints } from '../lib/registry/index.ts';
 import { Agent } from './agent.ts';
 import { parseAgentConfig } from './config.ts';
 import { createDeviceServer, listen } from './http/server.ts';

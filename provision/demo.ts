@@ -6,12 +6,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { unitNodeFlags } from '../device/unit.ts';
-import { livenessEnv } from '../registry/common-settings.ts';
-import { isEntryPoint } from '../registry/entry-point.ts';
-import { DEFAULT_LIVENESS } from '../registry/schema.ts';
-import { onShutdown } from '../registry/shutdown.ts';
+import { numberSetting, wholeNumber } from '../lib/cli/checks.ts';
+import { livenessEnv } from '../lib/cli/common-settings.ts';
+import { isEntryPoint } from '../lib/cli/entry-point.ts';
+import { configOrExit, parseCommand, type SettingSpec, type SettingsInput } from '../lib/cli/settings.ts';
+import { onShutdown } from '../lib/cli/shutdown.ts';
+import { DEFAULT_LIVENESS, portSchema, toFieldIssues } from '../lib/registry/index.ts';
 import { installStores } from './install-stores.ts';
 import { startStoreOnUsualPort } from './run-stores.ts';
 import { serveControl } from './sim/control.ts';
@@ -123,37 +124,54 @@ Ctrl-C stops everything.`);
   }
 }
 
-export async function main(argv: readonly string[]): Promise<number | undefined> {
-  let values: { devices: string; port: string; mode: string };
-  try {
-    values = parseArgs({
-      args: [...argv],
-      options: {
-        devices: { type: 'string', default: '6' },
-        port: { type: 'string', default: '3000' },
-        mode: { type: 'string', default: 'auto' },
-      },
-    }).values as typeof values;
-  } catch (error) {
-    console.error(
-      `demo: ${(error as Error).message.split('\n')[0]} (settings: --devices N, --port P, --mode auto|namespaces|processes)`,
-    );
-    return 2;
-  }
-  const devices = Number(values.devices);
-  const serverPort = Number(values.port);
-  const problems: string[] = [];
-  if (!Number.isInteger(devices) || devices < 1 || devices > 240)
-    problems.push('--devices: a number from 1 to 240');
-  if (!Number.isInteger(serverPort) || serverPort < 1 || serverPort > 65535)
-    problems.push('--port: a port number');
-  if (!['auto', 'namespaces', 'processes'].includes(values.mode))
-    problems.push('--mode: auto, namespaces or processes');
-  if (problems.length > 0) {
-    console.error(`demo: ${problems.join('; ')}`);
-    return 2;
-  }
-  return runDemo({ devices, serverPort, mode: values.mode as DemoOptions['mode'] });
+const MODES = ['auto', 'namespaces', 'processes'] as const;
+
+const DEMO_SETTINGS: readonly SettingSpec[] = [
+  {
+    key: 'devices',
+    flag: 'devices',
+    env: 'FLEET_DEMO_DEVICES',
+    help: 'simulated devices, 1 to 240',
+    defaultText: '6',
+  },
+  { key: 'port', flag: 'port', env: 'FLEET_DEMO_PORT', help: 'port of the live page', defaultText: '3000' },
+  {
+    key: 'mode',
+    flag: 'mode',
+    env: 'FLEET_DEMO_MODE',
+    help: 'devices in network namespaces (root), as processes, or auto',
+    defaultText: 'auto',
+  },
+];
+
+const ABOUT = {
+  usage: 'Usage: fleetkit demo [settings]      (or: npm run demo -- [settings])',
+  description:
+    'The whole demo on this machine: installs what is missing, starts etcd, ZooKeeper and Consul, the live\npage and simulated devices, prints the presenter and audience URLs. Ctrl-C stops everything.',
+};
+
+/** Throws a SettingsError naming every bad setting at once. */
+export function parseDemoOptions(input: SettingsInput) {
+  return parseCommand(DEMO_SETTINGS, input, ABOUT, (values, issues): DemoOptions | undefined => {
+    const devices = wholeNumber(1, 240, 'a number of devices').safeParse(numberSetting(values.devices) ?? 6);
+    if (!devices.success) issues.push(...toFieldIssues(devices.error, 'devices'));
+    const port = portSchema.safeParse(numberSetting(values.port) ?? 3000);
+    if (!port.success) issues.push(...toFieldIssues(port.error, 'port'));
+    const mode = (values.mode as string | undefined) ?? 'auto';
+    if (!MODES.includes(mode as DemoOptions['mode']))
+      issues.push({ field: 'mode', expected: 'auto, namespaces or processes' });
+    if (!devices.success || !port.success) return undefined;
+    return { devices: devices.data, serverPort: port.data, mode: mode as DemoOptions['mode'] };
+  });
+}
+
+export async function main(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number | undefined> {
+  const options = configOrExit('demo', () => parseDemoOptions({ argv, env }));
+  if (typeof options === 'number') return options;
+  return runDemo(options);
 }
 
 if (isEntryPoint(import.meta.url)) {

@@ -7,7 +7,8 @@ import { fs, os, path } from 'zx';
 //   npx tsx provision/install-stores.ts            (or: npm run stores:install)
 //   npx tsx provision/install-stores.ts consul     (only some; `chromium` too, for the page tests)
 // FLEET_DEBIAN_MIRROR=http://mirror/debian picks the mirror for Consul's bullseye .deb (default: the system's).
-import { isEntryPoint } from '../registry/entry-point.ts';
+import { isEntryPoint } from '../lib/cli/entry-point.ts';
+import { configOrExit, parseCommand, type SettingSpec, type SettingsInput } from '../lib/cli/settings.ts';
 import {
   attempt,
   errorText,
@@ -356,19 +357,48 @@ async function throwawayAptConfig(work: string, mirror: Mirror): Promise<string[
 
 // ---- entry point ----
 
-/** `fleetkit install-stores [etcd|zookeeper|consul ...]`: exit code 0, 1 (a step failed) or 2 (bad argument). */
-export async function main(argv: readonly string[]): Promise<number> {
-  const only = argv.filter((arg) => !arg.startsWith('-'));
-  const unknown = only.filter((arg) => !installables.includes(arg as Installable));
-  if (unknown.length > 0) {
-    process.stderr.write(`unknown ${unknown.join(', ')}; choose from ${installables.join(', ')}\n`);
-    return 2;
-  }
+const INSTALL_SETTINGS: readonly SettingSpec[] = [
+  {
+    key: 'debianMirror',
+    flag: 'debian-mirror',
+    env: 'FLEET_DEBIAN_MIRROR',
+    help: "Debian mirror for Consul's bullseye .deb, e.g. http://mirror/debian",
+    defaultText: "the system's",
+  },
+];
+
+const ABOUT = {
+  usage: `Usage: fleetkit install-stores [${installables.join('|')} ...] [settings]`,
+  description:
+    'Installs etcd 3.4, ZooKeeper 3.8 and Consul 1.8.7 where the kit looks for them (and, on request, Chromium\nfor the page tests). Safe to run twice: what is there already is only reported.',
+  positionals: [{ name: 'NAME ...', help: `${installables.join(', ')} (default: the three stores)` }],
+};
+
+/** Throws a SettingsError naming every unknown name and bad setting at once. */
+export function parseInstallOptions(input: SettingsInput) {
+  return parseCommand(INSTALL_SETTINGS, input, ABOUT, (values, issues, { positionals }): InstallOptions => {
+    for (const name of positionals) {
+      if (!installables.includes(name as Installable))
+        issues.push({ field: name, expected: `one of ${installables.join(', ')}` });
+    }
+    const mirror = values.debianMirror as string | undefined;
+    if (mirror !== undefined && !/^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(mirror))
+      issues.push({ field: 'debianMirror', expected: 'a URL without spaces, such as http://mirror/debian' });
+    return {
+      only: positionals.length > 0 ? [...new Set(positionals as Installable[])] : undefined,
+      debianMirror: mirror,
+    };
+  });
+}
+
+/** `fleetkit install-stores [etcd|zookeeper|consul|chromium ...]`: exit code 0, 1 (a step failed) or 2 (bad settings). */
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const options = configOrExit('install-stores', () => parseInstallOptions({ argv, env }), {
+    untouched: 'nothing installed',
+  });
+  if (typeof options === 'number') return options;
   try {
-    await installStores({
-      only: only.length > 0 ? (only as Installable[]) : undefined,
-      debianMirror: process.env.FLEET_DEBIAN_MIRROR || undefined,
-    });
+    await installStores(options);
     process.stdout.write(
       `ready: tests and the demo start the stores on free ports (\`${installCommand}\` again is a no-op)\n`,
     );

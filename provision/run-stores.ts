@@ -5,12 +5,17 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FieldIssue } from '../registry/errors.ts';
-import { createRegistry } from '../registry/index.ts';
-import { hostSchema, toFieldIssues } from '../registry/schema.ts';
-import { configOrExit, parseCommand, type SettingSpec, switchValue } from '../registry/settings.ts';
-import { onShutdown } from '../registry/shutdown.ts';
-import type { StoreKind } from '../registry/types.ts';
+import { numberSetting, wholeNumber } from '../lib/cli/checks.ts';
+import {
+  configOrExit,
+  parseCommand,
+  type SettingIssue,
+  type SettingSpec,
+  switchValue,
+} from '../lib/cli/settings.ts';
+import { onShutdown } from '../lib/cli/shutdown.ts';
+import type { StoreKind } from '../lib/registry/index.ts';
+import { createRegistry, hostSchema, toFieldIssues } from '../lib/registry/index.ts';
 import { installStores } from './install-stores.ts';
 import { runSystemdStores, type SystemdStoresConfig } from './run-stores-systemd.ts';
 import {
@@ -104,7 +109,7 @@ interface StoresConfig extends SystemdStoresConfig {
 }
 
 /** An absolute path for a unit file or a data dir: a control character would break the unit's lines. */
-function checkPath(text: string, field: string, issues: FieldIssue[]): string {
+function checkPath(text: string, field: string, issues: SettingIssue[]): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: that is what is refused
   if (text === '' || /[\u0000-\u001f\u007f]/.test(text)) {
     issues.push({ field, expected: 'a path without line breaks or control characters' });
@@ -142,13 +147,11 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
         );
         const members = Number(values.members ?? '1');
         if (![1, 3, 5].includes(members)) issues.push({ field: 'members', expected: '1, 3 or 5' });
-        const offsetText = (values.portOffset as string | undefined) ?? '0';
         // The highest offset that keeps every member's every port at most 65535.
         const maxOffset = 65535 - highestFixedPort(Number.isInteger(members) ? Math.max(members, 1) : 1, 0);
-        const portOffset = /^\d{1,5}$/.test(offsetText) ? Number(offsetText) : Number.NaN;
-        if (!(portOffset <= maxOffset)) {
-          issues.push({ field: 'portOffset', expected: `a whole number from 0 to ${maxOffset}` });
-        }
+        const offset = wholeNumber(0, maxOffset).safeParse(numberSetting(values.portOffset) ?? 0);
+        if (!offset.success) issues.push(...toFieldIssues(offset.error, 'portOffset'));
+        const portOffset = offset.success ? offset.data : 0;
         if (!systemd) {
           for (const key of ['unitDir', 'portOffset', 'remove'] as const) {
             if (values[key] !== undefined) issues.push({ field: key, expected: 'only with --systemd' });

@@ -9,16 +9,22 @@ import {
   parseLiveness,
   parseStores,
   STORE_SETTINGS,
-} from '../registry/common-settings.ts';
-import { LOG_LEVELS } from '../registry/log.ts';
-import { hostSchema, namespaceSchema, portSchema, serviceSchema, toFieldIssues } from '../registry/schema.ts';
+} from '../lib/cli/common-settings.ts';
+import { LOG_LEVELS } from '../lib/cli/log.ts';
 import {
   type ParsedCommand,
   parseCommand,
   type SettingSpec,
   type SettingsInput,
-} from '../registry/settings.ts';
-import type { LivenessSettings, StoreKind } from '../registry/types.ts';
+} from '../lib/cli/settings.ts';
+import type { LivenessSettings, StoreKind } from '../lib/registry/index.ts';
+import {
+  hostSchema,
+  namespaceSchema,
+  portSchema,
+  serviceSchema,
+  toFieldIssues,
+} from '../lib/registry/index.ts';
 
 /**
  * Above the 1,000-device scale the kit is measured at, below what a browser can draw: anyone on the

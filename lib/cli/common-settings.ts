@@ -1,11 +1,20 @@
 // Settings the agent and the server share: which stores, which namespace, the liveness windows, the
 // log level. Each command adds its own to these and parses them with the same helpers.
-import { parseEndpoints } from './endpoints.ts';
-import { type FieldIssue, ValidationError } from './errors.ts';
+import {
+  DEFAULT_LIVENESS,
+  isValidationError,
+  type LivenessSettings,
+  livenessSchema,
+  parseEndpoints,
+  STORE_KINDS,
+  type StoreKind,
+  toFieldIssues,
+} from '../registry/index.ts';
 import { LOG_LEVELS } from './log.ts';
-import { DEFAULT_LIVENESS, livenessSchema, toFieldIssues } from './schema.ts';
 import type { RawSettings, SettingSpec } from './settings.ts';
-import { type LivenessSettings, STORE_KINDS, type StoreKind } from './types.ts';
+import type { SettingIssue } from './settings-error.ts';
+
+export { numberSetting } from './checks.ts';
 
 export const STORE_SETTINGS: readonly SettingSpec[] = [
   { key: 'etcd', flag: 'etcd', env: 'FLEET_ETCD', help: 'etcd endpoints, http://host:2379', list: true },
@@ -113,7 +122,10 @@ const LIVENESS_FIELDS: Record<keyof LivenessSettings, string> = {
 };
 
 /** The configured stores as canonical endpoint lists; at least one. Problems go to `issues`. */
-export function parseStores(values: RawSettings, issues: FieldIssue[]): Partial<Record<StoreKind, string[]>> {
+export function parseStores(
+  values: RawSettings,
+  issues: SettingIssue[],
+): Partial<Record<StoreKind, string[]>> {
   const stores: Partial<Record<StoreKind, string[]>> = {};
   for (const store of STORE_KINDS) {
     const list = values[store] as string[] | undefined;
@@ -121,7 +133,8 @@ export function parseStores(values: RawSettings, issues: FieldIssue[]): Partial<
     try {
       stores[store] = parseEndpoints(store, list, store).map((e) => e.address);
     } catch (error) {
-      if (!(error instanceof ValidationError)) throw error;
+      // The registry's own check of an endpoint, folded into the settings' issues.
+      if (!isValidationError(error)) throw error;
       issues.push(...error.issues);
     }
   }
@@ -138,7 +151,7 @@ export function parseStores(values: RawSettings, issues: FieldIssue[]): Partial<
 }
 
 /** The liveness settings with defaults; problems go to `issues` (then the result is the defaults). */
-export function parseLiveness(values: RawSettings, issues: FieldIssue[]): LivenessSettings {
+export function parseLiveness(values: RawSettings, issues: SettingIssue[]): LivenessSettings {
   const input: Record<string, unknown> = { ...DEFAULT_LIVENESS };
   for (const [field, key] of Object.entries(LIVENESS_FIELDS)) {
     const raw = values[key];
@@ -154,9 +167,6 @@ export function parseLiveness(values: RawSettings, issues: FieldIssue[]): Livene
   }
   return { ...DEFAULT_LIVENESS };
 }
-
-export const numberSetting = (text: unknown) =>
-  typeof text === 'string' && text.trim() !== '' ? Number(text) : undefined;
 
 /** The liveness settings as the FLEET_* variables an agent reads (to start agents with them). */
 export function livenessEnv(l: LivenessSettings): Record<string, string> {

@@ -1,9 +1,15 @@
-// Settings of a command (the agent, the server): one table gives each its flag, its FLEET_* variable,
-// its help line and default. Sources, later wins: defaults, the env file, the environment, the flags.
-// The result is raw strings: each command validates them with its own schema, all at once.
+// Settings of a command, the one path every `fleetkit` command takes: one table gives each setting its
+// flag, its FLEET_* variable, its help line and default. Sources, later wins: defaults, the settings
+// file, the environment, the flags. The raw strings are then checked by the command, all at once; what
+// is wrong is thrown as one SettingsError, each setting named as the user typed it, and printed by one
+// printer (exit 2). --help is rendered from the same table (exit 0, nothing done).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type FieldIssue, ValidationError } from './errors.ts';
+import { isValidationError } from '../registry/index.ts';
+import { fileProblem } from './checks.ts';
+import { isSettingsError, type SettingIssue, SettingsError } from './settings-error.ts';
+
+export { isSettingsError, type SettingIssue, SettingsError } from './settings-error.ts';
 
 export interface SettingSpec {
   /** Field of the parsed settings. */
@@ -30,13 +36,41 @@ export interface SettingsInput {
   env: Readonly<Record<string, string | undefined>>;
 }
 
+/** The file of FLEET_* lines a command reads its settings from: `--env-file` / FLEET_ENV_FILE unless said. */
+export interface SettingsFile {
+  flag: string;
+  env: string;
+  /** For --help: "read FLEET_DEPLOY_* settings from this file". */
+  help: string;
+}
+
+export const ENV_FILE: SettingsFile = {
+  flag: 'env-file',
+  env: 'FLEET_ENV_FILE',
+  help: 'read FLEET_* settings from this file (KEY=value lines)',
+};
+
+/** What --help says about a command, and the arguments it takes besides its settings. */
+export interface CommandAbout {
+  usage: string;
+  description: string;
+  /**
+   * Arguments that are no --flag (install-stores' names, sim's subcommand and its N or ID), for --help:
+   * one row each. Without it, any such argument is a bad setting.
+   */
+  positionals?: readonly { name: string; help: string }[];
+  settingsFile?: SettingsFile;
+}
+
 export interface ReadSettings {
   values: RawSettings;
   help: boolean;
+  /** Arguments that are no flag, in order (only when the command takes them). */
+  positionals: string[];
   /** Where each value came from, for error messages ("--port", "FLEET_PORT", "agent.env:3"). */
   sources: Record<string, string>;
   /** Unknown flags, flags without their value, stray arguments: to report with the schema's issues. */
-  flagIssues: FieldIssue[];
+  flagIssues: SettingIssue[];
 }
 
 const ENV_LINE = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/;
@@ -48,7 +82,7 @@ export function parseEnvFile(
   known: ReadonlySet<string>,
 ): Map<string, [string, string]> {
   const values = new Map<string, [string, string]>();
-  const issues: FieldIssue[] = [];
+  const issues: SettingIssue[] = [];
   text.split(/\r?\n/).forEach((line, index) => {
     const where = `${file}:${index + 1}`;
     if (/^\s*(#|$)/.test(line)) return;
@@ -65,36 +99,42 @@ export function parseEnvFile(
     const quoted = /^(["'])(.*)\1$/.exec(rawValue);
     values.set(key, [quoted ? (quoted[2] ?? '') : rawValue, where]);
   });
-  if (issues.length > 0) throw new ValidationError(`env file ${file}`, issues);
+  if (issues.length > 0) throw new SettingsError(issues);
   return values;
 }
 
 export function readSettings(
   specs: readonly SettingSpec[],
   input: SettingsInput,
-  envFileFlag = 'env-file',
+  options: { settingsFile?: SettingsFile; positionals?: boolean } = {},
 ): ReadSettings {
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {
+  const settingsFile = options.settingsFile ?? ENV_FILE;
+  const options_: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {
     help: { type: 'boolean', short: 'h' },
-    [envFileFlag]: { type: 'string' },
+    [settingsFile.flag]: { type: 'string' },
   };
   for (const spec of specs) {
-    options[spec.flag] = spec.switch ? { type: 'boolean' } : { type: 'string', multiple: spec.list === true };
+    options_[spec.flag] = spec.switch
+      ? { type: 'boolean' }
+      : { type: 'string', multiple: spec.list === true };
   }
   // Not strict: an unknown flag is one more issue, reported with all the others.
   const parsed = parseArgs({
     args: [...input.argv],
-    options,
+    options: options_,
     strict: false,
     allowPositionals: true,
     tokens: true,
   });
-  const flagIssues: FieldIssue[] = [];
+  const flagIssues: SettingIssue[] = [];
+  const positionals: string[] = [];
   for (const token of parsed.tokens ?? []) {
-    if (token.kind === 'positional')
-      flagIssues.push({ field: token.value, expected: 'a --flag (no positional arguments)' });
+    if (token.kind === 'positional') {
+      if (options.positionals) positionals.push(token.value);
+      else flagIssues.push({ field: token.value, expected: 'a --flag (no positional arguments)' });
+    }
     if (token.kind !== 'option') continue;
-    const option = options[token.name];
+    const option = options_[token.name];
     if (!option) flagIssues.push({ field: token.rawName, expected: 'a known flag (see --help)' });
     else if (option.type === 'string' && token.value === undefined) {
       flagIssues.push({ field: token.rawName, expected: 'a value after the flag' });
@@ -106,19 +146,24 @@ export function readSettings(
   const values: RawSettings = {};
   const sources: Record<string, string> = {};
   const known = new Set(specs.map((s) => s.env));
+  const help = flags.help === true;
 
-  const envFile = (flags[envFileFlag] as string | undefined) ?? input.env.FLEET_ENV_FILE;
-  if (envFile) {
+  const fileFlag = flags[settingsFile.flag];
+  const file = (typeof fileFlag === 'string' ? fileFlag : undefined) ?? input.env[settingsFile.env];
+  // --help reads no file: it only shows what could be in one.
+  if (file && !help) {
     let text: string;
     try {
-      text = readFileSync(envFile, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(error);
-      throw new ValidationError('env file', [
-        { field: `--${envFileFlag}`, expected: `a readable file (${envFile}: ${reason})` },
+      throw new SettingsError([
+        {
+          field: typeof fileFlag === 'string' ? `--${settingsFile.flag}` : settingsFile.env,
+          expected: `a readable file (${file}: ${fileProblem(error)})`,
+        },
       ]);
     }
-    for (const [env, [value, where]] of parseEnvFile(text, envFile, known)) {
+    for (const [env, [value, where]] of parseEnvFile(text, file, known)) {
       const spec = specs.find((s) => s.env === env)!;
       values[spec.key] = spec.list ? splitList(value) : value;
       sources[spec.key] = where;
@@ -142,7 +187,7 @@ export function readSettings(
       sources[spec.key] = `--${spec.flag}`;
     }
   }
-  return { values, help: flags.help === true, sources, flagIssues };
+  return { values, help, positionals, sources, flagIssues };
 }
 
 /** A switch's raw value (see SettingSpec.switch): true, false, or undefined when it is neither. */
@@ -160,13 +205,13 @@ const splitList = (text: string) =>
     .map((s) => s.trim())
     .filter(Boolean);
 
-/** Renames a schema's field names to what the user typed: "--port (FLEET_PORT)". */
+/** Renames settings keys in issues to what the user typed: "--port (FLEET_PORT)", "FLEET_PORT (--port)". */
 export function nameFields(
-  error: ValidationError,
+  issues: readonly SettingIssue[],
   specs: readonly SettingSpec[],
   sources: Record<string, string>,
-): ValidationError {
-  const issues = error.issues.map((issue) => {
+): SettingIssue[] {
+  return issues.map((issue) => {
     const key = issue.field.split('.')[0]!;
     const spec = specs.find((s) => s.key === key);
     if (!spec) return issue;
@@ -175,67 +220,160 @@ export function nameFields(
       source && source !== `--${spec.flag}` ? `${source} (--${spec.flag})` : `--${spec.flag} (${spec.env})`;
     return { field, expected: issue.expected };
   });
-  return new ValidationError('settings', issues);
 }
 
-export function helpText(
-  usage: string,
-  about: string,
-  specs: readonly SettingSpec[],
-  envFileFlag = 'env-file',
-): string {
+/** --help of a command: usage, description, its arguments, then every setting with flag, variable, default. */
+export function helpText(about: CommandAbout, specs: readonly SettingSpec[]): string {
+  const settingsFile = about.settingsFile ?? ENV_FILE;
   const rows = [
     ...specs.map((s) => [
       `--${s.flag}${s.switch ? '' : s.list ? ' LIST' : ' VALUE'}`,
       s.env,
       `${s.help}${s.defaultText ? ` (default: ${s.defaultText})` : ''}`,
     ]),
-    [`--${envFileFlag} FILE`, 'FLEET_ENV_FILE', 'read FLEET_* settings from this file (KEY=value lines)'],
+    [`--${settingsFile.flag} FILE`, settingsFile.env, settingsFile.help],
     ['--help', '', 'this help'],
   ];
   const w0 = Math.max(...rows.map((r) => r[0]!.length));
   const w1 = Math.max(...rows.map((r) => r[1]!.length));
-  const lines = rows.map(([flag, env, help]) => `  ${flag!.padEnd(w0)}  ${env!.padEnd(w1)}  ${help}`);
-  return `${usage}\n\n${about}\n\nSettings (flags win over the environment, which wins over the env file):\n${lines.join('\n')}\n`;
+  const lines = rows.map(([flag, env, help]) =>
+    `  ${flag!.padEnd(w0)}  ${env!.padEnd(w1)}  ${help}`.trimEnd(),
+  );
+  const positionals = about.positionals ?? [];
+  const wp = Math.max(0, ...positionals.map((p) => p.name.length));
+  const args =
+    positionals.length > 0
+      ? `Arguments:\n${positionals.map((p) => `  ${p.name.padEnd(wp)}  ${p.help}`).join('\n')}\n\n`
+      : '';
+  return `${about.usage}\n\n${about.description}\n\n${args}Settings (flags win over the environment, which wins over the ${settingsFile.flag === ENV_FILE.flag ? 'env file' : 'settings file'}):\n${lines.join('\n')}\n`;
 }
 
 export type ParsedCommand<T> = { help: true; text: string } | { help: false; config: Readonly<T> };
 
+/** What a command's check gets besides the raw values. */
+export interface CommandArgs {
+  /** Arguments that are no flag (CommandAbout.positionals). */
+  positionals: readonly string[];
+  /** Where each value came from: "--port", "FLEET_PORT", "agent.env:3". */
+  sources: Readonly<Record<string, string>>;
+}
+
+type Build<T> = (values: RawSettings, issues: SettingIssue[], args: CommandArgs) => T | undefined;
+
 /**
  * A command's settings, the one way: --help gives the text; otherwise `build` turns the raw values into
- * the command's config, adding what is wrong to `issues`; every problem is then thrown at once, each
- * named as the user typed it (flag, variable or env file line).
+ * the command's config, adding what is wrong to `issues` (a settings key as the field: it is renamed to
+ * the flag or variable the user typed); every problem is then thrown at once as a SettingsError. A
+ * registry ValidationError thrown by `build` (a schema of the registry reused) is folded in. `build` may
+ * be async, for checks that read a file (flash reads the image's partition table).
  */
 export function parseCommand<T extends object>(
   specs: readonly SettingSpec[],
   input: SettingsInput,
-  about: { usage: string; description: string },
-  build: (values: RawSettings, issues: FieldIssue[]) => T | undefined,
-): ParsedCommand<T> {
-  const { values, help, sources, flagIssues } = readSettings(specs, input);
-  if (help) return { help: true, text: helpText(about.usage, about.description, specs) };
-  const issues: FieldIssue[] = [];
-  const config = build(values, issues);
-  if (issues.length > 0 || flagIssues.length > 0 || config === undefined) {
-    const named = nameFields(new ValidationError('settings', issues), specs, sources);
-    throw new ValidationError('settings', [...flagIssues, ...named.issues]);
+  about: CommandAbout,
+  build: Build<Promise<T | undefined>>,
+): Promise<ParsedCommand<T>>;
+export function parseCommand<T extends object>(
+  specs: readonly SettingSpec[],
+  input: SettingsInput,
+  about: CommandAbout,
+  build: Build<T>,
+): ParsedCommand<T>;
+export function parseCommand<T extends object>(
+  specs: readonly SettingSpec[],
+  input: SettingsInput,
+  about: CommandAbout,
+  build: Build<T | Promise<T | undefined>>,
+): ParsedCommand<T> | Promise<ParsedCommand<T>> {
+  const read = readSettings(specs, input, {
+    settingsFile: about.settingsFile,
+    positionals: (about.positionals ?? []).length > 0,
+  });
+  if (read.help) return { help: true, text: helpText(about, specs) };
+  const issues: SettingIssue[] = [];
+  const finish = (config: T | undefined): ParsedCommand<T> => {
+    if (issues.length > 0 || read.flagIssues.length > 0 || config === undefined) {
+      throw new SettingsError([...read.flagIssues, ...nameFields(issues, specs, read.sources)]);
+    }
+    return { help: false, config: Object.freeze(config) };
+  };
+  const folded = (error: unknown): undefined => {
+    if (!isValidationError(error)) throw error;
+    issues.push(...error.issues);
+    return undefined;
+  };
+  let result: T | Promise<T | undefined> | undefined;
+  try {
+    result = build(read.values, issues, { positionals: read.positionals, sources: read.sources });
+  } catch (error) {
+    result = folded(error);
   }
-  return { help: false, config: Object.freeze(config) };
+  if (result instanceof Promise) return result.catch(folded).then(finish);
+  return finish(result);
 }
 
-/** For a command's main(): the config, or the exit code after printing the help (0) or every problem (2). */
-export function configOrExit<T>(command: string, parse: () => ParsedCommand<T>): Readonly<T> | number {
+/** Where a command prints: its help (stdout) and its problems (stderr), a line or a text at a time. */
+export interface CommandOutput {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const CONSOLE: CommandOutput = {
+  out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+  err: (text) => console.error(text),
+};
+
+export interface BadSettingsOptions {
+  /** What the user should know did not happen: "nothing started" (default), "nothing written". */
+  untouched?: string;
+  output?: CommandOutput;
+}
+
+/** The one printer of bad settings: every setting named as the user typed it; exit code 2. */
+export function printBadSettings(
+  command: string,
+  issues: readonly SettingIssue[],
+  options: BadSettingsOptions = {},
+): number {
+  const lines = issues.map((i) => `  ${i.field}: ${i.expected}`).join('\n');
+  (options.output ?? CONSOLE).err(
+    `fleetkit ${command}: bad settings, ${options.untouched ?? 'nothing started'}:\n${lines}\nRun \`fleetkit ${command} --help\` for every setting.`,
+  );
+  return 2;
+}
+
+/**
+ * For a command's main(): the config, or the exit code after printing the help (0) or every problem
+ * (2, printBadSettings). With an async parse (parseCommand with an async check), a promise of the same.
+ */
+export function configOrExit<T>(
+  command: string,
+  parse: () => Promise<ParsedCommand<T>>,
+  options?: BadSettingsOptions,
+): Promise<Readonly<T> | number>;
+export function configOrExit<T>(
+  command: string,
+  parse: () => ParsedCommand<T>,
+  options?: BadSettingsOptions,
+): Readonly<T> | number;
+export function configOrExit<T>(
+  command: string,
+  parse: () => ParsedCommand<T> | Promise<ParsedCommand<T>>,
+  options: BadSettingsOptions = {},
+): Readonly<T> | number | Promise<Readonly<T> | number> {
+  const shown = (parsed: ParsedCommand<T>): Readonly<T> | number => {
+    if (!parsed.help) return parsed.config;
+    (options.output ?? CONSOLE).out(parsed.text);
+    return 0;
+  };
+  const failed = (error: unknown): number => {
+    if (!isSettingsError(error)) throw error;
+    return printBadSettings(command, error.issues, options);
+  };
   try {
     const parsed = parse();
-    if (!parsed.help) return parsed.config;
-    process.stdout.write(parsed.text);
-    return 0;
+    return parsed instanceof Promise ? parsed.then(shown, failed) : shown(parsed);
   } catch (error) {
-    if (!(error instanceof ValidationError)) throw error;
-    const lines = error.issues.map((i) => `  ${i.field}: ${i.expected}`).join('\n');
-    console.error(
-      `fleetkit ${command}: bad settings, nothing started:\n${lines}\nRun \`fleetkit ${command} --help\` for every setting.`,
-    );
-    return 2;
+    return failed(error);
   }
 }

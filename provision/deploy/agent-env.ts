@@ -4,9 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseAgentConfig } from '../../device/config.ts';
-import { type FieldIssue, isValidationError } from '../../registry/errors.ts';
-import { hostSchema } from '../../registry/schema.ts';
-import type { RawSettings } from '../../registry/settings.ts';
+import { fileProblem } from '../../lib/cli/checks.ts';
+import { isSettingsError, type RawSettings, type SettingIssue } from '../../lib/cli/settings.ts';
+import { hostSchema } from '../../lib/registry/index.ts';
 
 export interface AgentEnv {
   /** The env file's text, pushed as /etc/fleetkit/agent.env. */
@@ -23,7 +23,7 @@ export interface AgentEnv {
 export function readAgentEnv(
   values: RawSettings,
   targetCount: number,
-  issues: FieldIssue[],
+  issues: SettingIssue[],
 ): AgentEnv | undefined {
   const controlHost = values.controlHost as string | undefined;
   const file = values.agentEnvFile as string | undefined;
@@ -65,7 +65,7 @@ export function readAgentEnv(
       file !== undefined ? { argv: ['--env-file', file], env: {} } : { argv: [], env: envLines(text) },
     );
   } catch (error) {
-    if (!isValidationError(error)) throw error;
+    if (!isSettingsError(error)) throw error;
     for (const issue of error.issues) {
       issues.push({ field: `agent env ${issue.field}`, expected: issue.expected });
     }
@@ -106,12 +106,4 @@ function envLines(text: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const m of text.matchAll(/^([A-Z_][A-Z0-9_]*)=(.*)$/gm)) env[m[1]!] = m[2]!;
   return env;
-}
-
-export function fileProblem(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EACCES') return 'not allowed to read it';
-  if (code === 'EISDIR') return 'a folder, not a file';
-  return String(error);
 }

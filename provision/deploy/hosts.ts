@@ -1,7 +1,7 @@
 // Host strings and ssh options come from the user (flags, a hosts file): untrusted. Each is checked
 // here, and whatever is wrong is said with the value, so that one bad line among thirty is easy to find.
 import { isIP } from 'node:net';
-import { hostSchema } from '../../registry/schema.ts';
+import { hostSchema } from '../../lib/registry/index.ts';
 import type { SshTarget } from './ssh.ts';
 
 export interface DeployTarget extends SshTarget {

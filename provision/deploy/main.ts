@@ -6,8 +6,9 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildAgent } from '../../device/build.ts';
-import { isEntryPoint } from '../../registry/entry-point.ts';
-import { errorMessage, isValidationError } from '../../registry/errors.ts';
+import { isEntryPoint } from '../../lib/cli/entry-point.ts';
+import { configOrExit } from '../../lib/cli/settings.ts';
+import { errorMessage } from '../../lib/registry/index.ts';
 import { isProvisionError } from '../apt.ts';
 import { BUNDLE, planSteps, remotePaths, type Step } from './plan.ts';
 import { summary } from './report.ts';
@@ -22,22 +23,10 @@ export async function main(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number | undefined> {
-  let parsed: ReturnType<typeof parseDeploySettings>;
-  try {
-    parsed = parseDeploySettings({ argv, env });
-  } catch (error) {
-    if (!isValidationError(error)) throw error;
-    const lines = error.issues.map((i) => `  ${i.field}: ${i.expected}`).join('\n');
-    console.error(
-      `fleetkit deploy: bad settings, nothing done:\n${lines}\nRun \`fleetkit deploy --help\` for every setting.`,
-    );
-    return 2;
-  }
-  if (parsed.help) {
-    process.stdout.write(parsed.text);
-    return 0;
-  }
-  const settings = parsed.settings;
+  const settings = configOrExit('deploy', () => parseDeploySettings({ argv, env }), {
+    untouched: 'nothing done',
+  });
+  if (typeof settings === 'number') return settings;
   for (const warning of settings.agentEnv.warnings) console.warn(`fleetkit deploy: warning: ${warning}`);
   const steps = planSteps(settings);
   if (settings.dryRun) {

@@ -1,7 +1,7 @@
 // The real run: the plan's steps on one Pi, one ssh each, under the Pi's overall timeout; a step that
 // could not connect is tried once more after a backoff. Many Pis at a time, at most `parallel`.
 import path from 'node:path';
-import { Backoff, sleep } from '../../registry/backoff.ts';
+import { Backoff, sleep } from '../../lib/registry/index.ts';
 import type { DeployTarget } from './hosts.ts';
 import type { Step, StepName } from './plan.ts';
 import { explainFailure, type Failure } from './report.ts';

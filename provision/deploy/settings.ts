@@ -1,21 +1,22 @@
 // Settings of `fleetkit deploy`: flags, FLEET_DEPLOY_* variables and an optional settings file, read by
-// registry/settings.ts like every other command's, checked all at once (with the agent env file to
+// lib/cli/settings.ts like every other command's, checked all at once (with the agent env file to
 // push, agent-env.ts), then frozen.
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { numberSetting } from '../../registry/common-settings.ts';
-import { type FieldIssue, ValidationError } from '../../registry/errors.ts';
-import { toFieldIssues } from '../../registry/schema.ts';
+import { fileProblem, numberSetting, wholeNumber } from '../../lib/cli/checks.ts';
 import {
-  helpText,
-  nameFields,
-  readSettings,
+  type ParsedCommand,
+  parseCommand,
+  type RawSettings,
+  type SettingIssue,
   type SettingSpec,
+  type SettingsFile,
   type SettingsInput,
   switchValue,
-} from '../../registry/settings.ts';
-import { type AgentEnv, fileProblem, readAgentEnv } from './agent-env.ts';
+} from '../../lib/cli/settings.ts';
+import { toFieldIssues } from '../../lib/registry/index.ts';
+import { type AgentEnv, readAgentEnv } from './agent-env.ts';
 import {
   ALLOWED_SSH_OPTIONS,
   type DeployTarget,
@@ -30,8 +31,11 @@ export const DEFAULT_RESTART_COMMAND =
   'systemctl daemon-reload && systemctl enable fleetkit-agent && systemctl restart fleetkit-agent';
 
 /** The settings file of the deploy itself (FLEET_DEPLOY_* lines); `--env-file` is the agent's. */
-const SETTINGS_FILE_FLAG = 'settings-file';
-const SETTINGS_FILE_ENV = 'FLEET_DEPLOY_SETTINGS_FILE';
+const SETTINGS_FILE: SettingsFile = {
+  flag: 'settings-file',
+  env: 'FLEET_DEPLOY_SETTINGS_FILE',
+  help: 'read FLEET_DEPLOY_* settings from this file (KEY=value lines)',
+};
 
 export const DEPLOY_SETTINGS: readonly SettingSpec[] = [
   {
@@ -153,13 +157,6 @@ export interface DeploySettings {
   dryRun: boolean;
 }
 
-const wholeNumber = (min: number, max: number, what: string) =>
-  z
-    .number({ error: `${what} from ${min} to ${max}` })
-    .int(`${what} from ${min} to ${max}`)
-    .min(min, `${what} from ${min} to ${max}`)
-    .max(max, `${what} from ${min} to ${max}`);
-
 // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting them is the point
 const CONTROL_RE = /[\u0000-\u0008\u000b-\u001f\u007f]/;
 
@@ -183,62 +180,55 @@ const schema = z.object({
   dryRun: z.boolean(),
 });
 
-export type ParsedDeployArgs =
-  | { help: true; text: string }
-  | { help: false; settings: Readonly<DeploySettings> };
+export type ParsedDeployArgs = ParsedCommand<DeploySettings>;
 
-/** Throws a ValidationError naming every bad setting by its flag and variable. */
+const ABOUT = {
+  usage:
+    'Usage: fleetkit deploy --host pi@pi-1.local --host pi@pi-2.local --control-host 192.168.4.1 [settings]',
+  description:
+    'Builds the agent, copies it with its env file and systemd unit to each Pi over ssh (in parallel),\nrestarts it and checks that it answers. --dry-run prints every ssh command instead. See docs/deploy.md.',
+  settingsFile: SETTINGS_FILE,
+};
+
+/** Throws a SettingsError naming every bad setting by its flag and variable. */
 export function parseDeploySettings(input: SettingsInput): ParsedDeployArgs {
-  const { values, help, sources, flagIssues } = readSettings(
-    DEPLOY_SETTINGS,
-    { argv: input.argv, env: deployEnv(input.env) },
-    SETTINGS_FILE_FLAG,
-  );
-  if (help) return { help: true, text: deployHelp() };
+  return parseCommand(DEPLOY_SETTINGS, input, ABOUT, (values, issues): DeploySettings | undefined => {
+    // Switches (lib/cli/settings.ts): the flag alone, or the variable as true/false.
+    const switches = Object.fromEntries(
+      DEPLOY_SETTINGS.filter((spec) => spec.switch).map((spec) => {
+        const value = switchValue(values[spec.key]);
+        if (value === undefined) {
+          issues.push({
+            field: spec.key,
+            expected: `true or false (or the flag alone), not ${JSON.stringify(values[spec.key])}`,
+          });
+        }
+        return [spec.key, value ?? false];
+      }),
+    );
+    const parsed = schema.safeParse({
+      parallel: numberSetting(values.parallel) ?? 8,
+      prefix: values.prefix ?? '/',
+      restartCommand: values.restartCommand ?? DEFAULT_RESTART_COMMAND,
+      remoteNode: values.remoteNode ?? 'node',
+      healthTimeout: numberSetting(values.healthTimeout) ?? 30,
+      timeout: numberSetting(values.timeout) ?? 180,
+      ...switches,
+    });
+    if (!parsed.success) issues.push(...toFieldIssues(parsed.error));
 
-  const issues: FieldIssue[] = [];
-  // Switches (registry/settings.ts): the flag alone, or the variable as true/false.
-  const switches = Object.fromEntries(
-    DEPLOY_SETTINGS.filter((spec) => spec.switch).map((spec) => {
-      const value = switchValue(values[spec.key]);
-      if (value === undefined) {
-        issues.push({
-          field: spec.key,
-          expected: `true or false (or the flag alone), not ${JSON.stringify(values[spec.key])}`,
-        });
-      }
-      return [spec.key, value ?? false];
-    }),
-  );
-  const parsed = schema.safeParse({
-    parallel: numberSetting(values.parallel) ?? 8,
-    prefix: values.prefix ?? '/',
-    restartCommand: values.restartCommand ?? DEFAULT_RESTART_COMMAND,
-    remoteNode: values.remoteNode ?? 'node',
-    healthTimeout: numberSetting(values.healthTimeout) ?? 30,
-    timeout: numberSetting(values.timeout) ?? 180,
-    ...switches,
-  });
-  if (!parsed.success) issues.push(...toFieldIssues(parsed.error));
-
-  const targets = readTargets(values, issues);
-  const sshOptions: string[] = [];
-  for (const text of (values.sshOptions as string[] | undefined) ?? []) {
-    const result = parseSshOption(text);
-    if ('problem' in result) issues.push({ field: 'sshOptions', expected: result.problem });
-    else sshOptions.push(result.option);
-  }
-  const identityFile = checkIdentity(values.identity as string | undefined, issues);
-  const agentEnv = readAgentEnv(values, targets.length, issues);
-
-  if (issues.length > 0 || flagIssues.length > 0 || !parsed.success || !agentEnv) {
-    const named = nameFields(new ValidationError('settings', issues), DEPLOY_SETTINGS, sources);
-    throw new ValidationError('settings', [...flagIssues, ...named.issues]);
-  }
-  const p = parsed.data;
-  return {
-    help: false,
-    settings: Object.freeze({
+    const targets = readTargets(values, issues);
+    const sshOptions: string[] = [];
+    for (const text of (values.sshOptions as string[] | undefined) ?? []) {
+      const result = parseSshOption(text);
+      if ('problem' in result) issues.push({ field: 'sshOptions', expected: result.problem });
+      else sshOptions.push(result.option);
+    }
+    const identityFile = checkIdentity(values.identity as string | undefined, issues);
+    const agentEnv = readAgentEnv(values, targets.length, issues);
+    if (!parsed.success || !agentEnv) return undefined;
+    const p = parsed.data;
+    return {
       targets: Object.freeze(targets),
       agentEnv,
       connection: Object.freeze({ identityFile, options: Object.freeze(sshOptions) }),
@@ -250,36 +240,11 @@ export function parseDeploySettings(input: SettingsInput): ParsedDeployArgs {
       healthTimeoutSeconds: p.skipHealth ? undefined : p.healthTimeout,
       hostTimeoutSeconds: p.timeout,
       dryRun: p.dryRun,
-    }),
-  };
+    };
+  });
 }
 
-/** Only FLEET_DEPLOY_* variables: the agent's FLEET_ETCD and friends in this shell are not the deploy's. */
-function deployEnv(env: SettingsInput['env']): Record<string, string | undefined> {
-  const picked: Record<string, string | undefined> = {};
-  for (const spec of DEPLOY_SETTINGS) picked[spec.env] = env[spec.env];
-  picked.FLEET_ENV_FILE = env[SETTINGS_FILE_ENV];
-  return picked;
-}
-
-function deployHelp(): string {
-  const text = helpText(
-    'Usage: fleetkit deploy --host pi@pi-1.local --host pi@pi-2.local --control-host 192.168.4.1 [settings]',
-    'Builds the agent, copies it with its env file and systemd unit to each Pi over ssh (in parallel),\nrestarts it and checks that it answers. --dry-run prints every ssh command instead. See docs/deploy.md.',
-    DEPLOY_SETTINGS,
-    SETTINGS_FILE_FLAG,
-  );
-  // helpText knows only the agent's settings-file variable.
-  return text
-    .replace('FLEET_ENV_FILE'.padEnd(SETTINGS_FILE_ENV.length), SETTINGS_FILE_ENV)
-    .replace('read FLEET_* settings from this file', 'read FLEET_DEPLOY_* settings from this file')
-    .replace('which wins over the env file', 'which wins over the settings file');
-}
-
-function readTargets(
-  values: Record<string, string | string[] | undefined>,
-  issues: FieldIssue[],
-): DeployTarget[] {
+function readTargets(values: RawSettings, issues: SettingIssue[]): DeployTarget[] {
   const given: { spec: string; field: string }[] = ((values.hosts as string[] | undefined) ?? []).map(
     (spec) => ({ spec, field: 'hosts' }),
   );
@@ -309,7 +274,7 @@ function readTargets(
   return targets;
 }
 
-function checkIdentity(file: string | undefined, issues: FieldIssue[]): string | undefined {
+function checkIdentity(file: string | undefined, issues: SettingIssue[]): string | undefined {
   if (file === undefined) return undefined;
   try {
     accessSync(file, constants.R_OK);

@@ -1,7 +1,7 @@
 // The fleetkit/ folder on the boot partition: the agent bundle, its unit and settings, and the two scripts
 // both first-boot styles share. install.sh (offline) puts them in place; setup.sh (at a boot with network)
 // installs Node.js if needed and starts the agent. Everything here is the same for the same settings.
-import { parseEndpoints } from '../../registry/endpoints.ts';
+import { parseEndpoints } from '../../lib/registry/index.ts';
 
 /** In every file `fleetkit flash` generates: how a later run (and firstrun.sh) knows a file is its own. */
 export const FLASH_MARKER = 'written by fleetkit flash';

@@ -5,8 +5,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildAgent } from '../../device/build.ts';
-import { parseEndpoints } from '../../registry/endpoints.ts';
-import { type FieldIssue, isValidationError } from '../../registry/errors.ts';
+import { type BadSettingsOptions, configOrExit, printBadSettings } from '../../lib/cli/settings.ts';
+import { parseEndpoints } from '../../lib/registry/index.ts';
 import { isProvisionError } from '../apt.ts';
 import { type BootWriter, directoryWriter } from './boot-writer.ts';
 import { imageWriter } from './fat-image.ts';
@@ -32,25 +32,12 @@ export async function main(
   output: FlashOutput = consoleOutput,
 ): Promise<number | undefined> {
   const { out, err } = output;
-  const badSettings = (issues: readonly FieldIssue[]) => {
-    err(
-      `fleetkit flash: bad settings, nothing written:\n${issues.map((i) => `  ${i.field}: ${i.expected}`).join('\n')}`,
-    );
-    err('Run `fleetkit flash --help` for every setting.');
-    return 2;
+  const printing: BadSettingsOptions = {
+    untouched: 'nothing written',
+    output: { out: (text) => out(text.trimEnd()), err },
   };
-  let config: FlashConfig;
-  try {
-    const parsed = await loadFlashConfig({ argv, env });
-    if (parsed.help) {
-      out(parsed.text);
-      return 0;
-    }
-    config = parsed.config;
-  } catch (error) {
-    if (isValidationError(error)) return badSettings(error.issues);
-    throw error;
-  }
+  const config = await configOrExit('flash', () => loadFlashConfig({ argv, env }), printing);
+  if (typeof config === 'number') return config;
 
   const started = Date.now();
   let boot: BootWriter | undefined;
@@ -73,7 +60,7 @@ export async function main(
       if (!(error instanceof NotABootPartitionError)) throw error;
       const field =
         config.target.kind === 'image' ? '--image (FLEET_FLASH_IMAGE)' : '--boot (FLEET_FLASH_BOOT)';
-      return badSettings([{ field, expected: error.message }]);
+      return printBadSettings('flash', [{ field, expected: error.message }], printing);
     }
 
     stage = 'building the agent bundle';

@@ -1,4 +1,4 @@
-// Settings of `fleetkit flash`: flags, FLEET_FLASH_* variables or an env file (registry/settings.ts),
+// Settings of `fleetkit flash`: flags, FLEET_FLASH_* variables or an env file (lib/cli/settings.ts),
 // checked all at once, the image's partition table included, before anything is written. Every value
 // ends up in shell scripts and YAML on the card, so each is held to a strict pattern.
 import { pbkdf2Sync } from 'node:crypto';
@@ -7,15 +7,15 @@ import { access } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
-import { type FieldIssue, ValidationError } from '../../registry/errors.ts';
-import { hostSchema, toFieldIssues } from '../../registry/schema.ts';
+import { fileProblem } from '../../lib/cli/checks.ts';
 import {
-  helpText,
-  nameFields,
-  readSettings,
+  type ParsedCommand,
+  parseCommand,
+  type SettingIssue,
   type SettingSpec,
   type SettingsInput,
-} from '../../registry/settings.ts';
+} from '../../lib/cli/settings.ts';
+import { hostSchema, toFieldIssues } from '../../lib/registry/index.ts';
 import { COUNTRY_CODES } from './countries.ts';
 import { type FatPartition, findFatPartition, PartitionTableError } from './partition.ts';
 import { MAX_KEY_FILE_BYTES, parsePublicKeys, SSH_KEY_EXPECTED } from './ssh-key.ts';
@@ -175,27 +175,31 @@ export function wpaPsk(passphrase: string, ssid: string): string {
   );
 }
 
-export type ParsedFlashArgs = { help: true; text: string } | { help: false; config: Readonly<FlashConfig> };
+export type ParsedFlashArgs = ParsedCommand<FlashConfig>;
 
-const ABOUT = `Writes the first-boot setup of a Raspberry Pi onto a Raspberry Pi OS image file (edited in place with
+const DESCRIPTION = `Writes the first-boot setup of a Raspberry Pi onto a Raspberry Pi OS image file (edited in place with
 mtools: no root, no mount) or onto a mounted card's boot partition: hostname, user and SSH key, Wi-Fi,
 and the fleetkit agent with its settings pointing at the control host. At first boot the Pi installs
 Node.js if missing and starts the agent. Safe to run again on the same image or card.`;
 
-/** Throws one ValidationError naming every bad setting by its flag and variable. Nothing is written. */
-export async function loadFlashConfig(input: SettingsInput): Promise<ParsedFlashArgs> {
-  const { values, help, sources, flagIssues } = readSettings(FLASH_SETTINGS, input);
-  if (help) {
-    return {
-      help: true,
-      text: helpText('Usage: fleetkit flash (--image FILE | --boot DIR) [settings]', ABOUT, FLASH_SETTINGS),
-    };
-  }
+const ABOUT = {
+  usage: 'Usage: fleetkit flash (--image FILE | --boot DIR) [settings]',
+  description: DESCRIPTION,
+};
+
+/** Throws one SettingsError naming every bad setting by its flag and variable. Nothing is written. */
+export function loadFlashConfig(input: SettingsInput): Promise<ParsedFlashArgs> {
+  return parseCommand(FLASH_SETTINGS, input, ABOUT, (values, issues) => checkFlashSettings(values, issues));
+}
+
+async function checkFlashSettings(
+  values: Record<string, string | string[] | undefined>,
+  issues: SettingIssue[],
+): Promise<FlashConfig | undefined> {
   const text = (key: string) => {
     const value = values[key];
     return typeof value === 'string' && value !== '' ? value : undefined;
   };
-  const issues: FieldIssue[] = [];
   for (const [key, what] of [
     ['hostname', "the Pi's hostname"],
     ['sshKey', SSH_KEY_EXPECTED],
@@ -239,33 +243,28 @@ export async function loadFlashConfig(input: SettingsInput): Promise<ParsedFlash
   const sshKeys = sshKeyFile ? readPublicKeys(sshKeyFile, issues) : [];
   const target = await findTarget(text('image'), text('boot'), issues);
 
-  if (issues.length > 0 || flagIssues.length > 0 || !parsed.success || !target) {
-    const named = nameFields(new ValidationError('settings', issues), FLASH_SETTINGS, sources);
-    throw new ValidationError('settings', [...flagIssues, ...named.issues]);
-  }
+  if (!parsed.success || !target) return undefined;
   const p = parsed.data;
   const wifi =
     p.wifiSsid !== undefined && p.wifiPassphrase !== undefined
       ? Object.freeze({ ssid: p.wifiSsid, psk: wpaPsk(p.wifiPassphrase, p.wifiSsid) })
       : undefined;
+  // A missing required setting is an issue, so that parseCommand throws before this is used.
   return {
-    help: false,
-    config: Object.freeze({
-      target,
-      hostname: p.hostname!,
-      user: p.user!,
-      sshKeyFile: path.resolve(sshKeyFile!),
-      sshKeys: Object.freeze(sshKeys),
-      wifi,
-      country: p.wifiCountry,
-      controlHost: p.controlHost!,
-      style: p.style!,
-      nodeMajor: p.nodeVersion!,
-    }),
+    target,
+    hostname: p.hostname!,
+    user: p.user!,
+    sshKeyFile: path.resolve(sshKeyFile ?? ''),
+    sshKeys: Object.freeze(sshKeys),
+    wifi,
+    country: p.wifiCountry,
+    controlHost: p.controlHost!,
+    style: p.style!,
+    nodeMajor: p.nodeVersion!,
   };
 }
 
-function readPublicKeys(file: string, issues: FieldIssue[]): string[] {
+function readPublicKeys(file: string, issues: SettingIssue[]): string[] {
   let content: string;
   try {
     const stats = statSync(file);
@@ -293,7 +292,7 @@ function readPublicKeys(file: string, issues: FieldIssue[]): string[] {
 async function findTarget(
   image: string | undefined,
   boot: string | undefined,
-  issues: FieldIssue[],
+  issues: SettingIssue[],
 ): Promise<FlashTarget | undefined> {
   if ((image === undefined) === (boot === undefined)) {
     issues.push({
@@ -335,20 +334,4 @@ async function findTarget(
     return undefined;
   }
   return { kind: 'directory', dir };
-}
-
-function fileProblem(error: unknown): string {
-  switch ((error as NodeJS.ErrnoException).code) {
-    case 'ENOENT':
-      return 'no such file';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'EISDIR':
-      return 'a folder, not a file';
-    case 'ENOTDIR':
-      return 'not a folder';
-    default:
-      return (error as Error).message;
-  }
 }

@@ -4,9 +4,9 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildAgent } from '../../device/build.ts';
-import { livenessEnv } from '../../registry/common-settings.ts';
-import { parseEndpoints } from '../../registry/endpoints.ts';
-import type { LivenessSettings, StoreKind } from '../../registry/types.ts';
+import { livenessEnv } from '../../lib/cli/common-settings.ts';
+import type { LivenessSettings, StoreKind } from '../../lib/registry/index.ts';
+import { parseEndpoints } from '../../lib/registry/index.ts';
 import { allocatePorts } from '../stores/ports.ts';
 import { type SimAction, SimDevice, type SimDeviceInfo, type SimMode } from './device.ts';
 import {

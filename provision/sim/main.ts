@@ -3,17 +3,30 @@
 //   fleetkit sim list | unplug ID | replug ID | kill ID | stop     acting on the running fleet
 import { once } from 'node:events';
 import { unitNodeFlags } from '../../device/unit.ts';
+import { numberSetting, wholeNumber } from '../../lib/cli/checks.ts';
 import {
   LIVENESS_SETTINGS,
-  numberSetting,
   parseLiveness,
   parseStores,
   STORE_SETTINGS,
-} from '../../registry/common-settings.ts';
-import { errorMessage, isValidationError, ValidationError } from '../../registry/errors.ts';
-import { namespaceSchema, serviceSchema, toFieldIssues } from '../../registry/schema.ts';
-import { helpText, nameFields, readSettings, type SettingSpec } from '../../registry/settings.ts';
-import { onShutdown } from '../../registry/shutdown.ts';
+} from '../../lib/cli/common-settings.ts';
+import {
+  configOrExit,
+  parseCommand,
+  type SettingIssue,
+  type SettingSpec,
+  type SettingsInput,
+} from '../../lib/cli/settings.ts';
+import { onShutdown } from '../../lib/cli/shutdown.ts';
+import {
+  errorMessage,
+  type LivenessSettings,
+  namespaceSchema,
+  portSchema,
+  type StoreKind,
+  serviceSchema,
+  toFieldIssues,
+} from '../../lib/registry/index.ts';
 import { DEFAULT_SIM_CONTROL, DEFAULT_SIM_CONTROL_PORT, SimControlClient, serveControl } from './control.ts';
 import { SIM_ACTIONS, type SimAction, type SimDeviceInfo } from './device.ts';
 import { SimFleet } from './fleet.ts';
@@ -46,9 +59,110 @@ const CLIENT_SETTINGS: readonly SettingSpec[] = [
   },
 ];
 
-const USAGE = `Usage: fleetkit sim start [N] [settings]      run N simulated devices (default 6) until Ctrl-C
-       fleetkit sim list | stop                     the running fleet
-       fleetkit sim unplug|replug|kill ID           one device (as root: its link goes down; else it freezes)`;
+const START_SETTINGS: readonly SettingSpec[] = [...SIM_SETTINGS];
+const ALL_SETTINGS: readonly SettingSpec[] = [...SIM_SETTINGS, ...CLIENT_SETTINGS];
+const MODES = ['auto', 'namespaces', 'processes'] as const;
+const VERBS = ['start', 'list', 'stop', ...SIM_ACTIONS] as const;
+
+const ABOUT = {
+  usage: `Usage: fleetkit sim start [N] [settings]      run N simulated devices (default 6) until Ctrl-C
+       fleetkit sim list | stop [--control URL]     the running fleet
+       fleetkit sim unplug|replug|kill ID           one device (as root: its link goes down; else it freezes)`,
+  description:
+    'Runs the real agent as N devices on this machine, and acts on them while they run. The stores, liveness,\n--mode and --control-port settings are for `sim start`; --control for the others.',
+  positionals: [
+    { name: 'COMMAND', help: VERBS.join(', ') },
+    { name: 'N', help: 'sim start: how many devices, 1 to 1000 (default: 6)' },
+    { name: 'ID', help: 'sim unplug, replug, kill: a device id such as sim-3 (sim list shows them)' },
+  ],
+};
+
+type SimCommand =
+  | {
+      verb: 'start';
+      count: number;
+      mode: (typeof MODES)[number];
+      controlPort: number;
+      stores: Partial<Record<StoreKind, string[]>>;
+      namespace: string;
+      service: string;
+      liveness: LivenessSettings;
+    }
+  | { verb: 'list' | 'stop'; control: string }
+  | { verb: SimAction; id: string; control: string };
+
+/** Throws a SettingsError naming every bad setting (and argument) at once. */
+export function parseSimCommand(input: SettingsInput) {
+  return parseCommand(
+    ALL_SETTINGS,
+    input,
+    ABOUT,
+    (values, issues, { positionals, sources }): SimCommand | undefined => {
+      const [verb, arg, ...extra] = positionals;
+      if (extra.length > 0) issues.push({ field: extra.join(' '), expected: 'nothing more (see --help)' });
+      if (!VERBS.includes(verb as (typeof VERBS)[number])) {
+        issues.push({
+          field: verb ?? 'COMMAND',
+          expected: `a command: ${VERBS.join(', ')}`,
+        });
+        return undefined;
+      }
+      // A flag of the other kind of command is a mistake; a variable may be there for another command.
+      const onlyFor = (specs: readonly SettingSpec[], which: string) => {
+        for (const spec of specs) {
+          if (sources[spec.key] === `--${spec.flag}`)
+            issues.push({ field: spec.key, expected: `only with ${which}` });
+        }
+      };
+      if (verb === 'start') {
+        onlyFor(CLIENT_SETTINGS, 'sim list, stop, unplug, replug, kill');
+        return checkStart(arg, values, issues);
+      }
+      onlyFor(START_SETTINGS, 'sim start');
+      const control = (values.control as string | undefined) ?? DEFAULT_SIM_CONTROL;
+      if (verb === 'list' || verb === 'stop') {
+        if (arg !== undefined) issues.push({ field: arg, expected: `nothing after sim ${verb}` });
+        return { verb, control };
+      }
+      if (!arg) {
+        issues.push({ field: 'ID', expected: 'a device id, e.g. sim-3 (fleetkit sim list)' });
+        return undefined;
+      }
+      return { verb: verb as SimAction, id: arg, control };
+    },
+  );
+}
+
+function checkStart(
+  countText: string | undefined,
+  values: Record<string, string | string[] | undefined>,
+  issues: SettingIssue[],
+): SimCommand | undefined {
+  const count = wholeNumber(1, 1000, 'a number of devices').safeParse(numberSetting(countText ?? '6'));
+  if (!count.success) issues.push(...toFieldIssues(count.error, 'N'));
+  const stores = parseStores(values, issues);
+  const liveness = parseLiveness(values, issues);
+  const namespace = namespaceSchema.safeParse(values.namespace ?? 'fleet');
+  const service = serviceSchema.safeParse(values.service ?? 'web');
+  if (!namespace.success) issues.push(...toFieldIssues(namespace.error, 'namespace'));
+  if (!service.success) issues.push(...toFieldIssues(service.error, 'service'));
+  const mode = (values.mode as string | undefined) ?? 'auto';
+  if (!MODES.includes(mode as (typeof MODES)[number]))
+    issues.push({ field: 'mode', expected: 'auto, namespaces or processes' });
+  const controlPort = portSchema.safeParse(numberSetting(values.controlPort) ?? DEFAULT_SIM_CONTROL_PORT);
+  if (!controlPort.success) issues.push(...toFieldIssues(controlPort.error, 'controlPort'));
+  if (!count.success || !namespace.success || !service.success || !controlPort.success) return undefined;
+  return {
+    verb: 'start',
+    count: count.data,
+    mode: mode as (typeof MODES)[number],
+    controlPort: controlPort.data,
+    stores,
+    namespace: namespace.data,
+    service: service.data,
+    liveness,
+  };
+}
 
 function table(devices: SimDeviceInfo[]): string {
   return devices
@@ -56,36 +170,14 @@ function table(devices: SimDeviceInfo[]): string {
     .join('\n');
 }
 
-async function start(countText: string | undefined, argv: readonly string[]): Promise<number | undefined> {
-  const { values, sources, flagIssues, help } = readSettings(SIM_SETTINGS, { argv, env: process.env });
-  if (help) {
-    process.stdout.write(helpText(USAGE, 'Runs the real agent as N devices on this machine.', SIM_SETTINGS));
-    return 0;
-  }
-  const issues = [...flagIssues];
-  const count = Number(countText ?? '6');
-  if (!Number.isInteger(count) || count < 1 || count > 1000)
-    issues.push({ field: 'N', expected: 'a number of devices from 1 to 1000' });
-  const stores = parseStores(values, issues);
-  const liveness = parseLiveness(values, issues);
-  const namespace = namespaceSchema.safeParse(values.namespace ?? 'fleet');
-  const service = serviceSchema.safeParse(values.service ?? 'web');
-  if (!namespace.success) issues.push(...toFieldIssues(namespace.error, 'namespace'));
-  if (!service.success) issues.push(...toFieldIssues(service.error, 'service'));
-  const mode = values.mode ?? 'auto';
-  if (!['auto', 'namespaces', 'processes'].includes(mode as string))
-    issues.push({ field: 'mode', expected: 'auto, namespaces or processes' });
-  const controlPort = numberSetting(values.controlPort) ?? DEFAULT_SIM_CONTROL_PORT;
-  if (!Number.isInteger(controlPort) || controlPort < 1 || controlPort > 65535)
-    issues.push({ field: 'controlPort', expected: 'a port' });
-  if (issues.length > 0) throw nameFields(new ValidationError('settings', issues), SIM_SETTINGS, sources);
-
+async function start(settings: Extract<SimCommand, { verb: 'start' }>): Promise<number | undefined> {
+  const { count, mode, stores, namespace, service, liveness, controlPort } = settings;
   const fleet = await SimFleet.start({
     count,
-    mode: mode as 'auto',
+    mode,
     stores,
-    namespace: namespace.data!,
-    service: service.data!,
+    namespace,
+    service,
     liveness,
     nodeFlags: unitNodeFlags(),
     log: (line) => process.stdout.write(`${line}\n`),
@@ -107,44 +199,23 @@ async function start(countText: string | undefined, argv: readonly string[]): Pr
   return 0;
 }
 
-export async function main(argv: readonly string[]): Promise<number | undefined> {
-  const [verb, arg, ...rest] = argv;
+export async function main(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number | undefined> {
+  const command = configOrExit('sim', () => parseSimCommand({ argv, env }));
+  if (typeof command === 'number') return command;
   try {
-    if (!verb || verb === '--help' || verb === '-h') {
-      process.stdout.write(`${USAGE}\n`);
-      return verb ? 0 : 2;
-    }
-    if (verb === 'start')
-      return await start(
-        arg?.startsWith('-') ? undefined : arg,
-        arg?.startsWith('-') ? [arg, ...rest] : rest,
-      );
-    const clientArgs = SIM_ACTIONS.includes(verb as SimAction)
-      ? rest
-      : [arg, ...rest].filter((a): a is string => a !== undefined);
-    const { values, flagIssues } = readSettings(CLIENT_SETTINGS, { argv: clientArgs, env: process.env });
-    if (flagIssues.length > 0) throw new ValidationError('settings', flagIssues);
-    const client = new SimControlClient((values.control as string | undefined) ?? DEFAULT_SIM_CONTROL);
-    if (verb === 'list') process.stdout.write(`${table(await client.list())}\n`);
-    else if (verb === 'stop') {
+    if (command.verb === 'start') return await start(command);
+    const client = new SimControlClient(command.control);
+    if ('id' in command) process.stdout.write(`${table([await client.act(command.id, command.verb)])}\n`);
+    else if (command.verb === 'list') process.stdout.write(`${table(await client.list())}\n`);
+    else {
       await client.stop();
       process.stdout.write('stopping the simulated fleet\n');
-    } else if (SIM_ACTIONS.includes(verb as SimAction)) {
-      if (!arg)
-        throw new ValidationError('command', [
-          { field: 'ID', expected: 'a device id, e.g. sim-3 (fleetkit sim list)' },
-        ]);
-      process.stdout.write(`${table([await client.act(arg, verb as SimAction)])}\n`);
-    } else {
-      console.error(`fleetkit sim: unknown action "${verb}"\n${USAGE}`);
-      return 2;
     }
     return 0;
   } catch (error) {
-    if (isValidationError(error)) {
-      console.error(`fleetkit sim: ${error.issues.map((i) => `${i.field}: ${i.expected}`).join('; ')}`);
-      return 2;
-    }
     console.error(`fleetkit sim: ${errorMessage(error)}`);
     return 1;
   }

@@ -5,8 +5,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Server, Socket } from 'socket.io';
-import { errorMessage, isValidationError } from '../../registry/errors.ts';
-import type { Logger } from '../../registry/log.ts';
+import type { Logger } from '../../lib/cli/log.ts';
+import { errorMessage, isValidationError } from '../../lib/registry/index.ts';
 import type { Ack } from '../contract.ts';
 
 // Digests of both sides have the same length whatever was sent: timingSafeEqual throws on buffers of

@@ -1,8 +1,7 @@
 // The page's requests as they arrive: whatever JSON a client chose to send (arrays, null, huge strings,
 // nested objects, `__proto__` keys), not what contract.ts declares. Their shape is checked here, before
 // the fleet or the simulated fleet sees them; those check the values themselves (color, device id).
-import { type FieldIssue, ValidationError } from '../../registry/errors.ts';
-import { STORE_KINDS, type StoreKind } from '../../registry/types.ts';
+import { type FieldIssue, STORE_KINDS, type StoreKind, ValidationError } from '../../lib/registry/index.ts';
 import type { SetColorRequest, SimAction, SimulateRequest } from '../contract.ts';
 
 /** Longer than any color, store name, device id or action. */

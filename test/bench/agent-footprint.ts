@@ -10,8 +10,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildAgent } from '../../device/build.ts';
 import { unitNodeFlags } from '../../device/unit.ts';
+import { isEntryPoint } from '../../lib/cli/entry-point.ts';
 import { type StoreKind, startStore, stopAllStores } from '../../provision/stores/index.ts';
-import { isEntryPoint } from '../../registry/entry-point.ts';
 import { freePort } from '../support/ports.ts';
 import { cpuPercent, sampleProc as sample } from './support/proc.ts';
 

@@ -8,12 +8,12 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { onShutdown } from '../../lib/cli/shutdown.ts';
+import type { StoreKind } from '../../lib/registry/index.ts';
+import { DEFAULT_LIVENESS, livenessWindowMs, STORE_KINDS } from '../../lib/registry/index.ts';
 import { SimFleet } from '../../provision/sim/fleet.ts';
 import { releaseNamespaces } from '../../provision/sim/netns.ts';
 import { stopAllStores } from '../../provision/stores/index.ts';
-import { DEFAULT_LIVENESS, livenessWindowMs, STORE_KINDS } from '../../registry/index.ts';
-import { onShutdown } from '../../registry/shutdown.ts';
-import type { StoreKind } from '../../registry/types.ts';
 import { coldStartScenario } from './scenarios/coldstart.ts';
 import { configScenario } from './scenarios/config.ts';
 import { failureScenario } from './scenarios/failure.ts';

@@ -3,7 +3,7 @@
 // the Markdown unescaped.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DEFAULT_LIVENESS } from '../../registry/index.ts';
+import { DEFAULT_LIVENESS } from '../../lib/registry/index.ts';
 import { renderChart } from './support/chart.ts';
 import { distributionFigure, readingFigure } from './support/figures.ts';
 import { type BenchReport, formatMarkdown, formatTable } from './support/report.ts';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseAgentConfig } from '../../device/config.ts';
-import { ValidationError } from '../../registry/errors.ts';
+import { SettingsError } from '../../lib/cli/settings.ts';
 
 const parse = (argv: string[], env: Record<string, string> = {}) => {
   const parsed = parseAgentConfig({ argv, env });
@@ -51,7 +51,7 @@ test('an env file: bad lines and unknown settings are named with file and line',
   assert.throws(
     () => parse(['--env-file', file]),
     (e: unknown) =>
-      e instanceof ValidationError &&
+      e instanceof SettingsError &&
       e.fields.includes(`${file}:2`) &&
       e.fields.includes(`${file}:3`) &&
       /FLEET_PROT/.test(e.message),
@@ -68,11 +68,11 @@ test('the Consul load interval: 15 s by default, 0 allowed, bad values named by 
   );
   assert.throws(
     () => parse(['--consul-load-interval', '-1'], { FLEET_CONSUL: 'c' }),
-    (e: unknown) => e instanceof ValidationError && /--consul-load-interval/.test(e.message),
+    (e: unknown) => e instanceof SettingsError && /--consul-load-interval/.test(e.message),
   );
   assert.throws(
     () => parse([], { FLEET_CONSUL: 'c', FLEET_CONSUL_LOAD_INTERVAL: 'soon' }),
-    (e: unknown) => e instanceof ValidationError && /FLEET_CONSUL_LOAD_INTERVAL/.test(e.message),
+    (e: unknown) => e instanceof SettingsError && /FLEET_CONSUL_LOAD_INTERVAL/.test(e.message),
   );
 });
 
@@ -84,7 +84,7 @@ test('every bad setting at once, by the name the user typed', () => {
     });
     assert.fail('should throw');
   } catch (error) {
-    assert.ok(error instanceof ValidationError);
+    assert.ok(error instanceof SettingsError);
     const fields = error.fields.join(' | ');
     for (const name of [
       '--nope',

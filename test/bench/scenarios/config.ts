@@ -1,7 +1,7 @@
 // Config round-trip: a color applied on the page (as the presenter does) until every device has applied
 // it and reported it back through its registration, and every column of the page shows it.
 import os from 'node:os';
-import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
+import { STORE_KINDS, type StoreKind } from '../../../lib/registry/index.ts';
 import { delay } from '../../support/eventually.ts';
 import { type BenchContext, floorOf, type Scenario } from '../support/context.ts';
 import { distributionFigure } from '../support/figures.ts';

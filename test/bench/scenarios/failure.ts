@@ -1,7 +1,7 @@
 // Failure detection: a device unplugged (its namespace's link down as root, else SIGSTOP), SIGKILLed
 // or SIGTERMed, until the page shows it gone (Consul: critical). Unplug and SIGKILL are reported as
 // the time beyond the store's configured liveness window (negative: before the window ended).
-import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
+import { STORE_KINDS, type StoreKind } from '../../../lib/registry/index.ts';
 import { delay, eventually } from '../../support/eventually.ts';
 import { now } from '../support/clock.ts';
 import { type BenchContext, floorOf, type Scenario } from '../support/context.ts';

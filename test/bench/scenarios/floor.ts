@@ -3,8 +3,8 @@
 // other latency is held against it.
 import { Etcd3 } from 'etcd3';
 import zookeeper from 'node-zookeeper-client';
+import { STORE_KINDS, type StoreKind } from '../../../lib/registry/index.ts';
 import { startStore } from '../../../provision/stores/index.ts';
-import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
 import { delay } from '../../support/eventually.ts';
 import { now } from '../support/clock.ts';
 import type { BenchContext, Scenario } from '../support/context.ts';
