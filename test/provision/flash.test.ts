@@ -3,7 +3,16 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -169,23 +178,34 @@ function firstrunValues(script: string): Record<string, string> {
 
 const countOf = (text: string, part: string) => text.split(part).length - 1;
 
+// Each test here reads the image one flash made (in `before`), or a copy of it when it flashes again:
+// any one of them passes alone (--test-name-pattern) or in any order.
 describe('fleetkit flash on an image file', () => {
   let image: string;
+  let firstRun: Awaited<ReturnType<typeof flash>>;
   let first: Map<string, Buffer>;
 
   before(async () => {
     await ready;
     image = makeImage('pi.img');
+    firstRun = await flash(['--image', image, ...goodSettings()]);
+    first = imageFiles(image);
   });
 
-  test('writes the first-boot setup onto the FAT partition, without root tools or a mount', async (t) => {
-    const run = await flash(['--image', image, ...goodSettings()]);
+  /** The flashed image as a file of this test's own, to flash again. */
+  const copyOfImage = (name: string) => {
+    const copy = path.join(work, name);
+    copyFileSync(image, copy);
+    return copy;
+  };
+
+  test('writes the first-boot setup onto the FAT partition, without root tools or a mount', (t) => {
+    const run = firstRun;
     t.diagnostic(`${toolsNote}; first run: ${run.ms} ms`);
     assert.equal(run.code, 0, run.err);
     assert.match(run.out, /building the agent bundle/);
     assert.match(run.out, /\[1\/\d+\] fleetkit\/fleetkit-agent\.mjs/);
     assert.match(run.out, /done in .*partition 1 \(FAT32, 64 MiB at 4 MiB\)/);
-    first = imageFiles(image);
     assert.deepEqual(
       [...first.keys()],
       [
@@ -320,13 +340,14 @@ describe('fleetkit flash on an image file', () => {
   });
 
   test('a second run leaves every byte of the image as it was', async (t) => {
-    const before = imageHash(image);
-    const run = await flash(['--image', image, ...goodSettings()]);
+    const again = copyOfImage('second-run.img');
+    const before = imageHash(again);
+    const run = await flash(['--image', again, ...goodSettings()]);
     t.diagnostic(`second run: ${run.ms} ms`);
     assert.equal(run.code, 0, run.err);
     assert.match(run.out, /writing 0 files \(11 already as they should be\)/);
-    assert.deepEqual(hashes(imageFiles(image)), hashes(first));
-    assert.equal(imageHash(image), before);
+    assert.deepEqual(hashes(imageFiles(again)), hashes(first));
+    assert.equal(imageHash(again), before);
     assert.equal(countOf(first.get('cmdline.txt')!.toString(), 'systemd.run='), 1);
   });
 
@@ -373,13 +394,14 @@ describe('fleetkit flash on an image file', () => {
   });
 
   test('a run with other settings replaces them: still one hook, one country', async () => {
-    const run = await flash(['--image', image, ...goodSettings(), '--wifi-country', 'DE']);
+    const other = copyOfImage('other-settings.img');
+    const run = await flash(['--image', other, ...goodSettings(), '--wifi-country', 'DE']);
     assert.equal(run.code, 0, run.err);
-    const cmdline = mtools('mtype', image, ['::/cmdline.txt']).toString();
+    const cmdline = mtools('mtype', other, ['::/cmdline.txt']).toString();
     assert.equal(countOf(cmdline, 'systemd.run=/boot/firstrun.sh'), 1);
     assert.equal(countOf(cmdline, 'cfg80211.ieee80211_regdom='), 1);
     assert.match(cmdline, /regdom=DE systemd\.run=/);
-    assert.match(mtools('mtype', image, ['::/firstrun.sh']).toString(), /^FLEETKIT_WIFI_COUNTRY='DE'$/m);
+    assert.match(mtools('mtype', other, ['::/firstrun.sh']).toString(), /^FLEETKIT_WIFI_COUNTRY='DE'$/m);
   });
 });
 
@@ -507,16 +529,19 @@ describe('bad input: exit 2, every bad field named, the image untouched', () => 
 });
 
 describe('fleetkit flash on a mounted boot partition (--boot DIR)', () => {
-  let dir: string;
-  before(async () => {
-    await ready;
-    dir = path.join(work, 'bootfs');
+  before(() => ready);
+
+  /** A boot partition of this test's own: a folder with the card's cmdline.txt and config.txt. */
+  const makeBootDir = (name: string) => {
+    const dir = path.join(work, name);
     mkdirSync(dir);
     writeFileSync(path.join(dir, 'cmdline.txt'), CMDLINE);
     writeFileSync(path.join(dir, 'config.txt'), CONFIG_TXT);
-  });
+    return dir;
+  };
 
   test('writes the same files as into an image, and a second run changes nothing', async () => {
+    const dir = makeBootDir('bootfs-same');
     const image = makeImage('same.img');
     assert.equal((await flash(['--image', image, ...goodSettings()])).code, 0);
     const run = await flash(['--boot', dir, ...goodSettings()]);
@@ -530,6 +555,8 @@ describe('fleetkit flash on a mounted boot partition (--boot DIR)', () => {
   });
 
   test('--style cloud-init takes the firstrun hook out again; --style firstrun the cloud-init files', async () => {
+    const dir = makeBootDir('bootfs-styles');
+    assert.equal((await flash(['--boot', dir, ...goodSettings()])).code, 0, 'first, both styles');
     const cloud = await flash(['--boot', dir, ...goodSettings(), '--style', 'cloud-init']);
     assert.equal(cloud.code, 0, cloud.err);
     let files = dirFiles(dir);

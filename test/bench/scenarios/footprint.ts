@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { unitNodeFlags } from '../../../device/unit.ts';
-import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
+import { STORE_KINDS, type StoreKind } from '../../../lib/registry/index.ts';
 import { delay } from '../../support/eventually.ts';
 import { measureAgentFootprint } from '../agent-footprint.ts';
 import type { BenchContext, Scenario } from '../support/context.ts';

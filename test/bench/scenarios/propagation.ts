@@ -1,7 +1,7 @@
 // Propagation: a write in a store (a load update of a registered device, or a new registration) until
 // the page's DOM shows it, with the fleet's own devices on the page and reporting their load meanwhile.
 import os from 'node:os';
-import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
+import { STORE_KINDS, type StoreKind } from '../../../lib/registry/index.ts';
 import { delay } from '../../support/eventually.ts';
 import { now } from '../support/clock.ts';
 import { type BenchContext, floorOf, type Scenario } from '../support/context.ts';

@@ -5,8 +5,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { livenessEnv } from '../../../registry/common-settings.ts';
-import { STORE_KINDS, type StoreKind } from '../../../registry/index.ts';
+import { livenessEnv } from '../../../lib/cli/common-settings.ts';
+import { STORE_KINDS, type StoreKind } from '../../../lib/registry/index.ts';
 import { delay } from '../../support/eventually.ts';
 import { now } from '../support/clock.ts';
 import { type BenchContext, floorOf, type Scenario } from '../support/context.ts';

@@ -1,7 +1,8 @@
 // What a scenario gets: the run's settings, a place for its figures and notes, progress output, the
 // floor measured first, and the shared page-plus-fleet (started once per fleet size, not per scenario).
+
+import type { LivenessSettings, StoreKind } from '../../../lib/registry/index.ts';
 import type { SimMode } from '../../../provision/sim/device.ts';
-import type { LivenessSettings, StoreKind } from '../../../registry/types.ts';
 import type { Figure, ScenarioId } from './figures.ts';
 import type { FleetSession } from './fleet-session.ts';
 import type { Summary } from './stats.ts';

@@ -16,10 +16,10 @@ import { createDeviceServer, listen } from '../../../device/http/server.ts';
 import { deviceLabels } from '../../../device/labels.ts';
 import { loadChanged } from '../../../device/load.ts';
 import { AGENT_VERSION } from '../../../device/version.ts';
+import { createLogger } from '../../../lib/cli/log.ts';
+import { onShutdown } from '../../../lib/cli/shutdown.ts';
+import { type Load, STORE_KINDS, type StoreKind } from '../../../lib/registry/index.ts';
 import { allocatePorts } from '../../../provision/stores/ports.ts';
-import { createLogger } from '../../../registry/log.ts';
-import { onShutdown } from '../../../registry/shutdown.ts';
-import { type Load, STORE_KINDS, type StoreKind } from '../../../registry/types.ts';
 
 const HOST = '127.0.0.1';
 

@@ -1,6 +1,6 @@
 // The one shape every measured figure has, in the printed table and in the JSON file. Its keys are
 // documented in docs/performance.md and do not change without changing `BENCH_SCHEMA`.
-import type { StoreKind } from '../../../registry/types.ts';
+import type { StoreKind } from '../../../lib/registry/index.ts';
 import { round, type Summary, summarize } from './stats.ts';
 
 export const BENCH_SCHEMA = 'fleetkit-bench/1';

@@ -1,10 +1,10 @@
 // The stores, the page and a simulated fleet of real agents (the bundle, as on a Pi), each device in
 // its own network namespace as root, else a plain process. Ready when every column shows every device.
 import { unitNodeFlags } from '../../../device/unit.ts';
+import type { LivenessSettings } from '../../../lib/registry/index.ts';
+import { STORE_KINDS } from '../../../lib/registry/index.ts';
 import type { SimMode } from '../../../provision/sim/device.ts';
 import { SimFleet } from '../../../provision/sim/fleet.ts';
-import { STORE_KINDS } from '../../../registry/index.ts';
-import type { LivenessSettings } from '../../../registry/types.ts';
 import { now } from './clock.ts';
 import { BENCH_NAMESPACE, BENCH_SERVICE, type Stack, startStack } from './stack.ts';
 

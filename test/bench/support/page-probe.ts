@@ -2,7 +2,7 @@
 // predicates the bench is waiting for and stamps the moment each first holds, on a clock calibrated
 // against the bench's own. No polling decides a latency: the bench polls only to collect the stamps.
 import type { Page } from 'playwright-core';
-import type { StoreKind } from '../../../registry/types.ts';
+import type { StoreKind } from '../../../lib/registry/index.ts';
 import { delay } from '../../support/eventually.ts';
 import { now } from './clock.ts';
 
