@@ -11,19 +11,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  type StoreCluster,
-  type StoreProcess,
-  startCluster,
-  stopAllStores,
-} from '../../provision/stores/index.ts';
-import {
   createRegistry,
   type DiscoveredInstance,
   type InstanceWatch,
   type Registry,
   STORE_KINDS,
   type StoreKind,
-} from '../../registry/index.ts';
+} from '../../lib/registry/index.ts';
+import {
+  type StoreCluster,
+  type StoreProcess,
+  startCluster,
+  stopAllStores,
+} from '../../provision/stores/index.ts';
 import { type RunningAgent, startAgent } from '../support/agents.ts';
 import { consulNodePrefix, leaderIndex } from '../support/cluster-leader.ts';
 import { delay, eventually } from '../support/eventually.ts';

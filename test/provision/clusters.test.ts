@@ -2,13 +2,13 @@
 // the store's leader, seen through a watcher on another member, and the killed member rejoins.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { createRegistry, type LivenessSettings, type Registry } from '../../lib/registry/index.ts';
 import {
   type StoreKind,
   type StoreProcess,
   startCluster,
   stopAllStores,
 } from '../../provision/stores/index.ts';
-import { createRegistry, type LivenessSettings, type Registry } from '../../registry/index.ts';
 import { leaderIndex } from '../support/cluster-leader.ts';
 import { delay, eventually } from '../support/eventually.ts';
 

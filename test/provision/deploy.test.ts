@@ -11,17 +11,17 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { unitNodeFlags } from '../../device/unit.ts';
-import { parseHostSpec } from '../../provision/deploy/hosts.ts';
-import { shellQuote } from '../../provision/deploy/ssh.ts';
-import { ensureDebianPackages, ensureSshServer } from '../../provision/deploy/tools.ts';
-import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import {
   createRegistry,
   type InstanceWatch,
   type Registry,
   STORE_KINDS,
   type StoreKind,
-} from '../../registry/index.ts';
+} from '../../lib/registry/index.ts';
+import { parseHostSpec } from '../../provision/deploy/hosts.ts';
+import { shellQuote } from '../../provision/deploy/ssh.ts';
+import { ensureDebianPackages, ensureSshServer } from '../../provision/deploy/tools.ts';
+import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import { TEST_LIVENESS_ENV } from '../support/agents.ts';
 import { eventually } from '../support/eventually.ts';
 import { freePort } from '../support/ports.ts';

@@ -7,10 +7,6 @@ import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { unitNodeFlags } from '../../device/unit.ts';
-import { SimControlClient, serveControl } from '../../provision/sim/control.ts';
-import { SimFleet } from '../../provision/sim/fleet.ts';
-import { canUseNamespaces, leftovers } from '../../provision/sim/netns.ts';
-import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import {
   createRegistry,
   DEFAULT_LIVENESS,
@@ -19,7 +15,11 @@ import {
   type Registry,
   STORE_KINDS,
   type StoreKind,
-} from '../../registry/index.ts';
+} from '../../lib/registry/index.ts';
+import { SimControlClient, serveControl } from '../../provision/sim/control.ts';
+import { SimFleet } from '../../provision/sim/fleet.ts';
+import { canUseNamespaces, leftovers } from '../../provision/sim/netns.ts';
+import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import { type BashrcTrap, bashrcTrap } from '../support/bashrc-trap.ts';
 import { eventually } from '../support/eventually.ts';
 import { freePort } from '../support/ports.ts';

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { createRegistry, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
 import { fixedPorts, quoteArg } from '../../provision/stores/systemd.ts';
-import { createRegistry, STORE_KINDS, type StoreKind } from '../../registry/index.ts';
 import { FLEETKIT } from '../support/agents.ts';
 import { eventually } from '../support/eventually.ts';
 

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { createRegistry, STORE_KINDS, type StoreKind } from '../../registry/index.ts';
+import { createRegistry, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
 import { FLEETKIT } from '../support/agents.ts';
 import { eventually } from '../support/eventually.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Backoff, withBackoff } from '../../registry/backoff.ts';
+import { Backoff, withBackoff } from '../../lib/registry/backoff.ts';
 
 test('backoff doubles up to its cap, jittered within the upper half of each step, and resets', () => {
   const low = new Backoff({ initialMs: 100, maxMs: 1000, random: () => 0 });

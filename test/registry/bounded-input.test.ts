@@ -4,8 +4,8 @@
 // (only the keys in use are read). Against each real store, written with its plain client.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { createRegistry, type Registry, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
 import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
-import { createRegistry, type Registry, STORE_KINDS, type StoreKind } from '../../registry/index.ts';
 import { byteProxy } from '../support/byte-proxy.ts';
 import { eventually } from '../support/eventually.ts';
 import { type RawStore, rawStore } from '../support/raw-store.ts';

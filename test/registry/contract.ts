@@ -6,7 +6,6 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import {
   createRegistry,
   DEFAULT_LIVENESS,
@@ -18,7 +17,8 @@ import {
   type RegistryOptions,
   type StoreKind,
   ValidationError,
-} from '../../registry/index.ts';
+} from '../../lib/registry/index.ts';
+import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import { delay, eventually } from '../support/eventually.ts';
 import { type RawStore, rawStore } from '../support/raw-store.ts';
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
-import { installCrashPolicy, MAX_UNCAUGHT_PER_MINUTE } from '../../registry/crash-policy.ts';
+import { installCrashPolicy, MAX_UNCAUGHT_PER_MINUTE } from '../../lib/cli/crash-policy.ts';
 
 function setup() {
   const target = new EventEmitter();

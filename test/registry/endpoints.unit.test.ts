@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseEndpoints } from '../../registry/endpoints.ts';
-import { ValidationError } from '../../registry/errors.ts';
+import { parseEndpoints } from '../../lib/registry/endpoints.ts';
+import { ValidationError } from '../../lib/registry/errors.ts';
 
 test('endpoints: comma lists, default ports and schemes per store, canonical addresses', () => {
   assert.deepEqual(

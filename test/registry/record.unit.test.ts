@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fromService, toMeta } from '../../registry/adapters/consul-meta.ts';
-import { MalformedValueError } from '../../registry/errors.ts';
-import { decodeRecord, encodeRecord, newRecord } from '../../registry/record.ts';
+import { fromService, toMeta } from '../../lib/registry/adapters/consul-meta.ts';
+import { MalformedValueError } from '../../lib/registry/errors.ts';
+import { decodeRecord, encodeRecord, newRecord } from '../../lib/registry/record.ts';
 
 const record = newRecord(
   {

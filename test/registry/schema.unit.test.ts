@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseConfigValue } from '../../registry/config-keys.ts';
-import { ValidationError } from '../../registry/errors.ts';
-import { createRegistry } from '../../registry/index.ts';
+import { parseConfigValue } from '../../lib/registry/config-keys.ts';
+import { ValidationError } from '../../lib/registry/errors.ts';
+import { createRegistry } from '../../lib/registry/index.ts';
 import {
   DEFAULT_LIVENESS,
   instanceSpecSchema,
   livenessWindowMs,
   parseOrThrow,
-} from '../../registry/schema.ts';
+} from '../../lib/registry/schema.ts';
 
 const good = { service: 'web', id: '10000000abcdef12', host: '192.168.1.20', port: 8080 };
 

@@ -3,8 +3,8 @@
 // the ZooKeeper watch's do, but are applied in order).
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { createRegistry, type Registry, STORE_KINDS } from '../../lib/registry/index.ts';
 import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
-import { createRegistry, type Registry, STORE_KINDS } from '../../registry/index.ts';
 import { eventually } from '../support/eventually.ts';
 
 const INSTANCES = 20;

@@ -2,8 +2,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AgentStatus } from '../../device/agent.ts';
+import { DEFAULT_LIVENESS, livenessWindowMs, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
 import type { StoreProcess } from '../../provision/stores/index.ts';
-import { DEFAULT_LIVENESS, livenessWindowMs, STORE_KINDS, type StoreKind } from '../../registry/index.ts';
 import { eventually } from './eventually.ts';
 import { freePort } from './ports.ts';
 

@@ -2,7 +2,7 @@
 // the registry stores is what docs/stores.md says, and to write garbage as a user with etcdctl would.
 import { Etcd3 } from 'etcd3';
 import zookeeper from 'node-zookeeper-client';
-import type { StoreKind } from '../../registry/index.ts';
+import type { StoreKind } from '../../lib/registry/index.ts';
 
 export interface RawInstance {
   /** The JSON document (etcd, ZooKeeper) or the service's fields (Consul). */

@@ -2,7 +2,7 @@
 // with SIGKILL to see each store's liveness model remove (or mark critical) what it left behind.
 // argv[2]: JSON { options: RegistryOptions, spec: InstanceSpec without port }
 import { createServer } from 'node:http';
-import { createRegistry } from '../../registry/index.ts';
+import { createRegistry } from '../../lib/registry/index.ts';
 
 const { options, spec } = JSON.parse(process.argv[2] ?? '{}');
 const server = createServer((req, res) => {

@@ -3,8 +3,8 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRegistry } from '../../../registry/index.ts';
-import type { InstanceSpec, Load, Registration, Registry, StoreKind } from '../../../registry/types.ts';
+import type { InstanceSpec, Load, Registration, Registry, StoreKind } from '../../../lib/registry/index.ts';
+import { createRegistry } from '../../../lib/registry/index.ts';
 import { formatPercent } from '../../../server/page/format.ts';
 import { eventually } from '../../support/eventually.ts';
 import { now } from './clock.ts';

@@ -5,9 +5,9 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { LivenessSettings, StoreKind } from '../../../lib/registry/index.ts';
+import { STORE_KINDS } from '../../../lib/registry/index.ts';
 import { storeVersion } from '../../../provision/stores/index.ts';
-import { STORE_KINDS } from '../../../registry/index.ts';
-import type { LivenessSettings, StoreKind } from '../../../registry/types.ts';
 import { renderChart } from './chart.ts';
 import type { BENCH_SCHEMA, Figure } from './figures.ts';
 

@@ -3,7 +3,6 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { type StoreProcess, startStore } from '../../../provision/stores/index.ts';
 import {
   createRegistry,
   type InstanceSpec,
@@ -11,7 +10,8 @@ import {
   type Registry,
   type RegistryOptions,
   ValidationError,
-} from '../../../registry/index.ts';
+} from '../../../lib/registry/index.ts';
+import { type StoreProcess, startStore } from '../../../provision/stores/index.ts';
 import { delay, eventually } from '../../support/eventually.ts';
 import { registryContract } from '../contract.ts';
 

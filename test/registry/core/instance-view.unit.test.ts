@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { InstanceSink, RawInstance } from '../../../registry/adapters/adapter.ts';
-import { InstanceView } from '../../../registry/core/instance-view.ts';
-import { MalformedValueError, NotAliveError, StoreUnavailableError } from '../../../registry/errors.ts';
-import { newRecord } from '../../../registry/record.ts';
-import type { InstanceChange, SkippedCounts } from '../../../registry/types.ts';
+import type { InstanceSink, RawInstance } from '../../../lib/registry/adapters/adapter.ts';
+import { InstanceView } from '../../../lib/registry/core/instance-view.ts';
+import { MalformedValueError, NotAliveError, StoreUnavailableError } from '../../../lib/registry/errors.ts';
+import { newRecord } from '../../../lib/registry/record.ts';
+import type { InstanceChange, SkippedCounts } from '../../../lib/registry/types.ts';
 
 const entry = (id: string, cpuPercent = 1): RawInstance => ({
   id,

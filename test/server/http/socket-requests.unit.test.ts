@@ -1,7 +1,7 @@
 // The shape checks of the page's requests: any JSON in, a typed request or an error naming each field.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isValidationError } from '../../../registry/errors.ts';
+import { isValidationError } from '../../../lib/registry/index.ts';
 import { parseSetColor, parseSimulate } from '../../../server/http/socket-requests.ts';
 
 const refusal = (parse: () => unknown) => {
