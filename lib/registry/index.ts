@@ -24,11 +24,22 @@ export { DEFAULT_PORTS, type Endpoint, parseEndpoints } from './endpoints.ts';
 export * from './errors.ts';
 export { type Layout, layout } from './layout.ts';
 export { type LivenessModel, livenessModel } from './liveness.ts';
+export { newRecord } from './record.ts';
+// The one schema source: commands validate their settings with the same rules the registry applies.
 export {
   COLOR_NAMES,
   DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS,
   DEFAULT_LIVENESS,
+  hostSchema,
+  instanceIdSchema,
+  labelsSchema,
+  livenessSchema,
   livenessWindowMs,
+  loadIntervalSchema,
+  namespaceSchema,
+  portSchema,
+  serviceSchema,
+  toFieldIssues,
 } from './schema.ts';
 export * from './types.ts';
 
