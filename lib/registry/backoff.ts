@@ -55,12 +55,19 @@ export interface RetryOptions extends BackoffOptions {
   onRetry?: (error: unknown, attempt: number, delayMs: number) => boolean | undefined;
 }
 
-/** Calls `fn` until it resolves or the signal aborts (then the last error is thrown). */
-export async function withBackoff<T>(fn: () => Promise<T>, options: RetryOptions = {}): Promise<T> {
+/**
+ * Calls `fn` until it resolves or the signal aborts (then the last error is thrown). `fn` is handed
+ * the backoff: a long-lived call (a watch loop) resets it whenever it made progress, so that a failure
+ * after a good stretch waits the shortest delay again, not the one of the last outage.
+ */
+export async function withBackoff<T>(
+  fn: (backoff: Backoff) => Promise<T>,
+  options: RetryOptions = {},
+): Promise<T> {
   const backoff = new Backoff(options);
   for (;;) {
     try {
-      return await fn();
+      return await fn(backoff);
     } catch (error) {
       if (options.signal?.aborted) throw error;
       const delayMs = backoff.next();

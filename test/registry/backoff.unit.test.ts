@@ -48,3 +48,22 @@ test('withBackoff stops when onRetry says so, and when the signal aborts', async
   );
   assert.ok(Date.now() - started < 1000, 'an abort ends the wait at once');
 });
+
+test('withBackoff hands the backoff to a long-lived call, which resets it once it made progress', async () => {
+  const delays: number[] = [];
+  let calls = 0;
+  await withBackoff(
+    async (backoff) => {
+      calls++;
+      if (calls === 3) backoff.reset(); // a watch that came up, then broke again
+      if (calls < 5) throw new Error(`fail ${calls}`);
+    },
+    {
+      initialMs: 2,
+      maxMs: 100,
+      random: () => 0,
+      onRetry: (_e, _attempt, delayMs) => void delays.push(delayMs),
+    },
+  );
+  assert.deepEqual(delays, [1, 2, 1, 2]);
+});

@@ -6,7 +6,7 @@
 // agents (a cluster's members), an instance whose agent stays unreachable for the check window moves to
 // the next agent; the copy left on the old agent is removed when that agent answers again (it would
 // come back from its data dir, passing, with stale Meta).
-import { Backoff, sleep } from '../backoff.ts';
+import { sleep, withBackoff } from '../backoff.ts';
 import { ConflictError, isStoreUnavailableError, NotAliveError, type RegistryError } from '../errors.ts';
 import { livenessWindowMs } from '../schema.ts';
 import type { ClusterMember, HealthStatus, InstanceRecord } from '../types.ts';
@@ -225,27 +225,33 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
     pauseAfter?: (value: T) => number,
   ): Promise<void> {
     const all = AbortSignal.any([signal, this.closing.signal]);
-    const backoff = new Backoff(this.ctx.backoff);
     let index = '0';
-    while (!all.aborted) {
-      const agent = agentOf();
-      try {
-        const result = await query(agent, index, all);
-        if (all.aborted) return;
-        backoff.reset();
-        if (result.index === index) continue; // the wait ran out with no change
-        index = nextIndex(index, result.index);
-        to.value(result.value);
-        const pauseMs = pauseAfter?.(result.value) ?? 0;
-        if (pauseMs > 0) await sleep(pauseMs, all);
-      } catch (error) {
-        if (all.aborted) return;
-        to.down(consulError(error));
-        this.failover(agent);
-        index = '0';
-        await sleep(backoff.next(), all);
-      }
-    }
+    let agent = agentOf();
+    await withBackoff(
+      async (backoff) => {
+        while (!all.aborted) {
+          agent = agentOf();
+          const result = await query(agent, index, all);
+          if (all.aborted) return;
+          backoff.reset();
+          if (result.index === index) continue; // the wait ran out with no change
+          index = nextIndex(index, result.index);
+          to.value(result.value);
+          const pauseMs = pauseAfter?.(result.value) ?? 0;
+          if (pauseMs > 0) await sleep(pauseMs, all);
+        }
+      },
+      {
+        ...this.ctx.backoff,
+        signal: all,
+        onRetry: (error) => {
+          to.down(consulError(error));
+          this.failover(agent);
+          index = '0';
+          return undefined;
+        },
+      },
+    ).catch(() => undefined); // thrown only once the signal aborted: the loop is over
   }
 }
 
@@ -424,17 +430,15 @@ class ConsulClaim extends ClaimBase {
    * keeps services in its data dir) passing and frozen. Remove it, waiting for the agent if it is down.
    */
   private async removeStaleCopy(other: ConsulHttp, incarnation: string, signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff(this.ctx.backoff);
-    while (!signal.aborted) {
-      try {
+    if (signal.aborted) return;
+    await withBackoff(
+      async () => {
         const { value: copy } = await other.agentService(this.id, '', 0, signal);
         // Only our own incarnation: another one is another process (a conflict is not ours to settle).
         if (copy?.Meta?.fleet_incarnation === incarnation) await other.deregister(this.id);
-        return;
-      } catch {
-        await sleep(backoff.next(), signal);
-      }
-    }
+      },
+      { ...this.ctx.backoff, signal },
+    ).catch(() => undefined); // thrown only once the claim ended: nothing left to remove for
   }
 
   protected stopWatching(): void {

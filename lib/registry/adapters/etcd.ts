@@ -19,7 +19,7 @@ import {
   Range,
   type Watcher,
 } from 'etcd3';
-import { Backoff, sleep } from '../backoff.ts';
+import { withBackoff } from '../backoff.ts';
 import {
   ConflictError,
   isRegistryError,
@@ -233,35 +233,36 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
 
   /**
    * Read the range (page by page), then watch it from the next revision; again from the start after
-   * every disconnect. The watch is cancelled as soon as its stream drops rather than resumed by the
-   * client from its last revision: that catch-up comes as one answer of up to 1,000 revisions, which
-   * has no size bound; a fresh paged read has.
+   * every disconnect (at once), and after a failure (with backoff, "down" told first). The watch is
+   * cancelled as soon as its stream drops rather than resumed by the client from its last revision:
+   * that catch-up comes as one answer of up to 1,000 revisions, which has no size bound; a fresh paged
+   * read has.
    */
   private async syncRange<T>(target: Target, handlers: RangeHandlers<T>, signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff(this.ctx.backoff);
-    while (!signal.aborted) {
-      let watcher: Watcher | undefined;
-      try {
-        const { entries, revision } = await this.readRange(target, handlers.decode);
-        if (signal.aborted) return;
-        handlers.reset(entries);
-        const next = (BigInt(revision) + 1n).toString();
-        watcher = await this.call((c) => {
-          const builder = c.watch();
-          return ('prefix' in target ? builder.prefix(target.prefix) : builder.key(target.key))
-            .startRevision(next)
-            .create();
-        });
-        backoff.reset();
-        await this.followUntilDisconnect(watcher, handlers, signal);
-      } catch (error) {
-        if (signal.aborted) return;
-        handlers.down(etcdError(error));
-        await sleep(backoff.next(), signal);
-      } finally {
-        watcher?.cancel().catch(() => undefined);
-      }
-    }
+    await withBackoff(
+      async (backoff) => {
+        while (!signal.aborted) {
+          let watcher: Watcher | undefined;
+          try {
+            const { entries, revision } = await this.readRange(target, handlers.decode);
+            if (signal.aborted) return;
+            handlers.reset(entries);
+            const next = (BigInt(revision) + 1n).toString();
+            watcher = await this.call((c) => {
+              const builder = c.watch();
+              return ('prefix' in target ? builder.prefix(target.prefix) : builder.key(target.key))
+                .startRevision(next)
+                .create();
+            });
+            backoff.reset();
+            await this.followUntilDisconnect(watcher, handlers, signal);
+          } finally {
+            watcher?.cancel().catch(() => undefined);
+          }
+        }
+      },
+      { ...this.ctx.backoff, signal, onRetry: (error) => void handlers.down(etcdError(error)) },
+    ).catch(() => undefined); // thrown only once the signal aborted: the sync is over
   }
 
   /** One consistent read of the range (one revision), decoded page by page (see PAGE_KEYS). */
