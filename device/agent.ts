@@ -12,7 +12,7 @@ import type {
   Registry,
   StoreKind,
 } from '../lib/registry/index.ts';
-import { createRegistry } from '../lib/registry/index.ts';
+import { createRegistry, errorMessage } from '../lib/registry/index.ts';
 import type { AgentConfig } from './config.ts';
 import { blinkActivityLed } from './led.ts';
 import { loadChanged, measureLoad } from './load.ts';
@@ -133,8 +133,8 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
           }
         } catch (error) {
           this.log.warn(
-            { store, err: (error as Error).message },
-            `${store}: could not deregister: ${(error as Error).message}`,
+            { store, err: errorMessage(error) },
+            `${store}: could not deregister: ${errorMessage(error)}`,
           );
         }
         await link.registry.close();
@@ -224,7 +224,7 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
       this.load = load;
       return true;
     } catch (error) {
-      this.log.warn(`could not measure the load: ${(error as Error).message}`);
+      this.log.warn(`could not measure the load: ${errorMessage(error)}`);
       return false;
     }
   }

@@ -3,6 +3,7 @@
 import { createSocket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { errorMessage } from '../lib/registry/index.ts';
 
 const SOURCES = ['/proc/device-tree/serial-number', '/etc/machine-id'];
 
@@ -60,7 +61,7 @@ export async function findAdvertisedHost(
     try {
       return await addressTowards(endpoint.host, endpoint.port);
     } catch (error) {
-      errors.push(`${endpoint.host}: ${(error as Error).message}`);
+      errors.push(`${endpoint.host}: ${errorMessage(error)}`);
     }
   }
   throw new Error(`no route to any store (${errors.join('; ')}); set FLEET_HOST to this device's address`);

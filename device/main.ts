@@ -6,7 +6,7 @@ import { createLogger } from '../lib/cli/log.ts';
 import { configOrExit } from '../lib/cli/settings.ts';
 import { onShutdown } from '../lib/cli/shutdown.ts';
 import type { StoreKind } from '../lib/registry/index.ts';
-import { parseEndpoints } from '../lib/registry/index.ts';
+import { errorMessage, parseEndpoints } from '../lib/registry/index.ts';
 import { Agent } from './agent.ts';
 import { parseAgentConfig } from './config.ts';
 import { createDeviceServer, listen } from './http/server.ts';
@@ -41,7 +41,7 @@ export async function main(
     server = await listen(createDeviceServer(agent), config.port, config.listen);
     await agent.start();
   } catch (error) {
-    log.error(`fleetkit agent cannot start: ${(error as Error).message}`);
+    log.error(`fleetkit agent cannot start: ${errorMessage(error)}`);
     return 1;
   }
   log.info(`serving http://${config.listen}:${config.port}/ (/health, /status)`);

@@ -2,6 +2,7 @@
 // when missing: as root, or with `sudo -n` (never a password prompt); `apt-get update` only when a
 // package has no candidate; networked steps retried. Failures are a ProvisionError with what to do next.
 import { type Duration, expBackoff, ProcessOutput, retry } from 'zx';
+import { errorMessage } from '../lib/registry/index.ts';
 import { findOnPath, isExecutable, isReadable } from './stores/paths.ts';
 import { $quiet } from './zx.ts';
 
@@ -200,6 +201,5 @@ export function errorText(error: unknown): string {
     const status = error.signal ? `killed by ${error.signal} (timed out?)` : `exit code ${error.exitCode}`;
     return shown.length > 0 ? `${shown.join(' / ')} (${status})` : status;
   }
-  if (error instanceof Error) return error.message;
-  return String(error);
+  return errorMessage(error);
 }

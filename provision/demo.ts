@@ -12,7 +12,7 @@ import { livenessEnv } from '../lib/cli/common-settings.ts';
 import { isEntryPoint } from '../lib/cli/entry-point.ts';
 import { configOrExit, parseCommand, type SettingSpec, type SettingsInput } from '../lib/cli/settings.ts';
 import { onShutdown } from '../lib/cli/shutdown.ts';
-import { DEFAULT_LIVENESS, portSchema, toFieldIssues } from '../lib/registry/index.ts';
+import { DEFAULT_LIVENESS, errorMessage, portSchema, toFieldIssues } from '../lib/registry/index.ts';
 import { installStores } from './install-stores.ts';
 import { startStoreOnUsualPort } from './run-stores.ts';
 import { serveControl } from './sim/control.ts';
@@ -118,7 +118,7 @@ Ctrl-C stops everything.`);
     await stop();
     return 1;
   } catch (error) {
-    console.error(`demo: ${(error as Error).message}`);
+    console.error(`demo: ${errorMessage(error)}`);
     await stop();
     return 1;
   }

@@ -9,6 +9,7 @@ import { fs, os, path } from 'zx';
 // FLEET_DEBIAN_MIRROR=http://mirror/debian picks the mirror for Consul's bullseye .deb (default: the system's).
 import { isEntryPoint } from '../lib/cli/entry-point.ts';
 import { configOrExit, parseCommand, type SettingSpec, type SettingsInput } from '../lib/cli/settings.ts';
+import { DEFAULT_PORTS } from '../lib/registry/index.ts';
 import {
   attempt,
   errorText,
@@ -61,8 +62,8 @@ const debianPackages = {
 
 /** The ports a Debian service would occupy; the kit never uses them, but a running service is noise. */
 const debianServices = [
-  { kind: 'etcd', service: 'etcd', port: 2379 },
-  { kind: 'zookeeper', service: 'zookeeper', port: 2181 },
+  { kind: 'etcd', service: 'etcd', port: DEFAULT_PORTS.etcd },
+  { kind: 'zookeeper', service: 'zookeeper', port: DEFAULT_PORTS.zookeeper },
 ] as const;
 
 interface Step {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { StoreKind } from '../lib/registry/index.ts';
-import { createRegistry } from '../lib/registry/index.ts';
+import { createRegistry, errorMessage } from '../lib/registry/index.ts';
 import { installStores } from './install-stores.ts';
 import { drivers } from './stores/drivers.ts';
 import { writeLaunchFiles } from './stores/process.ts';
@@ -190,7 +190,7 @@ async function systemctl(args: string[]): Promise<void> {
     await execFileAsync('systemctl', args, { timeout: 120_000 });
   } catch (error) {
     const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim();
-    throw new Error(`systemctl ${args.join(' ')} failed: ${stderr || (error as Error).message}`);
+    throw new Error(`systemctl ${args.join(' ')} failed: ${stderr || errorMessage(error)}`);
   }
 }
 

@@ -15,7 +15,13 @@ import {
 } from '../lib/cli/settings.ts';
 import { onShutdown } from '../lib/cli/shutdown.ts';
 import type { StoreKind } from '../lib/registry/index.ts';
-import { createRegistry, hostSchema, toFieldIssues } from '../lib/registry/index.ts';
+import {
+  createRegistry,
+  DEFAULT_PORTS,
+  errorMessage,
+  hostSchema,
+  toFieldIssues,
+} from '../lib/registry/index.ts';
 import { installStores } from './install-stores.ts';
 import { runSystemdStores, type SystemdStoresConfig } from './run-stores-systemd.ts';
 import {
@@ -30,9 +36,9 @@ import { highestFixedPort } from './stores/systemd.ts';
 
 /** The usual ports, so that etcdctl, zkCli.sh and consul work without flags. */
 const USUAL_PORTS: Record<StoreKind, Record<string, number>> = {
-  etcd: { client: 2379 },
-  zookeeper: { client: 2181 },
-  consul: { http: 8500 },
+  etcd: { client: DEFAULT_PORTS.etcd },
+  zookeeper: { client: DEFAULT_PORTS.zookeeper },
+  consul: { http: DEFAULT_PORTS.consul },
 };
 
 /** On its usual port, or a free one (said so) when that is taken. */
@@ -199,7 +205,7 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
     say('ready: point the devices and `fleetkit server` at these endpoints. Ctrl-C stops the stores.');
     return undefined; // runs until a signal
   } catch (error) {
-    console.error(`fleetkit stores: ${(error as Error).message}`);
+    console.error(`fleetkit stores: ${errorMessage(error)}`);
     await stopAllStores();
     return 1;
   }

@@ -1,10 +1,10 @@
 // For each thing the page shows, the plain store operation behind it, as a line a learner could type:
 // etcdctl, zkCli.sh, or curl against Consul's HTTP API. Keys come from the registry's layout (the one
 // place that builds them); values are single-quoted for the shell.
+
+import { shellQuote as q } from '../lib/cli/shell-quote.ts';
 import type { Layout, StoreKind } from '../lib/registry/index.ts';
 import { layout } from '../lib/registry/index.ts';
-
-const q = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
 
 export interface CommandContext {
   endpoint: string;

@@ -7,6 +7,7 @@ import { installCrashPolicy } from '../lib/cli/crash-policy.ts';
 import { createLogger } from '../lib/cli/log.ts';
 import { configOrExit } from '../lib/cli/settings.ts';
 import { onShutdown } from '../lib/cli/shutdown.ts';
+import { errorMessage } from '../lib/registry/index.ts';
 import { parseServerConfig } from './config.ts';
 import { Fleet } from './fleet/fleet.ts';
 import { createServerApp } from './http/app.ts';
@@ -46,7 +47,7 @@ export async function main(
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const hint = code === 'EADDRINUSE' ? `: port ${config.port} is taken; set FLEET_SERVER_PORT` : '';
-    log.error(`fleetkit server cannot start: ${(error as Error).message}${hint}`);
+    log.error(`fleetkit server cannot start: ${errorMessage(error)}${hint}`);
     return 1;
   }
   fleet.start();

@@ -1,6 +1,7 @@
 // Checks that settings of several commands share: a whole number in a range, and what is wrong with a
 // file the user named, in words.
 import { z } from 'zod';
+import { errorMessage } from '../registry/index.ts';
 
 /** A whole number from min to max; `what` says what it counts ("whole seconds", "a number of devices"). */
 export const wholeNumber = (min: number, max: number, what = 'a whole number') => {
@@ -25,6 +26,6 @@ export function fileProblem(error: unknown): string {
     case 'ENOTDIR':
       return 'not a folder';
     default:
-      return error instanceof Error ? error.message : String(error);
+      return errorMessage(error);
   }
 }

@@ -17,13 +17,17 @@ interface EndpointRule {
   canonical: (e: Omit<Endpoint, 'address'>) => string;
 }
 
-const hostPort = (e: { host: string; port: number }) =>
-  `${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}`;
-const httpUrl = (e: Omit<Endpoint, 'address'>) => `${e.secure ? 'https' : 'http'}://${hostPort(e)}`;
+/** `host:port`, with brackets around an IPv6 address: the one place that writes one. */
+export function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+const canonicalHostPort = (e: { host: string; port: number }) => hostPort(e.host, e.port);
+const httpUrl = (e: Omit<Endpoint, 'address'>) => `${e.secure ? 'https' : 'http'}://${canonicalHostPort(e)}`;
 
 const RULES: Record<StoreKind, EndpointRule> = {
   etcd: { schemes: ['http', 'https'], defaultPort: 2379, canonical: httpUrl },
-  zookeeper: { schemes: ['zk'], defaultPort: 2181, canonical: hostPort },
+  zookeeper: { schemes: ['zk'], defaultPort: 2181, canonical: canonicalHostPort },
   consul: { schemes: ['http', 'https'], defaultPort: 8500, canonical: httpUrl },
 };
 

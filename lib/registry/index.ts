@@ -18,9 +18,10 @@ import {
 } from './schema.ts';
 import { type Registry, type RegistryOptions, STORE_KINDS, type StoreKind } from './types.ts';
 
+export { fourLetterWord } from './adapters/zookeeper-session.ts';
 export { Backoff, sleep, withBackoff } from './backoff.ts';
 export { parseConfigValue } from './config-keys.ts';
-export { DEFAULT_PORTS, type Endpoint, parseEndpoints } from './endpoints.ts';
+export { DEFAULT_PORTS, type Endpoint, hostPort, parseEndpoints } from './endpoints.ts';
 export * from './errors.ts';
 export { type Layout, layout } from './layout.ts';
 export { type LivenessModel, livenessModel } from './liveness.ts';

@@ -2,11 +2,10 @@
 // --env-file. Checked with the agent's own parser: what the agent would refuse on a Pi is refused here,
 // before thirty Pis get it.
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { parseAgentConfig } from '../../device/config.ts';
 import { fileProblem } from '../../lib/cli/checks.ts';
 import { isSettingsError, type RawSettings, type SettingIssue } from '../../lib/cli/settings.ts';
-import { hostSchema } from '../../lib/registry/index.ts';
+import { DEFAULT_PORTS, hostPort, hostSchema, type StoreKind } from '../../lib/registry/index.ts';
 
 export interface AgentEnv {
   /** The env file's text, pushed as /etc/fleetkit/agent.env. */
@@ -86,18 +85,17 @@ export function readAgentEnv(
   }
   const listen = config.config.listen;
   const local = listen === '0.0.0.0' ? '127.0.0.1' : listen === '::' ? '::1' : listen;
-  const host = isIP(local) === 6 ? `[${local}]` : local;
-  return { text, origin, healthUrl: `http://${host}:${config.config.port}/health`, warnings };
+  return { text, origin, healthUrl: `http://${hostPort(local, config.config.port)}/health`, warnings };
 }
 
 export function controlHostEnv(controlHost: string): string {
-  const host = isIP(controlHost) === 6 ? `[${controlHost}]` : controlHost;
+  const at = (kind: StoreKind) => hostPort(controlHost, DEFAULT_PORTS[kind]);
   return [
     `# Written by fleetkit deploy: the stores on the control host ${controlHost}.`,
     '# See agent.env.example (or node fleetkit-agent.mjs --help) for every setting.',
-    `FLEET_ETCD=http://${host}:2379`,
-    `FLEET_ZOOKEEPER=${host}:2181`,
-    `FLEET_CONSUL=http://${host}:8500`,
+    `FLEET_ETCD=http://${at('etcd')}`,
+    `FLEET_ZOOKEEPER=${at('zookeeper')}`,
+    `FLEET_CONSUL=http://${at('consul')}`,
     '',
   ].join('\n');
 }

@@ -2,8 +2,9 @@
 // Every path and argument in a remote command is single-quoted; the only unquoted text is the user's
 // own restart command, which is a shell command by definition.
 import path from 'node:path';
+import { installPaths } from '../../device/unit.ts';
+import { shellWord as q } from '../../lib/cli/shell-quote.ts';
 import type { DeploySettings } from './settings.ts';
-import { shellQuote as q } from './ssh.ts';
 
 export type StepName = 'check' | 'prepare' | 'copy' | 'restart' | 'health';
 
@@ -37,20 +38,21 @@ export interface RemotePaths {
   unit: string;
 }
 
-/** Where the unit expects its files (device/fleetkit-agent.service), under `prefix`. */
+/** Where the unit expects its files (device/unit.ts reads them from the unit), under `prefix`. */
 export function remotePaths(prefix: string): RemotePaths {
-  const under = (...parts: string[]) => path.posix.join(prefix, ...parts);
+  const under = (absolute: string) => path.posix.join(prefix, absolute);
+  const on = installPaths();
   return {
-    agentDir: under('opt', 'fleetkit'),
-    configDir: under('etc', 'fleetkit'),
-    unitDir: under('etc', 'systemd', 'system'),
-    agent: under('opt', 'fleetkit', BUNDLE.agent),
-    env: under('etc', 'fleetkit', BUNDLE.env),
-    unit: under('etc', 'systemd', 'system', BUNDLE.unit),
+    agentDir: under(on.agentDir),
+    configDir: under(on.configDir),
+    unitDir: under(on.unitDir),
+    agent: under(on.agent),
+    env: under(on.env),
+    unit: under(path.posix.join(on.unitDir, on.unitName)),
   };
 }
 
-// Run on the Pi with `node -e` (shellQuote makes each one argument, quotes and all). Plain JavaScript
+// Run on the Pi with `node -e` (shellWord makes each one argument, quotes and all). Plain JavaScript
 // that an old Node.js still runs, so that it can say it is too old.
 const NODE_VERSION_CHECK =
   'const major=Number(process.versions.node.split(".")[0]);' +

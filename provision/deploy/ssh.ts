@@ -1,7 +1,8 @@
 // The only place that runs ssh. Every command is an argv array (no local shell ever sees it), and the
-// one string ssh hands to the remote shell is built from single-quoted pieces (shellQuote).
+// one string ssh hands to the remote shell is built from single-quoted pieces (lib/cli/shell-quote.ts).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
+import { shellWord } from '../../lib/cli/shell-quote.ts';
 
 export interface SshTarget {
   user: string | undefined;
@@ -14,16 +15,6 @@ export interface SshConnection {
   identityFile: string | undefined;
   /** Allowlisted `-o Name=value` options (settings.ts checks them). */
   options: readonly string[];
-}
-
-/**
- * One word for a POSIX shell that means exactly `text`, whatever it contains: a word of only these
- * plain characters stays as it is (nothing in it is special to a shell), anything else is single-quoted,
- * each ' written as '\'' ("it's" is 'it'\''s').
- */
-export function shellQuote(text: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(text)) return text;
-  return `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 // Never prompt (a password prompt would hang a parallel run); notice a dead link within ~30 s; only
@@ -51,7 +42,7 @@ export function sshArgv(target: SshTarget, connection: SshConnection, remoteComm
 
 /** The command line a user could paste into a shell: `ssh ... < file` for a copy. */
 export function renderCommand(argv: readonly string[], stdinFile?: string): string {
-  const line = ['ssh', ...argv].map(shellQuote).join(' ');
+  const line = ['ssh', ...argv].map(shellWord).join(' ');
   return stdinFile === undefined ? line : `${line} < ${stdinFile}`;
 }
 

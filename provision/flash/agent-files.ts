@@ -1,6 +1,7 @@
 // The fleetkit/ folder on the boot partition: the agent bundle, its unit and settings, and the two scripts
 // both first-boot styles share. install.sh (offline) puts them in place; setup.sh (at a boot with network)
 // installs Node.js if needed and starts the agent. Everything here is the same for the same settings.
+import { installPaths } from '../../device/unit.ts';
 import { parseEndpoints } from '../../lib/registry/index.ts';
 
 /** In every file `fleetkit flash` generates: how a later run (and firstrun.sh) knows a file is its own. */
@@ -25,21 +26,23 @@ export function agentEnv(template: string, controlHost: string): string {
 }
 
 export function installScript(): string {
+  const on = installPaths();
+  const unit = `${on.unitDir}/${on.unitName}`;
   return `#!/bin/sh
 # Installs the fleetkit agent from this folder of the boot partition (${FLASH_MARKER}):
-#   /opt/fleetkit/fleetkit-agent.mjs, /etc/fleetkit/agent.env, /etc/systemd/system/fleetkit-agent.service,
+#   ${on.agent}, ${on.env}, ${unit},
 #   and fleetkit-setup.service, which at a boot with network installs Node.js if needed and starts the agent.
 # Run by firstrun.sh (first boot, no network yet) or by cloud-init (with --start). Safe to run again.
 set -e
 HERE=$(cd "$(dirname "$0")" && pwd)
-install -d -m 755 /opt/fleetkit /etc/fleetkit
-install -m 644 "$HERE/fleetkit-agent.mjs" /opt/fleetkit/fleetkit-agent.mjs
-install -m 755 "$HERE/setup.sh" /opt/fleetkit/setup.sh
-install -m 644 "$HERE/agent.env" /etc/fleetkit/agent.env
-install -m 644 "$HERE/fleetkit-agent.service" /etc/systemd/system/fleetkit-agent.service
-install -m 644 "$HERE/fleetkit-setup.service" /etc/systemd/system/fleetkit-setup.service
+install -d -m 755 ${on.agentDir} ${on.configDir}
+install -m 644 "$HERE/fleetkit-agent.mjs" ${on.agent}
+install -m 755 "$HERE/setup.sh" ${on.agentDir}/setup.sh
+install -m 644 "$HERE/agent.env" ${on.env}
+install -m 644 "$HERE/fleetkit-agent.service" ${unit}
+install -m 644 "$HERE/fleetkit-setup.service" ${on.unitDir}/fleetkit-setup.service
 systemctl enable fleetkit-setup.service
-echo "fleetkit: installed the agent in /opt/fleetkit, its settings in /etc/fleetkit/agent.env, and fleetkit-setup.service"
+echo "fleetkit: installed the agent in ${on.agentDir}, its settings in ${on.env}, and fleetkit-setup.service"
 if [ "\${1:-}" = "--start" ]; then
   systemctl daemon-reload
   systemctl start --no-block fleetkit-setup.service
@@ -104,7 +107,7 @@ StartLimitIntervalSec=0
 
 [Service]
 Type=oneshot
-ExecStart=/bin/sh /opt/fleetkit/setup.sh
+ExecStart=/bin/sh ${installPaths().agentDir}/setup.sh
 Restart=on-failure
 RestartSec=60
 TimeoutStartSec=20min

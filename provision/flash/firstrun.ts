@@ -2,8 +2,8 @@
 // systemd to run /boot/firstrun.sh once, early in the first boot and before the network is up, then to
 // reboot. The script sets up the Pi and runs fleetkit/install.sh; the agent's Node.js comes at the next boot.
 import { createHash } from 'node:crypto';
+import { shellQuote } from '../../lib/cli/shell-quote.ts';
 import { FLASH_MARKER } from './agent-files.ts';
-import { shellQuote } from './quote.ts';
 import type { FlashConfig } from './settings.ts';
 
 export const FIRSTRUN_FILE = 'firstrun.sh';

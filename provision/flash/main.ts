@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildAgent } from '../../device/build.ts';
 import { type BadSettingsOptions, configOrExit, printBadSettings } from '../../lib/cli/settings.ts';
-import { parseEndpoints } from '../../lib/registry/index.ts';
+import { errorMessage, parseEndpoints } from '../../lib/registry/index.ts';
 import { isProvisionError } from '../apt.ts';
 import { type BootWriter, directoryWriter } from './boot-writer.ts';
 import { imageWriter } from './fat-image.ts';
@@ -109,7 +109,7 @@ export async function main(
       err(`Next: ${error.hint}`);
       return 1;
     }
-    err(`fleetkit flash: failed while ${stage}: ${(error as Error).message}`);
+    err(`fleetkit flash: failed while ${stage}: ${errorMessage(error)}`);
     err(
       stage === 'writing'
         ? 'The boot partition may be half written. Fix the cause, then run the same command again: it is safe to run twice.'

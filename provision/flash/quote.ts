@@ -1,11 +1,5 @@
-// Quoting for the two languages untrusted values end up in. Both work for any string; the settings'
-// validation is a second fence, not the only one.
-
-/** A POSIX shell word that is exactly `text`: single quotes, each ' written as '\''. */
-export function shellQuote(text: string): string {
-  if (text.includes('\0')) throw new Error('a shell word cannot hold a NUL character');
-  return `'${text.replaceAll("'", `'\\''`)}'`;
-}
+// Quoting for YAML, where untrusted values end up (the shell's is lib/cli/shell-quote.ts). It works for
+// any string; the settings' validation is a second fence, not the only one.
 
 // YAML folds these line breaks inside a quoted scalar, and a BOM or a C1 control is not allowed in it:
 // escape them, where JSON would have left them as they are.

@@ -1,6 +1,5 @@
 // Tiny readiness probes. No connection pooling: a pooled socket would outlive a store's restart.
 import http from 'node:http';
-import net from 'node:net';
 
 export interface HttpAnswer {
   status: number;
@@ -22,29 +21,4 @@ export function httpGet(url: string, signal: AbortSignal): Promise<HttpAnswer> {
   });
 }
 
-/** Send a ZooKeeper four-letter word and read the answer until the server closes the connection. */
-export function fourLetterWord(
-  host: string,
-  port: number,
-  word: string,
-  signal: AbortSignal,
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    const chunks: Buffer[] = [];
-    const onAbort = () => socket.destroy(new Error('aborted'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    socket.on('connect', () => socket.end(word));
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-  });
-}
-
-/** `host:port` with brackets around an IPv6 address. */
-export function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { fourLetterWord, hostPort } from '../../lib/registry/index.ts';

@@ -3,6 +3,7 @@
 // This file only plans and renders; provision/run-stores-systemd.ts writes the files and calls systemctl.
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { DEFAULT_PORTS, STORE_KINDS } from '../../lib/registry/index.ts';
 import { drivers } from './drivers.ts';
 import { connectHostFor, storeContext } from './process.ts';
 import type { ClusterMembership, ClusterPeer, LaunchSpec, StoreContext, StoreKind } from './types.ts';
@@ -18,13 +19,13 @@ export const UNIT_NAME = /^fleetkit-(etcd|zookeeper|consul)(-m[1-9])?\.service$/
  * ports (etcdctl, zkCli.sh and consul work without flags), member K a stride further.
  */
 const FIXED_PORTS: Record<StoreKind, { base: Record<string, number>; stride: Record<string, number> }> = {
-  etcd: { base: { client: 2379, peer: 2380 }, stride: { client: 10, peer: 10 } },
+  etcd: { base: { client: DEFAULT_PORTS.etcd, peer: 2380 }, stride: { client: 10, peer: 10 } },
   zookeeper: {
-    base: { client: 2181, quorum: 2888, election: 3888 },
+    base: { client: DEFAULT_PORTS.zookeeper, quorum: 2888, election: 3888 },
     stride: { client: 1, quorum: 1, election: 1 },
   },
   consul: {
-    base: { http: 8500, server: 8300, serfLan: 8301, serfWan: 8302, grpc: -1, dns: -1 },
+    base: { http: DEFAULT_PORTS.consul, server: 8300, serfLan: 8301, serfWan: 8302, grpc: -1, dns: -1 },
     stride: { http: 10, server: 10, serfLan: 10, serfWan: 10, grpc: 0, dns: 0 },
   },
 };
@@ -42,11 +43,7 @@ export function fixedPorts(kind: StoreKind, index: number, offset = 0): Record<s
 
 /** The highest port any plan uses with this offset, for checking an offset before planning. */
 export function highestFixedPort(members: number, offset: number): number {
-  return Math.max(
-    ...(['etcd', 'zookeeper', 'consul'] as const).flatMap((kind) =>
-      Object.values(fixedPorts(kind, members, offset)),
-    ),
-  );
+  return Math.max(...STORE_KINDS.flatMap((kind) => Object.values(fixedPorts(kind, members, offset))));
 }
 
 export interface UnitPlanOptions {

@@ -1,8 +1,10 @@
 // Public types of the store runner, and the contract each store's driver fulfils.
+import { STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
 
-export type StoreKind = 'etcd' | 'zookeeper' | 'consul';
+export type { StoreKind };
 
-export const storeKinds: readonly StoreKind[] = ['etcd', 'zookeeper', 'consul'];
+/** The registry's list: the runner runs every store the registry speaks to. */
+export const storeKinds: readonly StoreKind[] = STORE_KINDS;
 
 export interface StartOptions {
   /** Default: a fresh mkdtemp dir under os.tmpdir(), removed by stop({ removeData: true }), stopAllStores() or at exit. */

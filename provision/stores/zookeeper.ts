@@ -98,7 +98,7 @@ export const zookeeperDriver: StoreDriver = {
 
   async probe(context, signal) {
     // `srvr` answers "not currently serving requests" until the database is loaded; `ruok` would not tell.
-    const answer = await fourLetterWord(context.connectHost, portOf(context, 'client'), 'srvr', signal);
+    const answer = await fourLetterWord(context.connectHost, portOf(context, 'client'), 'srvr', { signal });
     // A cluster member serves once it has joined a quorum: leader or follower (not 'looking').
     return context.cluster ? /Mode: (leader|follower)/.test(answer) : answer.includes('Mode:');
   },

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { unitNodeFlags } from '../../device/unit.ts';
+import { shellWord as shellQuote } from '../../lib/cli/shell-quote.ts';
 import {
   createRegistry,
   type InstanceWatch,
@@ -19,7 +20,6 @@ import {
   type StoreKind,
 } from '../../lib/registry/index.ts';
 import { parseHostSpec } from '../../provision/deploy/hosts.ts';
-import { shellQuote } from '../../provision/deploy/ssh.ts';
 import { ensureDebianPackages, ensureSshServer } from '../../provision/deploy/tools.ts';
 import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import { TEST_LIVENESS_ENV } from '../support/agents.ts';

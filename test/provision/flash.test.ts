@@ -17,10 +17,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseAgentConfig } from '../../device/config.ts';
+import { shellQuote } from '../../lib/cli/shell-quote.ts';
 import { editCmdline, FIRSTRUN_HOOK, SETTINGS_BEGIN, SETTINGS_END } from '../../provision/flash/firstrun.ts';
 import { main } from '../../provision/flash/main.ts';
 import { PartitionTableError, parseMbr } from '../../provision/flash/partition.ts';
-import { shellQuote, yamlString } from '../../provision/flash/quote.ts';
+import { yamlString } from '../../provision/flash/quote.ts';
 import { wpaPsk } from '../../provision/flash/settings.ts';
 import { ensureTools, findProgram, TEST_TOOLS } from '../../provision/flash/tools.ts';
 

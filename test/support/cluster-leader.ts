@@ -23,12 +23,9 @@ export async function leaderIndex(cluster: StoreCluster): Promise<number> {
   } else if (kind === 'zookeeper') {
     for (const [i, member] of members.entries()) {
       if (!member) continue;
-      const answer = await fourLetterWord(
-        '127.0.0.1',
-        member.ports.client ?? 0,
-        'srvr',
-        AbortSignal.timeout(2_000),
-      );
+      const answer = await fourLetterWord('127.0.0.1', member.ports.client ?? 0, 'srvr', {
+        timeoutMs: 2_000,
+      });
       if (answer.includes('Mode: leader')) return i;
     }
   } else {

@@ -195,20 +195,27 @@ function guardAgainstParserCrash(client: Client): void {
 }
 
 /** Sends a four-letter word (`srvr`, `ruok`) and resolves with the whole answer. */
-export function fourLetterWord(host: string, port: number, word: string, timeoutMs: number): Promise<string> {
+export function fourLetterWord(
+  host: string,
+  port: number,
+  word: string,
+  limit: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port });
-    let answer = '';
-    socket.setTimeout(timeoutMs, () =>
-      socket.destroy(new Error(`no answer to ${word} within ${timeoutMs} ms`)),
-    );
+    const chunks: Buffer[] = [];
+    const onAbort = () => socket.destroy(new Error(`${word}: aborted`));
+    limit.signal?.addEventListener('abort', onAbort, { once: true });
+    if (limit.timeoutMs !== undefined) {
+      const ms = limit.timeoutMs;
+      socket.setTimeout(ms, () => socket.destroy(new Error(`no answer to ${word} within ${ms} ms`)));
+    }
     socket.on('connect', () => socket.end(word));
-    socket.on('data', (chunk) => {
-      answer += chunk;
-    });
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', reject);
     socket.on('close', (hadError) => {
-      if (!hadError) resolve(answer);
+      limit.signal?.removeEventListener('abort', onAbort);
+      if (!hadError) resolve(Buffer.concat(chunks).toString('utf8'));
     });
   });
 }

@@ -156,9 +156,9 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
   async members(): Promise<ClusterMember[]> {
     const members = await Promise.all(
       this.ctx.endpoints.map(async (e): Promise<ClusterMember> => {
-        const answer = await fourLetterWord(e.host, e.port, 'srvr', this.ctx.requestTimeoutMs).catch(
-          () => undefined,
-        );
+        const answer = await fourLetterWord(e.host, e.port, 'srvr', {
+          timeoutMs: this.ctx.requestTimeoutMs,
+        }).catch(() => undefined);
         const mode = answer ? /^Mode: (\w+)/m.exec(answer)?.[1] : undefined;
         const role = mode === 'leader' || mode === 'follower' || mode === 'standalone' ? mode : 'unknown';
         return { name: e.address, endpoint: e.address, role, healthy: answer !== undefined };
