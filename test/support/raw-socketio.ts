@@ -161,7 +161,10 @@ export function rawTcp(port: number, chunks: (string | Buffer)[], lingerMs = 150
   return new Promise((resolve) => {
     const received: Buffer[] = [];
     const socket = connect(port, '127.0.0.1');
+    // A connect that never completes (a full listen queue on a loaded machine) ends the probe too.
+    const giveUp = setTimeout(() => done(), 5000 + lingerMs);
     const done = () => {
+      clearTimeout(giveUp);
       socket.destroy();
       resolve(Buffer.concat(received));
     };
