@@ -1,6 +1,6 @@
 // Typed errors of the registry. Library errors (grpc, ZooKeeper, HTTP) are converted once, at the
 // adapter boundary, by the adapters' `toRegistryError`; everything above sees only these classes.
-import type { StoreKind } from './types.ts';
+import type { StoreKind } from './store-kinds.ts';
 
 export type RegistryErrorCode =
   | 'INVALID_INPUT'

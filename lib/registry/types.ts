@@ -3,8 +3,9 @@
 import type { EventEmitter } from 'node:events';
 import type { ConflictError, MalformedValueError, RegistryError } from './errors.ts';
 
-export const STORE_KINDS = ['etcd', 'zookeeper', 'consul'] as const;
-export type StoreKind = (typeof STORE_KINDS)[number];
+import type { StoreKind } from './store-kinds.ts';
+
+export { STORE_KINDS, type StoreKind } from './store-kinds.ts';
 
 /** A device's load, as reported in its registration. */
 export interface Load {

@@ -1,9 +1,18 @@
 // What went wrong on a Pi, in words, with what to do about it; and the summary table at the end.
 import type { DeployTarget } from './hosts.ts';
-import type { Step } from './plan.ts';
-import type { HostResult } from './run.ts';
+import type { Step, StepName } from './plan.ts';
 import type { DeploySettings } from './settings.ts';
 import { lastLine, type SshResult } from './ssh.ts';
+
+/** What deploying to one Pi came to (run.ts makes it, this file says it). */
+export interface HostResult {
+  target: DeployTarget;
+  ok: boolean;
+  ms: number;
+  /** The steps that succeeded, in order. */
+  done: StepName[];
+  failure: Failure | undefined;
+}
 
 export interface Failure {
   step: Step['name'];

@@ -4,18 +4,9 @@ import path from 'node:path';
 import { Backoff, sleep } from '../../lib/registry/index.ts';
 import type { DeployTarget } from './hosts.ts';
 import type { Step, StepName } from './plan.ts';
-import { explainFailure, type Failure } from './report.ts';
+import { explainFailure, type Failure, type HostResult } from './report.ts';
 import type { DeploySettings } from './settings.ts';
 import { isConnectionFailure, lastLine, runSsh, sshArgv } from './ssh.ts';
-
-export interface HostResult {
-  target: DeployTarget;
-  ok: boolean;
-  ms: number;
-  /** The steps that succeeded, in order. */
-  done: StepName[];
-  failure: Failure | undefined;
-}
 
 export interface RunContext {
   settings: DeploySettings;
