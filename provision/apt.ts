@@ -1,8 +1,8 @@
 // Debian packages this machine needs (the stores, the ssh tools, mtools...), installed with apt-get only
 // when missing: as root, or with `sudo -n` (never a password prompt); `apt-get update` only when a
 // package has no candidate; networked steps retried. Failures are a ProvisionError with what to do next.
-import { type Duration, expBackoff, ProcessOutput, retry } from 'zx';
-import { errorMessage } from '../lib/registry/index.ts';
+import { type Duration, ProcessOutput } from 'zx';
+import { errorMessage, withBackoff } from '../lib/registry/index.ts';
 import { findOnPath, isExecutable, isReadable } from './stores/paths.ts';
 import { $quiet } from './zx.ts';
 
@@ -168,18 +168,17 @@ export async function withRetry<T>(
   log: Log,
   command: () => Promise<T>,
 ): Promise<T> {
-  let tries = 0;
-  return await retry(attempts, delaysBetween(attempts), () => {
-    tries += 1;
-    if (tries > 1) log(`${label} failed, trying again (${tries}/${attempts})...`);
-    return attempt(label, hint, command);
+  // The kit's one backoff (lib/registry/backoff.ts): 2 s doubling to 30 s, jittered, no wait after the
+  // last attempt.
+  return await withBackoff(() => attempt(label, hint, command), {
+    initialMs: 2000,
+    maxMs: 30_000,
+    onRetry: (_error, failed) => {
+      if (failed >= attempts) return false;
+      log(`${label} failed, trying again (${failed + 1}/${attempts})...`);
+      return true;
+    },
   });
-}
-
-/** expBackoff's delays, but only between attempts: zx's retry would otherwise also wait after the last one. */
-function* delaysBetween(count: number): Generator<number> {
-  const delays = expBackoff('30s', '2s');
-  for (let index = 1; index < count; index++) yield delays.next().value ?? 0;
 }
 
 /** Run `command`, turning a failure into a ProvisionError that carries only the command's own message. */
