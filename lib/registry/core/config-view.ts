@@ -1,16 +1,14 @@
 // One config key as a watch: validated values only; a malformed value is reported (naming the key) and
 // the last good value stays.
-import { EventEmitter } from 'node:events';
 import type { ValueSink } from '../adapters/adapter.ts';
 import { parseConfigValue } from '../config-keys.ts';
-import { MalformedValueError, type RegistryError } from '../errors.ts';
-import type { ConfigWatch, ConfigWatchEvents, StoreKind, WatchState } from '../types.ts';
+import { MalformedValueError } from '../errors.ts';
+import type { ConfigWatch, ConfigWatchEvents, StoreKind } from '../types.ts';
+import { WatchView } from './watch-view.ts';
 
-export class ConfigView extends EventEmitter<ConfigWatchEvents> implements ConfigWatch, ValueSink {
-  private current: WatchState = 'syncing';
+export class ConfigView extends WatchView<ConfigWatchEvents> implements ConfigWatch, ValueSink {
   private last: string | undefined;
   private synced = false;
-  private stopWatch: (() => void) | undefined;
 
   constructor(
     private readonly store: StoreKind,
@@ -19,25 +17,15 @@ export class ConfigView extends EventEmitter<ConfigWatchEvents> implements Confi
     start: (sink: ValueSink) => () => void,
   ) {
     super();
-    this.stopWatch = start(this);
-  }
-
-  get state(): WatchState {
-    return this.current;
+    this.follow(start);
   }
 
   get value(): string | undefined {
     return this.last;
   }
 
-  close(): void {
-    this.stopWatch?.();
-    this.stopWatch = undefined;
-    this.setState('closed');
-  }
-
   set(raw: string | undefined): void {
-    if (this.current === 'closed') return;
+    if (this.closed) return;
     this.setState('live');
     if (raw === undefined) {
       this.accept(undefined);
@@ -48,21 +36,10 @@ export class ConfigView extends EventEmitter<ConfigWatchEvents> implements Confi
     else this.emit('invalid', new MalformedValueError(this.store, this.storeKey, parsed.expected));
   }
 
-  down(error: RegistryError): void {
-    if (this.current === 'closed') return;
-    this.setState('down', error);
-  }
-
   private accept(value: string | undefined): void {
     if (this.synced && value === this.last) return;
     this.synced = true;
     this.last = value;
     this.emit('value', value);
-  }
-
-  private setState(state: WatchState, error?: RegistryError): void {
-    if (this.current === state) return;
-    this.current = state;
-    this.emit('state', state, error);
   }
 }

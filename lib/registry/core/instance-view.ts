@@ -3,17 +3,16 @@
 // store is down, so that "store down" is never shown as "no devices".
 
 import { createHash } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import type { InstanceSink, RawInstance } from '../adapters/adapter.ts';
-import { MalformedValueError, NotAliveError, type RegistryError } from '../errors.ts';
+import { MalformedValueError, NotAliveError } from '../errors.ts';
 import type {
   DiscoveredInstance,
   InstanceWatch,
   InstanceWatchEvents,
   SkippedCounts,
   StoreKind,
-  WatchState,
 } from '../types.ts';
+import { WatchView } from './watch-view.ts';
 
 /**
  * Where a skipped entry is remembered: its id, or a digest of it when it is long (a key written by
@@ -27,15 +26,13 @@ const sameInstance = (a: DiscoveredInstance, b: DiscoveredInstance) =>
   JSON.stringify(a.record) === JSON.stringify(b.record) &&
   JSON.stringify(a.liveness) === JSON.stringify(b.liveness);
 
-export class InstanceView extends EventEmitter<InstanceWatchEvents> implements InstanceWatch, InstanceSink {
+export class InstanceView extends WatchView<InstanceWatchEvents> implements InstanceWatch, InstanceSink {
   private readonly known = new Map<string, DiscoveredInstance>();
   /** The skipped entries reported, per slotOf(id): one handed again unchanged is not reported again. */
   private readonly reported = new Map<string, MalformedValueError>();
   /** Counts of `reported`, kept as it changes; `told` is what the last 'skipped' event said. */
   private readonly counts: SkippedCounts = { notAlive: 0, malformed: 0 };
   private told: SkippedCounts = { notAlive: 0, malformed: 0 };
-  private current: WatchState = 'syncing';
-  private stopWatch: (() => void) | undefined;
 
   constructor(
     private readonly store: StoreKind,
@@ -43,11 +40,7 @@ export class InstanceView extends EventEmitter<InstanceWatchEvents> implements I
     start: (sink: InstanceSink) => () => void,
   ) {
     super();
-    this.stopWatch = start(this);
-  }
-
-  get state(): WatchState {
-    return this.current;
+    this.follow(start);
   }
 
   instances(): DiscoveredInstance[] {
@@ -62,14 +55,8 @@ export class InstanceView extends EventEmitter<InstanceWatchEvents> implements I
     return { ...this.counts };
   }
 
-  close(): void {
-    this.stopWatch?.();
-    this.stopWatch = undefined;
-    this.setState('closed');
-  }
-
   reset(entries: RawInstance[]): void {
-    if (this.current === 'closed') return;
+    if (this.closed) return;
     const seen = new Set<string>();
     const present = new Set<string>();
     for (const entry of entries) {
@@ -84,7 +71,7 @@ export class InstanceView extends EventEmitter<InstanceWatchEvents> implements I
   }
 
   upsert(entry: RawInstance): void {
-    if (this.current === 'closed') return;
+    if (this.closed) return;
     this.apply(entry);
     this.tellSkipped();
     this.setState('live');
@@ -93,12 +80,7 @@ export class InstanceView extends EventEmitter<InstanceWatchEvents> implements I
   remove(id: string): void {
     this.forget(slotOf(id));
     this.tellSkipped();
-    if (this.current !== 'closed') this.removeKnown(id);
-  }
-
-  down(error: RegistryError): void {
-    if (this.current === 'closed') return;
-    this.setState('down', error);
+    if (!this.closed) this.removeKnown(id);
   }
 
   /**
@@ -163,11 +145,5 @@ export class InstanceView extends EventEmitter<InstanceWatchEvents> implements I
     if (notAlive === this.told.notAlive && malformed === this.told.malformed) return;
     this.told = { notAlive, malformed };
     this.emit('skipped', { ...this.told });
-  }
-
-  private setState(state: WatchState, error?: RegistryError): void {
-    if (this.current === state) return;
-    this.current = state;
-    this.emit('state', state, error);
   }
 }
