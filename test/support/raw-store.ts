@@ -60,14 +60,43 @@ function etcdRaw(endpoint: string): RawStore {
 }
 
 function zookeeperRaw(endpoint: string): RawStore {
-  const client = zookeeper.createClient(endpoint, { sessionTimeout: 4000 });
-  const connected = new Promise<void>((resolve) => client.once('connected', () => resolve()));
-  client.connect();
-  const call = <T>(run: (cb: (error: unknown, value: T) => void) => void) =>
+  // The tests stop and restart stores: this client's session may expire meanwhile (then the client
+  // object is dead: a new one is made), and a request may be lost with the connection (then it is sent
+  // once more). No request waits longer than REQUEST_MS: a hung helper must not hang a test run.
+  const REQUEST_MS = 10_000;
+  let client: zookeeper.Client;
+  let connected: Promise<void>;
+  let closed = false;
+  const open = () => {
+    const fresh = zookeeper.createClient(endpoint, { sessionTimeout: 10_000 });
+    client = fresh;
+    connected = new Promise<void>((resolve) => fresh.once('connected', () => resolve()));
+    fresh.on('state', (state) => {
+      if (state === zookeeper.State.EXPIRED && !closed && client === fresh) {
+        fresh.close();
+        open();
+      }
+    });
+    fresh.connect();
+  };
+  open();
+  const once = <T>(run: (cb: (error: unknown, value: T) => void) => void) =>
     connected.then(
       () =>
-        new Promise<T>((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value)))),
+        new Promise<T>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no answer within ${REQUEST_MS} ms`)), REQUEST_MS);
+          run((error, value) => {
+            clearTimeout(timer);
+            if (error) reject(error);
+            else resolve(value);
+          });
+        }),
     );
+  const lost = (error: unknown) =>
+    (error as { getCode?: () => number }).getCode?.() === zookeeper.Exception.CONNECTION_LOSS ||
+    (error instanceof Error && error.message.startsWith('no answer within'));
+  const call = <T>(run: (cb: (error: unknown, value: T) => void) => void) =>
+    once(run).catch((error) => (lost(error) ? once(run) : Promise.reject(error)));
   const noNode = (error: unknown) =>
     (error as { getCode?: () => number }).getCode?.() === zookeeper.Exception.NO_NODE;
   const list = async (path: string): Promise<string[]> => {
@@ -113,10 +142,16 @@ function zookeeperRaw(endpoint: string): RawStore {
       await call((cb) => client.setData(path, Buffer.from(value), cb));
     },
     async deleteInstance(ns, service, id) {
-      await call((cb) => client.remove(`/${ns}/services/${service}/${id}`, (e) => cb(e, undefined)));
+      // NO_NODE: gone already (a remove sent again after a lost connection may find its own work done).
+      await call((cb) => client.remove(`/${ns}/services/${service}/${id}`, (e) => cb(e, undefined))).catch(
+        (error) => {
+          if (!noNode(error)) throw error;
+        },
+      );
     },
     listNamespace: (ns) => list(`/${ns}`),
     async close() {
+      closed = true;
       client.close();
     },
   };
