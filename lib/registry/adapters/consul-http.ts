@@ -100,8 +100,7 @@ export class ConsulHttp {
     service: string,
     index: string,
     waitSeconds: number,
-    signal?: AbortSignal,
-    onlyId?: string,
+    { signal, onlyId }: { signal?: AbortSignal; onlyId?: string } = {},
   ): Promise<Blocking<HealthEntry[]>> {
     const query = {
       service,

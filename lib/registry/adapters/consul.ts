@@ -66,7 +66,7 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
           (agent, index, signal) =>
             agent.kvGetBlocking(ctx.layout.configKv(key), index, WAIT_SECONDS, signal),
           to,
-          signal,
+          { signal },
         ),
       {
         value: () => this.setState('connected', { endpoint: this.agent.address }),
@@ -109,7 +109,7 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
    * devices starting took Consul's agent to a full core and 700 MB, and most registrations timed out).
    */
   private async assertFree(agent: ConsulHttp, record: InstanceRecord): Promise<void> {
-    const { value: entries } = await agent.healthService(record.service, '0', 1, undefined, record.id);
+    const { value: entries } = await agent.healthService(record.service, '0', 1, { onlyId: record.id });
     for (const entry of entries) {
       if (entry.Service.ID !== record.id) continue;
       const held = fromService(record.id, entry.Service);
@@ -158,14 +158,15 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
     const stop = new AbortController();
     const decoded = { last: new Map() as Decoded };
     void this.follow(
-      (agent, index, signal) => agent.healthService(service, index, WAIT_SECONDS, signal),
+      (agent, index, signal) => agent.healthService(service, index, WAIT_SECONDS, { signal }),
       {
         value: (entries) => sink.reset(toRawInstances(service, entries, decoded)),
         down: (error) => sink.down(error),
       },
-      stop.signal,
-      undefined,
-      (entries) => Math.min(PAUSE_MAX_MS, entries.length * PAUSE_PER_ENTRY_MS),
+      {
+        signal: stop.signal,
+        pauseAfter: (entries) => Math.min(PAUSE_MAX_MS, entries.length * PAUSE_PER_ENTRY_MS),
+      },
     );
     return () => stop.abort();
   }
@@ -220,9 +221,17 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
   async follow<T>(
     query: (agent: ConsulHttp, index: string, signal: AbortSignal) => Promise<Blocking<T>>,
     to: Follower<T>,
-    signal: AbortSignal = this.closing.signal,
-    agentOf: () => ConsulHttp = () => this.agent,
-    pauseAfter?: (value: T) => number,
+    {
+      signal = this.closing.signal,
+      agentOf = () => this.agent,
+      pauseAfter,
+    }: {
+      signal?: AbortSignal;
+      /** The agent to ask (default: the current one, with failover). */
+      agentOf?: () => ConsulHttp;
+      /** How long to wait after a value before asking again (rate-limits big answers). */
+      pauseAfter?: (value: T) => number;
+    } = {},
   ): Promise<void> {
     const all = AbortSignal.any([signal, this.closing.signal]);
     let index = '0';
@@ -375,8 +384,7 @@ class ConsulClaim extends ClaimBase {
           service ? this.connectionBack() : this.end('the Consul agent no longer has the service'),
         down: (error) => this.unreachable(error),
       },
-      signal,
-      () => this.agent,
+      { signal, agentOf: () => this.agent },
     );
     if (ctx.liveness.consulCheck === 'ttl') this.startHeartbeat();
   }
