@@ -7,6 +7,7 @@
 // the next agent; the copy left on the old agent is removed when that agent answers again (it would
 // come back from its data dir, passing, with stale Meta).
 import { sleep, withBackoff } from '../backoff.ts';
+import { hostPort } from '../endpoints.ts';
 import { ConflictError, isStoreUnavailableError, NotAliveError, type RegistryError } from '../errors.ts';
 import { livenessWindowMs } from '../schema.ts';
 import type { ClusterMember, HealthStatus, InstanceRecord } from '../types.ts';
@@ -130,7 +131,6 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
       status: 'passing',
       deregistercriticalserviceafter: `${l.deregisterCriticalAfterSeconds}s`,
     };
-    const host = record.host.includes(':') ? `[${record.host}]` : record.host;
     return {
       name: record.service,
       id: record.id,
@@ -142,7 +142,7 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
           ? { ...common, ttl: `${l.checkTtlSeconds}s` }
           : {
               ...common,
-              http: `http://${host}:${record.port}/health`,
+              http: `http://${hostPort(record.host, record.port)}/health`,
               interval: `${l.checkIntervalSeconds}s`,
               timeout: `${l.checkTimeoutSeconds}s`,
             },

@@ -22,6 +22,7 @@ import {
 import { withBackoff } from '../backoff.ts';
 import {
   ConflictError,
+  errorMessage,
   isRegistryError,
   MalformedValueError,
   NotAliveError,
@@ -74,7 +75,7 @@ const isTransient = (error: Error) => isRecoverableError(error) && !isTooLarge(e
 
 export function etcdError(error: unknown): RegistryError {
   if (isRegistryError(error)) return error;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   if (
     error instanceof Error &&
     (isTransient(error) ||

@@ -5,7 +5,13 @@
 import { EventEmitter } from 'node:events';
 import { connect } from 'node:net';
 import zookeeper, { type Client, type Event, type Stat } from 'node-zookeeper-client';
-import { isRegistryError, type RegistryError, StoreError, StoreUnavailableError } from '../errors.ts';
+import {
+  errorMessage,
+  isRegistryError,
+  type RegistryError,
+  StoreError,
+  StoreUnavailableError,
+} from '../errors.ts';
 
 const UNAVAILABLE_CODES = new Set([
   zookeeper.Exception.CONNECTION_LOSS,
@@ -32,7 +38,7 @@ export function zkCode(error: unknown): number | undefined {
 
 export function zookeeperError(error: unknown): RegistryError {
   if (isRegistryError(error)) return error;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   const code = zkCode(error);
   if (code !== undefined && UNAVAILABLE_CODES.has(code))
     return new StoreUnavailableError('zookeeper', message, error);

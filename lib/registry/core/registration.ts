@@ -5,7 +5,14 @@
 import { EventEmitter } from 'node:events';
 import type { Claim, StoreAdapter } from '../adapters/adapter.ts';
 import { Backoff, type BackoffOptions, sleep } from '../backoff.ts';
-import { ClosedError, isConflictError, isRegistryError, type RegistryError, StoreError } from '../errors.ts';
+import {
+  ClosedError,
+  errorMessage,
+  isConflictError,
+  isRegistryError,
+  type RegistryError,
+  StoreError,
+} from '../errors.ts';
 import { instancePatchSchema, parseOrThrow } from '../schema.ts';
 import type {
   InstancePatch,
@@ -23,9 +30,7 @@ interface Waiter {
 }
 
 export function asRegistryError(store: StoreKind, error: unknown): RegistryError {
-  return isRegistryError(error)
-    ? error
-    : new StoreError(store, error instanceof Error ? error.message : String(error), error);
+  return isRegistryError(error) ? error : new StoreError(store, errorMessage(error), error);
 }
 
 export class RegistrationHandle extends EventEmitter<RegistrationEvents> implements Registration {
