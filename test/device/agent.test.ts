@@ -141,7 +141,10 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
   // The window is a configured wait that no machine shortens; what varies is the time after it: up to
   // 502 ms measured here (etcd: its lease expiry check, then the watch). 2 s is four times that (1.5 s
   // was three).
-  test("SIGKILL: gone (Consul: critical) within each store's window + 2 s", async (t) => {
+  // Beyond the window: up to 0.5 s here for etcd and ZooKeeper; Consul went critical 0.1-1.4 s after
+  // the kill in most runs, but twice in a loaded CI run not within 3.5 and 4 s: it gets 6 s, and a
+  // miss says whether Consul itself still said passing (slow) or only the watch did not see it.
+  test("SIGKILL: gone (Consul: critical) within each store's window + 2 s (Consul + 6 s)", async (t) => {
     const f = fleet();
     const a = await agent(f.namespace, 'pi-kill');
     await eventually('pi-kill everywhere', () => f.passingEverywhere('pi-kill'), { timeoutMs: 5000 });
@@ -149,9 +152,18 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
     a.child.kill('SIGKILL');
     await Promise.all(
       STORE_KINDS.map(async (kind) => {
-        const limit = WINDOWS_MS[kind] + 2000;
+        const limit = WINDOWS_MS[kind] + (kind === 'consul' ? 6000 : 2000);
         await eventually(`pi-kill gone from ${kind}`, () => f.goneFrom(kind, 'pi-kill'), {
           timeoutMs: limit,
+        }).catch(async (error) => {
+          if (kind !== 'consul') throw error;
+          const checks = await fetch(`${stores.consul.endpoints[0]}/v1/health/checks/web`).then((r) =>
+            r.json(),
+          );
+          const mine = (checks as { ServiceID: string; Status: string; Output: string }[]).filter(
+            (c) => c.ServiceID === 'pi-kill',
+          );
+          throw new Error(`${(error as Error).message}; Consul's own checks: ${JSON.stringify(mine)}`);
         });
         assert.ok(Date.now() - killedAt <= limit, `${kind}: ${Date.now() - killedAt} ms`);
         t.diagnostic(
