@@ -127,7 +127,8 @@ export function limitEvents(socket: Socket, log: Logger): void {
       if (typeof ack === 'function') ack({ ok: false, error: TOO_MANY });
       if (++refusals === REFUSALS_BEFORE_DISCONNECT) {
         log.warn(`cut off ${socket.handshake.address}: still sending after ${refusals} refused events`);
-        socket.disconnect(true);
+        // After the answers already on their way (promises of events let through): they go first.
+        setImmediate(() => socket.disconnect(true));
       }
     }),
   );
