@@ -21,6 +21,13 @@ import { type Registry, type RegistryOptions, STORE_KINDS, type StoreKind } from
 export { fourLetterWord } from './adapters/zookeeper-session.ts';
 export { Backoff, sleep, withBackoff } from './backoff.ts';
 export { parseConfigValue } from './config-keys.ts';
+export {
+  chooseInstance,
+  noPickReason,
+  PICK_STRATEGIES,
+  PICK_STRATEGY_TEXT,
+  skippedText,
+} from './core/pick.ts';
 export { DEFAULT_PORTS, type Endpoint, hostPort, parseEndpoints } from './endpoints.ts';
 export * from './errors.ts';
 export { type Layout, layout } from './layout.ts';

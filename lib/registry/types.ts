@@ -120,6 +120,30 @@ export interface RegistryEvents {
   state: [state: ConnectionState, detail: StateDetail];
 }
 
+/** How Registry.pick and chooseInstance (core/pick.ts) choose among the passing instances. */
+export type PickStrategy = 'least-loaded' | 'random' | 'round-robin';
+
+/** What a strategy keeps between two picks of the same service. */
+export interface PickState {
+  /** round-robin: the id picked last; the next pick is the next id after it (in id order), wrapping. */
+  lastId?: string;
+  /** random: a number in [0, 1) (default Math.random), so that a test can fix the draw. */
+  random?: () => number;
+}
+
+export interface PickResult {
+  picked: DiscoveredInstance;
+  /** The passing instances considered, in the strategy's order (least-loaded: lowest CPU first). */
+  candidates: DiscoveredInstance[];
+  /** Why this one, in words: "least loaded of 5 passing; 1 critical skipped". */
+  reason: string;
+}
+
+export interface PickOptions {
+  /** Default 'least-loaded'. */
+  strategy?: PickStrategy;
+}
+
 export interface Registry extends EventEmitter<RegistryEvents> {
   readonly store: StoreKind;
   readonly namespace: string;
@@ -133,6 +157,14 @@ export interface Registry extends EventEmitter<RegistryEvents> {
   getConfig(key: string): Promise<string | undefined>;
   setConfig(key: string, value: string): Promise<void>;
   watchConfig(key: string): ConfigWatch;
+  /**
+   * One passing instance of the service, chosen by the strategy, or undefined when none passes. From
+   * the registry's own pushed view of the service (a watch kept open once asked, until close(); no
+   * polling). The first call waits for the first sync, at most one request's time: then
+   * StoreUnavailableError. While the store is down after a sync, the last known list is used and the
+   * reason says so.
+   */
+  pick(service: string, options?: PickOptions): Promise<PickResult | undefined>;
   /** The store's cluster members and their roles (StoreUnavailableError when down). */
   members(): Promise<ClusterMember[]>;
   /** Stops heartbeats and watches. Registrations not deregistered expire at the end of their window. */

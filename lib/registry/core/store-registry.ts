@@ -4,7 +4,13 @@ import { EventEmitter } from 'node:events';
 import type { StoreAdapter } from '../adapters/adapter.ts';
 import type { BackoffOptions } from '../backoff.ts';
 import { parseConfigValue } from '../config-keys.ts';
-import { ClosedError, MalformedValueError, ValidationError } from '../errors.ts';
+import {
+  ClosedError,
+  MalformedValueError,
+  type RegistryError,
+  StoreUnavailableError,
+  ValidationError,
+} from '../errors.ts';
 import type { Layout } from '../layout.ts';
 import { newIncarnation, newRecord } from '../record.ts';
 import { configKeySchema, instanceSpecSchema, parseOrThrow, serviceSchema } from '../schema.ts';
@@ -15,6 +21,9 @@ import type {
   InstanceSpec,
   InstanceWatch,
   LivenessSettings,
+  PickOptions,
+  PickResult,
+  PickState,
   Registration,
   Registry,
   RegistryEvents,
@@ -22,6 +31,7 @@ import type {
 } from '../types.ts';
 import { ConfigView } from './config-view.ts';
 import { InstanceView } from './instance-view.ts';
+import { chooseInstance, PICK_STRATEGIES } from './pick.ts';
 import { RegistrationHandle } from './registration.ts';
 
 export interface StoreRegistryOptions {
@@ -33,6 +43,15 @@ export interface StoreRegistryOptions {
   requestTimeoutMs: number;
 }
 
+/** The view pick() keeps of one service: the watch, whether it ever synced, the strategies' state. */
+interface PickView {
+  view: InstanceView;
+  state: PickState;
+  synced: boolean;
+  /** Why the store is not answering, as the watch last said. */
+  lastError: RegistryError | undefined;
+}
+
 export class StoreRegistry extends EventEmitter<RegistryEvents> implements Registry {
   readonly store: StoreKind;
   readonly namespace: string;
@@ -42,6 +61,8 @@ export class StoreRegistry extends EventEmitter<RegistryEvents> implements Regis
   private readonly incarnation = newIncarnation();
   private readonly registrations = new Set<RegistrationHandle>();
   private readonly watches = new Set<{ close(): void }>();
+  /** pick()'s views, one per service asked about, open until close(). */
+  private readonly pickViews = new Map<string, PickView>();
   private closed = false;
 
   constructor(
@@ -117,6 +138,22 @@ export class StoreRegistry extends EventEmitter<RegistryEvents> implements Regis
     return this.track(view);
   }
 
+  async pick(service: string, options?: PickOptions): Promise<PickResult | undefined> {
+    this.assertOpen();
+    const valid = parseOrThrow(serviceSchema, service, 'service', 'service');
+    const strategy = (options as PickOptions | null | undefined)?.strategy ?? 'least-loaded';
+    if (!PICK_STRATEGIES.includes(strategy))
+      throw new ValidationError('pick options', [
+        { field: 'strategy', expected: `one of ${PICK_STRATEGIES.join(', ')}` },
+      ]);
+    const pv = this.pickViewOf(valid);
+    if (!pv.synced) await this.firstSync(pv);
+    const result = chooseInstance(pv.view.instances(), strategy, pv.state);
+    if (result && pv.view.state === 'down')
+      result.reason += `; ${this.store} is down, so this is from the last known list`;
+    return result;
+  }
+
   async members(): Promise<ClusterMember[]> {
     this.assertOpen();
     await this.connected();
@@ -130,6 +167,7 @@ export class StoreRegistry extends EventEmitter<RegistryEvents> implements Regis
     this.registrations.clear();
     for (const watch of this.watches) watch.close();
     this.watches.clear();
+    this.pickViews.clear();
     await this.adapter.close();
   }
 
@@ -141,6 +179,49 @@ export class StoreRegistry extends EventEmitter<RegistryEvents> implements Regis
       close();
     };
     return watch;
+  }
+
+  private pickViewOf(service: string): PickView {
+    const known = this.pickViews.get(service);
+    if (known) return known;
+    const view = this.track(
+      new InstanceView(this.store, service, (sink) => this.adapter.watchInstances(service, sink)),
+    );
+    const pv: PickView = { view, state: {}, synced: view.state === 'live', lastError: undefined };
+    view.on('state', (state, error) => {
+      if (state === 'live') pv.synced = true;
+      if (state === 'down') pv.lastError = error;
+    });
+    this.pickViews.set(service, pv);
+    return pv;
+  }
+
+  /** Waits for the view's first sync, at most one request's time, as the other calls give a store. */
+  private firstSync(pv: PickView): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = (error?: Error) => {
+        clearTimeout(timer);
+        pv.view.off('state', onState);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onState = (state: string) => {
+        if (state === 'live') done();
+        else if (state === 'closed') done(new ClosedError(this.store));
+      };
+      const timer = setTimeout(() => {
+        const why = pv.lastError ? pv.lastError.message : 'no answer';
+        done(
+          new StoreUnavailableError(
+            this.store,
+            `no list of ${pv.view.service} within ${this.options.requestTimeoutMs} ms (${why})`,
+            pv.lastError,
+          ),
+        );
+      }, this.options.requestTimeoutMs);
+      pv.view.on('state', onState);
+      if (pv.synced) done();
+    });
   }
 
   /** A registry just created is still connecting: give it one request's time before trying. */
