@@ -1,0 +1,66 @@
+// One esbuild setup for every one-file bundle that runs on plain Node (the agent for the Pis,
+// device/build.ts; the attendee kit, device/kit/build.ts): no node_modules beside it, no native code.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, type Plugin } from 'esbuild';
+import protobuf from 'protobufjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * etcd3 reads its .proto files from disk next to its own code at run time; in one bundled file there
+ * is no such folder. Parse them now and hand the result to proto-loader's fromJSON instead.
+ */
+const embedEtcdProtos: Plugin = {
+  name: 'embed-etcd3-protos',
+  setup(b) {
+    b.onLoad({ filter: /etcd3[\\/]lib[\\/]connection-pool\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const proto = path.join(path.dirname(args.path), '..', 'proto', 'rpc.proto');
+      const json = new protobuf.Root().loadSync(proto, { keepCase: true }).toJSON();
+      const patched = source.replace(
+        /\(0, proto_loader_1\.loadSync\)\(`\$\{__dirname\}\/\.\.\/proto\/rpc\.proto`,/,
+        `(0, proto_loader_1.fromJSON)(${JSON.stringify(json)},`,
+      );
+      if (patched === source) throw new Error(`etcd3 changed: no proto loadSync call found in ${args.path}`);
+      return { contents: patched, loader: 'js' };
+    });
+  },
+};
+
+/** The kit's version from package.json, baked into the bundle (device/version.ts reads it). */
+export async function packageVersion(): Promise<string> {
+  const { version } = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8'));
+  return String(version);
+}
+
+/**
+ * Bundles `entry` (a path from the repository's root) into one ES module for Node 20, in memory:
+ * the callers write it to a file (the agent) or serve it (the kit, from the live page).
+ */
+export async function bundleForNode(entry: string): Promise<string> {
+  const result = await build({
+    entryPoints: [path.join(root, entry)],
+    bundle: true,
+    write: false,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    minify: true,
+    keepNames: false,
+    legalComments: 'none',
+    logLevel: 'warning',
+    define: { __FLEETKIT_VERSION__: JSON.stringify(await packageVersion()) },
+    // CommonJS packages inside an ES module bundle still call require() for Node's built-ins.
+    banner: {
+      js: "import { createRequire as __fleetkitRequire } from 'node:module'; const require = __fleetkitRequire(import.meta.url);",
+    },
+    plugins: [embedEtcdProtos],
+  });
+  if (result.errors.length > 0)
+    throw new Error(`build of ${entry} failed: ${result.errors.map((e) => e.text).join('; ')}`);
+  const text = result.outputFiles[0]?.text;
+  if (text === undefined) throw new Error(`build of ${entry} produced no output`);
+  return text;
+}
