@@ -24,6 +24,10 @@ const COMMANDS: Record<
     about: 'push the agent to the Pis over ssh, restart it, check it answers',
     load: () => import('./deploy/main.ts'),
   },
+  pick: {
+    about: 'which device each store would hand a client now (least loaded, random, in turn), and why',
+    load: () => import('../device/kit/pick.ts'),
+  },
   sim: {
     about: 'run simulated devices on this machine (unplug, replug, kill them)',
     load: () => import('./sim/main.ts'),

@@ -210,11 +210,12 @@ export class StoreRegistry extends EventEmitter<RegistryEvents> implements Regis
         else if (state === 'closed') done(new ClosedError(this.store));
       };
       const timer = setTimeout(() => {
-        const why = pv.lastError ? pv.lastError.message : 'no answer';
+        // The last error without its "<store> is unavailable:" prefix, which this error says already.
+        const why = pv.lastError?.message.replace(new RegExp(`^${this.store}( is unavailable)?: `), '');
         done(
           new StoreUnavailableError(
             this.store,
-            `no list of ${pv.view.service} within ${this.options.requestTimeoutMs} ms (${why})`,
+            `no list of ${pv.view.service} within ${this.options.requestTimeoutMs} ms (${why || 'no answer'})`,
             pv.lastError,
           ),
         );
