@@ -15,7 +15,8 @@ import type {
 import { createRegistry, errorMessage } from '../lib/registry/index.ts';
 import type { AgentConfig } from './config.ts';
 import { blinkActivityLed } from './led.ts';
-import { loadChanged, measureLoad } from './load.ts';
+import { loadChanged, loadMeter } from './load.ts';
+import { Stress, type StressStatus } from './stress.ts';
 
 export interface StoreStatus {
   store: StoreKind;
@@ -35,6 +36,10 @@ export interface AgentStatus {
   labels: Record<string, string>;
   color: string | null;
   load: Load | null;
+  /** What `--load-from` says the load is of. */
+  loadFrom: AgentConfig['loadFrom'];
+  /** The load it is told to carry (burnt in a worker thread): its base, or a told one until endsAt. */
+  stress: StressStatus;
   healthy: boolean;
   stores: StoreStatus[];
 }
@@ -54,7 +59,7 @@ export interface AgentIdentity {
 }
 
 export interface AgentOptions {
-  /** How the load is measured (default: the machine's own, device/load.ts); the bench injects a cheap one. */
+  /** How the load is measured (default: from `--load-from`, device/load.ts); the bench injects a cheap one. */
   measureLoad?: () => Promise<Load>;
 }
 
@@ -66,6 +71,8 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
   private reportTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private readonly measureLoad: () => Promise<Load>;
+  /** The load this device is told to carry (`--stress`, and messages from the parent: stress-message.ts). */
+  readonly stress: Stress;
 
   constructor(
     private readonly config: Readonly<AgentConfig>,
@@ -74,11 +81,22 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
     options: AgentOptions = {},
   ) {
     super();
-    this.measureLoad = options.measureLoad ?? measureLoad;
+    this.measureLoad = options.measureLoad ?? loadMeter(config.loadFrom);
+    this.stress = new Stress(config.stressPercent);
+    let carried = 0;
+    this.stress.on('change', (stress) => {
+      if (stress.percent > 0 || carried > 0) {
+        const until = stress.endsAt === null ? '' : ` until ${new Date(stress.endsAt).toISOString()}`;
+        this.log.info({ stress }, `carrying ${stress.percent} % of one core${until}`);
+      }
+      carried = stress.percent;
+      this.changed();
+    });
   }
 
   /** Measures the load once (so that the first registration carries it), then registers everywhere. */
   async start(): Promise<void> {
+    this.stress.start();
     await this.measure();
     for (const [store, endpoints] of Object.entries(this.config.stores) as [StoreKind, string[]][]) {
       this.links.set(store, this.connect(store, endpoints));
@@ -103,6 +121,8 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
       labels: this.identity.labels,
       color: this.color,
       load: this.load,
+      loadFrom: this.config.loadFrom,
+      stress: this.stress.status(),
       healthy: this.healthy,
       stores: [...this.links].map(([store, link]) => ({
         store,
@@ -118,6 +138,7 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
   async stop(timeoutMs = 3000): Promise<void> {
     this.stopping = true;
     clearTimeout(this.reportTimer);
+    this.stress.stop();
     await Promise.all(
       [...this.links].map(async ([store, link]) => {
         link.colorWatch.close();

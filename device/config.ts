@@ -30,6 +30,7 @@ import {
   serviceSchema,
   toFieldIssues,
 } from '../lib/registry/index.ts';
+import { stressParamsSchema } from './stress-message.ts';
 
 export const AGENT_SETTINGS: readonly SettingSpec[] = [
   ...STORE_SETTINGS,
@@ -77,8 +78,26 @@ export const AGENT_SETTINGS: readonly SettingSpec[] = [
     help: 'load is measured this often, seconds; written only when it changed',
     defaultText: '5',
   },
+  {
+    key: 'loadFrom',
+    flag: 'load-from',
+    env: 'FLEET_LOAD_FROM',
+    help: "what the load reports: machine (a Pi's own), or process (this agent's own process: a simulated or joined device that shares a machine)",
+    defaultText: 'machine',
+  },
+  {
+    key: 'stress',
+    flag: 'stress',
+    env: 'FLEET_STRESS',
+    help: 'a load to carry all the time, % of one core (0 to 100): real CPU burnt in a worker thread',
+    defaultText: '0',
+  },
   LOG_SETTING,
 ];
+
+/** Where the reported load comes from (device/load.ts). */
+export const LOAD_SOURCES = ['machine', 'process'] as const;
+export type LoadSource = (typeof LOAD_SOURCES)[number];
 
 export interface AgentConfig {
   stores: Partial<Record<StoreKind, string[]>>;
@@ -94,6 +113,9 @@ export interface AgentConfig {
   /** Consul: the shortest time between two load-only updates (RegistryOptions.consulLoadIntervalSeconds). */
   consulLoadIntervalSeconds: number;
   reportIntervalSeconds: number;
+  loadFrom: LoadSource;
+  /** % of one core burnt all the time (device/stress.ts); 0: none. */
+  stressPercent: number;
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -109,13 +131,15 @@ const schema = z.strictObject({
   labels: labelsSchema,
   reportInterval: wholeNumber(1, 3600, 'whole seconds'),
   consulLoadInterval: loadIntervalSchema,
+  loadFrom: z.enum(LOAD_SOURCES, { error: `one of ${LOAD_SOURCES.join(', ')}` }),
+  stress: stressParamsSchema.shape.percent,
   logLevel: z.enum(LOG_LEVELS, { error: `one of ${LOG_LEVELS.join(', ')}` }),
 });
 
 const ABOUT = {
   usage: 'Usage: fleetkit agent [settings]',
   description:
-    'Registers this device in etcd, ZooKeeper and/or Consul (at least one), reports its load, applies the\ncolor set in config and serves its page, /health and /status.',
+    'Registers this device in etcd, ZooKeeper and/or Consul (at least one), reports its load, applies the\ncolor set in config and serves its page, /health and /status. Started with an IPC channel (the simulated\nfleet, join), it carries the load its parent tells it to ({ type: "stress", percent, seconds }).',
 };
 
 function parseLabels(items: string[] | undefined, issues: SettingIssue[]): Record<string, string> {
@@ -148,6 +172,8 @@ export function parseAgentConfig(input: SettingsInput): ParsedAgentArgs {
         numberSetting(values.consulLoadInterval),
         DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS,
       ),
+      loadFrom: orDefault(values.loadFrom, 'machine'),
+      stress: orDefault(numberSetting(values.stress), 0),
       logLevel: orDefault(values.logLevel, 'info'),
     });
     if (!parsed.success) issues.push(...toFieldIssues(parsed.error));
@@ -166,6 +192,8 @@ export function parseAgentConfig(input: SettingsInput): ParsedAgentArgs {
       liveness,
       consulLoadIntervalSeconds: p.consulLoadInterval,
       reportIntervalSeconds: p.reportInterval,
+      loadFrom: p.loadFrom,
+      stressPercent: p.stress,
       logLevel: p.logLevel,
     };
   });

@@ -12,6 +12,7 @@ import { parseAgentConfig } from './config.ts';
 import { createDeviceServer, listen } from './http/server.ts';
 import { findAdvertisedHost, findDeviceId } from './identity.ts';
 import { deviceLabels } from './labels.ts';
+import { answerStressMessages } from './stress-message.ts';
 import { AGENT_VERSION } from './version.ts';
 
 export async function main(
@@ -45,6 +46,8 @@ export async function main(
     return 1;
   }
   log.info(`serving http://${config.listen}:${config.port}/ (/health, /status)`);
+  // Started by a parent with an IPC channel (the simulated fleet, `join`): it may tell a load to carry.
+  if (answerStressMessages(agent.stress)) log.info('listening for stress messages on the IPC channel');
   crashPolicy.started();
 
   onShutdown(async (signal) => {

@@ -36,6 +36,7 @@ export function renderPage(status: AgentStatus): string {
   <div>color: <strong id="color"></strong></div>
   <ul id="stores"></ul>
   <div id="load"></div>
+  <div id="stress"></div>
 </main>
 <script id="initial" type="application/json">${scriptSafeJson(status)}</script>
 <script>
@@ -57,8 +58,24 @@ export function renderPage(status: AgentStatus): string {
     }));
     const l = s.load;
     $('load').textContent = l ? 'CPU ' + l.cpuPercent + ' % · load ' + l.load1 + ' · memory ' + l.memUsedPercent + ' %' +
-      (l.temperatureC === null ? '' : ' · ' + l.temperatureC + ' °C') : 'load: measuring…';
+      (l.temperatureC === null ? '' : ' · ' + l.temperatureC + ' °C') +
+      (s.loadFrom === 'process' ? ' (of this agent process)' : '') : 'load: measuring…';
+    stress = s.stress;
+    stressAt = Date.now();
+    showStress();
   }
+  // The load it is told to carry, its seconds left counted down here between pushes (on this clock:
+  // a phone's clock may differ from the device's).
+  let stress = null;
+  let stressAt = 0;
+  function showStress() {
+    const st = stress;
+    if (!st || (st.percent === 0 && st.endsAt === null)) { $('stress').textContent = ''; return; }
+    const left = st.secondsLeft === null ? 0 : Math.max(0, Math.round(st.secondsLeft - (Date.now() - stressAt) / 1000));
+    $('stress').textContent = 'carrying ' + st.percent + ' % of one core' +
+      (st.endsAt === null ? ' (its base load)' : ' for ' + left + ' s more' + (st.base > 0 ? ', then its base ' + st.base + ' %' : ''));
+  }
+  setInterval(showStress, 1000);
   show(JSON.parse($('initial').textContent));
   function connect() {
     const events = new EventSource('/events');

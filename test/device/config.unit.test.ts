@@ -76,6 +76,30 @@ test('the Consul load interval: 15 s by default, 0 allowed, bad values named by 
   );
 });
 
+test('the load: the machine by default (a Pi), or the process; a base stress of 0 to 100 % of one core', () => {
+  const plain = parse([], { FLEET_ETCD: 'e' });
+  assert.equal(plain.loadFrom, 'machine');
+  assert.equal(plain.stressPercent, 0);
+  const sim = parse(['--stress', '30'], { FLEET_ETCD: 'e', FLEET_LOAD_FROM: 'process' });
+  assert.equal(sim.loadFrom, 'process');
+  assert.equal(sim.stressPercent, 30);
+  assert.equal(parse([], { FLEET_ETCD: 'e', FLEET_STRESS: '100' }).stressPercent, 100);
+  for (const [argv, env, name, expected] of [
+    [['--load-from', 'cpu'], {}, '--load-from', /one of machine, process/],
+    [[], { FLEET_LOAD_FROM: 'Process' }, 'FLEET_LOAD_FROM', /one of machine, process/],
+    [['--stress', '101'], {}, '--stress', /a whole percent of one core from 0 to 100/],
+    [[], { FLEET_STRESS: '12.5' }, 'FLEET_STRESS', /a whole percent of one core from 0 to 100/],
+    [[], { FLEET_STRESS: 'lots' }, 'FLEET_STRESS', /a whole percent of one core from 0 to 100/],
+  ] as const) {
+    assert.throws(
+      () => parse([...argv], { FLEET_ETCD: 'e', ...env }),
+      (e: unknown) =>
+        e instanceof SettingsError && e.fields.some((f) => f.includes(name)) && expected.test(e.message),
+      `${argv.join(' ')} ${JSON.stringify(env)}`,
+    );
+  }
+});
+
 test('every bad setting at once, by the name the user typed', () => {
   try {
     parse(['--port', 'eighty', '--consul-check', 'tcp', '--label', 'novalue', '--nope', 'stray'], {
@@ -110,6 +134,8 @@ test('--help lists every setting with its variable and default', () => {
       'FLEET_ETCD',
       '--consul-check',
       'FLEET_REPORT_INTERVAL',
+      'FLEET_LOAD_FROM',
+      'FLEET_STRESS',
       '(default: 8080)',
       'FLEET_ENV_FILE',
     ]) {
