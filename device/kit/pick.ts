@@ -4,7 +4,6 @@
 // changes. Exit codes: 0 when some store picked a device, 1 when none did (down or nothing passing),
 // 2 for bad settings, 130 after Ctrl-C (--follow).
 import { numberSetting, wholeNumber } from '../../lib/cli/checks.ts';
-import { parseStores, STORE_SETTINGS } from '../../lib/cli/common-settings.ts';
 import {
   configOrExit,
   type ParsedCommand,
@@ -23,7 +22,6 @@ import {
   errorMessage,
   hostPort,
   isRegistryError,
-  namespaceSchema,
   noPickReason,
   PICK_STRATEGIES,
   PICK_STRATEGY_TEXT,
@@ -32,9 +30,9 @@ import {
   type Registry,
   STORE_KINDS,
   type StoreKind,
-  serviceSchema,
   toFieldIssues,
 } from '../../lib/registry/index.ts';
+import { KIT_STORE_SETTINGS, storesFromSettings } from './stores-from-page.ts';
 
 /** Where the stores come from, as far as pick needs them. */
 export interface PickStores {
@@ -43,20 +41,11 @@ export interface PickStores {
   service: string;
 }
 
-// HOOK for `--from INSTRUCTOR` (the attendee kit asks the instructor's page, device/kit/
-// stores-from-page.ts): swap PICK_STORE_SETTINGS for its KIT_STORE_SETTINGS and pickStores() for its
-// storesFromSettings(), which answer the same { stores, namespace, service }. For now the stores come
-// from the usual settings only (--etcd/--zookeeper/--consul, FLEET_*, --env-file).
-const PICK_STORE_SETTINGS: readonly SettingSpec[] = STORE_SETTINGS;
-async function pickStores(values: RawSettings, issues: SettingIssue[]): Promise<PickStores | undefined> {
-  const stores = parseStores(values, issues);
-  const namespace = namespaceSchema.safeParse(values.namespace ?? 'fleet');
-  if (!namespace.success) issues.push(...toFieldIssues(namespace.error, 'namespace'));
-  const service = serviceSchema.safeParse(values.service ?? 'web');
-  if (!service.success) issues.push(...toFieldIssues(service.error, 'service'));
-  if (!namespace.success || !service.success) return undefined;
-  return { stores, namespace: namespace.data, service: service.data };
-}
+// The stores: --from INSTRUCTOR (the instructor's page names them), else --etcd/--zookeeper/--consul
+// (FLEET_*, ./fleetkit.env in an attendee's folder), as every kit command takes them.
+const PICK_STORE_SETTINGS: readonly SettingSpec[] = KIT_STORE_SETTINGS;
+const pickStores: (values: RawSettings, issues: SettingIssue[]) => Promise<PickStores | undefined> =
+  storesFromSettings;
 
 const MAX_COUNT = 1000;
 
