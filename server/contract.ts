@@ -78,6 +78,11 @@ export interface StoreView {
   skipped: SkippedCounts;
   /** Devices over the page's cap: counted, not sent ("and 1,234 more"). */
   hidden: number;
+  /**
+   * The id of the device a least-loaded client would be handed now (chooseInstance over every device
+   * this store lists, shown or over the cap; only passing ones), null when none passes.
+   */
+  pick: string | null;
 }
 
 export type TimelineKind =

@@ -10,7 +10,7 @@ import type {
   LivenessModel,
   Registry,
 } from '../../lib/registry/index.ts';
-import { clip, createRegistry, livenessModel } from '../../lib/registry/index.ts';
+import { chooseInstance, clip, createRegistry, livenessModel } from '../../lib/registry/index.ts';
 import { type BoundCommands, bindCommands } from '../commands.ts';
 import type { ServerConfig } from '../config.ts';
 import type { DeviceView, StoreKind, StoreView } from '../contract.ts';
@@ -46,6 +46,8 @@ export class StoreLink {
   private readonly hidden = new Set<string>();
   /** Skipped entries are named in the timeline within a budget, so that a flood cannot push out the rest. */
   private readonly invalidNotes: NoteBudget;
+  /** The next pick is worked out once per event-loop turn, however many devices changed in it. */
+  private pickQueued = false;
 
   constructor(
     readonly store: StoreKind,
@@ -78,6 +80,7 @@ export class StoreLink {
       color: null,
       skipped: this.watch.skipped(),
       hidden: 0,
+      pick: null,
     };
     this.listen();
     void this.pollMembers();
@@ -193,11 +196,29 @@ export class StoreLink {
           command: this.commands.watch(),
         });
     });
-    watch.on('change', (change) => this.hooks.change(this, change));
+    watch.on('change', (change) => {
+      this.hooks.change(this, change);
+      this.queuePick();
+    });
     watch.on('invalid', (error) => this.noteInvalid(error.message));
     watch.on('skipped', (skipped) => this.update({ skipped }));
     colorWatch.on('value', (color) => this.update({ color: color ?? null }));
     colorWatch.on('invalid', (error) => this.noteInvalid(error.message));
+  }
+
+  /**
+   * The device a least-loaded client would be handed now, from every device the store lists (the
+   * page's "next pick"); a new value leaves with the column header through the batcher.
+   */
+  private queuePick(): void {
+    if (this.pickQueued) return;
+    this.pickQueued = true;
+    setImmediate(() => {
+      this.pickQueued = false;
+      if (this.closed) return;
+      const pick = chooseInstance(this.watch.instances(), 'least-loaded')?.picked.record.id ?? null;
+      if (pick !== this.current.pick) this.update({ pick });
+    });
   }
 
   private noteInvalid(text: string): void {
