@@ -95,8 +95,15 @@ function zookeeperRaw(endpoint: string): RawStore {
   const lost = (error: unknown) =>
     (error as { getCode?: () => number }).getCode?.() === zookeeper.Exception.CONNECTION_LOSS ||
     (error instanceof Error && error.message.startsWith('no answer within'));
+  // A client that lost its connection may stay silent (seen on a loaded machine: three tests in a row
+  // without an answer): the retry goes through a fresh client.
   const call = <T>(run: (cb: (error: unknown, value: T) => void) => void) =>
-    once(run).catch((error) => (lost(error) ? once(run) : Promise.reject(error)));
+    once(run).catch((error) => {
+      if (!lost(error)) return Promise.reject(error);
+      client.close();
+      open();
+      return once(run);
+    });
   const noNode = (error: unknown) =>
     (error as { getCode?: () => number }).getCode?.() === zookeeper.Exception.NO_NODE;
   const list = async (path: string): Promise<string[]> => {

@@ -118,6 +118,9 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
       await this.adapter.whenConnected(signal);
       if (signal.aborted) return;
       const version = this.version;
+      // Each claim is stamped: a copy this process left on a store member that died is then older
+      // than the one it claims now, so a reader that meets both (Consul after a failover) keeps this one.
+      this.desired = { ...this.desired, updatedAt: new Date().toISOString() };
       let claim: Claim;
       try {
         claim = await this.adapter.claim(this.desired);
