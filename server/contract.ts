@@ -113,16 +113,27 @@ export interface TimelineEntry {
 }
 
 // The simulated fleet (provision/sim implements what simulation-contract.ts asks of it).
-export type SimAction = 'unplug' | 'replug' | 'kill';
+/** stress: burn CPU in the device's own process (SimulateRequest's percent and seconds). */
+export type SimAction = 'unplug' | 'replug' | 'kill' | 'stress';
 export type SimulatedDeviceState = 'running' | 'unplugged' | 'killed' | 'exited' | 'stopped';
 /** namespaces: unplug takes its link down; processes: unplug freezes it (SIGSTOP). */
 export type SimMode = 'namespaces' | 'processes';
 
-/** A device of the simulated fleet that the presenter can unplug, replug (or restart) and kill. */
+/** A load a simulated device was told to carry, while it lasts. */
+export interface SimStress {
+  /** % of one core. */
+  percent: number;
+  /** Server clock, ms: when the device goes back to its base load. */
+  endsAt: number;
+}
+
+/** A device of the simulated fleet that the presenter can unplug, replug (or restart), kill and stress. */
 export interface SimulatedDevice {
   id: string;
   state: SimulatedDeviceState;
   mode: SimMode;
+  /** The load it was told to carry, until endsAt; null or absent: none. */
+  stress?: SimStress | null;
 }
 
 export interface FleetSnapshot {
@@ -170,6 +181,10 @@ export interface ServerToClientEvents {
 export interface SimulateRequest {
   id: string;
   action: SimAction;
+  /** stress only: % of one core to burn (0 to 100)... */
+  percent?: number;
+  /** ...for this many seconds (0: back to its base load now). */
+  seconds?: number;
 }
 
 export interface ClientToServerEvents {

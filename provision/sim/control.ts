@@ -1,11 +1,30 @@
 // The running simulated fleet answers on loopback HTTP, so that `fleetkit sim unplug sim-3` in another
-// terminal, and the server's presenter controls, can act on it: GET /devices, POST /devices/ID/ACTION,
-// POST /stop. JSON in and out; loopback only.
+// terminal, and the server's presenter controls, can act on it: GET /devices, POST /devices/ID/ACTION
+// (stress with a body {"percent": 80, "seconds": 60}), POST /stop. JSON in and out; loopback only.
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { errorMessage } from '../../lib/registry/index.ts';
-import { SIM_ACTIONS, type SimAction } from '../../server/simulation-contract.ts';
+import { checkStressParams, SIM_ACTIONS, type SimAction } from '../../server/simulation-contract.ts';
 import type { SimFleet } from './fleet.ts';
+
+/** A stress body is a few dozen bytes: more is refused before it is read. */
+const MAX_BODY_BYTES = 1024;
+
+class BadRequest extends Error {}
+
+/** The JSON body of a request, at most MAX_BODY_BYTES. */
+async function jsonBody(req: IncomingMessage): Promise<unknown> {
+  let text = '';
+  for await (const chunk of req) {
+    text += chunk;
+    if (text.length > MAX_BODY_BYTES) throw new BadRequest(`body: at most ${MAX_BODY_BYTES} bytes of JSON`);
+  }
+  try {
+    return JSON.parse(text || 'null');
+  } catch {
+    throw new BadRequest('body: JSON such as {"percent": 80, "seconds": 60}');
+  }
+}
 
 // The API served here is the server's contract (server/simulation-contract.ts), its client too.
 export {
@@ -32,11 +51,18 @@ export async function serveControl(fleet: SimFleet, port: number, onStop: () => 
         const [, id, action] = parts as [string, string, string];
         if (!SIM_ACTIONS.includes(action as SimAction))
           return reply(400, { error: `action: one of ${SIM_ACTIONS.join(', ')}` });
-        return reply(200, await fleet.act(decodeURIComponent(id), action as SimAction));
+        if (action !== 'stress')
+          return reply(200, await fleet.act(decodeURIComponent(id), action as SimAction));
+        const checked = checkStressParams(await jsonBody(req));
+        if (checked.issues)
+          return reply(400, { error: checked.issues.map((i) => `${i.field}: ${i.expected}`).join('; ') });
+        return reply(200, await fleet.act(decodeURIComponent(id), 'stress', checked.params));
       }
-      reply(404, { error: 'try GET /devices, POST /devices/ID/unplug|replug|kill, POST /stop' });
+      reply(404, {
+        error: `try GET /devices, POST /devices/ID/${SIM_ACTIONS.join('|')}, POST /stop`,
+      });
     } catch (error) {
-      reply(409, { error: errorMessage(error) });
+      reply(error instanceof BadRequest ? 400 : 409, { error: errorMessage(error) });
     }
   });
   server.listen(port, '127.0.0.1');

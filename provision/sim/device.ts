@@ -1,14 +1,18 @@
 // One simulated device: the real agent bundle in a process of its own. In a network namespace
 // (root), unplug cuts its link; otherwise unplug freezes it (SIGSTOP): its connections stay open but
-// silent, which the stores see the same way.
+// silent, which the stores see the same way. Its IPC channel (through `ip netns exec` too, which execs
+// the agent in place) carries the loads it is told to burn.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
+import { sendStress } from '../../device/stress-message.ts';
 import type {
   SimAction,
   SimDeviceInfo,
   SimMode,
+  SimStress,
   SimulatedDeviceState,
+  StressParams,
 } from '../../server/simulation-contract.ts';
 import { addressOf, createHost, namespaceOf, removeHost, setLink } from './netns.ts';
 
@@ -19,6 +23,7 @@ export {
   type SimAction,
   type SimDeviceInfo,
   type SimMode,
+  type StressParams,
 } from '../../server/simulation-contract.ts';
 
 export interface SimDeviceOptions {
@@ -37,6 +42,8 @@ export class SimDevice {
   private child: ChildProcess | undefined;
   private state: SimulatedDeviceState = 'stopped';
   private lostAt: number | null = null;
+  /** The load it was last told to carry, until it ends (a new process carries none). */
+  private stress: SimStress | null = null;
 
   constructor(private readonly options: SimDeviceOptions) {
     this.id = `sim-${options.index}`;
@@ -51,6 +58,7 @@ export class SimDevice {
       pid: this.child?.pid ?? null,
       url: `http://${host}:${this.options.port}/`,
       lostAt: this.lostAt,
+      stress: this.stress && this.stress.endsAt > Date.now() ? this.stress : null,
     };
   }
 
@@ -68,7 +76,10 @@ export class SimDevice {
     };
     const argv = mode === 'namespaces' ? ['ip', 'netns', 'exec', namespaceOf(index), ...command] : command;
     const log = createWriteStream(path.join(logDir, `${this.id}.log`), { flags: 'a' });
-    const child = spawn(argv[0]!, argv.slice(1), { env: agentEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      env: agentEnv,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
     // Two sources into one file: neither may end it (the other may still write); the exit does.
     log.on('error', () => undefined);
     child.stdout?.pipe(log, { end: false });
@@ -77,16 +88,18 @@ export class SimDevice {
     this.child = child;
     this.state = 'running';
     this.lostAt = null;
+    this.stress = null;
     child.once('exit', () => {
       if (this.child === child && this.state !== 'killed' && this.state !== 'stopped') this.state = 'exited';
     });
   }
 
-  async act(action: SimAction): Promise<SimDeviceInfo> {
+  async act(action: SimAction, params?: StressParams): Promise<SimDeviceInfo> {
     const actions: Record<SimAction, () => Promise<void>> = {
       unplug: () => this.unplug(),
       replug: () => this.replug(),
       kill: () => this.kill(),
+      stress: () => this.carry(params ?? { percent: 0, seconds: 0 }),
     };
     await actions[action]();
     return this.info;
@@ -127,6 +140,17 @@ export class SimDevice {
     else this.child?.kill('SIGCONT');
     this.state = 'running';
     this.lostAt = null;
+  }
+
+  /** Tells the agent over its IPC channel to burn `percent` % of one core for `seconds`. */
+  private async carry(params: StressParams): Promise<void> {
+    // A frozen process (unplugged in processes mode) would not answer; a dead one cannot.
+    if (this.state !== 'running' || !this.child)
+      throw new Error(
+        `${this.id} is ${this.state}, not running: ${this.state === 'unplugged' ? 'replug' : 'restart'} it first`,
+      );
+    const status = await sendStress(this.child, params);
+    this.stress = status.endsAt === null ? null : { percent: status.percent, endsAt: status.endsAt };
   }
 
   private async kill(): Promise<void> {

@@ -8,7 +8,7 @@ import { livenessEnv } from '../../lib/cli/common-settings.ts';
 import type { LivenessSettings, StoreKind } from '../../lib/registry/index.ts';
 import { parseEndpoints } from '../../lib/registry/index.ts';
 import { allocatePorts } from '../stores/ports.ts';
-import { type SimAction, SimDevice, type SimDeviceInfo, type SimMode } from './device.ts';
+import { type SimAction, SimDevice, type SimDeviceInfo, type SimMode, type StressParams } from './device.ts';
 import {
   BRIDGE_ADDRESS,
   canUseNamespaces,
@@ -78,6 +78,8 @@ export class SimFleet {
       FLEET_NAMESPACE: options.namespace,
       FLEET_SERVICE: options.service,
       FLEET_LOG_LEVEL: 'info',
+      // Many devices share this machine: each reports its own process, which its stress loads.
+      FLEET_LOAD_FROM: 'process',
       ...(options.labels ? { FLEET_LABELS: options.labels } : {}),
     };
     const ids = Array.from({ length: options.count }, (_, i) => `sim-${i + 1}`);
@@ -105,11 +107,12 @@ export class SimFleet {
     return [...this.devices.values()].map((d) => d.info);
   }
 
-  async act(id: string, action: SimAction): Promise<SimDeviceInfo> {
+  /** `params`: for stress only (checked by the caller: the control API). */
+  async act(id: string, action: SimAction, params?: StressParams): Promise<SimDeviceInfo> {
     const device = this.devices.get(id);
     if (!device)
       throw new Error(`no simulated device "${id}": try one of ${[...this.devices.keys()].join(', ')}`);
-    return device.act(action);
+    return device.act(action, params);
   }
 
   /** Every device deregisters and stops; every namespace and link goes. */

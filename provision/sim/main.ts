@@ -1,7 +1,9 @@
 // `fleetkit sim`: a simulated fleet on this machine.
 //   fleetkit sim start [N]   N devices (default 6), in the foreground; Ctrl-C stops them all
 //   fleetkit sim list | unplug ID | replug ID | kill ID | stop     acting on the running fleet
+//   fleetkit sim stress ID PERCENT [SECONDS]   the device burns PERCENT % of one core (default 60 s)
 import { once } from 'node:events';
+import { MAX_STRESS_SECONDS } from '../../device/stress-message.ts';
 import { unitNodeFlags } from '../../device/unit.ts';
 import { numberSetting, wholeNumber } from '../../lib/cli/checks.ts';
 import {
@@ -27,6 +29,11 @@ import {
   serviceSchema,
   toFieldIssues,
 } from '../../lib/registry/index.ts';
+import {
+  checkStressParams,
+  DEFAULT_STRESS_SECONDS,
+  type StressParams,
+} from '../../server/simulation-contract.ts';
 import { DEFAULT_SIM_CONTROL, DEFAULT_SIM_CONTROL_PORT, SimControlClient, serveControl } from './control.ts';
 import { SIM_ACTIONS, type SimAction, type SimDeviceInfo } from './device.ts';
 import { SimFleet } from './fleet.ts';
@@ -67,13 +74,19 @@ const VERBS = ['start', 'list', 'stop', ...SIM_ACTIONS] as const;
 const ABOUT = {
   usage: `Usage: fleetkit sim start [N] [settings]      run N simulated devices (default 6) until Ctrl-C
        fleetkit sim list | stop [--control URL]     the running fleet
-       fleetkit sim unplug|replug|kill ID           one device (as root: its link goes down; else it freezes)`,
+       fleetkit sim unplug|replug|kill ID           one device (as root: its link goes down; else it freezes)
+       fleetkit sim stress ID PERCENT [SECONDS]     one device burns PERCENT % of one core for SECONDS (default ${DEFAULT_STRESS_SECONDS})`,
   description:
-    'Runs the real agent as N devices on this machine, and acts on them while they run. The stores, liveness,\n--mode and --control-port settings are for `sim start`; --control for the others.',
+    "Runs the real agent as N devices on this machine, and acts on them while they run. Each device reports\nits own process's load (FLEET_LOAD_FROM=process), so `sim stress` moves its CPU figure in every store\n(SECONDS 0 takes it back to its base load). The stores, liveness, --mode and --control-port settings\nare for `sim start`; --control for the others.",
   positionals: [
     { name: 'COMMAND', help: VERBS.join(', ') },
     { name: 'N', help: 'sim start: how many devices, 1 to 1000 (default: 6)' },
-    { name: 'ID', help: 'sim unplug, replug, kill: a device id such as sim-3 (sim list shows them)' },
+    { name: 'ID', help: 'sim unplug, replug, kill, stress: a device id such as sim-3 (sim list shows them)' },
+    { name: 'PERCENT', help: 'sim stress: % of one core to burn, 0 to 100' },
+    {
+      name: 'SECONDS',
+      help: `sim stress: for how long, 0 to ${MAX_STRESS_SECONDS} (default: ${DEFAULT_STRESS_SECONDS}; 0 ends a load)`,
+    },
   ],
 };
 
@@ -89,7 +102,8 @@ type SimCommand =
       liveness: LivenessSettings;
     }
   | { verb: 'list' | 'stop'; control: string }
-  | { verb: SimAction; id: string; control: string };
+  | { verb: Exclude<SimAction, 'stress'>; id: string; control: string }
+  | { verb: 'stress'; id: string; control: string; params: StressParams };
 
 /** Throws a SettingsError naming every bad setting (and argument) at once. */
 export function parseSimCommand(input: SettingsInput) {
@@ -98,7 +112,10 @@ export function parseSimCommand(input: SettingsInput) {
     input,
     ABOUT,
     (values, issues, { positionals, sources }): SimCommand | undefined => {
-      const [verb, arg, ...extra] = positionals;
+      const [verb, arg, ...rest] = positionals;
+      // Only stress takes more than one argument: PERCENT and SECONDS.
+      const more = verb === 'stress' ? rest.slice(0, 2) : [];
+      const extra = rest.slice(more.length);
       if (extra.length > 0) issues.push({ field: extra.join(' '), expected: 'nothing more (see --help)' });
       if (!VERBS.includes(verb as (typeof VERBS)[number])) {
         issues.push({
@@ -115,7 +132,7 @@ export function parseSimCommand(input: SettingsInput) {
         }
       };
       if (verb === 'start') {
-        onlyFor(CLIENT_SETTINGS, 'sim list, stop, unplug, replug, kill');
+        onlyFor(CLIENT_SETTINGS, 'sim list, stop, unplug, replug, kill, stress');
         return checkStart(arg, values, issues);
       }
       onlyFor(START_SETTINGS, 'sim start');
@@ -128,7 +145,24 @@ export function parseSimCommand(input: SettingsInput) {
         issues.push({ field: 'ID', expected: 'a device id, e.g. sim-3 (fleetkit sim list)' });
         return undefined;
       }
-      return { verb: verb as SimAction, id: arg, control };
+      if (verb !== 'stress') return { verb: verb as Exclude<SimAction, 'stress'>, id: arg, control };
+      const [percent, seconds] = more;
+      if (percent === undefined) {
+        issues.push({
+          field: 'PERCENT',
+          expected: 'how much of one core to burn, 0 to 100 (sim stress sim-3 80)',
+        });
+        return undefined;
+      }
+      const checked = checkStressParams({
+        percent: numberSetting(percent),
+        seconds: seconds === undefined ? DEFAULT_STRESS_SECONDS : numberSetting(seconds),
+      });
+      if (checked.issues) {
+        issues.push(...checked.issues.map((i) => ({ ...i, field: i.field.toUpperCase() })));
+        return undefined;
+      }
+      return { verb, id: arg, control, params: checked.params };
     },
   );
 }
@@ -165,8 +199,12 @@ function checkStart(
 }
 
 function table(devices: SimDeviceInfo[]): string {
+  const stress = (d: SimDeviceInfo) =>
+    d.stress
+      ? `  stress ${d.stress.percent} % for ${Math.max(0, Math.round((d.stress.endsAt - Date.now()) / 1000))} s`
+      : '';
   return devices
-    .map((d) => `${d.id.padEnd(8)} ${d.state.padEnd(10)} ${d.mode.padEnd(11)} ${d.url}`)
+    .map((d) => `${d.id.padEnd(8)} ${d.state.padEnd(10)} ${d.mode.padEnd(11)} ${d.url}${stress(d)}`)
     .join('\n');
 }
 
@@ -208,7 +246,18 @@ export async function main(
   try {
     if (command.verb === 'start') return await start(command);
     const client = new SimControlClient(command.control);
-    if ('id' in command) process.stdout.write(`${table([await client.act(command.id, command.verb)])}\n`);
+    if (command.verb === 'stress') {
+      const device = await client.act(command.id, 'stress', command.params);
+      const { percent, seconds } = command.params;
+      process.stdout.write(
+        `${table([device])}\n${
+          seconds === 0
+            ? `${device.id} is back to its base load`
+            : `${device.id} burns ${percent} % of one core for ${seconds} s (its CPU figure in the stores follows within its report interval; Consul paces load writes, 15 s by default)`
+        }\n`,
+      );
+    } else if ('id' in command)
+      process.stdout.write(`${table([await client.act(command.id, command.verb)])}\n`);
     else if (command.verb === 'list') process.stdout.write(`${table(await client.list())}\n`);
     else {
       await client.stop();

@@ -39,11 +39,26 @@ export function parseSetColor(payload: unknown): SetColorRequest {
   return { color: color as string, store };
 }
 
+/** An own number field (the range is the simulated fleet's to check: simulation.ts). */
+function count(fields: Fields, key: string, expected: string, issues: FieldIssue[]): number | undefined {
+  const value = Object.hasOwn(fields, key) ? fields[key] : undefined;
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  issues.push({ field: key, expected });
+  return undefined;
+}
+
 export function parseSimulate(payload: unknown): SimulateRequest {
   const fields = fieldsOf('simulate', payload, '{"id": "sim-3", "action": "unplug"}');
   const issues: FieldIssue[] = [];
   const id = text(fields, 'id', 'a simulated device id such as sim-3', issues);
-  const action = text(fields, 'action', 'unplug, replug or kill', issues);
+  const action = text(fields, 'action', 'unplug, replug, kill or stress', issues);
+  if (action !== 'stress') {
+    if (issues.length > 0) throw new ValidationError('simulate', issues);
+    return { id: id as string, action: action as SimAction };
+  }
+  // {"id": "sim-3", "action": "stress", "percent": 80, "seconds": 60}
+  const percent = count(fields, 'percent', 'a whole percent of one core, 0 to 100', issues);
+  const seconds = count(fields, 'seconds', 'whole seconds (0 ends the load)', issues);
   if (issues.length > 0) throw new ValidationError('simulate', issues);
-  return { id: id as string, action: action as SimAction };
+  return { id: id as string, action, percent, seconds };
 }

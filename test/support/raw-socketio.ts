@@ -37,7 +37,13 @@ export function eventPayload(f: Fuzz): unknown {
         store: f.pick(['all', 'etcd', 'consul', odd()]),
       };
     case 1:
-      return { id: f.pick(['sim-1', odd()]), action: f.pick(['unplug', 'kill', 'replug', odd()]) };
+      return {
+        id: f.pick(['sim-1', odd()]),
+        action: f.pick(['unplug', 'kill', 'replug', 'stress', odd()]),
+        ...(f.chance(0.5)
+          ? { percent: f.pick([80, 0, 100, 101, -1, 12.5, odd()]), seconds: f.pick([60, 0, 86_401, odd()]) }
+          : {}),
+      };
     case 2:
       return f.object(0);
     default:

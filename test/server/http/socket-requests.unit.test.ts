@@ -77,3 +77,31 @@ test('simulate: an id and an action, as strings', () => {
     /request: an object such as/,
   );
 });
+
+test('simulate stress: a percent and seconds as numbers (their range is checked by the simulated fleet link)', () => {
+  assert.deepEqual(parseSimulate({ id: 'sim-2', action: 'stress', percent: 80, seconds: 60 }), {
+    id: 'sim-2',
+    action: 'stress',
+    percent: 80,
+    seconds: 60,
+  });
+  assert.match(
+    refusal(() => parseSimulate({ id: 'sim-2', action: 'stress' })),
+    /^invalid simulate: percent: a whole percent of one core, 0 to 100; seconds: whole seconds/,
+  );
+  assert.match(
+    refusal(() => parseSimulate({ id: 'sim-2', action: 'stress', percent: '80', seconds: Number.NaN })),
+    /percent: .*seconds: /,
+  );
+  assert.match(
+    refusal(() =>
+      parseSimulate(JSON.parse('{"id":"sim-2","action":"stress","__proto__":{"percent":80,"seconds":1}}')),
+    ),
+    /percent: .*seconds: /,
+  );
+  assert.deepEqual(
+    parseSimulate({ id: 'sim-2', action: 'kill', percent: 'ignored' }),
+    { id: 'sim-2', action: 'kill' },
+    'other actions take no load',
+  );
+});
