@@ -329,6 +329,14 @@ export interface BadSettingsOptions {
   output?: CommandOutput;
 }
 
+/** How the user runs the program, for "Run `fleetkit agent --help`" (the attendee kit sets its own). */
+let programName = 'fleetkit';
+
+/** The attendee kit's entry says it is run as `node fleetkit.mjs`: every command's messages then say so. */
+export function setProgramName(name: string): void {
+  programName = name;
+}
+
 /** The one printer of bad settings: every setting named as the user typed it; exit code 2. */
 export function printBadSettings(
   command: string,
@@ -337,7 +345,7 @@ export function printBadSettings(
 ): number {
   const lines = issues.map((i) => `  ${i.field}: ${i.expected}`).join('\n');
   (options.output ?? CONSOLE).err(
-    `fleetkit ${command}: bad settings, ${options.untouched ?? 'nothing started'}:\n${lines}\nRun \`fleetkit ${command} --help\` for every setting.`,
+    `${programName} ${command}: bad settings, ${options.untouched ?? 'nothing started'}:\n${lines}\nRun \`${programName} ${command} --help\` for every setting.`,
   );
   return 2;
 }
