@@ -2,6 +2,7 @@
 // `node fleetkit.mjs <command> ...` on a laptop with only Node. In a folder where `join` ran,
 // ./fleetkit.env gives every command the stores (the environment and the flags still win).
 import { fileProblem } from '../../lib/cli/checks.ts';
+import { isEntryPoint } from '../../lib/cli/entry-point.ts';
 import { isSettingsError, printBadSettings, setProgramName } from '../../lib/cli/settings.ts';
 import type { StoreKind } from '../../lib/registry/index.ts';
 import { KIT_ENV_FILE, readKitEnv } from './kit-env.ts';
@@ -83,5 +84,10 @@ export async function run(argv: readonly string[]): Promise<number | undefined> 
   return (await command.load()).main(rest, { ...fromFile, ...process.env });
 }
 
-const code = await run(process.argv.slice(2));
-if (code !== undefined) process.exitCode = code;
+// Imported by an attendee's own script, the file is a library (library.ts); run, it is the command line.
+export * from './library.ts';
+
+if (isEntryPoint(import.meta.url)) {
+  const code = await run(process.argv.slice(2));
+  if (code !== undefined) process.exitCode = code;
+}
