@@ -16,6 +16,7 @@ import {
   parseCommand,
   type SettingSpec,
   type SettingsInput,
+  switchValue,
 } from '../lib/cli/settings.ts';
 import type { LivenessSettings, StoreKind } from '../lib/registry/index.ts';
 import {
@@ -70,6 +71,13 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     help: 'tiles per store column; more devices are counted ("and 1,234 more"), not drawn',
     defaultText: String(DEFAULT_MAX_DEVICES),
   },
+  {
+    key: 'classroom',
+    flag: 'classroom',
+    env: 'FLEET_CLASSROOM',
+    switch: true,
+    help: 'serve the attendee kit at /kit/ (fleetkit.mjs, the stores as attendees reach them): laptops join with `node fleetkit.mjs join`',
+  },
   ...LIVENESS_SETTINGS,
   LOG_SETTING,
 ];
@@ -85,6 +93,8 @@ export interface ServerConfig {
   simControl: string | undefined;
   /** Devices shown per store; the others are counted. */
   maxDevices: number;
+  /** Serve the attendee kit (/kit/); off: /kit/ answers 404 saying how to turn it on. */
+  classroom: boolean;
   liveness: LivenessSettings;
   logLevel: (typeof LOG_LEVELS)[number];
 }
@@ -123,6 +133,9 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
   return parseCommand(SERVER_SETTINGS, input, ABOUT, (values, issues): ServerConfig | undefined => {
     const stores = parseStores(values, issues);
     const liveness = parseLiveness(values, issues);
+    const classroom = switchValue(values.classroom);
+    if (classroom === undefined)
+      issues.push({ field: 'classroom', expected: 'on/1/true/yes or off/0/false/no' });
     const parsed = schema.safeParse({
       namespace: values.namespace ?? 'fleet',
       service: values.service ?? 'web',
@@ -138,11 +151,13 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
       issues.push(...toFieldIssues(parsed.error));
       return undefined;
     }
+    if (classroom === undefined) return undefined;
     return {
       ...parsed.data,
       publicUrl: parsed.data.publicUrl,
       simControl: parsed.data.simControl,
       stores,
+      classroom,
       liveness,
     };
   });

@@ -152,6 +152,8 @@ export interface FleetSnapshot {
   palette: string[];
   /** The simulated fleet's devices, or null when no simulated fleet is attached to this server. */
   simulation: SimulatedDevice[] | null;
+  /** With --classroom: where attendees get the kit (the header links to it); null when off. */
+  classroom: { kitUrl: string } | null;
 }
 
 /** Changes since the last batch; sent at most once per event-loop turn. */

@@ -2,7 +2,6 @@
 // uncaught errors in a loop: lib/cli/crash-policy.ts), 143 after SIGTERM, 130 after SIGINT.
 import { once } from 'node:events';
 import { createServer } from 'node:http';
-import { networkInterfaces } from 'node:os';
 import { installCrashPolicy } from '../lib/cli/crash-policy.ts';
 import { createLogger } from '../lib/cli/log.ts';
 import { configOrExit } from '../lib/cli/settings.ts';
@@ -12,16 +11,9 @@ import { parseServerConfig } from './config.ts';
 import { Fleet } from './fleet/fleet.ts';
 import { createServerApp } from './http/app.ts';
 import { attachSockets } from './http/sockets.ts';
+import { lanAddress } from './lan-address.ts';
 import { buildPage } from './page/build.ts';
 import { SimulationLink } from './simulation.ts';
-
-/** The first LAN address, for the URL the audience types or scans. */
-function lanAddress(): string {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  }
-  return '127.0.0.1';
-}
 
 export async function main(
   argv: readonly string[],
@@ -39,8 +31,12 @@ export async function main(
   const simulation = config.simControl ? new SimulationLink(config.simControl, fleet, log) : undefined;
   const http = createServer();
   try {
-    const assets = await buildPage();
-    http.on('request', await createServerApp(assets, audienceUrl));
+    // With --classroom the attendee kit is built once, now, beside the page (a few seconds).
+    const [assets, bundle] = await Promise.all([
+      buildPage(),
+      config.classroom ? import('../device/kit/build.ts').then((kit) => kit.buildKit()) : null,
+    ]);
+    http.on('request', await createServerApp(assets, audienceUrl, { config, bundle, audienceUrl }));
     attachSockets(http, fleet, config.token, audienceUrl, log, simulation);
     http.listen(config.port, config.listen);
     await once(http, 'listening');
@@ -54,6 +50,7 @@ export async function main(
   simulation?.start();
   log.info({ audienceUrl }, `audience (read-only): ${audienceUrl}`);
   log.info(`presenter: ${presenterUrl}`);
+  if (config.classroom) log.info(`classroom: attendees get the kit at ${new URL('kit/', audienceUrl).href}`);
   crashPolicy.started();
   onShutdown(async () => {
     simulation?.close();

@@ -31,6 +31,11 @@ const RULES: Record<StoreKind, EndpointRule> = {
   consul: { schemes: ['http', 'https'], defaultPort: 8500, canonical: httpUrl },
 };
 
+/** The canonical address of an endpoint of `store` (to give one another host, as the live page does). */
+export function endpointAddress(store: StoreKind, endpoint: Omit<Endpoint, 'address'>): string {
+  return RULES[store].canonical(endpoint);
+}
+
 export const DEFAULT_PORTS: Readonly<Record<StoreKind, number>> = {
   etcd: RULES.etcd.defaultPort,
   zookeeper: RULES.zookeeper.defaultPort,

@@ -28,7 +28,7 @@ export {
   PICK_STRATEGY_TEXT,
   skippedText,
 } from './core/pick.ts';
-export { DEFAULT_PORTS, type Endpoint, hostPort, parseEndpoints } from './endpoints.ts';
+export { DEFAULT_PORTS, type Endpoint, endpointAddress, hostPort, parseEndpoints } from './endpoints.ts';
 export * from './errors.ts';
 export { type Layout, layout } from './layout.ts';
 export { type LivenessModel, livenessModel } from './liveness.ts';

@@ -68,6 +68,7 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       timeline: this.timeline.list(),
       palette: PALETTE,
       simulation: this.simulation,
+      classroom: this.config.classroom ? { kitUrl: new URL('kit/', audienceUrl).href } : null,
     };
   }
 

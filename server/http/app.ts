@@ -1,8 +1,9 @@
-// The page and its assets, all from memory and all local (the venue may have no internet), and the
-// audience URL's QR code made here.
+// The page and its assets, all from memory and all local (the venue may have no internet), the
+// audience URL's QR code made here, and the attendee kit's routes (kit.ts).
 import express from 'express';
 import QRCode from 'qrcode';
 import { pageHtml } from '../page/index.html.ts';
+import { type KitOptions, kitRoutes } from './kit.ts';
 
 export interface PageAssets {
   js: string;
@@ -12,7 +13,11 @@ export interface PageAssets {
 const CSP =
   "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:";
 
-export async function createServerApp(assets: PageAssets, audienceUrl: string): Promise<express.Express> {
+export async function createServerApp(
+  assets: PageAssets,
+  audienceUrl: string,
+  kit: KitOptions,
+): Promise<express.Express> {
   const qr = await QRCode.toString(audienceUrl, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
   const html = pageHtml({ scriptPath: '/app.js', stylePath: '/app.css' });
   const app = express();
@@ -35,6 +40,7 @@ export async function createServerApp(assets: PageAssets, audienceUrl: string): 
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true });
   });
+  app.use(kitRoutes(kit));
   app.use((_req, res) => {
     res.status(404).type('text').send('not found: the page is at /');
   });

@@ -1,6 +1,6 @@
-// The page header: the title and scope, the presenter's controls, the audience QR code and URL, and
-// the page's own connection to the control host (top right).
-import { el, setAttr, setText } from './dom.ts';
+// The page header: the title and scope, the presenter's controls, the audience QR code and URL (in a
+// classroom also the link to the attendee kit), and the page's own connection to the control host.
+import { el, setAttr, setHidden, setText } from './dom.ts';
 import type { FleetMeta } from './state.ts';
 
 export type PageConnection = 'connecting' | 'connected' | 'reconnecting' | 'unreachable' | 'refused';
@@ -19,6 +19,8 @@ export class Header {
   private readonly connection: HTMLElement;
   private readonly controlsSlot: HTMLElement;
   private readonly audienceUrl: HTMLElement;
+  private readonly kit: HTMLElement;
+  private readonly kitLink: HTMLAnchorElement;
 
   constructor() {
     this.element = el('header', 'top');
@@ -44,7 +46,13 @@ export class Header {
     });
     const text = el('div', 'audience-text');
     this.audienceUrl = el('span', 'audience-url');
-    text.append(el('span', 'audience-label', 'follow along:'), this.audienceUrl);
+    // With --classroom: where the attendees' laptops get the kit (the QR code stays the audience page).
+    this.kit = el('span', 'kit');
+    this.kitLink = el('a', 'audience-url kit-link');
+    this.kitLink.id = 'kit-link';
+    this.kit.append(el('span', 'audience-label', 'join with a laptop: '), this.kitLink);
+    this.kit.hidden = true;
+    text.append(el('span', 'audience-label', 'follow along:'), this.audienceUrl, this.kit);
     audience.append(qr, text);
 
     this.element.append(brand, this.connection, this.controlsSlot, audience);
@@ -54,6 +62,10 @@ export class Header {
   setMeta(meta: FleetMeta): void {
     setText(this.scope, `namespace ${meta.namespace} · service ${meta.service}`);
     setText(this.audienceUrl, meta.audienceUrl);
+    const kitUrl = meta.kitUrl && /^https?:\/\//.test(meta.kitUrl) ? meta.kitUrl : null;
+    setHidden(this.kit, kitUrl === null);
+    setAttr(this.kitLink, 'href', kitUrl);
+    setText(this.kitLink, kitUrl ?? '');
     document.title = `fleetkit · ${meta.namespace}/${meta.service}`;
   }
 

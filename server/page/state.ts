@@ -24,6 +24,8 @@ export interface FleetMeta {
   presenter: boolean;
   audienceUrl: string;
   palette: string[];
+  /** With --classroom: the attendee kit's page (the header links to it); null when off. */
+  kitUrl: string | null;
 }
 
 /** What one batch changed, for the view. */
@@ -73,6 +75,7 @@ export class FleetState {
       presenter: snapshot.presenter === true,
       audienceUrl: snapshot.audienceUrl,
       palette: snapshot.palette,
+      kitUrl: snapshot.classroom?.kitUrl ?? null,
     };
     this.stores.clear();
     for (const view of snapshot.stores) this.stores.set(view.store, view);
