@@ -10,9 +10,22 @@ import { unitNodeFlags } from '../device/unit.ts';
 import { numberSetting, wholeNumber } from '../lib/cli/checks.ts';
 import { livenessEnv } from '../lib/cli/common-settings.ts';
 import { isEntryPoint } from '../lib/cli/entry-point.ts';
-import { configOrExit, parseCommand, type SettingSpec, type SettingsInput } from '../lib/cli/settings.ts';
+import {
+  configOrExit,
+  parseCommand,
+  type SettingSpec,
+  type SettingsInput,
+  switchValue,
+} from '../lib/cli/settings.ts';
 import { onShutdown } from '../lib/cli/shutdown.ts';
-import { DEFAULT_LIVENESS, errorMessage, portSchema, toFieldIssues } from '../lib/registry/index.ts';
+import {
+  DEFAULT_LIVENESS,
+  errorMessage,
+  hostPort,
+  portSchema,
+  toFieldIssues,
+} from '../lib/registry/index.ts';
+import { lanAddress } from '../server/lan-address.ts';
 import { installStores } from './install-stores.ts';
 import { startStoreOnUsualPort } from './run-stores.ts';
 import { serveControl } from './sim/control.ts';
@@ -27,6 +40,8 @@ export interface DemoOptions {
   devices: number;
   serverPort: number;
   mode: 'auto' | 'namespaces' | 'processes';
+  /** The stores and the page on the LAN, the attendee kit served at /kit/ (server --classroom). */
+  classroom: boolean;
 }
 
 export async function runDemo(options: DemoOptions): Promise<number> {
@@ -53,8 +68,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   try {
     say('[1/4] the stores: checking they are installed');
     await installStores({ log: (line) => say(`  ${line}`) });
-    // Devices in namespaces reach the stores through the bridge, so the stores listen on every address.
-    const host = mode === 'namespaces' ? '0.0.0.0' : '127.0.0.1';
+    // Devices in namespaces reach the stores through the bridge, and attendees' laptops through the
+    // LAN: then the stores listen on every address.
+    const host = mode === 'namespaces' || options.classroom ? '0.0.0.0' : '127.0.0.1';
     say(`[2/4] starting etcd, ZooKeeper and Consul (listening on ${host})`);
     const stores = await Promise.all(
       storeKinds.map((kind) => startStoreOnUsualPort(kind, { host, log: say })),
@@ -91,6 +107,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         FLEET_PRESENTER_TOKEN: token,
         FLEET_SIM_CONTROL: `http://127.0.0.1:${controlPort}`,
         FLEET_LOG_LEVEL: 'warn',
+        ...(options.classroom ? { FLEET_CLASSROOM: 'on', FLEET_SERVER_LISTEN: '0.0.0.0' } : {}),
       },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
@@ -111,7 +128,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 ready in ${((Date.now() - started) / 1000).toFixed(1)} s
   presenter (can change colors, unplug devices): ${url}?token=${token}
   audience (read-only; on the LAN use this machine's address): ${url}
-  simulated devices: fleetkit sim list --control http://127.0.0.1:${controlPort}
+  simulated devices: fleetkit sim list --control http://127.0.0.1:${controlPort}${classroomLines(options)}
 Ctrl-C stops everything.`);
     await once(server, 'exit');
     say('the live page stopped');
@@ -122,6 +139,17 @@ Ctrl-C stops everything.`);
     await stop();
     return 1;
   }
+}
+
+/** With --classroom: what the attendees open and type, with this machine's LAN address in it. */
+function classroomLines(options: DemoOptions): string {
+  if (!options.classroom) return '';
+  const page = `http://${hostPort(lanAddress(), options.serverPort)}`;
+  return `
+classroom: attendees open ${page}/kit/ (or type, in an empty folder, with Node 20+):
+    curl -O ${page}/kit/fleetkit.mjs
+    node fleetkit.mjs join ${hostPort(lanAddress(), options.serverPort)} --name theirname
+  the stores and the page listen on every address of this machine: use it on the classroom's network only`;
 }
 
 const MODES = ['auto', 'namespaces', 'processes'] as const;
@@ -142,6 +170,13 @@ const DEMO_SETTINGS: readonly SettingSpec[] = [
     help: 'devices in network namespaces (root), as processes, or auto',
     defaultText: 'auto',
   },
+  {
+    key: 'classroom',
+    flag: 'classroom',
+    env: 'FLEET_DEMO_CLASSROOM',
+    switch: true,
+    help: "a workshop: the stores and the page on the LAN, the attendee kit at /kit/ (attendees' laptops join)",
+  },
 ];
 
 const ABOUT = {
@@ -160,8 +195,15 @@ export function parseDemoOptions(input: SettingsInput) {
     const mode = (values.mode as string | undefined) ?? 'auto';
     if (!MODES.includes(mode as DemoOptions['mode']))
       issues.push({ field: 'mode', expected: 'auto, namespaces or processes' });
-    if (!devices.success || !port.success) return undefined;
-    return { devices: devices.data, serverPort: port.data, mode: mode as DemoOptions['mode'] };
+    const classroom = switchValue(values.classroom);
+    if (classroom === undefined) issues.push({ field: 'classroom', expected: '1/true/yes or 0/false/no' });
+    if (!devices.success || !port.success || classroom === undefined) return undefined;
+    return {
+      devices: devices.data,
+      serverPort: port.data,
+      mode: mode as DemoOptions['mode'],
+      classroom,
+    };
   });
 }
 
