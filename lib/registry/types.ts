@@ -52,7 +52,14 @@ export type HealthStatus = 'passing' | 'warning' | 'critical';
 export type LivenessDetail =
   | { model: 'lease'; leaseId: string }
   | { model: 'session'; sessionId: string }
-  | { model: 'check'; node: string; checkId: string; output: string };
+  | { model: 'check'; node: string; checkId: string; output: string; checkType: ConsulCheckType };
+
+/**
+ * Which kind of Consul check keeps the instance alive, as Consul's health answer says (its check's
+ * Type): 'http' = Consul's agent polls the device's /health; 'ttl' = the device itself tells Consul it
+ * is alive (a laptop that refuses inbound connections); 'unknown' = another kind, or Consul did not say.
+ */
+export type ConsulCheckType = 'http' | 'ttl' | 'unknown';
 
 export interface DiscoveredInstance {
   store: StoreKind;

@@ -146,6 +146,9 @@ export function registryContract(variant: ContractVariant): void {
         assert.equal(meta.zone, 'stage');
         assert.equal(meta.fleet_cpu, '10');
         assert.equal(stored.liveness, variant.liveness.consulCheck === 'ttl' ? 'ttl' : 'http');
+        // The registry reads the check's kind from Consul's own health answer, as the raw client does.
+        assert.equal(seen.liveness.model, 'check');
+        assert.equal(seen.liveness.model === 'check' && seen.liveness.checkType, stored.liveness);
       } else {
         assert.equal(stored.value.id, 'pi-a');
         assert.equal(stored.value.port, instance.port);

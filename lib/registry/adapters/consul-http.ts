@@ -9,8 +9,18 @@ import type { ConsulServiceFields } from './consul-meta.ts';
 export interface HealthEntry {
   Node: { Node: string; Address: string };
   Service: ConsulServiceFields;
-  /** ModifyIndex: the Raft index of the check's last change (absent from agent-local answers). */
-  Checks: { CheckID: string; ServiceID: string; Status: string; Output: string; ModifyIndex?: number }[];
+  /**
+   * ModifyIndex: the Raft index of the check's last change (absent from agent-local answers). Type:
+   * "http", "ttl", ... (Consul 1.8 and later; absent before).
+   */
+  Checks: {
+    CheckID: string;
+    ServiceID: string;
+    Status: string;
+    Output: string;
+    Type?: string;
+    ModifyIndex?: number;
+  }[];
 }
 
 export interface AgentMember {

@@ -10,7 +10,7 @@ import { sleep, withBackoff } from '../backoff.ts';
 import { hostPort } from '../endpoints.ts';
 import { ConflictError, isStoreUnavailableError, NotAliveError, type RegistryError } from '../errors.ts';
 import { livenessWindowMs } from '../schema.ts';
-import type { ClusterMember, HealthStatus, InstanceRecord } from '../types.ts';
+import type { ClusterMember, ConsulCheckType, HealthStatus, InstanceRecord } from '../types.ts';
 import {
   AdapterBase,
   type AdapterContext,
@@ -313,6 +313,11 @@ function stampOf(entry: HealthEntry): string | undefined {
   return stamp;
 }
 
+/** Consul's check Type in the kit's words; a value from the store is untrusted: anything else is 'unknown'. */
+function checkTypeOf(type: unknown): ConsulCheckType {
+  return type === 'http' || type === 'ttl' ? type : 'unknown';
+}
+
 function decode(service: string, entry: HealthEntry): RawInstance {
   const id = entry.Service.ID;
   const key = `service ${service}/${id}`;
@@ -329,6 +334,7 @@ function decode(service: string, entry: HealthEntry): RawInstance {
       node: entry.Node.Node,
       checkId: check?.CheckID ?? '',
       output: (check?.Output ?? '').slice(0, 300),
+      checkType: checkTypeOf(check?.Type),
     },
   };
 }

@@ -30,7 +30,7 @@ function instance(id: string, cpu: number | null, health: HealthStatus = 'passin
       new Date(0),
     ),
     health,
-    liveness: { model: 'check', node: 'n', checkId: `service:${id}`, output: '' },
+    liveness: { model: 'check', node: 'n', checkId: `service:${id}`, output: '', checkType: 'ttl' },
   };
 }
 
