@@ -19,6 +19,7 @@
 //
 //   <!-- lab: expect TEXT -->          the previous block's output contains TEXT (or /a regex/);
 //                                      for a background block: wait until it does (it is then ready)
+//   <!-- lab: expect-not TEXT -->      the previous command's output does not contain TEXT (or /a regex/)
 //   <!-- lab: expect@join TEXT -->     wait until the output of the running step `join` contains TEXT
 //   <!-- lab: capture LEASE /re/ -->   the first group of /re/ in the previous block's output (capture@NAME:
 //                                      in a running step's) replaces the word LEASE in every later step,
@@ -30,10 +31,13 @@
 //                                      page's socket (labs.test.ts holds the checks by name)
 //   <!-- lab: teacher ACTION ARGS... --> what the teacher does at that point (kill a store's leader, ...)
 //
+// Placeholders (INSTRUCTOR, and what `capture` found) are replaced in commands, typed input, the
+// arguments of page and teacher steps, and expectations.
 // The word INSTRUCTOR in a step stands for the live page's address (host:port), as written on the board.
 // Every `sh`/`js` block of a lab must be marked `lab`: a command a reader may copy is a command we run.
 
-export type Expectation = { text: string } | { pattern: RegExp };
+/** Output that must appear (or, `absent`, must not: only after a command that has ended). */
+export type Expectation = ({ text: string } | { pattern: RegExp }) & { absent?: true };
 
 interface StepBase {
   /** 1-based line in the Markdown, for messages. */
@@ -235,6 +239,13 @@ function commentStep(
   if (at !== undefined && !NAME.test(at)) fail(`@${at}: a step name of lowercase letters, digits and -`);
   const words = rest.split(/\s+/).filter(Boolean);
   switch (verb) {
+    case 'expect-not': {
+      if (at !== undefined) fail('"expect-not" is for a command that has ended, not a running step');
+      if (previous?.kind !== 'run' || previous.name !== undefined)
+        fail('"expect-not" follows a command block that runs to its end');
+      previous.expects.push({ ...expectation(rest, fail), absent: true });
+      return undefined;
+    }
     case 'expect': {
       const wanted = expectation(rest, fail);
       if (at !== undefined) return { kind: 'expect', line, from: at, expectation: wanted };
@@ -271,7 +282,9 @@ function commentStep(
       return { kind: 'teacher', line, action, args };
     }
     default:
-      return fail(`unknown lab comment "${verb}" (expect, capture, ctrl-c, ctrl-z, fg, page, teacher)`);
+      return fail(
+        `unknown lab comment "${verb}" (expect, expect-not, capture, ctrl-c, ctrl-z, fg, page, teacher)`,
+      );
   }
 }
 
@@ -344,7 +357,9 @@ export function parseLab(markdown: string, where: string): Lab {
       fail('a lab comment is one line: <!-- lab: ... -->');
     const comment = COMMENT.exec(text);
     if (!comment) continue;
-    const step = commentStep(comment[1] as string, line, steps.at(-1), fail);
+    // An expectation or capture without @NAME is about the last block, whatever comments came between.
+    const lastBlock = steps.findLast((s) => ['run', 'input', 'file', 'teacher-command'].includes(s.kind));
+    const step = commentStep(comment[1] as string, line, lastBlock, fail);
     if (!step) continue;
     if (step.kind === 'key' && !running.has(step.to)) fail(`no running step named ${step.to}`);
     const from = step.kind === 'capture' || step.kind === 'expect' ? step.from : undefined;

@@ -31,6 +31,7 @@ test('commands, background steps, files, input, keys, page checks and teacher ac
       '```',
       '<!-- lab: expect /lease ([0-9a-f]+)/i -->',
       '<!-- lab: capture LEASE /Lease" : (\\d+)/ -->',
+      '<!-- lab: expect-not error -->',
       '',
       '```text lab input=join',
       'stress alice-2 80',
@@ -71,10 +72,11 @@ test('commands, background steps, files, input, keys, page checks and teacher ac
   });
   assert.ok(tools?.kind === 'run' && tools.tools && tools.exitCode === 1 && tools.timeoutMs === 60_000);
   assert.ok(tools.expects[0] && 'pattern' in tools.expects[0] && tools.expects[0].pattern.flags === 'i');
+  assert.deepEqual(tools.expects[1], { text: 'error', absent: true });
   assert.ok(capture?.kind === 'capture' && capture.placeholder === 'LEASE' && capture.from === undefined);
   assert.deepEqual(input, {
     kind: 'input',
-    line: 20,
+    line: 21,
     to: 'join',
     text: 'stress alice-2 80\n',
     expects: [{ text: 'stressing' }],
@@ -118,6 +120,7 @@ test('refused, with the line: an unmarked command, unknown markup, names that ar
   refused('```sh lab\nx\n```\n<!-- lab: capture LEASE text -->\n', /needs a \/regex\//);
   refused('```sh lab\nx\n```\n<!-- lab: expect /(/ -->\n', /not a regular expression/);
   refused('<!-- lab: look at it -->\n', /unknown lab comment "look"/);
+  refused('```sh lab bg=a\nx\n```\n<!-- lab: expect-not y -->\n', /runs to its end/);
   refused('<!-- lab: page -->\n', /which check/);
   refused('<!-- lab: expect\n  two lines -->\n', /one line/);
   assert.throws(() => parseLab('no heading\n', 'x.md'), /x\.md:1: a lab starts with a # heading/);

@@ -26,7 +26,7 @@ export interface LabOptions {
   fleetkitHelp: (command: string) => Promise<string | undefined>;
   /**
    * The teacher's machine as the test has it: the stores' usual addresses in a teacher block that is run
-   * (127.0.0.1:2379 ...) and what they stand for here; ETCDCTL_ENDPOINTS for a bare `etcdctl`.
+   * (http://127.0.0.1:2379 ...: such a block names them) and what they stand for here.
    */
   usualAddresses: Record<string, string>;
   /** One line per step with its time, for the test's diagnostics. */
@@ -87,13 +87,26 @@ export class LabRun {
     this.values = { ...options.placeholders };
   }
 
-  /** The placeholders replaced, each a whole word (INSTRUCTOR, LEASE, ...). */
-  fill(text: string): string {
+  /** The placeholders replaced, each a whole word (INSTRUCTOR, LEASE, ...); `captured` only: LEASE, .... */
+  fill(text: string, capturedOnly = false): string {
     let filled = text;
     for (const [word, value] of Object.entries(this.values)) {
+      if (capturedOnly && word in this.options.placeholders) continue;
       filled = filled.replace(new RegExp(`\\b${word}\\b`, 'g'), value);
     }
     return filled;
+  }
+
+  /**
+   * An expectation with what `capture` found put in (a regex's source too). The given placeholders
+   * (INSTRUCTOR) stay: a program may print the word itself ("node fleetkit.mjs join INSTRUCTOR").
+   */
+  private expected(e: Expectation): Expectation {
+    const filled =
+      'text' in e
+        ? { text: this.fill(e.text, true) }
+        : { pattern: new RegExp(this.fill(e.pattern.source, true), e.pattern.flags) };
+    return e.absent ? { ...filled, absent: true } : filled;
   }
 
   /** A line for the test's diagnostics (a check's measured figures). */
@@ -149,11 +162,11 @@ export class LabRun {
     return { PATH, HOME: this.folder, LANG: 'C.UTF-8', USER: 'attendee', TERM: 'dumb' };
   }
 
-  private start(step: RunStep, extraEnv: Record<string, string> = {}): Terminal {
+  private start(step: RunStep): Terminal {
     // Its own process group, as a terminal's: keys go to the shell and what it runs alike.
     const child = spawn('/bin/sh', ['-e', '-c', this.fill(step.script)], {
       cwd: this.folder,
-      env: { ...this.env(step.tools), ...extraEnv },
+      env: this.env(step.tools),
       detached: true,
       stdio: [step.name ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
@@ -178,7 +191,8 @@ export class LabRun {
     } catch {} // ended meanwhile
   }
 
-  private async waitFor(what: string, terminal: Terminal, wanted: Expectation, timeoutMs: number) {
+  private async waitFor(what: string, terminal: Terminal, expectation: Expectation, timeoutMs: number) {
+    const wanted = this.expected(expectation);
     await eventually(
       `${what} to print ${describe(wanted)}`,
       () => {
@@ -201,7 +215,7 @@ export class LabRun {
         const terminal = this.terminal(step.to);
         const from = terminal.output.length;
         terminal.child.stdin?.write(this.fill(step.text));
-        for (const wanted of step.expects) {
+        for (const wanted of step.expects.map((e) => this.expected(e))) {
           await eventually(
             `${step.to} to answer ${describe(wanted)}`,
             () => matches(terminal.output.slice(from), wanted),
@@ -247,11 +261,15 @@ export class LabRun {
         let script = step.script;
         for (const [usual, here] of Object.entries(this.options.usualAddresses))
           script = script.replaceAll(usual, here);
-        const etcd = this.options.usualAddresses['http://127.0.0.1:2379'];
-        return this.foreground(
-          { ...step, kind: 'run', script, tools: true, name: undefined, exitCode: 0, timeoutMs: 60_000 },
-          etcd ? { ETCDCTL_ENDPOINTS: etcd } : {},
-        );
+        return this.foreground({
+          ...step,
+          kind: 'run',
+          script,
+          tools: true,
+          name: undefined,
+          exitCode: 0,
+          timeoutMs: 60_000,
+        });
       }
       case 'page':
       case 'teacher': {
@@ -275,8 +293,8 @@ export class LabRun {
     return terminal;
   }
 
-  private async foreground(step: RunStep, extraEnv: Record<string, string> = {}): Promise<void> {
-    const terminal = this.start(step, extraEnv);
+  private async foreground(step: RunStep): Promise<void> {
+    const terminal = this.start(step);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), step.timeoutMs);
@@ -296,8 +314,12 @@ export class LabRun {
         `exit status ${code ?? terminal.child.signalCode}, expected ${step.exitCode}:\n${this.fill(step.script)}\n${tail(terminal.output)}`,
       );
     }
-    for (const wanted of step.expects) {
-      if (!matches(terminal.output, wanted))
+    for (const wanted of step.expects.map((e) => this.expected(e))) {
+      if (wanted.absent && matches(terminal.output, wanted))
+        throw new Error(
+          `${describe(wanted)} in the output of:\n${this.fill(step.script)}\n${tail(terminal.output)}`,
+        );
+      if (!wanted.absent && !matches(terminal.output, wanted))
         throw new Error(
           `no ${describe(wanted)} in the output of:\n${this.fill(step.script)}\n${tail(terminal.output)}`,
         );
