@@ -41,6 +41,14 @@ export function hashWithFilter(hash: string, filter: AttendeeFilter): string {
   return text ? `#${text}` : '';
 }
 
+/** Counts of ids held by several stores: up one, down one (gone at zero). */
+const countUp = (counts: Map<string, number>, id: string) => counts.set(id, (counts.get(id) ?? 0) + 1);
+function countDown(counts: Map<string, number>, id: string): void {
+  const left = (counts.get(id) ?? 1) - 1;
+  if (left > 0) counts.set(id, left);
+  else counts.delete(id);
+}
+
 export interface AttendeeCount {
   /** The attendee's name, or NO_ATTENDEE. */
   attendee: string;
@@ -86,11 +94,10 @@ export class AttendeeIndex {
     const before = this.byKey.get(key);
     if (before === attendee) return false;
     if (before !== undefined) this.forget(before, device.id);
-    else this.all.set(device.id, (this.all.get(device.id) ?? 0) + 1);
+    else countUp(this.all, device.id);
     this.byKey.set(key, attendee);
     const ids = this.ids.get(attendee) ?? new Map<string, number>();
-    this.ids.set(attendee, ids);
-    ids.set(device.id, (ids.get(device.id) ?? 0) + 1);
+    this.ids.set(attendee, countUp(ids, device.id));
     if (attendee !== NO_ATTENDEE) this.labelled++;
     return true;
   }
@@ -102,9 +109,7 @@ export class AttendeeIndex {
     if (before === undefined) return false;
     this.byKey.delete(key);
     this.forget(before, id);
-    const left = (this.all.get(id) ?? 1) - 1;
-    if (left > 0) this.all.set(id, left);
-    else this.all.delete(id);
+    countDown(this.all, id);
     return true;
   }
 
@@ -121,9 +126,7 @@ export class AttendeeIndex {
   private forget(attendee: string, id: string): void {
     const ids = this.ids.get(attendee);
     if (!ids) return;
-    const left = (ids.get(id) ?? 1) - 1;
-    if (left > 0) ids.set(id, left);
-    else ids.delete(id);
+    countDown(ids, id);
     if (ids.size === 0) this.ids.delete(attendee);
     if (attendee !== NO_ATTENDEE) this.labelled--;
   }

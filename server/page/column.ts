@@ -1,12 +1,20 @@
 // One store's column: a header (connection, liveness model, members, count, config color) redrawn only
 // when the store's view changes, and the store's device tiles, kept in id order and updated in place.
+// Its density (full tiles, compact tiles, a dense grid of cells: density.ts) follows the devices it
+// shows (the page's filter may leave some out) and the room it has on screen.
 import type { ClusterMember, DeviceView, StoreKind, StoreView } from '../contract.ts';
+import { type ColumnSpace, chooseDensity, type Density } from './density.ts';
 import { el, setAttr, setBackground, setHidden, setPieces, setText } from './dom.ts';
 import { compareIds } from './format.ts';
 import { Tile } from './tile.ts';
 
-/** Tiles in one column above which they are drawn compact. */
-const COMPACT_ABOVE = 12;
+/**
+ * Beside the tiles in the column's height: its padding and border, the grid's margin, and the dense
+ * grid's count line under it (two lines on a narrow column), so that the line stays on screen (CSS px).
+ */
+const BELOW_HEAD_PX = 80;
+/** The dense grid's count line names at most this many colors, then "+N more". */
+const SUMMARY_COLORS = 6;
 
 interface StoreStatus {
   label: string;
@@ -52,6 +60,7 @@ export class Column {
   readonly element: HTMLElement;
   private readonly tiles = new Map<string, Tile>();
   private readonly grid: HTMLElement;
+  readonly head: HTMLElement;
   private readonly state: HTMLElement;
   private readonly error: HTMLElement;
   private readonly stale: HTMLElement;
@@ -61,16 +70,27 @@ export class Column {
   private readonly skipped: HTMLElement;
   /** After the last tile: "and 1,234 more" when the server holds devices back (its cap). */
   private readonly more: HTMLElement;
+  /** Under a dense grid: how many are passing / critical, and per color. */
+  private readonly summary: HTMLElement;
+  private summaryShown = '';
   private readonly configSwatch: HTMLElement;
   private readonly configText: HTMLElement;
+  /** "next pick: a17-2": the device a least-loaded client would be handed now (StoreView.pick). */
+  private readonly pickLine: HTMLElement;
+  private pickId: string | null = null;
   private view: StoreView | undefined;
   private viewShown: string | null = null;
+  private show: (device: DeviceView) => boolean = () => true;
+  private filtered = false;
+  private space: ColumnSpace | null = null;
+  private density: Density = 'full';
 
   constructor(readonly store: StoreKind) {
     this.element = el('section', 'column');
     this.element.dataset.store = store;
     this.element.setAttribute('aria-label', `${store} view`);
     const head = el('header', 'column-head');
+    this.head = head;
     const title = el('div', 'column-title');
     this.state = el('span', 'store-state');
     title.append(el('h2', 'column-name', store), this.state);
@@ -86,10 +106,15 @@ export class Column {
     this.configText = el('span', 'config-text');
     config.append(this.configSwatch, this.configText);
     meta.append(this.count, config);
-    head.append(title, this.error, this.stale, this.window, this.members, meta, this.skipped);
+    this.pickLine = el('p', 'column-pick');
+    this.pickLine.title = 'the device a least-loaded client would be handed now (fleetkit pick)';
+    head.append(title, this.error, this.stale, this.window, this.members, meta, this.pickLine, this.skipped);
     this.grid = el('div', 'tiles');
     this.more = el('p', 'column-more');
-    this.element.append(head, this.grid, this.more);
+    this.summary = el('p', 'column-summary');
+    this.summary.hidden = true;
+    this.element.append(head, this.grid, this.summary, this.more);
+    this.element.dataset.density = this.density;
     this.setView(undefined, Date.now());
   }
 
@@ -121,6 +146,7 @@ export class Column {
     const hidden = view?.hidden ?? 0;
     setText(this.more, `and ${formatCount(hidden)} more`);
     setHidden(this.more, hidden === 0);
+    this.setPick(view ? view.pick : null, view !== undefined && view.watch !== 'syncing');
     this.updateCount();
     this.tick(serverNow);
   }
@@ -130,9 +156,13 @@ export class Column {
     const existing = this.tiles.get(device.id);
     if (existing) {
       existing.update(device, this.windowMs, serverNow);
+      existing.setShown(this.show(device));
       return existing;
     }
     const tile = new Tile(device, this.windowMs, serverNow);
+    tile.setDensity(this.density);
+    tile.setPick(device.id === this.pickId);
+    tile.setShown(this.show(device));
     this.tiles.set(device.id, tile);
     this.grid.insertBefore(tile.element, this.tileAfter(device.id));
     return tile;
@@ -153,20 +183,119 @@ export class Column {
     return this.tiles.keys();
   }
 
+  /** Marks the store's next pick on its tile (if shown) and names it in the head. */
+  private setPick(id: string | null, known: boolean): void {
+    if (id !== this.pickId) {
+      if (this.pickId !== null) this.tiles.get(this.pickId)?.setPick(false);
+      if (id !== null) this.tiles.get(id)?.setPick(true);
+      this.pickId = id;
+    }
+    setText(this.pickLine, id !== null ? `next pick: ${id}` : 'next pick: none passing');
+    setAttr(this.pickLine, 'data-pick', id);
+    setHidden(this.pickLine, !known);
+  }
+
+  /** Which devices to show (the page's filter); `active`: some are left out by choice, said in the count. */
+  setFilter(show: (device: DeviceView) => boolean, active: boolean): void {
+    this.show = show;
+    this.filtered = active;
+    for (const tile of this.tiles.values()) tile.setShown(show(tile.device));
+    this.updateCount();
+  }
+
+  /**
+   * Measures the room the tiles have: the column's inner width, and the viewport's height below the
+   * top of the columns (`heightBelowTopPx`) less this column's head. Called on a resize, not per change.
+   */
+  measure(heightBelowTopPx: number): void {
+    const style = getComputedStyle(this.element);
+    const padding = Number.parseFloat(style.paddingLeft) + Number.parseFloat(style.paddingRight);
+    this.space = {
+      widthPx: this.element.clientWidth - (Number.isFinite(padding) ? padding : 0),
+      heightPx: heightBelowTopPx - this.head.offsetHeight - BELOW_HEAD_PX,
+    };
+    this.updateDensity(this.shownCount());
+  }
+
   tick(serverNow: number): void {
     for (const tile of this.tiles.values()) tile.tick(this.windowMs, serverNow);
   }
 
   updateCount(): void {
     let critical = 0;
-    for (const tile of this.tiles.values()) if (tile.device.health === 'critical') critical++;
+    let shown = 0;
+    for (const tile of this.tiles.values()) {
+      if (tile.element.hidden) continue;
+      shown++;
+      if (tile.device.health === 'critical') critical++;
+    }
     const n = this.tiles.size + (this.view?.hidden ?? 0);
-    const parts = [`${formatCount(n)} ${n === 1 ? 'device' : 'devices'}`];
+    const devices = `${formatCount(n)} ${n === 1 ? 'device' : 'devices'}`;
+    const parts = [this.filtered ? `${formatCount(shown)} of ${devices} shown` : devices];
     if (critical > 0) parts.push(`${critical} critical`);
     if (storeStatus(this.view).tone === 'down') parts.push('last known');
     setText(this.count, parts.join(' · '));
-    // Many devices: smaller tiles without labels, so a projector still shows the whole fleet.
-    setAttr(this.element, 'data-density', this.tiles.size > COMPACT_ABOVE ? 'compact' : 'normal');
+    this.updateDensity(shown);
+  }
+
+  private shownCount(): number {
+    let shown = 0;
+    for (const tile of this.tiles.values()) if (!tile.element.hidden) shown++;
+    return shown;
+  }
+
+  /** The density for this many devices in the space measured last (the first tier until measured). */
+  private updateDensity(shown: number): void {
+    const choice = chooseDensity(shown, this.space);
+    if (choice.density !== this.density) {
+      this.density = choice.density;
+      this.element.dataset.density = choice.density;
+      for (const tile of this.tiles.values()) tile.setDensity(choice.density);
+    }
+    const cell = `${choice.cellPx}px`;
+    if (this.grid.style.getPropertyValue('--cell') !== cell) this.grid.style.setProperty('--cell', cell);
+    this.updateSummary();
+  }
+
+  /** A dense grid's count line: "118 passing · 2 critical · ■ 100 · ■ 20" (a swatch per color). */
+  private updateSummary(): void {
+    const dense = this.density === 'dense';
+    setHidden(this.summary, !dense);
+    if (!dense) return;
+    const health = new Map<string, number>();
+    const colors = new Map<string, number>();
+    for (const tile of this.tiles.values()) {
+      if (tile.element.hidden) continue;
+      const { health: status, color } = tile.device;
+      health.set(status, (health.get(status) ?? 0) + 1);
+      colors.set(color ?? '', (colors.get(color ?? '') ?? 0) + 1);
+    }
+    const byHealth = (['passing', 'warning', 'critical'] as const)
+      .filter((status) => health.has(status))
+      .map((status) => [status, health.get(status)!] as const);
+    const byColor = [...colors].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    const shown = JSON.stringify([byHealth, byColor]);
+    if (shown === this.summaryShown) return;
+    this.summaryShown = shown;
+    const nodes: Node[] = [];
+    for (const [status, n] of byHealth) {
+      const part = el('span', 'summary-health', `${formatCount(n)} ${status}`);
+      part.dataset.health = status;
+      nodes.push(part);
+    }
+    for (const [color, n] of byColor.slice(0, SUMMARY_COLORS)) {
+      const part = el('span', 'summary-color');
+      const swatch = el('span', 'swatch');
+      setBackground(swatch, color || null);
+      part.append(swatch, formatCount(n));
+      part.title = `${formatCount(n)} in ${color || 'no color yet'}`;
+      part.setAttribute('aria-label', part.title);
+      nodes.push(part);
+    }
+    const rest = byColor.length - SUMMARY_COLORS;
+    if (rest > 0) nodes.push(el('span', 'summary-more', `+${rest} more colors`));
+    // Spaces between the parts: nothing on screen (flex), words apart in its text for a screen reader.
+    this.summary.replaceChildren(...nodes.flatMap((node, i) => (i > 0 ? [' ', node] : [node])));
   }
 
   /** The first tile whose id sorts after this one (binary search over the grid's children). */

@@ -22,7 +22,7 @@ export interface TierSpec {
   /**
    * The most devices this tier is used for is what fits the column's space, kept within these bounds:
    * a small screen still shows `least` devices this way (scrolling a little), a 4K screen at most `most`.
-   * Around the nominal sizes "full up to about 12, compact up to about 60" of 1280x720 to 1920x1080.
+   * Around the nominal "full up to about 12, compact up to about 60" of a 1920x1080 laptop.
    */
   least: number;
   most: number;
@@ -31,7 +31,7 @@ export interface TierSpec {
 /** Tried in order; the first whose bound holds the devices shown wins; past the last, the dense grid. */
 export const TIERS: readonly TierSpec[] = [
   { density: 'full', minWidthPx: 170, heightPx: 150, gapPx: 8, least: 6, most: 24 },
-  { density: 'compact', minWidthPx: 120, heightPx: 56, gapPx: 6, least: 30, most: 120 },
+  { density: 'compact', minWidthPx: 120, heightPx: 56, gapPx: 6, least: 30, most: 150 },
 ];
 
 /** The dense grid's square cells: as large as the space allows for the devices shown, within these. */

@@ -3,6 +3,8 @@
 // Small DOM helpers for the page. Everything that comes from the server is set as text or as a plain
 // attribute value through these: the page never parses a string as HTML.
 
+import { parseHexColor, type Rgb } from './contrast.ts';
+
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
 /** Creates an element with an optional class and text (set with textContent). */
@@ -65,4 +67,32 @@ export function setHidden(element: HTMLElement, hidden: boolean): void {
 export function setBackground(element: HTMLElement, color: string | null): void {
   element.style.backgroundColor = '';
   if (color) element.style.backgroundColor = color;
+}
+
+const colorCache = new Map<string, Rgb | null>();
+let colorContext: CanvasRenderingContext2D | null | undefined;
+
+/**
+ * A CSS color (hex or a name such as "gold") as [r, g, b], resolved by the browser's own parser (a
+ * canvas's fillStyle normalizes it to #rrggbb; no layout, no element); null when it is not a color.
+ */
+export function cssColorRgb(color: string): Rgb | null {
+  const cached = colorCache.get(color);
+  if (cached !== undefined) return cached;
+  colorContext ??= document.createElement('canvas').getContext('2d');
+  const context = colorContext;
+  let rgb: Rgb | null = null;
+  if (context) {
+    // An unparsable value leaves fillStyle as it was: two different starting values tell it apart.
+    const read = (start: string) => {
+      context.fillStyle = start;
+      context.fillStyle = color;
+      return String(context.fillStyle);
+    };
+    const resolved = read('#000000');
+    if (resolved === read('#ffffff')) rgb = parseHexColor(resolved) ?? null;
+  }
+  if (colorCache.size > 500) colorCache.clear();
+  colorCache.set(color, rgb);
+  return rgb;
 }

@@ -1,10 +1,28 @@
 // One device in one store's column: its applied color as the background, who and where it is, its load
 // with a CPU sparkline, and how the store keeps it alive. Updated in place; never rebuilt from HTML.
-import type { DeviceView, SimulatedDevice, StoreKind } from '../contract.ts';
-import { el, setAttr, setBackground, setHidden, setPieces, setText } from './dom.ts';
+// The same element in every density (density.ts): style.css folds it to a compact tile or a cell, so a
+// change of tier costs no rebuild; as a cell its id and state are in its title and aria-label.
+import type { DeviceView, LivenessDetail, SimulatedDevice, StoreKind } from '../contract.ts';
+import { inkFor } from './contrast.ts';
+import type { Density } from './density.ts';
+import { cssColorRgb, el, setAttr, setBackground, setHidden, setPieces, setText } from './dom.ts';
 import { deviceUrl, formatAddress, formatDuration, formatPercent, formatTemperature } from './format.ts';
 import { type SimControls, TileSim } from './sim-controls.ts';
 import { Sparkline } from './sparkline.ts';
+
+type ConsulCheckType = Extract<LivenessDetail, { model: 'check' }>['checkType'];
+
+/** Consul's check kinds in words, and what each means for the device (the tile's liveness line). */
+const CHECK_NAME: Record<ConsulCheckType, string> = {
+  http: 'HTTP check',
+  ttl: 'TTL check',
+  unknown: 'check',
+};
+const CHECK_MEANING: Record<ConsulCheckType, string> = {
+  http: "Consul's agent polls the device's /health",
+  ttl: 'the device tells Consul itself that it is alive (no connection to it needed)',
+  unknown: 'a Consul check',
+};
 
 export class Tile {
   readonly element: HTMLElement;
@@ -19,12 +37,15 @@ export class Tile {
   private readonly live: HTMLElement;
   private readonly color: HTMLElement;
   private readonly missing: HTMLElement;
+  private readonly pick: HTMLElement;
   private readonly head: HTMLElement;
   private readonly body: HTMLElement;
   /** Made when the device first turns out to be simulated. */
   private sim: TileSim | null = null;
   private labelsShown = '';
   private colorShown: string | null | undefined;
+  private density: Density = 'full';
+  private picked = false;
 
   constructor(device: DeviceView, windowMs: number, serverNow: number) {
     this.device = device;
@@ -37,7 +58,9 @@ export class Tile {
     this.head = head;
     const id = el('h3', 'tile-id', device.id);
     this.critical = el('strong', 'tile-critical', 'CRITICAL');
-    head.append(id, this.critical);
+    this.pick = el('span', 'badge tile-pick', 'next pick');
+    this.pick.hidden = true;
+    head.append(id, this.pick, this.critical);
     this.host = el('a', 'tile-host');
     this.labels = el('ul', 'chips');
     const load = el('div', 'tile-load');
@@ -64,6 +87,9 @@ export class Tile {
     if (device.color !== this.colorShown) {
       this.colorShown = device.color;
       setBackground(tile, device.color);
+      // The text's color on the device's color, where a tier fills the tile with it.
+      const rgb = device.color ? cssColorRgb(device.color) : null;
+      setAttr(tile, 'data-ink', rgb ? inkFor(rgb) : 'light');
     }
     setHidden(this.critical, device.health !== 'critical');
 
@@ -86,7 +112,29 @@ export class Tile {
     setHidden(this.temperature, temperature === null);
     this.sparkline.update(device.history);
     setText(this.color, device.color ? `color ${device.color}` : 'no color yet');
+    this.describe();
     this.tick(windowMs, serverNow);
+  }
+
+  /** The column's density: as a dense cell, the tile says who it is in its title and aria-label. */
+  setDensity(density: Density): void {
+    if (density === this.density) return;
+    this.density = density;
+    this.describe();
+  }
+
+  /** Shown or left out by the page's filter (by attendee). */
+  setShown(shown: boolean): void {
+    setHidden(this.element, !shown);
+  }
+
+  /** The device this store would pick next (least-loaded): marked in every density. */
+  setPick(picked: boolean): void {
+    if (picked === this.picked) return;
+    this.picked = picked;
+    setHidden(this.pick, !picked);
+    setAttr(this.element, 'data-pick', picked ? 'true' : null);
+    this.describe();
   }
 
   /** The "not in <store>" marker: the stores disagree about this device. */
@@ -116,18 +164,39 @@ export class Tile {
       setPieces(this.live, windowMs > 0 ? [seen, `· window ${formatDuration(windowMs)}`] : [seen]);
       return;
     }
-    setAttr(this.live, 'title', liveness.output ? `check output: ${liveness.output}` : null);
+    const checkType = Object.hasOwn(CHECK_NAME, liveness.checkType) ? liveness.checkType : 'unknown';
+    const check = CHECK_NAME[checkType];
+    const output = liveness.output ? ` · check output: ${liveness.output}` : '';
+    setAttr(this.live, 'title', `${check}: ${CHECK_MEANING[checkType]}${output}`);
+    setAttr(this.live, 'data-check-type', checkType);
     if (device.health !== 'critical') {
-      setPieces(this.live, [`check ${device.health}`]);
+      setPieces(this.live, [`${check} ${device.health}`]);
       return;
     }
-    const pieces = ['check critical'];
+    const pieces = [`${check} critical`];
     if (device.criticalSince !== null) pieces.push(`for ${formatDuration(serverNow - device.criticalSince)}`);
     if (device.reapAt !== null) {
       const left = device.reapAt - serverNow;
       pieces.push(left > 0 ? `· reaped in ${formatDuration(left)}` : '· reaping now…');
     }
     setPieces(this.live, pieces);
+  }
+
+  /** A dense cell's title and aria-label (the only place its id shows); none on a tile, which shows it. */
+  private describe(): void {
+    let text: string | null = null;
+    if (this.density === 'dense') {
+      const { id, health, load, color } = this.device;
+      const parts = [
+        health,
+        load ? `CPU ${formatPercent(load.cpuPercent)}` : 'no load yet',
+        color ? `color ${color}` : 'no color',
+      ];
+      if (this.picked) parts.push('next pick');
+      text = `${id}: ${parts.join(', ')}`;
+    }
+    setAttr(this.element, 'title', text);
+    setAttr(this.element, 'aria-label', text);
   }
 
   private renderLabels(labels: Record<string, string>): void {
