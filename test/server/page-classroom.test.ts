@@ -241,6 +241,9 @@ describe('fleetkit server: the live page at classroom size (40 attendees x 3 dev
       );
       for (const kind of STORE_KINDS)
         assert.equal(await density(page, kind), 'compact', `${kind} at 33 devices`);
+      const compactShot = path.join(await screenshotDir(), 'page-classroom-1920x1080-33.png');
+      await page.screenshot({ path: compactShot });
+      t.diagnostic(`screenshot ${compactShot} (compact)`);
       // a17 has not joined yet: the least loaded of these 33.
       const least = expected
         .filter((id) => !OWN.includes(id))
@@ -405,10 +408,11 @@ describe('fleetkit server: the live page at classroom size (40 attendees x 3 dev
     }
   });
 
-  test('screenshots at 1280x720, 1920x1080, 390x844 and 3840x2160 (all, and a7 alone): nothing overlaps, no sideways scroll', async (t) => {
+  test('screenshots at 1280x720, 1024x768, 1920x1080, 390x844 and 3840x2160 (all, and a7 alone): nothing overlaps, no sideways scroll', async (t) => {
     const dir = await screenshotDir();
     for (const [width, height, filter] of [
       [1280, 720, ''],
+      [1024, 768, ''],
       [1920, 1080, ''],
       [390, 844, ''],
       [3840, 2160, ''],
