@@ -14,13 +14,15 @@ class BadRequest extends Error {}
 
 /** The JSON body of a request, at most MAX_BODY_BYTES. */
 async function jsonBody(req: IncomingMessage): Promise<unknown> {
-  let text = '';
-  for await (const chunk of req) {
-    text += chunk;
-    if (text.length > MAX_BODY_BYTES) throw new BadRequest(`body: at most ${MAX_BODY_BYTES} bytes of JSON`);
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > MAX_BODY_BYTES) throw new BadRequest(`body: at most ${MAX_BODY_BYTES} bytes of JSON`);
+    chunks.push(chunk);
   }
   try {
-    return JSON.parse(text || 'null');
+    return JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');
   } catch {
     throw new BadRequest('body: JSON such as {"percent": 80, "seconds": 60}');
   }

@@ -53,7 +53,8 @@ export function storeEnv(
 
 export async function startAgent(
   env: Record<string, string>,
-  options: { command?: string[]; cwd?: string; waitUntilServing?: boolean } = {},
+  /** `ipc`: open a Node IPC channel to the agent, as the simulated fleet and `join` do (child.send). */
+  options: { command?: string[]; cwd?: string; waitUntilServing?: boolean; ipc?: boolean } = {},
 ): Promise<RunningAgent> {
   const port = Number(env.FLEET_PORT ?? (await freePort()));
   const startedAt = Date.now();
@@ -67,7 +68,7 @@ export async function startAgent(
       FLEET_PORT: String(port),
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   let err = '';
