@@ -249,12 +249,14 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
             if (signal.aborted) return;
             handlers.reset(entries);
             const next = (BigInt(revision) + 1n).toString();
-            watcher = await this.call((c) => {
-              const builder = c.watch();
-              return ('prefix' in target ? builder.prefix(target.prefix) : builder.key(target.key))
-                .startRevision(next)
-                .create();
-            });
+            // The watcher is kept from the start (create() hides it until etcd confirms it): closed in
+            // the meantime, it is still cancelled below; else etcd3 retries its stream on the closed
+            // client for ever, and its timers keep the process alive.
+            const builder = this.client.watch();
+            watcher = ('prefix' in target ? builder.prefix(target.prefix) : builder.key(target.key))
+              .startRevision(next)
+              .watcher();
+            await this.call(() => confirmed(watcher!, signal));
             backoff.reset();
             await this.followUntilDisconnect(watcher, handlers, signal);
           } finally {
@@ -323,9 +325,31 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
           watcher.on('error', () => undefined);
           reject(error);
         });
-      signal.addEventListener('abort', finish, { once: true });
+      // Closed while the watch was being created: an abort listener added now would never fire, and
+      // the watcher, never cancelled, kept its stream and so the process alive.
+      if (signal.aborted) finish();
+      else signal.addEventListener('abort', finish, { once: true });
     });
   }
+}
+
+/** Resolves once etcd confirms the watch (rejects with its error), or at once when `signal` aborts. */
+function confirmed(watcher: Watcher, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return resolve();
+    const done = (error?: Error) => {
+      watcher.off('connected', onConnected);
+      watcher.off('error', done);
+      signal.removeEventListener('abort', onAbort);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onConnected = () => done();
+    const onAbort = () => done();
+    watcher.on('connected', onConnected);
+    watcher.on('error', done);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** A config key's sync, told to its ConfigSync follower. */
