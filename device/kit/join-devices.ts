@@ -12,8 +12,10 @@ import type { StressStatus } from '../stress.ts';
 import { type StressParams, sendStress } from '../stress-message.ts';
 import { printable } from './terminal.ts';
 
-const SERVING_TIMEOUT_MS = 20_000;
-const PORT_ATTEMPTS = 6;
+/** A loaded laptop (or 40 attendees on one test machine) may take this long to start an agent. */
+const SERVING_TIMEOUT_MS = 120_000;
+/** Ports tried per device: several attendees on one machine (a test, the bench) race for the same ones. */
+const PORT_ATTEMPTS = 20;
 const PORT_SCAN = 400;
 /** The agent deregisters within 3 s per store (at once); then it is killed. */
 const STOP_TIMEOUT_MS = 10_000;
@@ -64,7 +66,8 @@ export class JoinedDevice {
     onLine: DeviceLaunch['onLine'],
     onExit: DeviceLaunch['onExit'],
   ) {
-    this.exited = once(child, 'exit').then(([code, signal]) => {
+    // 'close', not 'exit': its last words on stderr are read by then.
+    this.exited = once(child, 'close').then(([code, signal]) => {
       if (!this.stopping) onExit(this, code as number | null, signal as NodeJS.Signals | null);
     });
     // The agent's logs are JSON lines: the message is what a person reads.
@@ -96,7 +99,11 @@ export class JoinedDevice {
   static async start(launch: DeviceLaunch): Promise<JoinedDevice> {
     let lastProblem = '';
     for (let attempt = 1; attempt <= PORT_ATTEMPTS; attempt++) {
-      const port = await nextFreePort(launch.firstPort, launch.handedOut);
+      // The first try from --first-port upward (predictable pages); after a port was taken under it, a
+      // random place in the range, so that devices racing for the same ports spread out.
+      const from =
+        attempt === 1 ? launch.firstPort : launch.firstPort + Math.floor(Math.random() * (PORT_SCAN / 2));
+      const port = await nextFreePort(Math.min(from, 65535), launch.handedOut);
       const [program, ...args] = launch.command;
       const child = spawn(program!, args, {
         env: { ...launch.env, FLEET_DEVICE_ID: launch.id, FLEET_PORT: String(port) },
@@ -120,7 +127,8 @@ export class JoinedDevice {
       }
       await device.stop();
       lastProblem = device.recent.at(-1) ?? 'no message';
-      if (!/EADDRINUSE/.test(device.recent.join(' '))) break;
+      // Another program (or another attendee's device on this machine) took the port meanwhile.
+      if (!/EADDRINUSE|port \d+ on \S+ is taken/.test(device.recent.join(' '))) break;
     }
     throw new Error(`${launch.id} did not start: ${lastProblem}`);
   }
@@ -129,7 +137,14 @@ export class JoinedDevice {
   private async serving(): Promise<boolean> {
     const deadline = Date.now() + SERVING_TIMEOUT_MS;
     while (this.running && Date.now() < deadline) {
-      if (await this.status().then(Boolean, () => false)) return true;
+      // Its own page: on a shared machine the port may answer for another attendee's device.
+      if (
+        await this.status().then(
+          (s) => s.id === this.id,
+          () => false,
+        )
+      )
+        return true;
       await sleep(150);
     }
     return false;

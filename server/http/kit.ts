@@ -107,7 +107,7 @@ export function kitPageHtml(page: string): string {
 body { margin: 0; padding: 24px; background: #14171c; color: #e8eaed; font: 18px/1.5 system-ui, sans-serif; }
 main { max-width: 46rem; margin: 0 auto; }
 h1 { font-size: 1.6rem; margin: 0 0 0.5rem; }
-pre { background: #000; color: #fff; padding: 14px 16px; border-radius: 6px; font: 1.05rem/1.6 ui-monospace, Menlo, Consolas, monospace; overflow-x: auto; }
+pre { background: #000; color: #fff; padding: 14px 16px; border-radius: 6px; font: 1.05rem/1.6 ui-monospace, Menlo, Consolas, monospace; white-space: pre-wrap; overflow-wrap: anywhere; }
 code { font-family: ui-monospace, Menlo, Consolas, monospace; }
 .muted { color: #9aa3ad; font-size: 0.95rem; }
 a { color: #8ab4f8; }

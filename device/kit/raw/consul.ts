@@ -132,10 +132,11 @@ export function consulClient(endpoints: readonly string[]): ConsulRawClient {
       }[];
       const rank = ['passing', 'warning', 'critical'];
       return entries.map((e) => {
+        // The node's own check (serfHealth) has no service and no type: "node".
         const checks = e.Checks.map((c) => ({
           id: c.CheckID,
           status: c.Status,
-          type: c.Type || 'unknown',
+          type: c.Type || (c.ServiceID ? 'unknown' : 'node'),
           output: c.Output,
         }));
         const status = checks.reduce(
