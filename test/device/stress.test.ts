@@ -1,8 +1,10 @@
 // A device told to carry a load: the real agent CLI with an IPC channel, as the simulated fleet and
 // `join` start it, against the three real stores. Its process's CPU figure (`--load-from process`)
-// rises in every store while it burns, and falls again after; bad messages are answered, never fatal.
+// rises in every store while it burns, and falls again after; its own page (Chromium) says so; bad
+// messages are answered, never fatal.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { Browser } from 'playwright-core';
 import { type StressReply, sendStress } from '../../device/stress-message.ts';
 import {
   createRegistry,
@@ -12,6 +14,7 @@ import {
   type StoreKind,
 } from '../../lib/registry/index.ts';
 import { type RunningAgent, startAgent } from '../support/agents.ts';
+import { launchBrowser, openPage } from '../support/browser.ts';
 import { eventually } from '../support/eventually.ts';
 import { startThreeStores, type ThreeStores } from '../support/stores.ts';
 
@@ -29,6 +32,7 @@ const STRESS_SECONDS = 20;
 describe('fleetkit agent: a load told over its IPC channel', { timeout: 180_000 }, () => {
   let stores: ThreeStores;
   let agent: RunningAgent;
+  let browser: Browser;
   const registries: Registry[] = [];
   const views = {} as Record<StoreKind, InstanceWatch>;
   const namespace = `stress${process.pid}`;
@@ -65,6 +69,7 @@ describe('fleetkit agent: a load told over its IPC channel', { timeout: 180_000 
 
   before(async () => {
     stores = await startThreeStores();
+    browser = await launchBrowser();
     for (const kind of STORE_KINDS) {
       const registry = createRegistry({ store: kind, endpoints: stores[kind].endpoints, namespace });
       registries.push(registry);
@@ -90,6 +95,7 @@ describe('fleetkit agent: a load told over its IPC channel', { timeout: 180_000 
 
   after(async () => {
     agent?.child.kill('SIGKILL');
+    await browser?.close();
     await Promise.all(registries.map((r) => r.close()));
     await stores?.stop();
   });
@@ -122,6 +128,18 @@ describe('fleetkit agent: a load told over its IPC channel', { timeout: 180_000 
   });
 
   test(`80 % for ${STRESS_SECONDS} s: its CPU figure rises in every store, and falls again when the load ends`, async (t) => {
+    // The device's own page, live (its /events stream), in a real Chromium.
+    const devicePage = await openPage(browser, `${agent.url}/`);
+    const stressLine = () => devicePage.page.locator('#stress').textContent();
+    await eventually(
+      'the device page is live',
+      async () => (await devicePage.page.locator('#live').textContent()) === 'live',
+      {
+        timeoutMs: 10_000,
+      },
+    );
+    assert.equal(await stressLine(), '', 'no load to show yet');
+
     const sentAt = Date.now();
     const told = await sendStress(agent.child, { percent: 80, seconds: STRESS_SECONDS });
     assert.equal(told.percent, 80);
@@ -129,8 +147,11 @@ describe('fleetkit agent: a load told over its IPC channel', { timeout: 180_000 
     const status = await agent.status();
     assert.equal(status.stress.percent, 80, '/status shows the load it carries');
     assert.ok(status.stress.secondsLeft !== null && status.stress.secondsLeft <= STRESS_SECONDS);
-    // The page renders from the status it embeds (then from /events): the load is in it.
-    assert.match(await (await fetch(`${agent.url}/`)).text(), /"stress":\{"percent":80,"base":0,/);
+    await eventually(
+      'the device page says the load and counts its seconds down',
+      async () => /^carrying 80 % of one core for (1\d|20) s more$/.test((await stressLine()) ?? ''),
+      { timeoutMs: 5000 },
+    );
 
     // Measured here: 1.0 s in a quiet machine (a 1 s report interval, then the write and the watch),
     // 2-5 s with other work on both cores.
@@ -157,6 +178,11 @@ describe('fleetkit agent: a load told over its IPC channel', { timeout: 180_000 
       `fell ${fell} ms after the end was ${endsIn} ms away: not while still burning`,
     );
     assert.deepEqual((await agent.status()).stress, { percent: 0, base: 0, endsAt: null, secondsLeft: null });
+    await eventually('the device page no longer shows a load', async () => (await stressLine()) === '', {
+      timeoutMs: 5000,
+    });
+    assert.deepEqual(devicePage.problems, []);
+    await devicePage.close();
   });
 
   test('a load can be ended early (seconds 0), and SIGTERM while burning still stops the agent at once', async (t) => {
