@@ -30,8 +30,8 @@ const PROBE_ID = 'scale-probe';
 const HOST_SCRIPT = fileURLToPath(new URL('../support/device-host.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
-/** One process of simulated devices. */
-class DeviceHost {
+/** One process of simulated devices (also the classroom scenario's attendees). */
+export class DeviceHost {
   last: HostReport | undefined;
   ready = false;
   private stderr = '';
@@ -57,7 +57,8 @@ class DeviceHost {
     });
   }
 
-  static start(stack: Stack, name: string, count: number): DeviceHost {
+  /** `env`: more FLEET_* settings for its agents (labels, liveness), over the stack's. */
+  static start(stack: Stack, name: string, count: number, env: Record<string, string> = {}): DeviceHost {
     const child = spawn(
       process.execPath,
       [
@@ -82,6 +83,7 @@ class DeviceHost {
           FLEET_NAMESPACE: BENCH_NAMESPACE,
           FLEET_SERVICE: BENCH_SERVICE,
           FLEET_LOG_LEVEL: 'warn',
+          ...env,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       },

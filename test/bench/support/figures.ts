@@ -5,7 +5,15 @@ import { round, type Summary, summarize } from './stats.ts';
 
 export const BENCH_SCHEMA = 'fleetkit-bench/1';
 
-export type ScenarioId = 'floor' | 'propagation' | 'failure' | 'config' | 'footprint' | 'scale' | 'coldstart';
+export type ScenarioId =
+  | 'floor'
+  | 'propagation'
+  | 'failure'
+  | 'config'
+  | 'footprint'
+  | 'scale'
+  | 'coldstart'
+  | 'classroom';
 export type Unit = 'ms' | 'MB' | '%';
 
 export interface Figure {
