@@ -48,6 +48,12 @@ export async function main(
   log.info(`serving http://${config.listen}:${config.port}/ (/health, /status)`);
   // Started by a parent with an IPC channel (the simulated fleet, `join`): it may tell a load to carry.
   if (answerStressMessages(agent.stress)) log.info('listening for stress messages on the IPC channel');
+  // A parent gone (a `join` or a simulated fleet killed with SIGKILL) must not leave its devices
+  // running forever: its channel closes, and the agent stops as after SIGTERM (deregistering).
+  process.once('disconnect', () => {
+    log.warn('the process that started this agent is gone: stopping');
+    process.kill(process.pid, 'SIGTERM');
+  });
   crashPolicy.started();
 
   onShutdown(async (signal) => {
