@@ -174,6 +174,10 @@ describe('the workshop labs, as attendees run them', { timeout: 900_000 }, () =>
       'lab 3: liveness models (Ctrl-C, kill -9, frozen, longer windows; each column timed on the page)',
     ],
     [
+      'labs/04-least-loaded.md',
+      'lab 4: the least-loaded client (pick, --json, --follow; stress the pick, it moves)',
+    ],
+    [
       'labs/05-config-push.md',
       'lab 5: config push (the color through each store, by kit and by hand; disagreement)',
     ],

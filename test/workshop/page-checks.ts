@@ -117,18 +117,31 @@ export function pageChecks(page: () => PageWatch): Record<string, LabAction> {
         }),
       );
     },
-    /** pick-moved ID: ID reports a high load in every store, and no column marks it as the next pick. */
+    /**
+     * pick-moved ID: in every column ID reports more CPU than any other passing device, and is not the
+     * next pick. (Relative: on a loaded machine a device told to burn 90 % may get far less.)
+     */
     async 'pick-moved'([id = ''], lab) {
       const times = await timeEach(
-        `${id} loaded, and not the next pick`,
+        `${id} the most loaded, and not the next pick`,
         lab.lastActionAt,
-        (store) =>
-          (page().device(store, id)?.load?.cpuPercent ?? 0) >= 20 &&
-          page().store(store).pick !== null &&
-          page().store(store).pick !== id,
+        (store) => {
+          const cpu = page().device(store, id)?.load?.cpuPercent ?? 0;
+          const others = page()
+            .devices(store)
+            .filter((d) => d.id !== id && d.health === 'passing');
+          const pick = page().store(store).pick;
+          return (
+            others.length > 0 &&
+            others.every((d) => (d.load?.cpuPercent ?? 0) < cpu) &&
+            pick !== null &&
+            pick !== id
+          );
+        },
         () => 30_000,
       );
-      lab.note(`the pick moved off ${id}: ${figures(times)} after the stress command`);
+      const cpus = STORE_KINDS.map((store) => page().device(store, id)?.load?.cpuPercent).join(' / ');
+      lab.note(`the pick moved off ${id} (CPU ${cpus} %): ${figures(times)} after the stress command`);
     },
     /** applied NAME N COLOR: NAME-1..N show COLOR (the color each applied) in every column. */
     async applied([name = '', count = '0', color = ''], lab) {
@@ -222,6 +235,17 @@ export function pageChecks(page: () => PageWatch): Record<string, LabAction> {
     async 'store-live'([store = '']) {
       await within(`${store} live again`, () => page().store(store as StoreKind).watch === 'live', 30_000);
     },
+    /** timeline KIND STORE ID: the page's timeline tells that event (critical, recovered, ...) since the last action. */
+    async timeline([kind = '', store = '', id = ''], lab) {
+      await within(`the timeline tells "${kind}" of ${id} in ${store}`, () =>
+        page()
+          .timeline()
+          .some(
+            (e) =>
+              e.kind === kind && e.store === store && e.deviceId === id && e.at >= lab.lastActionAt - 1000,
+          ),
+      );
+    },
     /** gone ID...: in no column any more. */
     async gone(ids) {
       await within(`${ids.join(', ')} in no column`, () =>
@@ -242,11 +266,13 @@ export function pageChecks(page: () => PageWatch): Record<string, LabAction> {
         return liveness?.model === 'session' && BigInt(`0x${liveness.sessionId}`) === BigInt(`0x${session}`);
       });
     },
-    /** check-of ID STATUS: the Consul tile shows its check with that status. */
-    async 'check-of'([id = '', status]) {
-      await within(`${id}'s Consul tile: its check ${status}`, () => {
+    /** check-of ID STATUS TYPE: the Consul tile shows its check with that status, and which kind it is (ttl, http). */
+    async 'check-of'([id = '', status, type]) {
+      await within(`${id}'s Consul tile: its ${type} check ${status}`, () => {
         const device = page().device('consul', id);
-        return device?.liveness.model === 'check' && device.health === status;
+        return (
+          device?.liveness.model === 'check' && device.health === status && device.liveness.checkType === type
+        );
       });
     },
   };
