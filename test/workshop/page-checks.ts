@@ -118,8 +118,9 @@ export function pageChecks(page: () => PageWatch): Record<string, LabAction> {
       );
     },
     /**
-     * pick-moved ID: in every column ID reports more CPU than any other passing device, and is not the
-     * next pick. (Relative: on a loaded machine a device told to burn 90 % may get far less.)
+     * pick-moved ID: in every column ID reports a burn (at least 10 % and twice any other passing
+     * device's CPU), and is not the next pick. Relative: on a loaded machine a device told to burn 90 %
+     * got 15 %.
      */
     async 'pick-moved'([id = ''], lab) {
       const times = await timeEach(
@@ -131,9 +132,11 @@ export function pageChecks(page: () => PageWatch): Record<string, LabAction> {
             .devices(store)
             .filter((d) => d.id !== id && d.health === 'passing');
           const pick = page().store(store).pick;
+          // Its burn reported (10 % and twice any other: not an idle device's jitter), and avoided.
           return (
+            cpu >= 10 &&
             others.length > 0 &&
-            others.every((d) => (d.load?.cpuPercent ?? 0) < cpu) &&
+            others.every((d) => (d.load?.cpuPercent ?? 0) * 2 < cpu) &&
             pick !== null &&
             pick !== id
           );
