@@ -387,6 +387,44 @@ describe('fleetkit pick against the real stores', { timeout: 300_000 }, () => {
     }
   });
 
+  // Last of the store tests: it stops etcd (and starts it again).
+  test('--follow through an etcd outage: a line saying so and naming the stale pick, the pick again once it is back', async (t) => {
+    const child = spawn(process.execPath, [FLEETKIT, 'pick', '--follow', '--store', 'etcd'], {
+      cwd: CWD,
+      env: pickEnv(env()),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    const exited = once(child, 'exit');
+    const lines = () => stdout.trimEnd().split('\n').filter(Boolean);
+    const time = '\\d\\d:\\d\\d:\\d\\d';
+    try {
+      await eventually('the first pick', () => lines().length === 1, { timeoutMs: 30_000 });
+      assert.match(
+        lines()[0]!,
+        new RegExp(`^${time} etcd: pk-b at 127\\.0\\.0\\.1:8102, CPU 8 % \\(least loaded of 3 passing\\)$`),
+      );
+      const stoppedAt = Date.now();
+      await stores.etcd.stop();
+      await eventually('a line saying etcd is down', () => lines().length === 2, { timeoutMs: 30_000 });
+      t.diagnostic(`etcd down said ${Date.now() - stoppedAt} ms after it was stopped`);
+      assert.match(
+        lines()[1]!,
+        new RegExp(`^${time} etcd: not answering: .*; its last pick, pk-b, may be stale$`),
+      );
+      const restartedAt = Date.now();
+      await stores.etcd.restart();
+      await eventually('the pick again', () => lines().length === 3, { timeoutMs: 60_000 });
+      t.diagnostic(`the pick again ${Date.now() - restartedAt} ms after etcd was started again`);
+      assert.match(lines()[2]!, new RegExp(`^${time} etcd: pk-b at 127\\.0\\.0\\.1:8102, CPU 8 %`));
+      child.kill('SIGINT');
+      assert.deepEqual(await exited, [130, null]);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   test('--help and bad settings: exit 0 and 2, every bad setting named, nothing asked', async () => {
     const help = await fleetkitPick(['--help'], {});
     assert.equal(help.code, 0);
