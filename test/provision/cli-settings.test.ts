@@ -54,6 +54,7 @@ const HELP: [command: string, flag: string, variable: string][] = [
   ['demo', '--devices', 'FLEET_DEMO_DEVICES'],
   ['flash', '--hostname', 'FLEET_FLASH_HOSTNAME'],
   ['deploy', '--parallel', 'FLEET_DEPLOY_PARALLEL'],
+  ['pick', '--strategy', 'FLEET_PICK_STRATEGY'],
 ];
 
 // The time of each run is reported, not asserted: one --help takes 2-3 s alone on this 2-CPU machine
@@ -104,6 +105,7 @@ const BAD: [command: string, args: string[], env: Record<string, string>, named:
     {},
     '--parallel',
   ],
+  ['pick', ['pick', '--etcd', 'http://127.0.0.1:2379', '--strategy', 'cheapest'], {}, '--strategy'],
 ];
 
 describe('fleetkit <command> with a bad setting: exit 2, the setting named', { concurrency: true }, () => {
