@@ -43,7 +43,7 @@ const alive = (pid: number | null) => {
 
 for (const mode of ['namespaces', 'processes'] as const) {
   describe(`fleetkit sim (${mode})`, {
-    timeout: 180_000,
+    timeout: 300_000,
     skip: mode === 'namespaces' && !canUseNamespaces() ? 'needs root' : false,
   }, () => {
     const stores = {} as Record<StoreKind, StoreProcess>;
@@ -187,21 +187,21 @@ for (const mode of ['namespaces', 'processes'] as const) {
           20_000,
         );
         const sentAt = Date.now();
-        const stressed = await client.act('sim-1', 'stress', { percent: 80, seconds: 60 });
+        const stressed = await client.act('sim-1', 'stress', { percent: 80, seconds: 120 });
         assert.equal(stressed.stress?.percent, 80);
         assert.equal((await client.list()).find((d) => d.id === 'sim-1')?.stress?.percent, 80);
         // Above 40 %: at least half the 80 % asked (the figure is real CPU: with other work on both
         // cores the worker gets less: 23 % at a load average of 11-19). The devices report every 5 s
         // (the agent's default); Consul writes a load-only change at most every 15 s (its default
         // pacing, a configured wait). Measured at a load average of 6: etcd and ZooKeeper 6.0 s
-        // (namespaces) and 8.1 s (processes), Consul 6.3 s and 23.0 s; bounds 18 s, and 15 s + 3 x 8 s
-        // rounded up for Consul.
+        // (namespaces) and 8.1 s (processes), Consul 6.3 s and 23.0 s; bounds three times those: 25 s and
+        // 70 s (the load lasts 120 s, past both; it is calmed below).
         await Promise.all(
           STORE_KINDS.map(async (kind) => {
             await waitFor(
               `sim-1 busy in ${kind}`,
               () => (cpu(kind) ?? 0) > 40,
-              kind === 'consul' ? 45_000 : 18_000,
+              kind === 'consul' ? 70_000 : 25_000,
             );
             t.diagnostic(`${kind}: above 40 % ${Date.now() - sentAt} ms after the stress (${cpu(kind)} %)`);
           }),
