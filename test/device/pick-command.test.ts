@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -15,7 +14,6 @@ import type { PickJson } from '../../device/kit/pick.ts';
 import { sendStress } from '../../device/stress-message.ts';
 import {
   createRegistry,
-  type Load,
   type Registration,
   type Registry,
   type RegistryOptions,
@@ -24,24 +22,9 @@ import {
 } from '../../lib/registry/index.ts';
 import { FLEETKIT, type RunningAgent, startAgent } from '../support/agents.ts';
 import { eventually } from '../support/eventually.ts';
+import { loadOf } from '../support/loads.ts';
+import { freePort } from '../support/ports.ts';
 import { startThreeStores, type ThreeStores } from '../support/stores.ts';
-
-const load = (cpuPercent: number): Load => ({
-  cpuPercent,
-  load1: 0.3,
-  memUsedPercent: 25,
-  temperatureC: null,
-  uptimeSeconds: 90,
-});
-
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  return typeof address === 'object' && address ? address.port : 1;
-}
 
 interface Run {
   code: number | null;
@@ -111,13 +94,13 @@ describe('fleetkit pick against the real stores', { timeout: 300_000 }, () => {
       host: '127.0.0.1',
       port,
       labels: {},
-      load: load(cpu),
+      load: loadOf(cpu),
       color: null,
     });
   const registered = (r: Registration) =>
     eventually(`${r.record.id} registered`, () => r.state === 'registered', { timeoutMs: 10_000 });
   const setLoad = (id: string, cpu: number) =>
-    Promise.all(STORE_KINDS.map((kind) => devices.get(`${kind}/${id}`)!.update({ load: load(cpu) })));
+    Promise.all(STORE_KINDS.map((kind) => devices.get(`${kind}/${id}`)!.update({ load: loadOf(cpu) })));
 
   before(async () => {
     stores = await startThreeStores();
@@ -141,7 +124,7 @@ describe('fleetkit pick against the real stores', { timeout: 300_000 }, () => {
         open('consul', { liveness: { consulCheck: 'http', checkIntervalSeconds: 1 } }),
         'pk-dead',
         0,
-        await deadPort(),
+        await freePort(),
       ),
     );
     const consul = open('consul').watchInstances('web');
@@ -276,7 +259,7 @@ describe('fleetkit pick against the real stores', { timeout: 300_000 }, () => {
   });
 
   test('a store that is down is said on its line; exit 1 when no store answered', async (t) => {
-    const dead = `http://127.0.0.1:${await deadPort()}`;
+    const dead = `http://127.0.0.1:${await freePort()}`;
     const some = await fleetkitPick([], { ...env(), FLEET_ETCD: dead });
     assert.equal(some.code, 0, 'the other stores picked');
     const [etcdLine, ...rest] = some.stdout.trimEnd().split('\n');
@@ -293,7 +276,7 @@ describe('fleetkit pick against the real stores', { timeout: 300_000 }, () => {
 
     const none = await fleetkitPick(['--json'], {
       FLEET_ETCD: dead,
-      FLEET_CONSUL: `http://127.0.0.1:${await deadPort()}`,
+      FLEET_CONSUL: `http://127.0.0.1:${await freePort()}`,
     });
     t.diagnostic(`two stores down: exit ${none.code} in ${none.ms} ms`);
     assert.equal(none.code, 1);

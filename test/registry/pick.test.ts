@@ -2,38 +2,19 @@
 // the least loaded passing one chosen (Consul's critical one skipped, though its CPU is the lowest),
 // and the choice moving as the loads change, a device leaves or joins, all from the pushed view.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
   createRegistry,
   type InstanceSpec,
-  type Load,
   type Registration,
   type Registry,
   type RegistryOptions,
   STORE_KINDS,
 } from '../../lib/registry/index.ts';
 import { eventually } from '../support/eventually.ts';
+import { loadOf } from '../support/loads.ts';
+import { freePort } from '../support/ports.ts';
 import { startThreeStores, type ThreeStores } from '../support/stores.ts';
-
-const load = (cpuPercent: number): Load => ({
-  cpuPercent,
-  load1: 0.2,
-  memUsedPercent: 30,
-  temperatureC: null,
-  uptimeSeconds: 60,
-});
-
-/** A port nothing listens on (bound, read, closed): Consul's HTTP check of it fails. */
-async function deadPort(): Promise<number> {
-  const server: Server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  return typeof address === 'object' && address ? address.port : 1;
-}
 
 // At least three times what this machine measured: from the write to the moved pick 6-69 ms in three
 // runs (each store, each kind of change); the rest is room for a machine busy with other suites.
@@ -65,7 +46,7 @@ describe('Registry.pick against the real stores', { timeout: 180_000 }, () => {
     host: '127.0.0.1',
     port,
     labels: { zone: 'pick-test' },
-    load: load(cpu),
+    load: loadOf(cpu),
     color: null,
   });
   const registered = async (registration: Registration) =>
@@ -99,7 +80,7 @@ describe('Registry.pick against the real stores', { timeout: 180_000 }, () => {
       if (kind === 'consul') {
         // A dead device with the lowest CPU of all: Consul keeps it as critical; it must not be picked.
         const checked = open(kind, { liveness: { consulCheck: 'http', checkIntervalSeconds: 1 } });
-        await registered(checked.register(spec('pick-dead', 0, await deadPort())));
+        await registered(checked.register(spec('pick-dead', 0, await freePort())));
         const watch = open(kind).watchInstances('web');
         await eventually('pick-dead critical', () => watch.get('pick-dead')?.health === 'critical', {
           timeoutMs: 10_000,
@@ -139,7 +120,7 @@ describe('Registry.pick against the real stores', { timeout: 180_000 }, () => {
         );
       };
       await movesTo('pick-b loaded to 90 %', 'pick-c', () =>
-        devices.get('pick-b')!.update({ load: load(90) }),
+        devices.get('pick-b')!.update({ load: loadOf(90) }),
       );
       await movesTo('pick-c left', 'pick-a', () => devices.get('pick-c')!.deregister());
       let newcomer: Registration | undefined;
@@ -169,7 +150,7 @@ describe('Registry.pick against the real stores', { timeout: 180_000 }, () => {
   test('a store that is down: StoreUnavailableError within one request time, naming the store', async () => {
     const registry = createRegistry({
       store: 'etcd',
-      endpoints: [`http://127.0.0.1:${await deadPort()}`],
+      endpoints: [`http://127.0.0.1:${await freePort()}`],
       namespace,
       requestTimeoutMs: 1000,
     });

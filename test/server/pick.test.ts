@@ -2,13 +2,10 @@
 // least-loaded client would be handed now, read here through the page's socket from the real
 // `fleetkit server`, with devices registered in the three real stores with loads of our choosing.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { io, type Socket } from 'socket.io-client';
 import {
   createRegistry,
-  type Load,
   type Registration,
   type Registry,
   type RegistryOptions,
@@ -17,25 +14,10 @@ import {
 } from '../../lib/registry/index.ts';
 import type { ClientToServerEvents, ServerToClientEvents, StoreView } from '../../server/contract.ts';
 import { eventually } from '../support/eventually.ts';
+import { loadOf } from '../support/loads.ts';
+import { freePort } from '../support/ports.ts';
 import { type RunningServer, startServer } from '../support/servers.ts';
 import { startThreeStores, type ThreeStores } from '../support/stores.ts';
-
-const load = (cpuPercent: number): Load => ({
-  cpuPercent,
-  load1: 0.1,
-  memUsedPercent: 20,
-  temperatureC: null,
-  uptimeSeconds: 30,
-});
-
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  return typeof address === 'object' && address ? address.port : 1;
-}
 
 // At least three times what this machine measured: from the writes to the moved pick in every column
 // 32-73 ms in three runs; the rest is room for a machine busy with other suites.
@@ -72,7 +54,7 @@ describe('the page socket: StoreView.pick, the device each store would hand out 
       host: '127.0.0.1',
       port,
       labels: {},
-      load: load(cpu),
+      load: loadOf(cpu),
       color: null,
     });
   const registered = (r: Registration) =>
@@ -123,7 +105,7 @@ describe('the page socket: StoreView.pick, the device each store would hand out 
       open('consul', { liveness: { consulCheck: 'http', checkIntervalSeconds: 1 } }),
       'pp-dead',
       0,
-      await deadPort(),
+      await freePort(),
     );
     await registered(dead);
 
@@ -158,7 +140,7 @@ describe('the page socket: StoreView.pick, the device each store would hand out 
       t.diagnostic(`${what}: ${id} the pick in every column ${Date.now() - from} ms after the write began`);
     };
     await movesEverywhere('pp-b loaded to 80 %', 'pp-c', () =>
-      Promise.all(STORE_KINDS.map((kind) => devices.get(`${kind}/pp-b`)!.update({ load: load(80) }))),
+      Promise.all(STORE_KINDS.map((kind) => devices.get(`${kind}/pp-b`)!.update({ load: loadOf(80) }))),
     );
     await movesEverywhere('pp-c left', 'pp-a', () =>
       Promise.all(STORE_KINDS.map((kind) => devices.get(`${kind}/pp-c`)!.deregister())),
