@@ -15,6 +15,7 @@ import {
 import type { ServerConfig } from '../config.ts';
 import { CLASSROOM_OFF, KIT_PATHS, KIT_STORES_VERSION, type KitStoresAnswer } from '../kit-contract.ts';
 import { lanAddress } from '../lan-address.ts';
+import { escapeHtml, htmlDocument } from '../page/index.html.ts';
 
 export interface KitOptions {
   config: Readonly<ServerConfig>;
@@ -80,30 +81,15 @@ function pageUrl(
   return `http://${hostPort(reached.host, reached.port ?? 80)}/`;
 }
 
-const escapeHtml = (text: string): string =>
-  text
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-
 /** The short page: the two lines to type, with this page's address in them. Every value escaped. */
 export function kitPageHtml(page: string): string {
   const base = new URL(page);
   const address = base.port ? `${base.hostname}:${base.port}` : base.hostname;
   const kitUrl = new URL(KIT_PATHS.bundle.slice(1), base).href;
   const e = escapeHtml;
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="dark">
-<meta name="referrer" content="no-referrer">
-<link rel="icon" href="data:,">
-<title>fleetkit: join with your laptop</title>
-<style>
+  return htmlDocument(
+    'fleetkit: join with your laptop',
+    `<style>
 body { margin: 0; padding: 24px; background: #14171c; color: #e8eaed; font: 18px/1.5 system-ui, sans-serif; }
 main { max-width: 46rem; margin: 0 auto; }
 h1 { font-size: 1.6rem; margin: 0 0 0.5rem; }
@@ -111,10 +97,8 @@ pre { background: #000; color: #fff; padding: 14px 16px; border-radius: 6px; fon
 code { font-family: ui-monospace, Menlo, Consolas, monospace; }
 .muted { color: #9aa3ad; font-size: 0.95rem; }
 a { color: #8ab4f8; }
-</style>
-</head>
-<body>
-<main>
+</style>`,
+    `<main>
 <h1>Join the fleet with your laptop</h1>
 <p>You need Node.js 20 or newer (<code>node --version</code>), nothing else. In an empty folder, type:</p>
 <pre id="kit-commands">curl -O ${e(kitUrl)}
@@ -123,10 +107,8 @@ node fleetkit.mjs join ${e(address)} --name yourname</pre>
 Your name becomes your devices' names (yourname-1, yourname-2, …); Ctrl-C takes them away again.
 <code>node fleetkit.mjs --help</code> lists the other commands (pick, watch, and get / put / watch in each store).</p>
 <p class="muted">The live page: <a href="${e(page)}">${e(page)}</a></p>
-</main>
-</body>
-</html>
-`;
+</main>`,
+  );
 }
 
 export function kitRoutes(options: KitOptions): express.Router {
