@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
+import { ensureDebianPackages } from '../../provision/deploy/tools.ts';
 import { type StoreCluster, startCluster, stopAllStores } from '../../provision/stores/index.ts';
 import { FLEETKIT } from '../support/agents.ts';
 import { type RunningServer, startServer } from '../support/servers.ts';
@@ -131,6 +132,8 @@ describe('the workshop labs, as attendees run them', { timeout: 900_000 }, () =>
   });
 
   before(async () => {
+    // The by-hand steps' curl, and lab 6's fuser (the teacher's recipe): installed when missing.
+    await ensureDebianPackages(['curl', 'psmisc'], () => {});
     stores = await startThreeStores();
     classroom = await openClassroom(endpoints);
   });
@@ -142,6 +145,28 @@ describe('the workshop labs, as attendees run them', { timeout: 900_000 }, () =>
 
   test('every lab the issue lists is there, each parses, and each names its goals, predictions and why', async () => {
     const files = await labFiles();
+    // Every page check and teacher action the labs name exists, and each one the test has is used.
+    const named = { page: new Set<string>(), teacher: new Set<string>() };
+    for (const file of files) {
+      for (const step of (await readLab(file)).steps) {
+        if (step.kind === 'page') named.page.add(step.check);
+        if (step.kind === 'teacher') named.teacher.add(step.action);
+      }
+    }
+    const page = () => classroom.page;
+    const had = {
+      page: Object.keys(pageChecks(page)),
+      teacher: Object.keys({
+        ...teacherActions(endpoints, page),
+        ...clusterActions(
+          () => ({}) as never,
+          () => {},
+        ),
+      }),
+    };
+    for (const kind of ['page', 'teacher'] as const) {
+      assert.deepEqual([...named[kind]].sort(), had[kind].sort(), `the ${kind} steps the labs name`);
+    }
     for (const required of REQUIRED) assert.ok(files.includes(`labs/${required}`), `${required} is missing`);
     for (const file of files) {
       const lab = await readLab(file);
@@ -204,6 +229,7 @@ describe('lab 6 on 3-member clusters of each store', { timeout: 600_000 }, () =>
   });
 
   before(async () => {
+    await ensureDebianPackages(['curl', 'psmisc'], () => {});
     const started = await Promise.allSettled(STORE_KINDS.map((kind) => startCluster(kind)));
     for (const result of started)
       if (result.status === 'fulfilled') clusters[result.value.kind] = result.value;

@@ -222,18 +222,6 @@ export function pageChecks(page: () => PageWatch): Record<string, LabAction> {
         throw new Error(`${(error as Error).message}; the headers: ${header()}`);
       }
     },
-    /** store-down STORE: that column says its store is down (its last known devices kept, stale). */
-    async 'store-down'([store = ''], lab) {
-      const times = await timeEach(
-        `${store} down`,
-        lab.lastActionAt,
-        (kind) => kind !== store || page().store(kind).watch === 'down',
-        () => 30_000,
-      );
-      lab.note(
-        `${store} down on the page ${times.find(([k]) => k === store)?.[1]} ms after the teacher's action`,
-      );
-    },
     /** store-live STORE: that column is live again. */
     async 'store-live'([store = '']) {
       await within(`${store} live again`, () => page().store(store as StoreKind).watch === 'live', 30_000);
