@@ -3,8 +3,12 @@
 // write to the page's DOM; the server's memory and CPU sampled from /proc. Devices share processes
 // (device-host.ts: up to 250 real agents per process, each with its own HTTP server and store clients).
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { bundleForNode } from '../../../device/node-bundle.ts';
 import { livenessEnv } from '../../../lib/cli/common-settings.ts';
 import { STORE_KINDS, type StoreKind } from '../../../lib/registry/index.ts';
 import { delay } from '../../support/eventually.ts';
@@ -27,13 +31,28 @@ const PROBE_EVERY_MS = 200;
 /** An update the page never shows within this counts as this (and is reported). */
 const PROBE_TIMEOUT_MS = 10_000;
 const PROBE_ID = 'scale-probe';
-const HOST_SCRIPT = fileURLToPath(new URL('../support/device-host.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+
+let hostBundle: Promise<string> | undefined;
+/**
+ * device-host.ts bundled once per run into one plain .mjs file (as the Pis' agent is): forty hosts
+ * each compiling TypeScript at start on two cores took 50 s before the first agent registered.
+ */
+function hostScript(): Promise<string> {
+  hostBundle ??= (async () => {
+    const file = path.join(await mkdtemp(path.join(tmpdir(), 'fleetkit-bench-')), 'device-host.mjs');
+    await writeFile(file, await bundleForNode('test/bench/support/device-host.ts'));
+    return file;
+  })();
+  return hostBundle;
+}
 
 /** One process of simulated devices (also the classroom scenario's attendees). */
 export class DeviceHost {
   last: HostReport | undefined;
   ready = false;
+  /** Started with `hold`: loaded and waiting for go(). */
+  held = false;
   private stderr = '';
   readonly exited: Promise<number | null>;
 
@@ -48,6 +67,7 @@ export class DeviceHost {
         const report = JSON.parse(line) as HostReport;
         this.last = report;
         if (report.ready) this.ready = true;
+        if (report.held) this.held = true;
       } catch {
         // not a report
       }
@@ -57,20 +77,33 @@ export class DeviceHost {
     });
   }
 
-  /** `env`: more FLEET_* settings for its agents (labels, liveness), over the stack's. */
-  static start(stack: Stack, name: string, count: number, env: Record<string, string> = {}): DeviceHost {
+  /** Bundles the host script now (once per run), so that starting hosts later costs no build. */
+  static prepare(): Promise<string> {
+    return hostScript();
+  }
+
+  /**
+   * `env`: more FLEET_* settings for its agents (labels, liveness), over the stack's. `hold`: load,
+   * then wait for go() before starting any device.
+   */
+  static async start(
+    stack: Stack,
+    name: string,
+    count: number,
+    env: Record<string, string> = {},
+    { hold = false } = {},
+  ): Promise<DeviceHost> {
     const child = spawn(
       process.execPath,
       [
-        '--import',
-        'tsx',
-        HOST_SCRIPT,
+        await hostScript(),
         '--count',
         String(count),
         '--prefix',
         name,
         '--rate',
         String(START_RATE),
+        ...(hold ? ['--hold'] : []),
       ],
       {
         cwd: ROOT,
@@ -85,10 +118,15 @@ export class DeviceHost {
           FLEET_LOG_LEVEL: 'warn',
           ...env,
         },
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: [hold ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       },
     );
     return new DeviceHost(name, count, child);
+  }
+
+  /** Starts the devices of a host started with `hold`. */
+  go(): void {
+    this.child.stdin?.end('go\n');
   }
 
   get running(): boolean {
@@ -160,7 +198,7 @@ export const scaleScenario: Scenario = {
       const started = now();
       for (let h = 0; h < hostCount; h++) {
         const count = Math.min(PER_HOST, devices - h * PER_HOST);
-        hosts.push(DeviceHost.start(stack, `scale-${h}`, count));
+        hosts.push(await DeviceHost.start(stack, `scale-${h}`, count));
       }
       const pagePids = descendants(process.pid, /^chrom/);
       const meter = new CpuMeter(() => [

@@ -9,6 +9,8 @@
 // Store endpoints, namespace, service and liveness come from the FLEET_* variables, as for the agent.
 // Prints JSON lines on stdout: {"started":n,"registered":{"etcd":n,...},"updates":n} every second, and
 // {"ready":true} once every device is started. SIGTERM or SIGINT: every agent deregisters, then exit.
+// --hold: load everything, print {"held":true}, and start the devices only when a line comes on stdin
+// (the bench then times the stores and the page alone, the laptops' Node already running).
 import { parseArgs } from 'node:util';
 import { Agent } from '../../../device/agent.ts';
 import { parseAgentConfig } from '../../../device/config.ts';
@@ -29,6 +31,8 @@ export interface HostReport {
   /** Load changes made so far (each is written to every store). */
   updates: number;
   ready?: true;
+  /** --hold: loaded, waiting for a line on stdin to start the devices. */
+  held?: true;
 }
 
 /** A made-up load that moves by more than device/load.ts's thresholds on every call. */
@@ -59,6 +63,7 @@ async function main() {
       count: { type: 'string' },
       prefix: { type: 'string' },
       rate: { type: 'string', default: '40' },
+      hold: { type: 'boolean', default: false },
     },
   });
   const count = Number(values.count);
@@ -100,6 +105,14 @@ async function main() {
     }
   });
 
+  if (values.hold) {
+    report({ held: true });
+    await new Promise<void>((resolve) => {
+      process.stdin.once('data', () => resolve());
+      process.stdin.once('end', () => resolve());
+    });
+    process.stdin.pause();
+  }
   const gapMs = 1000 / rate;
   const t0 = Date.now();
   for (let i = 0; i < count && !stopping; i++) {
