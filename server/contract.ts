@@ -83,6 +83,44 @@ export interface StoreView {
    * this store lists, shown or over the cap; only passing ones), null when none passes.
    */
   pick: string | null;
+  /**
+   * The store's processes as the kit that started them reports them (store-control-contract.ts), for
+   * the presenter's stop / kill / restart; null or absent: the kit did not start this store (read-only).
+   */
+  control?: KitStore | null;
+}
+
+// The stores the kit started (`npm run demo`, `fleetkit stores`): store-control-contract.ts.
+export type StoreControlAction = 'stop' | 'kill' | 'restart';
+/** killed: by the presenter's SIGKILL; stopped: by a stop; exited: it ended by itself. */
+export type KitMemberState = 'running' | 'stopped' | 'killed' | 'exited';
+
+/** One process of a store the kit runs (member 1 of 1 for a single store). */
+export interface KitStoreMember {
+  /** 1-based; shown as m1, m2, ... */
+  member: number;
+  /** Its client endpoint. */
+  endpoint: string;
+  /** Every port it uses, so that the store's own member list (by address) can be matched to it. */
+  ports: number[];
+  state: KitMemberState;
+  pid: number | null;
+  /** An action under way on it, else null. */
+  busy: StoreControlAction | null;
+}
+
+export interface KitStore {
+  store: StoreKind;
+  members: KitStoreMember[];
+  /** The last action's failure, in words with what to do next; null after a success. */
+  error: string | null;
+}
+
+export interface StoreControlRequest {
+  store: StoreKind;
+  /** One member (1-based) of a cluster; absent: the whole store. */
+  member?: number;
+  action: StoreControlAction;
 }
 
 export type TimelineKind =
@@ -96,7 +134,16 @@ export type TimelineKind =
   | 'color-set'
   | 'store-down'
   | 'store-up'
-  | 'invalid';
+  // The presenter's store controls (server/store-control.ts): an action, then the election it caused.
+  | 'store-control'
+  | 'leader'
+  | 'invalid'
+  // The stores disagree (server/fleet/disagreement.ts): named when it lasts past a short grace.
+  | 'missing'
+  | 'conflict'
+  | 'colors-differ'
+  | 'config-differs'
+  | 'agreed';
 
 export interface TimelineEntry {
   seq: number;
@@ -110,6 +157,22 @@ export interface TimelineEntry {
   latencyMs: number | null;
   /** The plain store operation behind it, as a learner could type it (etcdctl, zkCli.sh, curl). */
   command: string | null;
+  /** Read back from the server's timeline file: it happened before the server's last restart. */
+  beforeRestart?: boolean;
+}
+
+/**
+ * Where the stores disagree about one device (server/fleet/disagreement.ts), once it lasted past a
+ * short grace. A device the stores agree about has no entry.
+ */
+export interface DeviceFlags {
+  id: string;
+  /** Stores with a full list that do not hold it while another does. */
+  missing: StoreKind[];
+  /** Two processes claim this id, in words ("etcd holds 10.0.0.5:8080, consul holds 10.0.0.7:8080"); else null. */
+  conflict: string | null;
+  /** The color it applied, per store holding it, when they differ; else null. */
+  colors: { store: StoreKind; color: string | null }[] | null;
 }
 
 // The simulated fleet (provision/sim implements what simulation-contract.ts asks of it).
@@ -149,6 +212,10 @@ export interface FleetSnapshot {
   devices: DeviceView[];
   /** Newest last, at most 200. */
   timeline: TimelineEntry[];
+  /** The entry the presenter pinned above the list (null: none). */
+  pinned?: TimelineEntry | null;
+  /** Devices the stores disagree about (none: all agree). */
+  flags?: DeviceFlags[];
   palette: string[];
   /** The simulated fleet's devices, or null when no simulated fleet is attached to this server. */
   simulation: SimulatedDevice[] | null;
@@ -165,6 +232,10 @@ export interface FleetChanges {
   timeline: TimelineEntry[];
   /** Present only when the simulated fleet changed: its whole new list (null: it went away). */
   simulation?: SimulatedDevice[] | null;
+  /** Present only when the pin changed: the pinned entry, or null (unpinned). */
+  pinned?: TimelineEntry | null;
+  /** Present only when flags changed: each device's new flags; an entry with nothing flagged clears it. */
+  flags?: DeviceFlags[];
 }
 
 export type Ack<T = null> = { ok: true; data: T } | { ok: false; error: string };
@@ -193,6 +264,15 @@ export interface ClientToServerEvents {
   setColor: (request: SetColorRequest, ack: (result: Ack<{ stores: StoreKind[] }>) => void) => void;
   /** Presenter only; refused when no simulated fleet is attached. */
   simulate: (request: SimulateRequest, ack: (result: Ack<SimulatedDevice>) => void) => void;
+  /** Presenter only; refused when the stores were not started by the kit (no store control attached). */
+  storeControl: (request: StoreControlRequest, ack: (result: Ack<KitStore>) => void) => void;
+  /** Presenter only: pins one timeline entry (by seq) above the list for everyone; seq null unpins. */
+  pinTimeline: (request: PinTimelineRequest, ack: (result: Ack<{ pinned: number | null }>) => void) => void;
+}
+
+export interface PinTimelineRequest {
+  /** An entry's seq, or null to unpin. */
+  seq: number | null;
 }
 
 /** What the page passes in the socket.io handshake: `io({ auth: { token } })`. */
