@@ -172,7 +172,12 @@ export interface DeviceFlags {
   /** Two processes claim this id, in words ("etcd holds 10.0.0.5:8080, consul holds 10.0.0.7:8080"); else null. */
   conflict: string | null;
   /** The color it applied, per store holding it, when they differ; else null. */
-  colors: { store: StoreKind; color: string | null }[] | null;
+  colors: StoreColor[] | null;
+}
+
+export interface StoreColor {
+  store: StoreKind;
+  color: string | null;
 }
 
 // The simulated fleet (provision/sim implements what simulation-contract.ts asks of it).
@@ -216,6 +221,8 @@ export interface FleetSnapshot {
   pinned?: TimelineEntry | null;
   /** Devices the stores disagree about (none: all agree). */
   flags?: DeviceFlags[];
+  /** Each store's config color when they differ (null: they agree). */
+  configColors?: StoreColor[] | null;
   palette: string[];
   /** The simulated fleet's devices, or null when no simulated fleet is attached to this server. */
   simulation: SimulatedDevice[] | null;
@@ -236,6 +243,8 @@ export interface FleetChanges {
   pinned?: TimelineEntry | null;
   /** Present only when flags changed: each device's new flags; an entry with nothing flagged clears it. */
   flags?: DeviceFlags[];
+  /** Present only when it changed: each store's config color when they differ, null once they agree. */
+  configColors?: StoreColor[] | null;
 }
 
 export type Ack<T = null> = { ok: true; data: T } | { ok: false; error: string };
