@@ -18,6 +18,7 @@ import {
 } from './schema.ts';
 import { type Registry, type RegistryOptions, STORE_KINDS, type StoreKind } from './types.ts';
 
+export { type ConsSession, parseCons } from './adapters/zookeeper-cons.ts';
 export { fourLetterWord } from './adapters/zookeeper-session.ts';
 export { Backoff, sleep, withBackoff } from './backoff.ts';
 export { parseConfigValue } from './config-keys.ts';
@@ -31,13 +32,20 @@ export {
 export { DEFAULT_PORTS, type Endpoint, endpointAddress, hostPort, parseEndpoints } from './endpoints.ts';
 export * from './errors.ts';
 export { type Layout, layout } from './layout.ts';
-export { type LivenessModel, livenessModel } from './liveness.ts';
+export {
+  deviceLivenessModel,
+  LIVENESS_KNOBS,
+  type LivenessModel,
+  livenessModel,
+  storeKnobs,
+} from './liveness.ts';
 export { newRecord } from './record.ts';
 // The one schema source: commands validate their settings with the same rules the registry applies.
 export {
   COLOR_NAMES,
   DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS,
   DEFAULT_LIVENESS,
+  deviceLivenessSchema,
   hostSchema,
   instanceIdSchema,
   labelsSchema,

@@ -3,7 +3,7 @@
 // removes it. The differences are written here, per store, so that callers read properties of the
 // model instead of branching on a store's name.
 import { livenessWindowMs } from './schema.ts';
-import type { LivenessSettings, StoreKind } from './types.ts';
+import type { DeviceLiveness, LivenessSettings, StoreKind } from './types.ts';
 
 export interface LivenessModel {
   /** How long after a device dies this store says so, ms (see livenessWindowMs). */
@@ -33,4 +33,36 @@ const MODELS: Record<StoreKind, (l: LivenessSettings) => Omit<LivenessModel, 'wi
 
 export function livenessModel(store: StoreKind, liveness: LivenessSettings): LivenessModel {
   return { windowMs: livenessWindowMs(store, liveness), ...MODELS[store](liveness) };
+}
+
+/** The knobs of LivenessSettings each store uses: what a record written to it carries (its own window). */
+export const LIVENESS_KNOBS: Record<StoreKind, readonly (keyof LivenessSettings)[]> = {
+  etcd: ['leaseTtlSeconds'],
+  zookeeper: ['sessionTimeoutMs'],
+  consul: [
+    'consulCheck',
+    'checkIntervalSeconds',
+    'checkTimeoutSeconds',
+    'checkTtlSeconds',
+    'deregisterCriticalAfterSeconds',
+  ],
+};
+
+/** The store's knobs of these settings, for a record (InstanceRecord.liveness). */
+export function storeKnobs(store: StoreKind, liveness: LivenessSettings): DeviceLiveness {
+  return Object.fromEntries(LIVENESS_KNOBS[store].map((knob) => [knob, liveness[knob]])) as DeviceLiveness;
+}
+
+/**
+ * A device's own model: its record's knobs over the reader's settings (`fallback`), and whether the
+ * record carried them (`own`: false for a record of an older agent, shown with the reader's window).
+ */
+export function deviceLivenessModel(
+  store: StoreKind,
+  fallback: LivenessSettings,
+  own: DeviceLiveness | undefined,
+): LivenessModel & { own: boolean } {
+  const knobs = own ? storeKnobs(store, { ...fallback, ...own }) : {};
+  const isOwn = LIVENESS_KNOBS[store].some((knob) => own?.[knob] !== undefined);
+  return { ...livenessModel(store, { ...fallback, ...knobs }), own: isOwn };
 }

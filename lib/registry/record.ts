@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { MalformedValueError } from './errors.ts';
 import { describeIssues, instanceRecordSchema } from './schema.ts';
-import type { InstanceRecord, InstanceSpec, StoreKind } from './types.ts';
+import type { DeviceLiveness, InstanceRecord, InstanceSpec, StoreKind } from './types.ts';
 
 /** Values larger than this are not even parsed (someone pasted a file into etcdctl). */
 export const MAX_RECORD_BYTES = 16 * 1024;
@@ -12,9 +12,14 @@ export function newIncarnation(): string {
   return `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
 }
 
-export function newRecord(spec: InstanceSpec, incarnation: string, now = new Date()): InstanceRecord {
+export function newRecord(
+  spec: InstanceSpec,
+  incarnation: string,
+  now = new Date(),
+  liveness?: DeviceLiveness,
+): InstanceRecord {
   const at = now.toISOString();
-  return {
+  const record: InstanceRecord = {
     id: spec.id,
     service: spec.service,
     host: spec.host,
@@ -26,6 +31,8 @@ export function newRecord(spec: InstanceSpec, incarnation: string, now = new Dat
     registeredAt: at,
     updatedAt: at,
   };
+  if (liveness) record.liveness = { ...liveness };
+  return record;
 }
 
 export function encodeRecord(record: InstanceRecord): string {

@@ -154,6 +154,8 @@ export const instanceRecordSchema = z.strictObject({
   incarnation: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'an incarnation token'),
   registeredAt: isoDate,
   updatedAt: isoDate,
+  // A function, not the schema itself: livenessSchema is defined below (with its defaults).
+  liveness: z.lazy(() => deviceLivenessSchema).optional(),
 });
 
 const seconds = (min: number, max: number) =>
@@ -186,6 +188,12 @@ export const livenessSchema = z.strictObject({
   checkTtlSeconds: seconds(1, 3600),
   deregisterCriticalAfterSeconds: seconds(60, 86400),
 });
+
+/**
+ * A record's own liveness settings (InstanceRecord.liveness): any of the knobs, each checked as a
+ * setting is; an unknown knob or a bad value makes the record malformed, named field by field.
+ */
+export const deviceLivenessSchema = livenessSchema.partial();
 
 /** Consul: the default minimum interval between load-only updates (RegistryOptions.consulLoadIntervalSeconds). */
 export const DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS = 15;

@@ -44,6 +44,33 @@ export interface InstanceRecord {
   incarnation: string;
   registeredAt: string;
   updatedAt: string;
+  /**
+   * The registering process's own liveness settings for this store (its lease TTL, session timeout or
+   * check), so that a reader shows the device's own window, not its own defaults. Absent in records
+   * of older agents: then the reader's settings stand in.
+   */
+  liveness?: DeviceLiveness;
+}
+
+/** A record's liveness settings: the knobs of the store it is written to (liveness.ts LIVENESS_KNOBS). */
+export type DeviceLiveness = Partial<LivenessSettings>;
+
+/**
+ * What a store itself says, now, about how long an instance has left (Registry.readLiveness): a
+ * countdown read from the store, not from the watch's events.
+ * - 'expires': the store's own deadline (etcd: the lease's remaining TTL). etcd answers whole seconds
+ *   (the lease ends between minMs and maxMs from `at`).
+ * - 'contact': the store's last contact with the instance's owner (ZooKeeper: the session's last
+ *   response, from the server's `cons`); the store drops it windowMs after that contact.
+ */
+export type LivenessReading =
+  | { kind: 'expires'; at: number; minMs: number; maxMs: number; windowMs: number; source: string }
+  | { kind: 'contact'; at: number; sinceMs: number; windowMs: number; source: string };
+
+/** An instance whose liveness to read: its id and how the store keeps it (a DiscoveredInstance is one). */
+export interface LivenessTarget {
+  record: { id: string };
+  liveness: LivenessDetail;
 }
 
 export type HealthStatus = 'passing' | 'warning' | 'critical';
@@ -174,6 +201,13 @@ export interface Registry extends EventEmitter<RegistryEvents> {
   pick(service: string, options?: PickOptions): Promise<PickResult | undefined>;
   /** The store's cluster members and their roles (StoreUnavailableError when down). */
   members(): Promise<ClusterMember[]>;
+  /**
+   * What the store says of each instance's remaining life (see LivenessReading), by id; instances it
+   * cannot tell about (a store whose liveness is pushed, like Consul's check; an unknown lease or
+   * session; the store's answer refused) are left out. Never rejects: an unreachable store is an
+   * empty map. Ask for the instances shown only: etcd is asked once per instance.
+   */
+  readLiveness(targets: readonly LivenessTarget[]): Promise<Map<string, LivenessReading>>;
   /** Stops heartbeats and watches. Registrations not deregistered expire at the end of their window. */
   close(): Promise<void>;
 }

@@ -115,7 +115,7 @@ function zooCfg(context: StoreContext, tickTimeMs: number): string {
     // Simulated fleets open one session per device from 127.0.0.1; the default cap is 60 per address.
     'maxClientCnxns=0',
     'admin.enableServer=false',
-    '4lw.commands.whitelist=ruok,srvr,stat,mntr',
+    '4lw.commands.whitelist=ruok,srvr,stat,mntr,cons',
     ...ensembleCfg(context),
     '',
   ].join('\n');

@@ -17,7 +17,7 @@ import {
   StoreError,
   StoreUnavailableError,
 } from '../../lib/registry/errors.ts';
-import type { ClusterMember, InstanceRecord, StoreKind } from '../../lib/registry/types.ts';
+import type { ClusterMember, InstanceRecord, LivenessReading, StoreKind } from '../../lib/registry/types.ts';
 
 /** Every write that reached the store, in order. */
 export interface StoreWrite {
@@ -142,6 +142,11 @@ export class FakeAdapter extends AdapterBase implements StoreAdapter {
   async members(): Promise<ClusterMember[]> {
     this.assertConnected();
     return [{ name: 'fake', endpoint: 'fake:0', role: 'standalone', healthy: true }];
+  }
+
+  /** The fake keeps no liveness of its own to read (like Consul, whose check is pushed). */
+  async readLiveness(): Promise<Map<string, LivenessReading>> {
+    return new Map();
   }
 
   async close(): Promise<void> {

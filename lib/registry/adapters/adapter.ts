@@ -11,7 +11,9 @@ import type {
   HealthStatus,
   InstanceRecord,
   LivenessDetail,
+  LivenessReading,
   LivenessSettings,
+  LivenessTarget,
   StateDetail,
   StoreKind,
 } from '../types.ts';
@@ -90,6 +92,11 @@ export interface StoreAdapter extends EventEmitter<AdapterEvents> {
   writeConfig(key: string, value: string): Promise<void>;
   watchConfig(key: string, sink: ValueSink): () => void;
   members(): Promise<ClusterMember[]>;
+  /**
+   * What the store says now of these instances' remaining life (Registry.readLiveness), by id. A
+   * store whose liveness is pushed with the instances (Consul's check) answers an empty map.
+   */
+  readLiveness(targets: readonly LivenessTarget[]): Promise<Map<string, LivenessReading>>;
   close(): Promise<void>;
 }
 

@@ -3,7 +3,7 @@
 import type { MalformedValueError } from '../errors.ts';
 import { validateRecord } from '../record.ts';
 import { RESERVED_LABEL_PREFIX } from '../schema.ts';
-import type { InstanceRecord } from '../types.ts';
+import type { InstanceRecord, LivenessSettings } from '../types.ts';
 
 const LOAD_KEYS = {
   cpuPercent: 'fleet_cpu',
@@ -12,6 +12,17 @@ const LOAD_KEYS = {
   temperatureC: 'fleet_temp',
   uptimeSeconds: 'fleet_uptime',
 } as const;
+
+/** The record's liveness knobs (InstanceRecord.liveness) as Meta keys; numbers as text, like the load. */
+const LIVENESS_KEYS = {
+  leaseTtlSeconds: 'fleet_lease_ttl',
+  sessionTimeoutMs: 'fleet_session_timeout_ms',
+  consulCheck: 'fleet_check',
+  checkIntervalSeconds: 'fleet_check_interval',
+  checkTimeoutSeconds: 'fleet_check_timeout',
+  checkTtlSeconds: 'fleet_check_ttl',
+  deregisterCriticalAfterSeconds: 'fleet_deregister_after',
+} as const satisfies Record<keyof LivenessSettings, string>;
 
 export interface ConsulServiceFields {
   ID: string;
@@ -31,6 +42,10 @@ export function toMeta(record: InstanceRecord): Record<string, string> {
     fleet_updated_at: record.updatedAt,
   };
   if (record.color !== null) meta.fleet_color = record.color;
+  for (const [field, key] of Object.entries(LIVENESS_KEYS)) {
+    const value = record.liveness?.[field as keyof typeof LIVENESS_KEYS];
+    if (value !== undefined) meta[key] = String(value);
+  }
   if (record.load) {
     for (const [field, key] of Object.entries(LOAD_KEYS)) {
       const value = record.load[field as keyof typeof LOAD_KEYS];
@@ -38,6 +53,17 @@ export function toMeta(record: InstanceRecord): Record<string, string> {
     }
   }
   return meta;
+}
+
+/** The liveness knobs found in Meta (undefined: none, an older agent); checked by the record schema. */
+function livenessFromMeta(meta: Record<string, string>): Record<string, unknown> | undefined {
+  const found: Record<string, unknown> = {};
+  for (const [field, key] of Object.entries(LIVENESS_KEYS)) {
+    const text = meta[key];
+    if (text === undefined) continue;
+    found[field] = field === 'consulCheck' ? text : Number(text);
+  }
+  return Object.keys(found).length > 0 ? found : undefined;
 }
 
 const num = (text: string | undefined): number | undefined => (text === undefined ? undefined : Number(text));
@@ -68,5 +94,7 @@ export function fromService(key: string, service: ConsulServiceFields): Instance
     registeredAt: meta.fleet_registered_at,
     updatedAt: meta.fleet_updated_at,
   };
+  const liveness = livenessFromMeta(meta);
+  if (liveness) Object.assign(candidate, { liveness });
   return validateRecord('consul', key, candidate, { id: service.ID, service: service.Service });
 }

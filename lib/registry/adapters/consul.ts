@@ -10,7 +10,13 @@ import { sleep, withBackoff } from '../backoff.ts';
 import { hostPort } from '../endpoints.ts';
 import { ConflictError, isStoreUnavailableError, NotAliveError, type RegistryError } from '../errors.ts';
 import { livenessWindowMs } from '../schema.ts';
-import type { ClusterMember, ConsulCheckType, HealthStatus, InstanceRecord } from '../types.ts';
+import type {
+  ClusterMember,
+  ConsulCheckType,
+  HealthStatus,
+  InstanceRecord,
+  LivenessReading,
+} from '../types.ts';
 import {
   AdapterBase,
   type AdapterContext,
@@ -196,6 +202,11 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
         healthy: m.Status === 1,
       };
     });
+  }
+
+  /** The check is Consul's liveness, and it is pushed with the instances (health, output): nothing to read. */
+  async readLiveness(): Promise<Map<string, LivenessReading>> {
+    return new Map();
   }
 
   async close(): Promise<void> {

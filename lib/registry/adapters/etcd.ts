@@ -31,7 +31,7 @@ import {
   StoreUnavailableError,
 } from '../errors.ts';
 import { decodeRecord, encodeRecord } from '../record.ts';
-import type { ClusterMember, InstanceRecord } from '../types.ts';
+import type { ClusterMember, InstanceRecord, LivenessReading, LivenessTarget } from '../types.ts';
 import {
   AdapterBase,
   type AdapterContext,
@@ -226,6 +226,38 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
     }));
   }
 
+  /**
+   * Each lease's remaining TTL, as etcd says (LeaseTimeToLive): whole seconds, truncated, so the lease
+   * ends between TTL and TTL + 1 s from the answer. A few requests at a time (LEASE_READS_AT_ONCE).
+   * A lease etcd no longer knows (TTL -1) is left out: its key is gone or going.
+   */
+  async readLiveness(targets: readonly LivenessTarget[]): Promise<Map<string, LivenessReading>> {
+    const readings = new Map<string, LivenessReading>();
+    const leases = targets.flatMap((t) =>
+      t.liveness.model === 'lease' && /^[1-9]\d{0,19}$/.test(t.liveness.leaseId)
+        ? [{ id: t.record.id, leaseId: t.liveness.leaseId }]
+        : [],
+    );
+    await eachAtMost(LEASE_READS_AT_ONCE, leases, async ({ id, leaseId }) => {
+      if (this.closing.signal.aborted) return;
+      const answer = await this.call((c) => c.leaseClient.leaseTimeToLive({ ID: leaseId })).catch(
+        () => undefined,
+      );
+      const ttl = Number(answer?.TTL);
+      const granted = Number(answer?.grantedTTL);
+      if (!answer || !Number.isFinite(ttl) || ttl < 0 || !Number.isFinite(granted) || granted <= 0) return;
+      readings.set(id, {
+        kind: 'expires',
+        at: Date.now(),
+        minMs: ttl * 1000,
+        maxMs: (ttl + 1) * 1000,
+        windowMs: granted * 1000,
+        source: 'etcd lease TTL',
+      });
+    });
+    return readings;
+  }
+
   async close(): Promise<void> {
     this.closing.abort();
     this.setState('closed');
@@ -331,6 +363,21 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
       else signal.addEventListener('abort', finish, { once: true });
     });
   }
+}
+
+/** LeaseTimeToLive requests in flight at once, per registry: a page of tiles, without a burst. */
+const LEASE_READS_AT_ONCE = 8;
+
+/** Runs `work` on every item, at most `limit` at a time; never rejects (each item's failure is its own). */
+async function eachAtMost<T>(limit: number, items: readonly T[], work: (item: T) => Promise<void>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await work(item).catch(() => undefined);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** Resolves once etcd confirms the watch (rejects with its error), or at once when `signal` aborts. */

@@ -105,6 +105,10 @@ export class ZooKeeperSession extends EventEmitter<SessionEvents> {
   getChildren(path: string, watcher: Watcher): Promise<string[]> {
     return this.call((c, cb) => c.getChildren(path, watcher, cb));
   }
+  /** A request that only makes the server answer this session now (no watch). */
+  ping(): Promise<void> {
+    return this.call((c, cb) => c.exists('/', (e) => cb(e, undefined)));
+  }
   exists(path: string, watcher: Watcher): Promise<Stat | null> {
     return this.call((c, cb) => c.exists(path, watcher, cb));
   }

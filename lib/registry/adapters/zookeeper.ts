@@ -10,7 +10,7 @@ import {
   StoreUnavailableError,
 } from '../errors.ts';
 import { decodeRecord, encodeRecord } from '../record.ts';
-import type { ClusterMember, InstanceRecord } from '../types.ts';
+import type { ClusterMember, InstanceRecord, LivenessReading, LivenessTarget } from '../types.ts';
 import {
   AdapterBase,
   type AdapterContext,
@@ -21,11 +21,16 @@ import {
   type StoreAdapter,
   type ValueSink,
 } from './adapter.ts';
+import { parseCons } from './zookeeper-cons.ts';
 import { fourLetterWord, ZK, ZooKeeperSession, zkCode, zookeeperError } from './zookeeper-session.ts';
 
 export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
   readonly kind = 'zookeeper' as const;
   readonly session: ZooKeeperSession;
+  /** Per server (address): its monotonic clock to ours, ms (see readLiveness). */
+  private readonly clockOffsets = new Map<string, number>();
+  /** Per session asked about: its last contact (our clock) and timeout, as `cons` said last. */
+  private readonly contacts = new Map<string, { at: number; timeoutMs: number }>();
 
   constructor(private readonly ctx: AdapterContext) {
     super();
@@ -167,6 +172,69 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
     if (!members.some((m) => m.healthy))
       throw new StoreUnavailableError('zookeeper', 'no server answered srvr');
     return members;
+  }
+
+  /**
+   * Each session's last contact, as the servers say in `cons` (zookeeper-cons.ts). Its `lresp` is on
+   * the server's own monotonic clock: this registry's own session, answered just before, ties that
+   * clock to ours (so a server where this session is not connected is not read). A device killed
+   * drops its connection, and with it its `cons` line, while its session lives on to its timeout: its
+   * last contact is then the last one seen. A server that refuses `cons` (not in its
+   * 4lw.commands.whitelist) or does not answer gives no reading: the caller falls back to the events.
+   */
+  async readLiveness(targets: readonly LivenessTarget[]): Promise<Map<string, LivenessReading>> {
+    const readings = new Map<string, LivenessReading>();
+    const wanted = new Map<string, string[]>();
+    for (const t of targets) {
+      if (t.liveness.model !== 'session' || !/^[0-9a-f]{16}$/.test(t.liveness.sessionId)) continue;
+      wanted.set(t.liveness.sessionId, [...(wanted.get(t.liveness.sessionId) ?? []), t.record.id]);
+    }
+    for (const sid of this.contacts.keys()) if (!wanted.has(sid)) this.contacts.delete(sid);
+    if (wanted.size === 0 || !this.session.connected) return readings;
+    const own = this.session.sessionId;
+    try {
+      await this.session.ping();
+    } catch {
+      return readings;
+    }
+    const pingedAt = Date.now();
+    const timeoutMs = Math.min(this.ctx.requestTimeoutMs, 2000);
+    const listed = new Set<string>();
+    await Promise.all(
+      this.ctx.endpoints.map(async (e) => {
+        const answer = await fourLetterWord(e.host, e.port, 'cons', { timeoutMs }).catch(() => undefined);
+        if (answer === undefined) return;
+        const sessions = parseCons(answer);
+        const ownLine = sessions.find((s) => s.sid === own);
+        if (ownLine) this.clockOffsets.set(e.address, pingedAt - ownLine.lastResponse);
+        const offset = this.clockOffsets.get(e.address);
+        if (offset === undefined) return;
+        for (const s of sessions) {
+          if (!wanted.has(s.sid)) continue;
+          listed.add(s.sid);
+          this.contacts.set(s.sid, {
+            at: Math.min(pingedAt, s.lastResponse + offset),
+            timeoutMs: s.timeoutMs,
+          });
+        }
+      }),
+    );
+    const now = Date.now();
+    for (const [sid, ids] of wanted) {
+      const contact = this.contacts.get(sid);
+      if (!contact) continue;
+      const source = listed.has(sid) ? 'ZooKeeper cons' : 'ZooKeeper cons (connection closed)';
+      for (const id of ids) {
+        readings.set(id, {
+          kind: 'contact',
+          at: now,
+          sinceMs: Math.max(0, now - contact.at),
+          windowMs: contact.timeoutMs,
+          source,
+        });
+      }
+    }
+    return readings;
   }
 
   async close(): Promise<void> {

@@ -12,6 +12,7 @@ import {
   ValidationError,
 } from '../errors.ts';
 import type { Layout } from '../layout.ts';
+import { storeKnobs } from '../liveness.ts';
 import { newIncarnation, newRecord } from '../record.ts';
 import { configKeySchema, instanceSpecSchema, parseOrThrow, serviceSchema } from '../schema.ts';
 import type {
@@ -20,7 +21,9 @@ import type {
   ConnectionState,
   InstanceSpec,
   InstanceWatch,
+  LivenessReading,
   LivenessSettings,
+  LivenessTarget,
   PickOptions,
   PickResult,
   PickState,
@@ -86,7 +89,8 @@ export class StoreRegistry extends EventEmitter<RegistryEvents> implements Regis
     const valid = parseOrThrow(instanceSpecSchema, spec, 'instance');
     const handle = new RegistrationHandle(
       this.adapter,
-      newRecord(valid, this.incarnation),
+      // The record carries this process's own liveness settings for the store: readers show its window.
+      newRecord(valid, this.incarnation, new Date(), storeKnobs(this.store, this.liveness)),
       this.options.backoff,
     );
     this.registrations.add(handle);
@@ -158,6 +162,15 @@ export class StoreRegistry extends EventEmitter<RegistryEvents> implements Regis
     this.assertOpen();
     await this.connected();
     return this.adapter.members();
+  }
+
+  async readLiveness(targets: readonly LivenessTarget[]): Promise<Map<string, LivenessReading>> {
+    if (this.closed || targets.length === 0) return new Map();
+    try {
+      return await this.adapter.readLiveness(targets);
+    } catch {
+      return new Map(); // promised never to reject: the countdown falls back to the events
+    }
   }
 
   async close(): Promise<void> {
