@@ -26,6 +26,7 @@ import {
   serviceSchema,
   toFieldIssues,
 } from '../lib/registry/index.ts';
+import { SECRET_PATTERN as STORE_CONTROL_SECRET } from './store-control-contract.ts';
 
 /**
  * Above the 1,000-device scale the kit is measured at, below what a browser can draw: anyone on the
@@ -65,6 +66,20 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     defaultText: 'none',
   },
   {
+    key: 'storeControl',
+    flag: 'store-control',
+    env: 'FLEET_STORE_CONTROL',
+    help: 'the stores the kit started, for the presenter to stop, kill and restart (npm run demo sets it)',
+    defaultText: 'none: the store columns are read-only',
+  },
+  {
+    key: 'storeControlSecret',
+    flag: 'store-control-secret',
+    env: 'FLEET_STORE_CONTROL_SECRET',
+    help: 'the secret of --store-control (give it as the variable: a flag shows in ps)',
+    defaultText: 'none',
+  },
+  {
     key: 'maxDevices',
     flag: 'max-devices',
     env: 'FLEET_MAX_DEVICES',
@@ -91,6 +106,8 @@ export interface ServerConfig {
   publicUrl: string | undefined;
   token: string;
   simControl: string | undefined;
+  /** The kit's store control API (store-control-contract.ts) and its secret; undefined: read-only stores. */
+  storeControl?: { url: string; secret: string } | undefined;
   /** Devices shown per store; the others are counted. */
   maxDevices: number;
   /** Serve the attendee kit (/kit/); off: /kit/ answers 404 saying how to turn it on. */
@@ -112,6 +129,17 @@ const schema = z.strictObject({
       hostname: /^(127\.0\.0\.1|localhost)$/,
       error: 'an http:// URL on this machine',
     })
+    .optional(),
+  storeControl: z
+    .url({
+      protocol: /^http$/,
+      hostname: /^(127\.0\.0\.1|localhost)$/,
+      error: 'an http:// URL on this machine (the kit serves it on 127.0.0.1)',
+    })
+    .optional(),
+  storeControlSecret: z
+    .string()
+    .regex(STORE_CONTROL_SECRET, '16-128 letters, digits, - or _ (the secret the kit made)')
     .optional(),
   maxDevices: z
     .number({ error: 'a whole number from 1 to 100000' })
@@ -144,6 +172,8 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
       publicUrl: values.publicUrl,
       token: values.token ?? randomBytes(12).toString('base64url'),
       simControl: values.simControl,
+      storeControl: values.storeControl,
+      storeControlSecret: values.storeControlSecret,
       maxDevices: numberSetting(values.maxDevices) ?? DEFAULT_MAX_DEVICES,
       logLevel: values.logLevel ?? 'info',
     });
@@ -151,9 +181,23 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
       issues.push(...toFieldIssues(parsed.error));
       return undefined;
     }
+    // Both or neither: the API refuses every request without its secret.
+    const { storeControl: controlUrl, storeControlSecret, ...rest } = parsed.data;
+    if (controlUrl !== undefined && storeControlSecret === undefined)
+      issues.push({
+        field: 'storeControlSecret',
+        expected: 'the secret of --store-control (FLEET_STORE_CONTROL_SECRET)',
+      });
+    if (controlUrl === undefined && storeControlSecret !== undefined)
+      issues.push({ field: 'storeControl', expected: 'the URL the secret belongs to (FLEET_STORE_CONTROL)' });
+    if (issues.length > 0) return undefined;
     if (classroom === undefined) return undefined;
     return {
-      ...parsed.data,
+      ...rest,
+      storeControl:
+        controlUrl && storeControlSecret
+          ? { url: controlUrl.replace(/\/+$/, ''), secret: storeControlSecret }
+          : undefined,
       publicUrl: parsed.data.publicUrl,
       simControl: parsed.data.simControl,
       stores,

@@ -14,6 +14,7 @@ import { attachSockets } from './http/sockets.ts';
 import { lanAddress } from './lan-address.ts';
 import { buildPage } from './page/build.ts';
 import { SimulationLink } from './simulation.ts';
+import { StoreControlLink } from './store-control.ts';
 
 export async function main(
   argv: readonly string[],
@@ -29,6 +30,9 @@ export async function main(
   const presenterUrl = `${audienceUrl}${audienceUrl.includes('?') ? '&' : '?'}token=${config.token}`;
   const fleet = new Fleet(config, log);
   const simulation = config.simControl ? new SimulationLink(config.simControl, fleet, log) : undefined;
+  const storeControl = config.storeControl
+    ? new StoreControlLink(config.storeControl.url, config.storeControl.secret, fleet, log)
+    : undefined;
   const http = createServer();
   try {
     // With --classroom the attendee kit is built once, now, beside the page (a few seconds).
@@ -37,7 +41,7 @@ export async function main(
       config.classroom ? import('../device/kit/build.ts').then((kit) => kit.buildKit()) : null,
     ]);
     http.on('request', await createServerApp(assets, audienceUrl, { config, bundle, audienceUrl }));
-    attachSockets(http, fleet, config.token, audienceUrl, log, simulation);
+    attachSockets(http, fleet, config.token, audienceUrl, log, simulation, storeControl);
     http.listen(config.port, config.listen);
     await once(http, 'listening');
   } catch (error) {
@@ -48,12 +52,14 @@ export async function main(
   }
   fleet.start();
   simulation?.start();
+  storeControl?.start();
   log.info({ audienceUrl }, `audience (read-only): ${audienceUrl}`);
   log.info(`presenter: ${presenterUrl}`);
   if (config.classroom) log.info(`classroom: attendees get the kit at ${new URL('kit/', audienceUrl).href}`);
   crashPolicy.started();
   onShutdown(async () => {
     simulation?.close();
+    storeControl?.close();
     await fleet.close();
     http.closeAllConnections();
     http.close();

@@ -13,7 +13,7 @@ import type {
 import { chooseInstance, clip, createRegistry, livenessModel } from '../../lib/registry/index.ts';
 import { type BoundCommands, bindCommands } from '../commands.ts';
 import type { ServerConfig } from '../config.ts';
-import type { DeviceView, StoreKind, StoreView } from '../contract.ts';
+import type { DeviceView, KitStore, StoreKind, StoreView } from '../contract.ts';
 import { NoteBudget } from './note-budget.ts';
 import type { Note } from './timeline.ts';
 
@@ -39,6 +39,7 @@ export class StoreLink {
   private readonly colorWatch: ConfigWatch;
   private current: StoreView;
   private membersTimer: NodeJS.Timeout | undefined;
+  private membersPolling = false;
   private closed = false;
   /** Devices shown on the page. */
   private shown = 0;
@@ -227,13 +228,28 @@ export class StoreLink {
 
   /** Members and roles change rarely and no store pushes them: asked every few seconds. */
   private async pollMembers(): Promise<void> {
+    this.membersPolling = true;
     try {
       const members = await this.registry.members();
       if (JSON.stringify(members) !== JSON.stringify(this.current.members)) this.update({ members });
     } catch {
       // the connection state already says the store is down
     }
+    this.membersPolling = false;
+    clearTimeout(this.membersTimer);
     if (!this.closed) this.membersTimer = setTimeout(() => void this.pollMembers(), MEMBERS_EVERY_MS);
+  }
+
+  /** Asks for the members now (the presenter just killed or restarted one: the room watches the election). */
+  refreshMembers(): void {
+    if (this.closed || this.membersPolling) return;
+    clearTimeout(this.membersTimer);
+    void this.pollMembers();
+  }
+
+  /** The store's processes as the kit reports them (null: not started by the kit). */
+  setControl(control: KitStore | null): void {
+    if (JSON.stringify(control) !== JSON.stringify(this.current.control ?? null)) this.update({ control });
   }
 
   private update(patch: Partial<StoreView>): void {

@@ -7,6 +7,8 @@ import type { Logger } from '../../lib/cli/log.ts';
 import type { ClientToServerEvents, ServerToClientEvents } from '../contract.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import type { SimulationLink } from '../simulation.ts';
+import type { StoreControlLink } from '../store-control.ts';
+import { parseStoreControl } from '../store-control-contract.ts';
 import {
   answering,
   connectionCap,
@@ -27,6 +29,8 @@ type PageSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<stri
 export const READ_ONLY = 'read-only: open the presenter URL printed by `fleetkit server` to change anything';
 export const NO_SIMULATION =
   'no simulated fleet is attached: start one with `npm run demo` or `fleetkit sim start`';
+export const NO_STORE_CONTROL =
+  'these stores were not started by the kit: only stores started by `npm run demo` or `fleetkit stores` can be stopped from the page';
 
 export function attachSockets(
   http: HttpServer,
@@ -35,6 +39,7 @@ export function attachSockets(
   audienceUrl: string,
   log: Logger,
   simulation?: SimulationLink,
+  storeControl?: StoreControlLink,
 ) {
   const cap = connectionCap();
   const io = new Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>(http, {
@@ -55,7 +60,7 @@ export function attachSockets(
   io.on('connection', (socket) => {
     try {
       limitEvents(socket, log);
-      listen(socket, fleet, log, simulation);
+      listen(socket, fleet, log, simulation, storeControl);
       socket.emit('snapshot', fleet.snapshot(socket.data.presenter, audienceUrl));
     } catch (error) {
       // Thrown here, it would reach the process from inside socket.io.
@@ -68,7 +73,13 @@ export function attachSockets(
 }
 
 /** The page's two requests; other events have no listener, so they are ignored. */
-function listen(socket: PageSocket, fleet: Fleet, log: Logger, simulation: SimulationLink | undefined) {
+function listen(
+  socket: PageSocket,
+  fleet: Fleet,
+  log: Logger,
+  simulation: SimulationLink | undefined,
+  storeControl?: StoreControlLink,
+) {
   const presenterOnly = () => {
     if (!socket.data.presenter) throw new RefusedError(READ_ONLY);
   };
@@ -87,6 +98,15 @@ function listen(socket: PageSocket, fleet: Fleet, log: Logger, simulation: Simul
       const request = parseSimulate(payload);
       if (!simulation) throw new RefusedError(NO_SIMULATION);
       return simulation.act(request);
+    }),
+  );
+  socket.on(
+    'storeControl',
+    answering(log, 'storeControl', (payload) => {
+      presenterOnly();
+      const request = parseStoreControl(payload);
+      if (!storeControl) throw new RefusedError(NO_STORE_CONTROL);
+      return storeControl.act(request);
     }),
   );
 }
