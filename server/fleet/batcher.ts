@@ -2,9 +2,11 @@
 // changing at once make a few messages, not a thousand. Keyed by store/id, so that many changes to
 // one device in one turn leave as its last state (and a device added then removed leaves as gone).
 import type {
+  DeviceFlags,
   DeviceView,
   FleetChanges,
   SimulatedDevice,
+  StoreColor,
   StoreKind,
   StoreView,
   TimelineEntry,
@@ -20,6 +22,11 @@ export interface ChangePart {
   timeline?: TimelineEntry[];
   /** undefined: unchanged; null: the simulated fleet went away. */
   simulation?: SimulatedDevice[] | null;
+  /** undefined: unchanged; null: unpinned. */
+  pinned?: TimelineEntry | null;
+  flags?: DeviceFlags[];
+  /** undefined: unchanged; null: the stores agree. */
+  configColors?: StoreColor[] | null;
 }
 
 interface PendingChanges {
@@ -29,6 +36,10 @@ interface PendingChanges {
   timeline: TimelineEntry[];
   /** undefined: unchanged. */
   simulation?: SimulatedDevice[] | null;
+  pinned?: TimelineEntry | null;
+  /** By device id: the last flags of this turn. */
+  flags: Map<string, DeviceFlags>;
+  configColors?: StoreColor[] | null;
 }
 
 export class ChangeBatcher {
@@ -41,7 +52,13 @@ export class ChangeBatcher {
 
   queue(part: ChangePart): void {
     if (!this.pending) {
-      this.pending = { devices: new Map(), gone: new Map(), stores: new Map(), timeline: [] };
+      this.pending = {
+        devices: new Map(),
+        gone: new Map(),
+        stores: new Map(),
+        timeline: [],
+        flags: new Map(),
+      };
       setImmediate(() => this.flush());
     }
     const p = this.pending;
@@ -56,6 +73,9 @@ export class ChangeBatcher {
     for (const v of part.stores ?? []) p.stores.set(v.store, v);
     p.timeline.push(...(part.timeline ?? []));
     if (part.simulation !== undefined) p.simulation = part.simulation;
+    if (part.pinned !== undefined) p.pinned = part.pinned;
+    for (const f of part.flags ?? []) p.flags.set(f.id, f);
+    if (part.configColors !== undefined) p.configColors = part.configColors;
   }
 
   private flush(): void {
@@ -69,6 +89,9 @@ export class ChangeBatcher {
       stores: [...p.stores.values()],
       timeline: p.timeline,
       ...(p.simulation === undefined ? {} : { simulation: p.simulation }),
+      ...(p.pinned === undefined ? {} : { pinned: p.pinned }),
+      ...(p.flags.size === 0 ? {} : { flags: [...p.flags.values()] }),
+      ...(p.configColors === undefined ? {} : { configColors: p.configColors }),
     });
   }
 }

@@ -10,13 +10,17 @@ import type {
   DeviceView,
   FleetChanges,
   FleetSnapshot,
+  KitStore,
   SimulatedDevice,
   StoreKind,
   StoreView,
+  TimelineEntry,
 } from '../contract.ts';
 import { ChangeBatcher } from './batcher.ts';
+import { Disagreement } from './disagreement.ts';
 import { StoreLink } from './store-link.ts';
-import { Timeline } from './timeline.ts';
+import { type Note, Timeline } from './timeline.ts';
+import type { TimelineFile } from './timeline-file.ts';
 
 export const PALETTE = [
   '#e63946',
@@ -36,19 +40,41 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
   private readonly batcher = new ChangeBatcher((changes) => this.emit('changes', changes));
   private readonly timeline: Timeline;
   private simulation: SimulatedDevice[] | null = null;
+  /** Where the stores disagree (flags on the tiles, entries in the timeline). */
+  private readonly disagreement: Disagreement;
+  /** The timeline entry the presenter pinned above the list. */
+  private pinned: TimelineEntry | null = null;
+  private readonly file: TimelineFile | undefined;
 
   constructor(
     private readonly config: Readonly<ServerConfig>,
     log: Logger,
+    /** The timeline's file and what it held (timeline-file.ts); none: the timeline lives in memory only. */
+    saved?: { file: TimelineFile; entries: TimelineEntry[] },
   ) {
     super();
-    this.timeline = new Timeline(log, (entry) => this.batcher.queue({ timeline: [entry] }));
+    this.file = saved?.file;
+    this.timeline = new Timeline(
+      log,
+      (entry) => {
+        this.batcher.queue({ timeline: [entry] });
+        this.file?.append(entry);
+      },
+      saved?.entries,
+    );
+    this.disagreement = this.watchDisagreement();
   }
 
   start(): void {
     const hooks = {
-      view: (view: StoreView) => this.batcher.queue({ stores: [view] }),
-      change: (link: StoreLink, change: InstanceChange) => this.onChange(link, change),
+      view: (view: StoreView) => {
+        this.batcher.queue({ stores: [view] });
+        this.disagreement.storesChanged(this.storeViews(), () => this.ids());
+      },
+      change: (link: StoreLink, change: InstanceChange) => {
+        this.onChange(link, change);
+        this.disagreement.check(change.instance.record.id);
+      },
       note: this.timeline.note.bind(this.timeline),
     };
     for (const [store, endpoints] of Object.entries(this.config.stores) as [StoreKind, string[]][]) {
@@ -65,7 +91,10 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       audienceUrl,
       stores: [...this.links.values()].map((l) => l.view),
       devices: [...this.devices.values()],
-      timeline: this.timeline.list(),
+      timeline: this.timeline.recent(),
+      pinned: this.pinned,
+      flags: this.disagreement.list(),
+      configColors: this.disagreement.configColors,
       palette: PALETTE,
       simulation: this.simulation,
       classroom: this.config.classroom ? { kitUrl: new URL('kit/', audienceUrl).href } : null,
@@ -77,6 +106,26 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
     if (JSON.stringify(devices) === JSON.stringify(this.simulation)) return;
     this.simulation = devices;
     this.batcher.queue({ simulation: devices });
+  }
+
+  /** The stores the kit runs, as its control API reports them (null: none; read-only columns). */
+  setStoreControl(stores: KitStore[] | null): void {
+    for (const [store, link] of this.links) link.setControl(stores?.find((s) => s.store === store) ?? null);
+  }
+
+  /** One store's column header as last sent (undefined: not watched). */
+  storeView(store: StoreKind): StoreView | undefined {
+    return this.links.get(store)?.view;
+  }
+
+  /** Asks the store for its members now (after the presenter's store control), not at the next poll. */
+  refreshMembers(store: StoreKind): void {
+    this.links.get(store)?.refreshMembers();
+  }
+
+  /** Something for the timeline from outside the fleet (the presenter's store controls). */
+  note(note: Note): void {
+    this.timeline.note(note);
   }
 
   /** The presenter unplugged or killed a device: each store's loss is then measured from this moment. */
@@ -112,8 +161,53 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
     return stores;
   }
 
+  /** Every timeline entry kept (for the export: GET /timeline.json and .csv), oldest first. */
+  timelineEntries(): TimelineEntry[] {
+    return this.timeline.list();
+  }
+
+  /** Pins a kept entry above every page's timeline (null: unpins). Throws naming the seq if none. */
+  pin(seq: number | null): TimelineEntry | null {
+    const entry = seq === null ? null : this.timeline.find(seq);
+    if (entry === undefined) {
+      throw new ValidationError('pinTimeline', [
+        { field: 'seq', expected: `the number of an entry in the timeline (no entry ${seq} is kept)` },
+      ]);
+    }
+    if (entry?.seq !== this.pinned?.seq) {
+      this.pinned = entry;
+      this.batcher.queue({ pinned: entry });
+    }
+    return entry;
+  }
+
   async close(): Promise<void> {
+    this.disagreement.close();
     await Promise.all([...this.links.values()].map((l) => l.close()));
+    await this.file?.close();
+  }
+
+  private storeViews(): StoreView[] {
+    return [...this.links.values()].map((l) => l.view);
+  }
+
+  private ids(): Set<string> {
+    return new Set([...this.devices.values()].map((d) => d.id));
+  }
+
+  private watchDisagreement(): Disagreement {
+    return new Disagreement({
+      views: (id) => [...this.links.keys()].flatMap((s) => this.devices.get(`${s}/${id}`) ?? []),
+      // The page's rule (state.ts hasList): a store still syncing, or over the cap, has no full list.
+      listed: () =>
+        this.storeViews()
+          .filter((v) => (v.watch === 'live' || v.watch === 'down') && v.hidden === 0)
+          .map((v) => v.store),
+      command: (store, id) => this.links.get(store)?.commands.device(id),
+      note: (note) => this.timeline.note(note),
+      flags: (flags) => this.batcher.queue({ flags: [flags] }),
+      configColors: (configColors) => this.batcher.queue({ configColors }),
+    });
   }
 
   private onChange(link: StoreLink, change: InstanceChange): void {

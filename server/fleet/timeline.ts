@@ -1,4 +1,5 @@
-// What happened to the fleet, newest last (at most 200 entries), each with the plain store command
+// What happened to the fleet, newest last (the pages get the newest 200; FILE_KEPT are kept for the
+// export and the file that carries them across a restart: timeline-file.ts), each with the plain store command
 // behind it and, where there is one, a measured latency: how long after a device was unplugged or
 // killed (or lost by another store) each store noticed, and how long after the presenter set a color
 // each device applied it. Texts and commands are clipped: they reach every page, whatever a store said.
@@ -6,8 +7,10 @@ import type { Logger } from '../../lib/cli/log.ts';
 import { clip } from '../../lib/registry/index.ts';
 import type { BoundCommands } from '../commands.ts';
 import type { DeviceView, StoreKind, TimelineEntry, TimelineKind } from '../contract.ts';
+import { FILE_KEPT } from './timeline-file.ts';
 
-const TIMELINE = 200;
+/** What a page gets in its snapshot. */
+export const SHOWN = 200;
 /** Timeline texts reach every page: one line each, whatever a store said. */
 const TEXT_MAX = 300;
 
@@ -47,10 +50,37 @@ export class Timeline {
     private readonly log: Logger,
     /** Each new entry, for the pages. */
     private readonly added: (entry: TimelineEntry) => void,
-  ) {}
+    /** Entries from before a restart (timeline-file.ts), oldest first: numbering carries on after them. */
+    restored: TimelineEntry[] = [],
+  ) {
+    // In seq order, each seq once (find() relies on it), whatever order the file had them in.
+    const bySeq = [...new Map(restored.map((entry) => [entry.seq, entry])).values()];
+    this.entries.push(...bySeq.sort((a, b) => a.seq - b.seq).slice(-FILE_KEPT));
+    this.seq = this.entries.at(-1)?.seq ?? 0;
+  }
 
+  /** Every entry kept (at most FILE_KEPT), oldest first. */
   list(): TimelineEntry[] {
     return [...this.entries];
+  }
+
+  /** The newest `count` entries, oldest first. */
+  recent(count = SHOWN): TimelineEntry[] {
+    return this.entries.slice(-count);
+  }
+
+  /** The kept entry with this seq. */
+  find(seq: number): TimelineEntry | undefined {
+    // Entries are in seq order: a binary search, not a scan of 5,000.
+    let low = 0;
+    let high = this.entries.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (this.entries[middle]!.seq < seq) low = middle + 1;
+      else high = middle;
+    }
+    const found = this.entries[low];
+    return found?.seq === seq ? found : undefined;
   }
 
   note({ kind, text, store, deviceId, latencyMs, command }: Note): void {
@@ -65,7 +95,8 @@ export class Timeline {
       command: command === undefined ? null : clip(command, TEXT_MAX),
     };
     this.entries.push(entry);
-    if (this.entries.length > TIMELINE) this.entries.shift();
+    // Trimmed in steps: one shift of 5,000 entries per event would cost a flood dearly.
+    if (this.entries.length > FILE_KEPT + 500) this.entries.splice(0, this.entries.length - FILE_KEPT);
     this.log.info({ store: entry.store, deviceId: entry.deviceId, kind }, entry.text);
     this.added(entry);
   }
