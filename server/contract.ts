@@ -55,6 +55,47 @@ export interface DeviceView {
   reapAt: number | null;
   /** The last load samples, oldest first (at most 30), for the sparklines. */
   history: LoadSample[];
+  /** The device's own liveness window in this store (its record's settings); absent: the column's. */
+  window?: DeviceWindow;
+}
+
+/** A device's own liveness window, from the settings its record carries (InstanceRecord.liveness). */
+export interface DeviceWindow {
+  /** How long after the device dies this store says so, ms. */
+  ms: number;
+  /** In a few words: "lease TTL 5 s", "session timeout 8 s", "TTL check 5 s, reaped 60 s after critical". */
+  text: string;
+  /** false: the record carries none (an older agent): the server's own settings stand in. */
+  own: boolean;
+}
+
+/**
+ * What the store itself says of a shown device's remaining life, read about once a second (etcd: the
+ * lease's remaining TTL; ZooKeeper: the session's last contact from `cons`); sent when it differs
+ * from what the page works out from the last one. Consul's check is the device's health and reapAt.
+ */
+export interface LivenessView {
+  store: StoreKind;
+  id: string;
+  /** Server clock, ms: when it was read. */
+  at: number;
+  /** ms left at `at`; the page counts down from it. */
+  remainingMs: number;
+  /** The whole window the store applies, ms (etcd: the granted TTL; ZooKeeper: the negotiated timeout). */
+  windowMs: number;
+  /** Where the figure comes from, in words ("etcd lease TTL", "ZooKeeper cons"). */
+  source: string;
+}
+
+/** A device the store dropped when its window ran out (or Consul reaped): measured, for the page. */
+export interface ExpiredStamp {
+  kind: 'expired' | 'reaped';
+  /** From the last contact the store reported (or, reaped, from critical) to the removal, ms. */
+  afterMs: number;
+  /** The window it had (reaped: the reap delay), ms. */
+  windowMs: number;
+  /** What the last contact was measured from ("etcd lease TTL", "ZooKeeper cons", "the last event"). */
+  source: string;
 }
 
 /** One store's column header. */
@@ -228,15 +269,20 @@ export interface FleetSnapshot {
   simulation: SimulatedDevice[] | null;
   /** With --classroom: where attendees get the kit (the header links to it); null when off. */
   classroom: { kitUrl: string } | null;
+  /** The countdowns read from the stores for the devices shown (absent: none yet). */
+  liveness?: LivenessView[];
 }
 
 /** Changes since the last batch; sent at most once per event-loop turn. */
 export interface FleetChanges {
   serverTime: number;
   devices: DeviceView[];
-  gone: { store: StoreKind; id: string }[];
+  /** `expired`: the store dropped it when its window ran out, measured (absent: it left). */
+  gone: { store: StoreKind; id: string; expired?: ExpiredStamp }[];
   stores: StoreView[];
   timeline: TimelineEntry[];
+  /** Countdowns read from the stores since the last batch, newest per device. */
+  liveness?: LivenessView[];
   /** Present only when the simulated fleet changed: its whole new list (null: it went away). */
   simulation?: SimulatedDevice[] | null;
   /** Present only when the pin changed: the pinned entry, or null (unpinned). */
