@@ -30,10 +30,14 @@ import { installStores } from './install-stores.ts';
 import { startStoreOnUsualPort } from './run-stores.ts';
 import { serveControl } from './sim/control.ts';
 import { SimFleet } from './sim/fleet.ts';
-import { stopAllStores, storeKinds } from './stores/index.ts';
+import { type ControlledStore, type StoreControl, serveStoreControl } from './stores/control.ts';
+import { startCluster, stopAllStores, storeKinds } from './stores/index.ts';
+import { parseMembers } from './stores/members.ts';
 import { allocatePorts } from './stores/ports.ts';
 
 const FLEETKIT = fileURLToPath(new URL('./fleetkit.mjs', import.meta.url));
+/** Nine store processes start together on a 2-core machine, three of them JVMs: the runner's 60 s is tight. */
+const CLUSTER_START_TIMEOUT_MS = 120_000;
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 export interface DemoOptions {
@@ -42,6 +46,8 @@ export interface DemoOptions {
   mode: 'auto' | 'namespaces' | 'processes';
   /** The stores and the page on the LAN, the attendee kit served at /kit/ (server --classroom). */
   classroom: boolean;
+  /** Members per store: 1, or a cluster of 3 or 5 on this machine (the presenter kills one on stage). */
+  members: number;
 }
 
 export async function runDemo(options: DemoOptions): Promise<number> {
@@ -50,12 +56,14 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   let server: ChildProcess | undefined;
   let fleet: SimFleet | undefined;
   let control: Awaited<ReturnType<typeof serveControl>> | undefined;
+  let storeControl: StoreControl | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       say('\nstopping: devices deregister, then the page and the stores go...');
       await fleet?.stop();
       control?.close();
+      await storeControl?.close();
       if (server && server.exitCode === null && server.signalCode === null) {
         server.kill('SIGTERM');
         await once(server, 'exit');
@@ -71,11 +79,22 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     // Devices in namespaces reach the stores through the bridge, and attendees' laptops through the
     // LAN: then the stores listen on every address.
     const host = mode === 'namespaces' || options.classroom ? '0.0.0.0' : '127.0.0.1';
-    say(`[2/4] starting etcd, ZooKeeper and Consul (listening on ${host})`);
-    const stores = await Promise.all(
-      storeKinds.map((kind) => startStoreOnUsualPort(kind, { host, log: say })),
+    const clusters = options.members > 1 ? ` as clusters of ${options.members} members` : '';
+    say(`[2/4] starting etcd, ZooKeeper and Consul${clusters} (listening on ${host})`);
+    const stores: (ControlledStore & { endpoints: string[] })[] = await Promise.all(
+      storeKinds.map((kind) =>
+        options.members > 1
+          ? startCluster(kind, { members: options.members, host, startTimeoutMs: CLUSTER_START_TIMEOUT_MS })
+          : startStoreOnUsualPort(kind, { host, log: say }).then((store) => ({
+              kind,
+              members: [store],
+              endpoints: store.endpoints,
+            })),
+      ),
     );
     for (const store of stores) say(`  ${store.kind.padEnd(9)} ${store.endpoints.join(', ')}`);
+    // The presenter's stop / kill / restart of a store or a member, through the page's server only.
+    storeControl = await serveStoreControl(stores);
     const storeEnv = Object.fromEntries(
       stores.map((s) => [`FLEET_${s.kind.toUpperCase()}`, s.endpoints.join(',')]),
     );
@@ -106,6 +125,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         FLEET_SERVER_PORT: String(options.serverPort),
         FLEET_PRESENTER_TOKEN: token,
         FLEET_SIM_CONTROL: `http://127.0.0.1:${controlPort}`,
+        FLEET_STORE_CONTROL: storeControl.url,
+        FLEET_STORE_CONTROL_SECRET: storeControl.secret,
         FLEET_LOG_LEVEL: 'warn',
         ...(options.classroom ? { FLEET_CLASSROOM: 'on', FLEET_SERVER_LISTEN: '0.0.0.0' } : {}),
       },
@@ -126,7 +147,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     }
     say(`
 ready in ${((Date.now() - started) / 1000).toFixed(1)} s
-  presenter (can change colors, unplug devices): ${url}?token=${token}
+  presenter (can change colors, unplug devices, stop and kill stores): ${url}?token=${token}
   audience (read-only; on the LAN use this machine's address): ${url}
   simulated devices: fleetkit sim list --control http://127.0.0.1:${controlPort}${classroomLines(options)}
 Ctrl-C stops everything.`);
@@ -171,6 +192,13 @@ const DEMO_SETTINGS: readonly SettingSpec[] = [
     defaultText: 'auto',
   },
   {
+    key: 'members',
+    flag: 'members',
+    env: 'FLEET_DEMO_MEMBERS',
+    help: 'members per store: 1, or a cluster of 3 or 5 on this machine (the presenter can kill the leader)',
+    defaultText: '1',
+  },
+  {
     key: 'classroom',
     flag: 'classroom',
     env: 'FLEET_DEMO_CLASSROOM',
@@ -197,12 +225,15 @@ export function parseDemoOptions(input: SettingsInput) {
       issues.push({ field: 'mode', expected: 'auto, namespaces or processes' });
     const classroom = switchValue(values.classroom);
     if (classroom === undefined) issues.push({ field: 'classroom', expected: '1/true/yes or 0/false/no' });
-    if (!devices.success || !port.success || classroom === undefined) return undefined;
+    const members = parseMembers(values.members, issues);
+    if (!devices.success || !port.success || classroom === undefined || members === undefined)
+      return undefined;
     return {
       devices: devices.data,
       serverPort: port.data,
       mode: mode as DemoOptions['mode'],
       classroom,
+      members,
     };
   });
 }

@@ -2,7 +2,7 @@
 // etcd, ZooKeeper and Consul on their usual ports (free ones when taken) with data kept between runs,
 // prints the endpoints and each store's members and health; Ctrl-C stops them.
 // With --systemd: the same stores as systemd units instead (run-stores-systemd.ts).
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { numberSetting, wholeNumber } from '../lib/cli/checks.ts';
@@ -24,6 +24,7 @@ import {
 } from '../lib/registry/index.ts';
 import { installStores } from './install-stores.ts';
 import { runSystemdStores, type SystemdStoresConfig } from './run-stores-systemd.ts';
+import { type ControlledStore, type StoreControl, serveStoreControl } from './stores/control.ts';
 import {
   isStoreStartError,
   type StoreProcess,
@@ -32,6 +33,7 @@ import {
   stopAllStores,
   storeKinds,
 } from './stores/index.ts';
+import { parseMembers } from './stores/members.ts';
 import { highestFixedPort } from './stores/systemd.ts';
 
 /** The usual ports, so that etcdctl, zkCli.sh and consul work without flags. */
@@ -56,6 +58,8 @@ export async function startStoreOnUsualPort(
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** In the data dir: the settings that give `fleetkit server` the store controls (--env-file). */
+export const STORE_CONTROL_FILE = 'store-control.env';
 const DEFAULT_UNIT_DIR = '/etc/systemd/system';
 const DEFAULT_SYSTEMD_DATA = '/var/lib/fleetkit';
 const SETTINGS: readonly SettingSpec[] = [
@@ -151,10 +155,9 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
           'unitDir',
           issues,
         );
-        const members = Number(values.members ?? '1');
-        if (![1, 3, 5].includes(members)) issues.push({ field: 'members', expected: '1, 3 or 5' });
+        const members = parseMembers(values.members, issues);
         // The highest offset that keeps every member's every port at most 65535.
-        const maxOffset = 65535 - highestFixedPort(Number.isInteger(members) ? Math.max(members, 1) : 1, 0);
+        const maxOffset = 65535 - highestFixedPort(members ?? 1, 0);
         const offset = wholeNumber(0, maxOffset).safeParse(numberSetting(values.portOffset) ?? 0);
         if (!offset.success) issues.push(...toFieldIssues(offset.error, 'portOffset'));
         const portOffset = offset.success ? offset.data : 0;
@@ -163,7 +166,8 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
             if (values[key] !== undefined) issues.push({ field: key, expected: 'only with --systemd' });
           }
         }
-        if (!listen.success || systemd === undefined || remove === undefined) return undefined;
+        if (!listen.success || systemd === undefined || remove === undefined || members === undefined)
+          return undefined;
         return { listen: listen.data, dataDir, members, systemd, unitDir, portOffset, remove };
       },
     ),
@@ -171,8 +175,12 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
   if (typeof config === 'number') return config;
   const say = (line: string) => process.stdout.write(`${line}\n`);
   if (config.systemd) return runSystemdStores(config, say);
+  let control: StoreControl | undefined;
+  const controlFile = path.join(config.dataDir, STORE_CONTROL_FILE);
   onShutdown(async () => {
     say('stopping the stores...');
+    await control?.close();
+    await rm(controlFile, { force: true });
     await stopAllStores();
     say('stopped');
   });
@@ -180,7 +188,7 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
     say('[1/3] checking the stores are installed');
     await installStores({ log: (line) => say(`  ${line}`) });
     say(`[2/3] starting them (listening on ${config.listen}, data in ${config.dataDir})`);
-    const stores: { kind: StoreKind; endpoints: string[] }[] = [];
+    const stores: (ControlledStore & { endpoints: string[] })[] = [];
     for (const kind of storeKinds) {
       if (config.members > 1) {
         // A cluster's members keep their data in temporary folders, for a talk's length.
@@ -189,8 +197,19 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
       }
       const dataDir = path.join(config.dataDir, kind);
       await mkdir(dataDir, { recursive: true });
-      stores.push(await startStoreOnUsualPort(kind, { host: config.listen, dataDir, log: say }));
+      const store = await startStoreOnUsualPort(kind, { host: config.listen, dataDir, log: say });
+      stores.push({ kind, members: [store], endpoints: store.endpoints });
     }
+    // The live page's presenter may stop, kill and restart them: through a loopback API whose secret
+    // goes into a file only this user reads (a terminal on the projector must not show it).
+    control = await serveStoreControl(stores);
+    await mkdir(config.dataDir, { recursive: true });
+    await writeFile(
+      controlFile,
+      `# The stores' control API of \`fleetkit stores\` (pid ${process.pid}); removed when it stops.\n` +
+        `FLEET_STORE_CONTROL=${control.url}\nFLEET_STORE_CONTROL_SECRET=${control.secret}\n`,
+      { mode: 0o600 },
+    );
     say('[3/3] asking each store for its members');
     for (const store of stores) {
       const registry = createRegistry({ store: store.kind, endpoints: store.endpoints });
@@ -202,6 +221,7 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
         await registry.close();
       }
     }
+    say(`  store controls for the page (stop, kill, restart): fleetkit server --env-file ${controlFile}`);
     say('ready: point the devices and `fleetkit server` at these endpoints. Ctrl-C stops the stores.');
     return undefined; // runs until a signal
   } catch (error) {
