@@ -1,6 +1,7 @@
 // The control host's settings: which stores to watch (the devices' liveness settings too, to show
 // their windows and Consul's reaping countdown), where to serve the page, the presenter's token.
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { z } from 'zod';
 import {
   LIVENESS_SETTINGS,
@@ -33,6 +34,9 @@ import { SECRET_PATTERN as STORE_CONTROL_SECRET } from './store-control-contract
  * venue's network can register devices, and every page would get them all.
  */
 export const DEFAULT_MAX_DEVICES = 2000;
+
+/** Beside the stores' own data of `fleetkit stores` (.cache/stores/data), in the working directory. */
+export const DEFAULT_DATA_DIR = '.cache/server';
 
 export const SERVER_SETTINGS: readonly SettingSpec[] = [
   ...STORE_SETTINGS,
@@ -93,6 +97,13 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     switch: true,
     help: 'serve the attendee kit at /kit/ (fleetkit.mjs, the stores as attendees reach them): laptops join with `node fleetkit.mjs join`',
   },
+  {
+    key: 'dataDir',
+    flag: 'data-dir',
+    env: 'FLEET_SERVER_DATA',
+    help: 'where the server keeps what outlives a restart (the timeline: timeline-<namespace>-<service>.jsonl)',
+    defaultText: DEFAULT_DATA_DIR,
+  },
   ...LIVENESS_SETTINGS,
   LOG_SETTING,
 ];
@@ -114,6 +125,8 @@ export interface ServerConfig {
   classroom: boolean;
   liveness: LivenessSettings;
   logLevel: (typeof LOG_LEVELS)[number];
+  /** An absolute path: where the timeline's file lives. */
+  dataDir: string;
 }
 
 const schema = z.strictObject({
@@ -147,6 +160,14 @@ const schema = z.strictObject({
     .min(1, 'a whole number from 1 to 100000')
     .max(100_000, 'a whole number from 1 to 100000'),
   logLevel: z.enum(LOG_LEVELS, { error: `one of ${LOG_LEVELS.join(', ')}` }),
+  dataDir: z
+    .string()
+    .min(1, 'a directory path')
+    .max(4096, 'a directory path of at most 4096 characters')
+    .refine(
+      (text) => ![...text].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f),
+      'a directory path without line breaks or control characters',
+    ),
 });
 
 export type ParsedServerArgs = ParsedCommand<ServerConfig>;
@@ -176,6 +197,7 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
       storeControlSecret: values.storeControlSecret,
       maxDevices: numberSetting(values.maxDevices) ?? DEFAULT_MAX_DEVICES,
       logLevel: values.logLevel ?? 'info',
+      dataDir: values.dataDir ?? DEFAULT_DATA_DIR,
     });
     if (!parsed.success) {
       issues.push(...toFieldIssues(parsed.error));
@@ -200,6 +222,7 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
           : undefined,
       publicUrl: parsed.data.publicUrl,
       simControl: parsed.data.simControl,
+      dataDir: path.resolve(parsed.data.dataDir),
       stores,
       classroom,
       liveness,

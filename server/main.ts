@@ -9,6 +9,7 @@ import { onShutdown } from '../lib/cli/shutdown.ts';
 import { errorMessage } from '../lib/registry/index.ts';
 import { parseServerConfig } from './config.ts';
 import { Fleet } from './fleet/fleet.ts';
+import { openTimelineFile } from './fleet/timeline-file.ts';
 import { createServerApp } from './http/app.ts';
 import { attachSockets } from './http/sockets.ts';
 import { lanAddress } from './lan-address.ts';
@@ -28,7 +29,10 @@ export async function main(
     config.publicUrl ??
     `http://${config.listen === '0.0.0.0' ? lanAddress() : config.listen}:${config.port}/`;
   const presenterUrl = `${audienceUrl}${audienceUrl.includes('?') ? '&' : '?'}token=${config.token}`;
-  const fleet = new Fleet(config, log);
+  // The timeline of the runs before this one (its file is read line by line; garbage is skipped).
+  let fleet: Fleet | undefined;
+  const saved = await openTimelineFile(config, log, () => fleet?.timelineEntries() ?? []);
+  fleet = new Fleet(config, log, saved);
   const simulation = config.simControl ? new SimulationLink(config.simControl, fleet, log) : undefined;
   const storeControl = config.storeControl
     ? new StoreControlLink(config.storeControl.url, config.storeControl.secret, fleet, log)
@@ -40,7 +44,11 @@ export async function main(
       buildPage(),
       config.classroom ? import('../device/kit/build.ts').then((kit) => kit.buildKit()) : null,
     ]);
-    http.on('request', await createServerApp(assets, audienceUrl, { config, bundle, audienceUrl }));
+    const timeline = {
+      entries: () => fleet.timelineEntries(),
+      scope: `${config.namespace}-${config.service}`,
+    };
+    http.on('request', await createServerApp(assets, audienceUrl, { config, bundle, audienceUrl }, timeline));
     attachSockets(http, fleet, config.token, audienceUrl, log, simulation, storeControl);
     http.listen(config.port, config.listen);
     await once(http, 'listening');

@@ -270,6 +270,19 @@ export class TimelineFile {
   }
 }
 
+/** The server's timeline file: one per namespace and service in its data directory (--data-dir). */
+export function timelinePath(dataDir: string, namespace: string, service: string): string {
+  return path.join(dataDir, `timeline-${namespace}-${service}.jsonl`);
+}
+
+export function openTimelineFile(
+  config: { dataDir: string; namespace: string; service: string },
+  log: Logger,
+  newest: () => TimelineEntry[],
+): ReturnType<typeof TimelineFile.open> {
+  return TimelineFile.open(timelinePath(config.dataDir, config.namespace, config.service), log, newest);
+}
+
 function withoutRestartMark(entry: TimelineEntry): TimelineEntry {
   if (entry.beforeRestart === undefined) return entry;
   const { beforeRestart: _, ...rest } = entry;

@@ -25,6 +25,7 @@ const config: ServerConfig = {
   classroom: true,
   liveness: DEFAULT_LIVENESS,
   logLevel: 'info',
+  dataDir: '/nonexistent/fleetkit-server-data',
 };
 const AUDIENCE = 'http://192.0.2.50:3000/';
 
