@@ -5,6 +5,7 @@ import type {
   DeviceFlags,
   DeviceView,
   FleetChanges,
+  LivenessView,
   SimulatedDevice,
   StoreColor,
   StoreKind,
@@ -25,6 +26,7 @@ export interface ChangePart {
   /** undefined: unchanged; null: unpinned. */
   pinned?: TimelineEntry | null;
   flags?: DeviceFlags[];
+  liveness?: LivenessView[];
   /** undefined: unchanged; null: the stores agree. */
   configColors?: StoreColor[] | null;
 }
@@ -39,6 +41,8 @@ interface PendingChanges {
   pinned?: TimelineEntry | null;
   /** By device id: the last flags of this turn. */
   flags: Map<string, DeviceFlags>;
+  /** By store/id: the newest countdown of this turn. */
+  liveness: Map<string, LivenessView>;
   configColors?: StoreColor[] | null;
 }
 
@@ -58,6 +62,7 @@ export class ChangeBatcher {
         stores: new Map(),
         timeline: [],
         flags: new Map(),
+        liveness: new Map(),
       };
       setImmediate(() => this.flush());
     }
@@ -68,6 +73,7 @@ export class ChangeBatcher {
     }
     for (const g of part.gone ?? []) {
       p.devices.delete(`${g.store}/${g.id}`);
+      p.liveness.delete(`${g.store}/${g.id}`);
       p.gone.set(`${g.store}/${g.id}`, g);
     }
     for (const v of part.stores ?? []) p.stores.set(v.store, v);
@@ -75,6 +81,7 @@ export class ChangeBatcher {
     if (part.simulation !== undefined) p.simulation = part.simulation;
     if (part.pinned !== undefined) p.pinned = part.pinned;
     for (const f of part.flags ?? []) p.flags.set(f.id, f);
+    for (const l of part.liveness ?? []) p.liveness.set(`${l.store}/${l.id}`, l);
     if (part.configColors !== undefined) p.configColors = part.configColors;
   }
 
@@ -91,6 +98,7 @@ export class ChangeBatcher {
       ...(p.simulation === undefined ? {} : { simulation: p.simulation }),
       ...(p.pinned === undefined ? {} : { pinned: p.pinned }),
       ...(p.flags.size === 0 ? {} : { flags: [...p.flags.values()] }),
+      ...(p.liveness.size === 0 ? {} : { liveness: [...p.liveness.values()] }),
       ...(p.configColors === undefined ? {} : { configColors: p.configColors }),
     });
   }

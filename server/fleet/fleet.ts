@@ -11,6 +11,7 @@ import type {
   FleetChanges,
   FleetSnapshot,
   KitStore,
+  LivenessView,
   SimulatedDevice,
   StoreKind,
   StoreView,
@@ -76,6 +77,8 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
         this.disagreement.check(change.instance.record.id);
       },
       note: this.timeline.note.bind(this.timeline),
+      shown: (store: StoreKind) => this.shownIn(store),
+      liveness: (views: LivenessView[]) => this.batcher.queue({ liveness: views }),
     };
     for (const [store, endpoints] of Object.entries(this.config.stores) as [StoreKind, string[]][]) {
       this.links.set(store, new StoreLink(store, endpoints, this.config, hooks));
@@ -98,7 +101,15 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       palette: PALETTE,
       simulation: this.simulation,
       classroom: this.config.classroom ? { kitUrl: new URL('kit/', audienceUrl).href } : null,
+      liveness: [...this.links.values()].flatMap((l) => l.poller.views()),
     };
+  }
+
+  /** The devices shown in one store's column (their countdowns are read from the store). */
+  private shownIn(store: StoreKind): DeviceView[] {
+    const shown: DeviceView[] = [];
+    for (const device of this.devices.values()) if (device.store === store) shown.push(device);
+    return shown;
   }
 
   /** The simulated fleet's devices as its supervisor reports them (null: none attached). */
@@ -219,9 +230,11 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
     if (!previous && link.overCap(change)) return;
     if (change.type === 'removed') {
       this.devices.delete(key);
-      this.batcher.queue({ gone: [{ store, id }] });
+      // Ran out (or reaped): measured, for the tile's "expired after 5.2 s (window 5 s)".
+      const expired = previous ? link.expiredStamp(previous, now) : undefined;
+      this.batcher.queue({ gone: [{ store, id, ...(expired ? { expired } : {}) }] });
       const reaped = link.liveness.reapAfterCriticalMs !== null && previous?.health === 'critical';
-      this.timeline.removed({ store, commands, now, id, previous, reaped });
+      this.timeline.removed({ store, commands, now, id, previous, reaped, expired });
       if (!previous) return;
       const next = link.left();
       if (next) this.onChange(link, { type: 'added', instance: next });

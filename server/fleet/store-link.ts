@@ -10,10 +10,17 @@ import type {
   LivenessModel,
   Registry,
 } from '../../lib/registry/index.ts';
-import { chooseInstance, clip, createRegistry, livenessModel } from '../../lib/registry/index.ts';
+import {
+  chooseInstance,
+  clip,
+  createRegistry,
+  deviceLivenessModel,
+  livenessModel,
+} from '../../lib/registry/index.ts';
 import { type BoundCommands, bindCommands } from '../commands.ts';
 import type { ServerConfig } from '../config.ts';
-import type { DeviceView, KitStore, StoreKind, StoreView } from '../contract.ts';
+import type { DeviceView, ExpiredStamp, KitStore, LivenessView, StoreKind, StoreView } from '../contract.ts';
+import { LivenessPoller } from './liveness-poll.ts';
 import { NoteBudget } from './note-budget.ts';
 import type { Note } from './timeline.ts';
 
@@ -29,12 +36,18 @@ export interface StoreLinkHooks {
   change(link: StoreLink, change: InstanceChange): void;
   /** Something for the timeline. */
   note(note: Note): void;
+  /** The devices this store's column shows now (their countdowns are read from the store). */
+  shown?(store: StoreKind): DeviceView[];
+  /** Countdowns read from the store (liveness-poll.ts). */
+  liveness?(views: LivenessView[]): void;
 }
 
 export class StoreLink {
   readonly registry: Registry;
   readonly commands: BoundCommands;
   readonly liveness: LivenessModel;
+  /** The shown devices' countdowns, read from the store once a second. */
+  readonly poller: LivenessPoller;
   private readonly watch: InstanceWatch;
   private readonly colorWatch: ConfigWatch;
   private current: StoreView;
@@ -83,6 +96,12 @@ export class StoreLink {
       hidden: 0,
       pick: null,
     };
+    this.poller = new LivenessPoller(
+      store,
+      this.registry,
+      () => hooks.shown?.(store) ?? [],
+      (views) => hooks.liveness?.(views),
+    );
     this.listen();
     void this.pollMembers();
   }
@@ -144,7 +163,9 @@ export class StoreLink {
         { at: now, cpu: load.cpuPercent, mem: load.memUsedPercent, temp: load.temperatureC },
       ].slice(-HISTORY);
     }
-    const reapAfterMs = this.liveness.reapAfterCriticalMs;
+    // The device's own window: the liveness settings its record carries over the server's.
+    const own = deviceLivenessModel(this.store, this.registry.liveness, record.liveness);
+    const reapAfterMs = own.reapAfterCriticalMs;
     return {
       store: this.store,
       id: record.id,
@@ -161,13 +182,33 @@ export class StoreLink {
       criticalSince,
       reapAt: criticalSince === null || reapAfterMs === null ? null : criticalSince + reapAfterMs,
       history,
+      window: { ms: own.windowMs, text: own.text, own: own.own },
     };
+  }
+
+  /**
+   * The device left this store: when it ran out, how long after its last contact (or, Consul, after it
+   * turned critical), for the page's "expired after 5.2 s (window 5 s)". undefined: it left cleanly. A
+   * store whose dead devices turn critical first removes a passing one only when it is deregistered.
+   */
+  expiredStamp(previous: DeviceView, now: number): ExpiredStamp | undefined {
+    if (previous.criticalSince !== null && previous.reapAt !== null) {
+      this.poller.forget(previous.id);
+      const windowMs = previous.reapAt - previous.criticalSince;
+      return { kind: 'reaped', afterMs: now - previous.criticalSince, windowMs, source: 'critical' };
+    }
+    if (this.liveness.reapAfterCriticalMs !== null) {
+      this.poller.forget(previous.id);
+      return undefined;
+    }
+    return this.poller.expiredStamp(previous, previous.window?.ms ?? this.liveness.windowMs, now);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.membersTimer);
     this.invalidNotes.close();
+    this.poller.close();
     await this.registry.close();
   }
 

@@ -6,7 +6,8 @@
 import type { Logger } from '../../lib/cli/log.ts';
 import { clip } from '../../lib/registry/index.ts';
 import type { BoundCommands } from '../commands.ts';
-import type { DeviceView, StoreKind, TimelineEntry, TimelineKind } from '../contract.ts';
+import type { DeviceView, ExpiredStamp, StoreKind, TimelineEntry, TimelineKind } from '../contract.ts';
+import { expiredText } from '../page/liveness-text.ts';
 import { FILE_KEPT } from './timeline-file.ts';
 
 /** What a page gets in its snapshot. */
@@ -133,22 +134,27 @@ export class Timeline {
     id,
     previous,
     reaped,
+    expired,
   }: DeviceEvent & {
     id: string;
     previous: DeviceView | undefined;
     /** The store removed it after it had turned critical. */
     reaped: boolean;
+    /** It ran out: measured from the last contact the store reported (liveness-poll.ts). */
+    expired?: ExpiredStamp;
   }): void {
     const loss = this.firstLoss.get(id);
-    const text = reaped
+    const stamp = expired && !reaped ? ` (${expiredText(expired)})` : '';
+    const what = reaped
       ? `${id} reaped by ${store} ${seconds(now - (previous?.criticalSince ?? now))} after it turned critical`
       : loss && loss.source !== store
         ? `${id} gone from ${store}, ${seconds(now - loss.at)} after ${lossText(loss.source)}`
         : `${id} gone from ${store}`;
+    const text = what + stamp;
     this.note({
       store,
       deviceId: id,
-      kind: reaped ? 'reaped' : loss ? 'expired' : 'left',
+      kind: reaped ? 'reaped' : loss || expired ? 'expired' : 'left',
       text,
       latencyMs: loss && !reaped ? now - loss.at : undefined,
       command: commands.watch(),
