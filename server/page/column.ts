@@ -6,6 +6,7 @@ import type { ClusterMember, DeviceView, StoreKind, StoreView } from '../contrac
 import { type ColumnSpace, chooseDensity, type Density } from './density.ts';
 import { el, setAttr, setBackground, setHidden, setPieces, setText } from './dom.ts';
 import { compareIds } from './format.ts';
+import { StorePanel } from './store-controls.ts';
 import { Tile } from './tile.ts';
 
 /**
@@ -66,6 +67,8 @@ export class Column {
   private readonly stale: HTMLElement;
   private readonly window: HTMLElement;
   private readonly members: HTMLUListElement;
+  /** The kit's processes of this store and the presenter's stop / kill / restart (store-controls.ts). */
+  private readonly storePanel: StorePanel;
   private readonly count: HTMLElement;
   private readonly skipped: HTMLElement;
   /** After the last tile: "and 1,234 more" when the server holds devices back (its cap). */
@@ -99,6 +102,7 @@ export class Column {
     this.window = el('p', 'column-window');
     this.skipped = el('p', 'column-skipped');
     this.members = el('ul', 'members');
+    this.storePanel = new StorePanel(store);
     const meta = el('div', 'column-meta');
     this.count = el('span', 'column-count');
     const config = el('span', 'column-config');
@@ -108,7 +112,17 @@ export class Column {
     meta.append(this.count, config);
     this.pickLine = el('p', 'column-pick');
     this.pickLine.title = 'the device a least-loaded client would be handed now (fleetkit pick)';
-    head.append(title, this.error, this.stale, this.window, this.members, meta, this.pickLine, this.skipped);
+    head.append(
+      title,
+      this.error,
+      this.stale,
+      this.window,
+      this.members,
+      this.storePanel.element,
+      meta,
+      this.pickLine,
+      this.skipped,
+    );
     this.grid = el('div', 'tiles');
     this.more = el('p', 'column-more');
     this.summary = el('p', 'column-summary');
@@ -116,6 +130,11 @@ export class Column {
     this.element.append(head, this.grid, this.summary, this.more);
     this.element.dataset.density = this.density;
     this.setView(undefined, Date.now());
+  }
+
+  /** The head's count line ("6 devices · 1 critical"), for the phone's store tabs. */
+  get countText(): string {
+    return this.count.textContent ?? '';
   }
 
   get windowMs(): number {
@@ -137,7 +156,8 @@ export class Column {
     setHidden(this.stale, status.tone !== 'down');
     setText(this.window, view ? `liveness: ${view.windowText}` : 'not configured on this host');
     this.members.replaceChildren(...(view?.members ?? []).map(memberItem));
-    setHidden(this.members, (view?.members.length ?? 0) === 0);
+    this.storePanel.update(view);
+    setHidden(this.members, (view?.members.length ?? 0) === 0 || this.storePanel.showsMembers);
     setBackground(this.configSwatch, view?.color ?? null);
     setText(this.configText, view?.color ? `config color ${view.color}` : 'config color: none');
     const skipped = skippedPieces(view);

@@ -8,14 +8,18 @@ import type {
   ServerToClientEvents,
   SetColorRequest,
   SimulateRequest,
+  StoreControlRequest,
 } from '../contract.ts';
 import type { SetColorResult } from './controls.ts';
 import type { SimulateResult } from './sim-controls.ts';
 import { FleetState } from './state.ts';
+import { type StoreControlResult, storeControls } from './store-controls.ts';
 import { FleetView } from './view.ts';
 
 const TOKEN_KEY = 'fleetkit.token';
 const ACK_TIMEOUT_MS = 5000;
+/** The server's wait for the kit's store control (ACTION_TIMEOUT_MS, 150 s), and a little more. */
+const STORE_CONTROL_TIMEOUT_MS = 160_000;
 /** Failed attempts in a row before "reconnecting…" becomes "server unreachable". */
 const UNREACHABLE_AFTER = 2;
 
@@ -71,11 +75,24 @@ function start(root: HTMLElement): void {
         resolve(error ? noAnswer : result);
       });
     });
+  // Stopping or restarting a store member waits for it: up to a minute for a member to rejoin its cluster.
+  storeControls.connect(
+    (request: StoreControlRequest) =>
+      new Promise<StoreControlResult>((resolve) => {
+        if (!socket.connected) return resolve(notConnected);
+        socket.timeout(STORE_CONTROL_TIMEOUT_MS).emit('storeControl', request, (error, result) => {
+          resolve(
+            error ? { ok: false, error: `no answer within ${STORE_CONTROL_TIMEOUT_MS / 1000} s` } : result,
+          );
+        });
+      }),
+  );
   const view = new FleetView(root, state, { setColor, simulate });
 
   socket.on('snapshot', (snapshot) => {
     try {
       state.replace(snapshot);
+      storeControls.setPresenter(snapshot.presenter === true);
       view.renderSnapshot();
     } catch (error) {
       console.error('fleetkit: cannot show the snapshot', error);
