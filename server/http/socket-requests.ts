@@ -2,7 +2,7 @@
 // nested objects, `__proto__` keys), not what contract.ts declares. Their shape is checked here, before
 // the fleet or the simulated fleet sees them; those check the values themselves (color, device id).
 import { type FieldIssue, STORE_KINDS, type StoreKind, ValidationError } from '../../lib/registry/index.ts';
-import type { SetColorRequest, SimAction, SimulateRequest } from '../contract.ts';
+import type { PinTimelineRequest, SetColorRequest, SimAction, SimulateRequest } from '../contract.ts';
 
 /** Longer than any color, store name, device id or action. */
 const MAX_TEXT = 64;
@@ -61,4 +61,14 @@ export function parseSimulate(payload: unknown): SimulateRequest {
   const seconds = count(fields, 'seconds', 'whole seconds (0 ends the load)', issues);
   if (issues.length > 0) throw new ValidationError('simulate', issues);
   return { id: id as string, action, percent, seconds };
+}
+
+/** {"seq": 42} pins entry 42; {"seq": null} unpins (whether entry 42 is kept is the fleet's to check). */
+export function parsePinTimeline(payload: unknown): PinTimelineRequest {
+  const fields = fieldsOf('pinTimeline', payload, '{"seq": 42} (or {"seq": null} to unpin)');
+  const seq = Object.hasOwn(fields, 'seq') ? fields.seq : undefined;
+  if (seq === null || (typeof seq === 'number' && Number.isSafeInteger(seq) && seq > 0)) return { seq };
+  throw new ValidationError('pinTimeline', [
+    { field: 'seq', expected: "a timeline entry's number (a whole number above 0), or null to unpin" },
+  ]);
 }

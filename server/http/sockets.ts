@@ -18,7 +18,7 @@ import {
   sameToken,
   shortError,
 } from './socket-guard.ts';
-import { parseSetColor, parseSimulate } from './socket-requests.ts';
+import { parsePinTimeline, parseSetColor, parseSimulate } from './socket-requests.ts';
 
 interface SocketData {
   presenter: boolean;
@@ -107,6 +107,13 @@ function listen(
       const request = parseStoreControl(payload);
       if (!storeControl) throw new RefusedError(NO_STORE_CONTROL);
       return storeControl.act(request);
+    }),
+  );
+  socket.on(
+    'pinTimeline',
+    answering(log, 'pinTimeline', (payload) => {
+      presenterOnly();
+      return { pinned: fleet.pin(parsePinTimeline(payload).seq)?.seq ?? null };
     }),
   );
 }
