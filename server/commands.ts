@@ -1,15 +1,28 @@
 // For each thing the page shows, the plain store operation behind it, as a line a learner could type:
-// etcdctl, zkCli.sh, or curl against Consul's HTTP API. Keys come from the registry's layout (the one
+// etcdctl, zkCli.sh (as found on this machine, zk-cli.ts), or curl against Consul's HTTP API. Keys come from the registry's layout (the one
 // place that builds them); values are single-quoted for the shell.
 
 import { shellQuote as q } from '../lib/cli/shell-quote.ts';
 import type { Layout, StoreKind } from '../lib/registry/index.ts';
 import { layout } from '../lib/registry/index.ts';
+import { type ZkCli, zkCli } from './zk-cli.ts';
 
 export interface CommandContext {
   endpoint: string;
   keys: Layout;
   service: string;
+  /** How ZooKeeper is reached by hand here. */
+  zk: ZkCli;
+}
+
+/** zkCli.sh's operation, or the kit's equivalent (get for get -s and stat, put for set, watch for ls -w). */
+function zk(c: CommandContext, op: 'get' | 'watch' | 'set' | 'stat', ...args: string[]): string {
+  if (c.zk.kind === 'zkcli') {
+    const words = { get: 'get -s', watch: 'ls -w', set: 'set', stat: 'stat' }[op];
+    return `${q(c.zk.command)} -server ${c.endpoint} ${words} ${args.join(' ')}`;
+  }
+  const words = { get: 'get', watch: 'watch', set: 'put', stat: 'get' }[op];
+  return `node fleetkit.mjs zookeeper --zookeeper ${c.endpoint} ${words} ${args.join(' ')}`;
 }
 
 export interface StoreCommands {
@@ -34,10 +47,10 @@ export const COMMANDS: Record<StoreKind, StoreCommands> = {
       `etcdctl --endpoints=${c.endpoint} lease timetolive --keys ${/^\d+$/.test(leaseId) ? BigInt(leaseId).toString(16) : '0'}`,
   },
   zookeeper: {
-    device: (c, id) => `zkCli.sh -server ${c.endpoint} get -s ${q(c.keys.instancePath(c.service, id))}`,
-    watch: (c) => `zkCli.sh -server ${c.endpoint} ls -w ${q(c.keys.servicePath(c.service))}`,
-    setColor: (c, color) => `zkCli.sh -server ${c.endpoint} set ${q(c.keys.configPath('color'))} ${q(color)}`,
-    liveness: (c, id) => `zkCli.sh -server ${c.endpoint} stat ${q(c.keys.instancePath(c.service, id))}`,
+    device: (c, id) => zk(c, 'get', q(c.keys.instancePath(c.service, id))),
+    watch: (c) => zk(c, 'watch', q(c.keys.servicePath(c.service))),
+    setColor: (c, color) => zk(c, 'set', q(c.keys.configPath('color')), q(color)),
+    liveness: (c, id) => zk(c, 'stat', q(c.keys.instancePath(c.service, id))),
   },
   consul: {
     device: (c, id) => `curl -s ${c.endpoint}/v1/agent/service/${encodeURIComponent(id)}`,
@@ -58,9 +71,10 @@ export interface BoundCommands {
 export function bindCommands(
   store: StoreKind,
   { endpoint, namespace, service }: { endpoint: string; namespace: string; service: string },
+  zkCommand: ZkCli = zkCli(),
 ): BoundCommands {
   const commands = COMMANDS[store];
-  const c: CommandContext = { endpoint, keys: layout(namespace), service };
+  const c: CommandContext = { endpoint, keys: layout(namespace), service, zk: zkCommand };
   return {
     device: (id) => commands.device(c, id),
     watch: () => commands.watch(c),
