@@ -1,10 +1,14 @@
 // The page's copy of the fleet: replaced by each snapshot, patched by each batch of changes. No DOM here:
 // apply() tells the view what changed so it can touch only those elements.
 import type {
+  DeviceFlags,
   DeviceView,
+  ExpiredStamp,
   FleetChanges,
   FleetSnapshot,
+  LivenessView,
   SimulatedDevice,
+  StoreColor,
   StoreKind,
   StoreView,
   TimelineEntry,
@@ -31,7 +35,10 @@ export interface FleetMeta {
 /** What one batch changed, for the view. */
 export interface AppliedChanges {
   upserted: DeviceView[];
-  removed: { store: StoreKind; id: string }[];
+  /** `expired`: the store dropped it when its window ran out (the tile leaves a ghost saying so). */
+  removed: { store: StoreKind; id: string; expired?: ExpiredStamp }[];
+  /** Countdowns read from the stores, newest per device. */
+  liveness: LivenessView[];
   /** Store views that differ from what the page had. */
   stores: StoreView[];
   /** New events, oldest first. */
@@ -40,6 +47,11 @@ export interface AppliedChanges {
   presenceChanged: Set<string>;
   /** The simulated fleet changed (FleetState.simulation holds the new one). */
   simulation: boolean;
+  /** Device ids whose disagreement flags changed. */
+  flags: Set<string>;
+  /** The pinned entry or the stores' config colors changed. */
+  pinned: boolean;
+  configColors: boolean;
 }
 
 const simulationMap = (list: SimulatedDevice[] | null): Map<string, SimulatedDevice> | null =>
@@ -49,10 +61,18 @@ export class FleetState {
   meta: FleetMeta | null = null;
   readonly stores = new Map<StoreKind, StoreView>();
   readonly devices = new Map<string, DeviceView>();
+  /** store/id -> the newest countdown read from the store (liveness-bar.ts counts down from it). */
+  readonly liveness = new Map<string, LivenessView>();
   /** Newest last. */
   timeline: TimelineEntry[] = [];
   /** The simulated fleet by device id; null when no simulated fleet is attached to the server. */
   simulation: Map<string, SimulatedDevice> | null = null;
+  /** Where the stores disagree, per device id (server/fleet/disagreement.ts); absent: they agree. */
+  readonly flags = new Map<string, DeviceFlags>();
+  /** The timeline entry the presenter pinned (null: none). */
+  pinned: TimelineEntry | null = null;
+  /** Each store's config color when they differ; null when they agree. */
+  configColors: StoreColor[] | null = null;
   /** serverTime - Date.now() at the last message: added to the local clock for countdowns. */
   clockOffsetMs = 0;
   /** id -> the stores that hold it. */
@@ -82,8 +102,14 @@ export class FleetState {
     this.devices.clear();
     this.presence.clear();
     for (const device of snapshot.devices) this.putDevice(device);
+    this.liveness.clear();
+    for (const view of snapshot.liveness ?? []) this.liveness.set(deviceKey(view.store, view.id), view);
     this.timeline = snapshot.timeline.slice(-TIMELINE_KEPT);
     this.simulation = simulationMap(snapshot.simulation ?? null);
+    this.flags.clear();
+    for (const flags of snapshot.flags ?? []) this.flags.set(flags.id, flags);
+    this.pinned = snapshot.pinned ?? null;
+    this.configColors = snapshot.configColors ?? null;
   }
 
   apply(changes: FleetChanges): AppliedChanges {
@@ -91,11 +117,23 @@ export class FleetState {
     const applied: AppliedChanges = {
       upserted: [],
       removed: [],
+      liveness: [],
       stores: [],
       timeline: [],
       presenceChanged: new Set(),
       simulation: false,
+      flags: new Set(),
+      pinned: changes.pinned !== undefined,
+      configColors: changes.configColors !== undefined,
     };
+    if (changes.pinned !== undefined) this.pinned = changes.pinned;
+    if (changes.configColors !== undefined) this.configColors = changes.configColors;
+    for (const flags of changes.flags ?? []) {
+      const any = flags.missing.length > 0 || flags.conflict !== null || flags.colors !== null;
+      if (any) this.flags.set(flags.id, flags);
+      else this.flags.delete(flags.id);
+      applied.flags.add(flags.id);
+    }
     if (changes.simulation !== undefined) {
       const before = this.simulation ? JSON.stringify([...this.simulation.values()]) : 'null';
       applied.simulation = JSON.stringify(changes.simulation) !== before;
@@ -107,13 +145,18 @@ export class FleetState {
       this.stores.set(view.store, view);
       applied.stores.push(view);
     }
-    for (const { store, id } of changes.gone) {
+    for (const { store, id, expired } of changes.gone) {
+      this.liveness.delete(deviceKey(store, id));
       if (!this.devices.delete(deviceKey(store, id))) continue;
       const stores = this.presence.get(id);
       stores?.delete(store);
       if (stores?.size === 0) this.presence.delete(id);
-      applied.removed.push({ store, id });
+      applied.removed.push(expired ? { store, id, expired } : { store, id });
       applied.presenceChanged.add(id);
+    }
+    for (const view of changes.liveness ?? []) {
+      this.liveness.set(deviceKey(view.store, view.id), view);
+      applied.liveness.push(view);
     }
     for (const device of changes.devices) {
       if (this.putDevice(device)) applied.presenceChanged.add(device.id);
