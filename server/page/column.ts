@@ -2,10 +2,11 @@
 // when the store's view changes, and the store's device tiles, kept in id order and updated in place.
 // Its density (full tiles, compact tiles, a dense grid of cells: density.ts) follows the devices it
 // shows (the page's filter may leave some out) and the room it has on screen.
-import type { ClusterMember, DeviceView, StoreKind, StoreView } from '../contract.ts';
+import type { ClusterMember, DeviceView, ExpiredStamp, StoreKind, StoreView } from '../contract.ts';
 import { type ColumnSpace, chooseDensity, type Density } from './density.ts';
 import { el, setAttr, setBackground, setHidden, setPieces, setText } from './dom.ts';
 import { compareIds } from './format.ts';
+import { leaveGhost } from './liveness-bar.ts';
 import { StorePanel } from './store-controls.ts';
 import { Tile } from './tile.ts';
 
@@ -109,9 +110,9 @@ export class Column {
     this.configSwatch = el('span', 'swatch');
     this.configText = el('span', 'config-text');
     config.append(this.configSwatch, this.configText);
-    meta.append(this.count, config);
-    this.pickLine = el('p', 'column-pick');
+    this.pickLine = el('span', 'column-pick');
     this.pickLine.title = 'the device a least-loaded client would be handed now (fleetkit pick)';
+    meta.append(this.count, this.pickLine, config);
     head.append(
       title,
       this.error,
@@ -120,7 +121,6 @@ export class Column {
       this.members,
       this.storePanel.element,
       meta,
-      this.pickLine,
       this.skipped,
     );
     this.grid = el('div', 'tiles');
@@ -188,10 +188,12 @@ export class Column {
     return tile;
   }
 
-  remove(id: string): void {
+  /** `expired`: it ran out; a ghost says after how long (liveness-bar.ts), for a while. */
+  remove(id: string, expired?: ExpiredStamp): void {
     const tile = this.tiles.get(id);
     if (!tile) return;
-    tile.element.remove();
+    if (expired) leaveGhost(tile.element, tile.device, expired);
+    else tile.element.remove();
     this.tiles.delete(id);
   }
 

@@ -1,12 +1,15 @@
-// One device in one store's column: its applied color as the background, who and where it is, its load
-// with a CPU sparkline, and how the store keeps it alive. Updated in place; never rebuilt from HTML.
+// One device in one store's column: its applied color fills it (text in the contrasting ink), its id and
+// CPU in projector type, a CPU sparkline, and how the store keeps it alive. Where it is and its labels are
+// folded away: in the tile's tooltip (hover) and in the detail panel (detail.ts) when it is selected
+// (click, tap or the arrow keys). Updated in place; never rebuilt from HTML.
 // The same element in every density (density.ts): style.css folds it to a compact tile or a cell, so a
 // change of tier costs no rebuild; as a cell its id and state are in its title and aria-label.
-import type { DeviceView, LivenessDetail, SimulatedDevice, StoreKind } from '../contract.ts';
+import type { DeviceView, LivenessDetail, LivenessView, SimulatedDevice, StoreKind } from '../contract.ts';
 import { inkFor } from './contrast.ts';
 import type { Density } from './density.ts';
 import { cssColorRgb, el, setAttr, setBackground, setHidden, setPieces, setText } from './dom.ts';
 import { deviceUrl, formatAddress, formatDuration, formatPercent, formatTemperature } from './format.ts';
+import { LivenessBar } from './liveness-bar.ts';
 import { type SimControls, TileSim } from './sim-controls.ts';
 import { Sparkline } from './sparkline.ts';
 
@@ -35,11 +38,16 @@ export class Tile {
   private readonly temperature: HTMLElement;
   private readonly sparkline = new Sparkline();
   private readonly live: HTMLElement;
+  /** What is left of its window, as the store says (liveness-bar.ts). */
+  private readonly bar = new LivenessBar();
   private readonly color: HTMLElement;
   private readonly missing: HTMLElement;
   private readonly pick: HTMLElement;
   private readonly head: HTMLElement;
   private readonly body: HTMLElement;
+  /** Where it is and its labels: folded away in the tile (style.css), shown by the detail panel. */
+  private readonly more: HTMLElement;
+  private selected = false;
   /** Made when the device first turns out to be simulated. */
   private sim: TileSim | null = null;
   private labelsShown = '';
@@ -74,7 +82,10 @@ export class Tile {
     this.missing = el('span', 'badge tile-missing');
     this.missing.hidden = true;
     foot.append(this.color, this.missing);
-    body.append(head, this.host, this.labels, load, this.live, foot);
+    this.more = el('div', 'tile-more');
+    this.more.append(this.host, this.labels);
+    body.append(head, load, this.live, foot, this.more);
+    this.live.after(this.bar.element);
     this.element.append(body);
     this.update(device, windowMs, serverNow);
   }
@@ -123,6 +134,25 @@ export class Tile {
     this.describe();
   }
 
+  /** The liveness line as it reads now (for the detail panel). */
+  get liveText(): string {
+    return this.live.textContent ?? '';
+  }
+
+  /** The device the presenter's keys act on and the detail panel shows. */
+  setSelected(selected: boolean): void {
+    if (selected === this.selected) return;
+    this.selected = selected;
+    setAttr(this.element, 'data-selected', selected ? 'true' : null);
+    setAttr(this.element, 'aria-current', selected ? 'true' : null);
+  }
+
+  /** The newest countdown the store reported for this device (null: none). */
+  setReading(reading: LivenessView | null, columnWindowMs: number, serverNow: number): void {
+    this.bar.setReading(reading);
+    this.tick(columnWindowMs, serverNow);
+  }
+
   /** Shown or left out by the page's filter (by attendee). */
   setShown(shown: boolean): void {
     setHidden(this.element, !shown);
@@ -156,9 +186,10 @@ export class Tile {
   }
 
   /** Ages and countdowns: called on every change and once a second. */
-  tick(windowMs: number, serverNow: number): void {
+  tick(columnWindowMs: number, serverNow: number): void {
     const device = this.device;
     const { liveness } = device;
+    const windowMs = this.bar.tick(device, columnWindowMs, serverNow); // the device's own window
     if (liveness.model !== 'check') {
       const seen = `seen ${formatDuration(serverNow - device.seenAt)} ago`;
       setPieces(this.live, windowMs > 0 ? [seen, `· window ${formatDuration(windowMs)}`] : [seen]);
@@ -182,21 +213,32 @@ export class Tile {
     setPieces(this.live, pieces);
   }
 
-  /** A dense cell's title and aria-label (the only place its id shows); none on a tile, which shows it. */
+  /**
+   * The tooltip: as a dense cell, who it is and its state (its only text; also its aria-label); as a
+   * tile, what is folded away: where it is and its labels.
+   */
   private describe(): void {
-    let text: string | null = null;
+    const { id, health, load, color, host, port, labels } = this.device;
     if (this.density === 'dense') {
-      const { id, health, load, color } = this.device;
       const parts = [
         health,
         load ? `CPU ${formatPercent(load.cpuPercent)}` : 'no load yet',
         color ? `color ${color}` : 'no color',
       ];
       if (this.picked) parts.push('next pick');
-      text = `${id}: ${parts.join(', ')}`;
+      const text = `${id}: ${parts.join(', ')}`;
+      setAttr(this.element, 'title', text);
+      setAttr(this.element, 'aria-label', text);
+      return;
     }
-    setAttr(this.element, 'title', text);
-    setAttr(this.element, 'aria-label', text);
+    const folded = [
+      formatAddress(host, port),
+      ...Object.entries(labels)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([key, value]) => `${key}: ${value}`),
+    ];
+    setAttr(this.element, 'title', `${id}\n${folded.join('\n')}`);
+    setAttr(this.element, 'aria-label', null);
   }
 
   private renderLabels(labels: Record<string, string>): void {

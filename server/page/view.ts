@@ -1,4 +1,5 @@
-// Puts the state on the page: header, the attendee filter, one column per store, the timeline. A snapshot
+// Puts the state on the page: header, the attendee filter, one column per store (one at a time behind
+// tabs on a phone), the timeline, the selected device's details and the keys overlay. A snapshot
 // reconciles what is already there (no flicker after a reconnect); a batch of changes touches only the
 // tiles it names. The columns measure their room when the layout changes size, not on every change.
 import type { StoreKind } from '../contract.ts';
@@ -12,12 +13,25 @@ import {
 } from './attendees.ts';
 import { Column } from './column.ts';
 import { Controls, type ControlsOptions } from './controls.ts';
+import { DetailPanel } from './detail.ts';
 import { el } from './dom.ts';
 import { compareIds } from './format.ts';
 import { Header, type PageConnection } from './header.ts';
-import { SimControls, type SimControlsOptions } from './sim-controls.ts';
+import { HelpOverlay } from './help.ts';
+import { type Direction, handleKey, nearestInDirection } from './keyboard.ts';
+import { SimControls, type SimControlsOptions, simButtons } from './sim-controls.ts';
 import { type AppliedChanges, deviceKey, type FleetState, STORE_ORDER } from './state.ts';
+import { StoreTabs } from './store-tabs.ts';
+import type { Tile } from './tile.ts';
 import { Timeline } from './timeline.ts';
+
+/** The projector layout (style.css): the page fills the screen, columns and timeline share its height. */
+const STAGE_LAYOUT = '(min-width: 900px) and (min-height: 560px)';
+
+interface Selection {
+  store: StoreKind;
+  id: string;
+}
 
 export class FleetView {
   private readonly header = new Header();
@@ -30,6 +44,11 @@ export class FleetView {
   private controls: Controls | null = null;
   private readonly sim: SimControls;
   private readonly send: ControlsOptions['send'];
+  private readonly detail = new DetailPanel(() => this.select(null));
+  private readonly help = new HelpOverlay();
+  private readonly tabs: StoreTabs;
+  private selected: Selection | null = null;
+  private readonly stage = window.matchMedia(STAGE_LAYOUT);
 
   constructor(
     private readonly root: HTMLElement,
@@ -52,14 +71,33 @@ export class FleetView {
       this.columns.set(store, column);
       this.main.append(column.element);
     }
+    this.tabs = new StoreTabs((store) => {
+      this.main.dataset.tab = store;
+      this.measure();
+    });
+    this.main.dataset.tab = this.tabs.current;
     this.header.setControls(null);
-    root.replaceChildren(this.header.element, this.attendeeBar.element, this.main, this.timeline.element);
+    root.replaceChildren(
+      this.header.element,
+      this.attendeeBar.element,
+      this.tabs.element,
+      this.main,
+      this.timeline.element,
+      this.detail.element,
+      this.help.element,
+    );
+    this.main.addEventListener('click', (event) => this.clicked(event));
+    document.addEventListener('keydown', (event) => {
+      if (this.keyDown(event)) event.preventDefault();
+    });
+    this.stage.addEventListener('change', () => this.measure());
     this.applyFilter();
     window.addEventListener('hashchange', () => this.setFilter(filterFromHash(window.location.hash), false));
     // Sizes that decide the columns' room: the header and the bar above them, each column's head (its
     // width is the column's). Not the columns themselves: their height follows the density chosen.
     const resized = new ResizeObserver(() => this.measure());
-    for (const element of [this.header.element, this.attendeeBar.element]) resized.observe(element);
+    for (const element of [this.header.element, this.attendeeBar.element, this.timeline.element])
+      resized.observe(element);
     for (const column of this.columns.values()) resized.observe(column.head);
     window.addEventListener('resize', () => this.measure());
   }
@@ -81,6 +119,7 @@ export class FleetView {
         this.controls = null;
       }
       this.header.setControls(this.controls?.element ?? null);
+      this.help.setPresenter(state.meta.presenter);
     }
     for (const [store, column] of this.columns) {
       column.setView(state.stores.get(store), now);
@@ -90,7 +129,11 @@ export class FleetView {
     }
     // In id order, so that new tiles are appended (no search for their place).
     const devices = [...state.devices.values()].sort((a, b) => compareIds(a.id, b.id));
-    for (const device of devices) this.columns.get(device.store)?.upsert(device, now);
+    for (const device of devices) {
+      const column = this.columns.get(device.store);
+      const reading = state.liveness.get(deviceKey(device.store, device.id)) ?? null;
+      column?.upsert(device, now).setReading(reading, column.windowMs, now);
+    }
     for (const column of this.columns.values()) {
       for (const id of column.ids()) column.tile(id)?.setMissing(state.missingFrom(id));
       column.updateCount();
@@ -99,6 +142,8 @@ export class FleetView {
     this.renderAttendees();
     this.renderAllSim();
     this.timeline.replace(state.timeline, (at) => state.toLocal(at));
+    this.renderTabs();
+    this.renderSelection();
   }
 
   renderChanges(applied: AppliedChanges): void {
@@ -106,13 +151,17 @@ export class FleetView {
     const now = state.serverNow();
     let attendeesChanged = false;
     for (const view of applied.stores) this.columns.get(view.store)?.setView(view, now);
-    for (const { store, id } of applied.removed) {
-      this.columns.get(store)?.remove(id);
+    for (const { store, id, expired } of applied.removed) {
+      this.columns.get(store)?.remove(id, expired);
       if (this.attendees.remove(store, id)) attendeesChanged = true;
     }
     for (const device of applied.upserted) {
       this.columns.get(device.store)?.upsert(device, now);
       if (this.attendees.put(device)) attendeesChanged = true;
+    }
+    for (const reading of applied.liveness) {
+      const column = this.columns.get(reading.store);
+      column?.tile(reading.id)?.setReading(reading, column.windowMs, now);
     }
     if (attendeesChanged) this.renderAttendees();
     if (applied.simulation) this.renderAllSim();
@@ -127,12 +176,15 @@ export class FleetView {
       for (const column of this.columns.values()) column.updateCount();
     }
     this.timeline.add(applied.timeline, (at) => state.toLocal(at));
+    this.renderTabs();
+    if (this.selected) this.renderSelection();
   }
 
   /** Once a second: ages and countdowns. */
   tick(): void {
     const now = this.state.serverNow();
     for (const column of this.columns.values()) column.tick(now);
+    if (this.selected) this.renderSelection();
   }
 
   /** Shows one attendee's devices (or all: null); `fromPage`: chosen on the page, kept in the URL. */
@@ -160,18 +212,129 @@ export class FleetView {
     this.attendeeBar.update(attendees.counts(), attendees.total, attendees.hasLabel, this.filter);
   }
 
-  /** The room each column's tiles have: the viewport's height below the top of the columns. */
+  /**
+   * The room each column's tiles have: on the projector layout the columns' own height (the timeline
+   * keeps its strip below them); in the flowing layout (phones) the viewport's height below their top.
+   */
   private measure(): void {
-    const top = this.main.getBoundingClientRect().top + window.scrollY;
-    for (const column of this.columns.values()) column.measure(window.innerHeight - top);
+    const room = this.stage.matches
+      ? this.main.clientHeight
+      : window.innerHeight - (this.main.getBoundingClientRect().top + window.scrollY);
+    for (const column of this.columns.values()) column.measure(room);
   }
 
-  /** The simulated device's badge and buttons on its tiles (all columns, or one). */
+  private renderTabs(): void {
+    for (const [store, column] of this.columns) this.tabs.setCount(store, column.countText);
+  }
+
+  private selectedTile(): Tile | undefined {
+    const { selected } = this;
+    return selected ? this.columns.get(selected.store)?.tile(selected.id) : undefined;
+  }
+
+  /** Selects a device's tile (null: none); its details open. */
+  private select(selection: Selection | null): void {
+    this.selectedTile()?.setSelected(false);
+    this.selected = selection;
+    const tile = this.selectedTile();
+    tile?.setSelected(true);
+    tile?.element.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    if (selection) {
+      this.detail.setSide(selection.store === STORE_ORDER[STORE_ORDER.length - 1] ? 'left' : 'right');
+      this.renderSim(selection.id);
+    }
+    this.renderSelection();
+  }
+
+  /** The detail panel follows the selected tile; a selection whose tile went away is dropped. */
+  private renderSelection(): void {
+    const tile = this.selectedTile();
+    if (this.selected && !tile) this.selected = null;
+    this.detail.show(tile?.device ?? null, tile?.liveText);
+  }
+
+  private clicked(event: MouseEvent): void {
+    const target = event.target as Element | null;
+    if (!target || target.closest('a, button, input, select')) return;
+    const tile = target.closest<HTMLElement>('.tile');
+    const store = tile?.dataset.store as StoreKind | undefined;
+    const id = tile?.dataset.device;
+    if (!store || id === undefined) return;
+    const same = this.selected?.store === store && this.selected.id === id;
+    this.select(same ? null : { store, id });
+  }
+
+  private keyDown(event: KeyboardEvent): boolean {
+    return handleKey(event, {
+      presenter: () => this.state.meta?.presenter === true && this.controls !== null,
+      choose: (n) => {
+        if (!this.controls?.choose(n)) this.controls?.tell('error', `no palette color ${n}`);
+      },
+      apply: () => this.controls?.applyChosen(),
+      move: (direction) => this.move(direction),
+      simulate: (action) => this.simulateSelected(action),
+      fullScreen: () => {
+        if (document.fullscreenElement) void document.exitFullscreen().catch(() => undefined);
+        else void document.documentElement.requestFullscreen?.().catch(() => undefined);
+      },
+      help: () => this.help.toggle(),
+      escape: () => {
+        if (this.help.open) this.help.hide();
+        else this.select(null);
+      },
+      readOnly: (key) => this.header.flash(`"${key}" is a presenter key: this page is read-only`),
+    });
+  }
+
+  /** The arrow keys: the nearest shown tile that way on screen (the first one when none is selected). */
+  private move(direction: Direction): void {
+    const tiles: { item: Selection; rect: DOMRectReadOnly }[] = [];
+    for (const [store, column] of this.columns) {
+      if (column.element.offsetParent === null) continue; // a column behind another tab
+      for (const id of column.ids()) {
+        const tile = column.tile(id)!;
+        if (tile.element.hidden) continue;
+        tiles.push({ item: { store, id }, rect: tile.element.getBoundingClientRect() });
+      }
+    }
+    const current = this.selectedTile();
+    if (!current || current.element.offsetParent === null) {
+      if (tiles[0]) this.select(tiles[0].item);
+      return;
+    }
+    const next = nearestInDirection(current.element.getBoundingClientRect(), tiles, direction);
+    if (next) this.select(next);
+  }
+
+  /** U / R / K on the selected device, as its tile's buttons would (replug means restart once it ended). */
+  private simulateSelected(action: 'unplug' | 'replug' | 'kill'): void {
+    const problem = this.cannotSimulate(action);
+    if (problem) this.controls?.tell('error', problem);
+  }
+
+  /** Runs the action on the selected device; or says why it cannot. */
+  private cannotSimulate(action: 'unplug' | 'replug' | 'kill'): string | undefined {
+    const selected = this.selected;
+    if (!selected) return `select a device first (arrow keys), then ${action}`;
+    const sim = this.state.simulation?.get(selected.id);
+    if (!sim) return `${selected.id} is not a simulated device: nothing to ${action}`;
+    const spec = simButtons(sim.state, false).find((b) => b.action === action);
+    if (!spec?.enabled) return `${selected.id} is ${sim.state}: it cannot be told to ${action} now`;
+    void this.sim.run(selected.id, action, spec.label);
+    return undefined;
+  }
+
+  /**
+   * The simulated device's badge on its tiles (all columns, or one); its buttons in the detail panel
+   * when it is the selected one (the presenter's only).
+   */
   private renderSim(id: string, only?: StoreKind): void {
     const sim = this.state.simulation?.get(id);
-    const controls = this.state.meta?.presenter ? this.sim : null;
     for (const [store, column] of this.columns) {
-      if (only === undefined || only === store) column.tile(id)?.setSim(sim, controls);
+      if (only === undefined || only === store) column.tile(id)?.setSim(sim, null);
+    }
+    if (this.selected?.id === id) {
+      this.detail.setSim(id, sim, this.state.meta?.presenter ? this.sim : null);
     }
   }
 
