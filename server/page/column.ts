@@ -72,6 +72,8 @@ export class Column {
   private readonly storePanel: StorePanel;
   private readonly count: HTMLElement;
   private readonly skipped: HTMLElement;
+  /** Where the stores disagree, counted: badges drawn by flags.ts. */
+  readonly flagLine: HTMLElement;
   /** After the last tile: "and 1,234 more" when the server holds devices back (its cap). */
   private readonly more: HTMLElement;
   /** Under a dense grid: how many are passing / critical, and per color. */
@@ -102,6 +104,8 @@ export class Column {
     this.stale = el('p', 'column-stale', 'last known devices, may be stale');
     this.window = el('p', 'column-window');
     this.skipped = el('p', 'column-skipped');
+    this.flagLine = el('p', 'column-flags');
+    this.flagLine.hidden = true;
     this.members = el('ul', 'members');
     this.storePanel = new StorePanel(store);
     const meta = el('div', 'column-meta');
@@ -121,6 +125,7 @@ export class Column {
       this.members,
       this.storePanel.element,
       meta,
+      this.flagLine,
       this.skipped,
     );
     this.grid = el('div', 'tiles');

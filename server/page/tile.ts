@@ -42,6 +42,8 @@ export class Tile {
   private readonly bar = new LivenessBar();
   private readonly color: HTMLElement;
   private readonly missing: HTMLElement;
+  /** Where the stores disagree about it: badges drawn by flags.ts. */
+  readonly flagSlot: HTMLElement;
   private readonly pick: HTMLElement;
   private readonly head: HTMLElement;
   private readonly body: HTMLElement;
@@ -81,7 +83,9 @@ export class Tile {
     this.color = el('span', 'tile-color');
     this.missing = el('span', 'badge tile-missing');
     this.missing.hidden = true;
-    foot.append(this.color, this.missing);
+    this.flagSlot = el('span', 'tile-flags');
+    this.flagSlot.hidden = true;
+    foot.append(this.color, this.missing, this.flagSlot);
     this.more = el('div', 'tile-more');
     this.more.append(this.host, this.labels);
     body.append(head, load, this.live, foot, this.more);
