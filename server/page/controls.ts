@@ -84,6 +84,29 @@ export class Controls {
     );
   }
 
+  /** The palette's color number `n` (1-based, the presenter's number keys) into the picker; false if none. */
+  choose(n: number): boolean {
+    const button = this.palette.children[n - 1] as HTMLElement | undefined;
+    const color = button?.dataset.color;
+    if (!color || !HEX_COLOR.test(color)) return false;
+    this.input.value = color.toLowerCase();
+    for (const other of this.palette.children)
+      setAttr(other, 'aria-pressed', other === button ? 'true' : 'false');
+    this.show('pending', `${color} chosen: press A to apply it`);
+    return true;
+  }
+
+  /** A word in the status line that answers no request (a key that could not act). */
+  tell(kind: 'ok' | 'error', text: string): void {
+    this.requestSeq++;
+    this.show(kind, text);
+  }
+
+  /** Applies the picker's color (the presenter's A key). */
+  applyChosen(): void {
+    void this.apply(this.input.value);
+  }
+
   /**
    * Shows that a request is under way in the status line; returns how to show its answer, which is
    * dropped once a newer request has started (the line always tells about the latest one).

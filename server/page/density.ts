@@ -30,7 +30,7 @@ export interface TierSpec {
 
 /** Tried in order; the first whose bound holds the devices shown wins; past the last, the dense grid. */
 export const TIERS: readonly TierSpec[] = [
-  { density: 'full', minWidthPx: 170, heightPx: 150, gapPx: 8, least: 6, most: 24 },
+  { density: 'full', minWidthPx: 120, heightPx: 135, gapPx: 8, least: 6, most: 24 },
   { density: 'compact', minWidthPx: 120, heightPx: 56, gapPx: 6, least: 30, most: 150 },
 ];
 

@@ -21,12 +21,17 @@ export class Header {
   private readonly audienceUrl: HTMLElement;
   private readonly kit: HTMLElement;
   private readonly kitLink: HTMLAnchorElement;
+  private readonly notice: HTMLElement;
+  private noticeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor() {
     this.element = el('header', 'top');
     const brand = el('div', 'brand');
     this.scope = el('p', 'scope');
-    brand.append(el('h1', 'title', 'fleetkit'), this.scope);
+    this.notice = el('p', 'notice');
+    this.notice.setAttribute('role', 'status');
+    this.notice.hidden = true;
+    brand.append(el('h1', 'title', 'fleetkit'), this.scope, this.notice);
 
     this.connection = el('div', 'connection');
     this.connection.id = 'connection';
@@ -72,6 +77,14 @@ export class Header {
   setConnection(state: PageConnection, detail?: string): void {
     setAttr(this.connection, 'data-state', state);
     setText(this.connection, detail ? `${CONNECTION_TEXT[state]}: ${detail}` : CONNECTION_TEXT[state]);
+  }
+
+  /** A passing word under the title (a key the page cannot act on), gone after a few seconds. */
+  flash(text: string): void {
+    setText(this.notice, text);
+    setHidden(this.notice, false);
+    clearTimeout(this.noticeTimer);
+    this.noticeTimer = setTimeout(() => setHidden(this.notice, true), 4000);
   }
 
   /** Shows the presenter's controls, or none (the audience gets no controls at all). */

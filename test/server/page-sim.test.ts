@@ -1,7 +1,7 @@
 // The presenter's stress control in a real Chromium: the real `fleetkit server` attached to a simulated
 // fleet (processes mode) of the real agent bundle, against the three real stores. The stress button of
-// a device's tile makes it burn 80 % of one core; its CPU line climbs on the page; calm ends it. The
-// audience sees the load, and no button.
+// a device (in the detail panel its tile opens) makes it burn 80 % of one core; its CPU line climbs on
+// the page; calm ends it. The audience sees the load, and no button.
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import path from 'node:path';
@@ -69,7 +69,8 @@ describe('fleetkit server: the presenter stresses a simulated device', { timeout
     const audience = await openPage(browser, server.url);
     try {
       const { page } = presenter;
-      const button = page.locator(`${tile('etcd', 'sim-1')} .sim-stress`);
+      await page.locator(tile('etcd', 'sim-1')).click({ timeout: 20_000 });
+      const button = page.locator('#detail[data-device="sim-1"] .sim-stress');
       await eventually('the stress button of sim-1, enabled', () => button.isEnabled(), {
         timeoutMs: 20_000,
       });
@@ -130,8 +131,10 @@ describe('fleetkit server: the presenter stresses a simulated device', { timeout
           timeoutMs: 5000,
         },
       );
+      await audience.page.locator(tile('etcd', 'sim-1')).click();
+      await audience.page.waitForSelector('#detail[data-device="sim-1"]:not([hidden])', { timeout: 5000 });
       assert.equal(
-        await audience.page.locator('.sim-stress').count(),
+        await audience.page.locator('.sim-button:visible').count(),
         0,
         'no stress button for the audience',
       );

@@ -178,6 +178,12 @@ describe('fleetkit server: the live page', { timeout: 300_000 }, () => {
         await page.locator(`${tile('etcd', 'pi-evil')} img, ${tile('etcd', 'pi-evil')} script`).count(),
         0,
       );
+      // The labels are folded into the detail panel a click opens: there too as text.
+      await page.locator(tile('etcd', 'pi-evil')).click();
+      const detail = page.locator('#detail[data-device="pi-evil"]');
+      await detail.waitFor({ state: 'visible', timeout: 5000 });
+      assert.ok((await detail.textContent())?.includes('<img src=x onerror=alert(1)>'));
+      assert.equal(await page.locator('#detail img, #detail script').count(), 0);
       await new Promise((r) => setTimeout(r, 500));
       assert.deepEqual(problems, []);
     } finally {
