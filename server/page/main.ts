@@ -14,6 +14,7 @@ import type { SetColorResult } from './controls.ts';
 import type { SimulateResult } from './sim-controls.ts';
 import { FleetState } from './state.ts';
 import { type StoreControlResult, storeControls } from './store-controls.ts';
+import { PIN_EVENT, type PinRequest } from './timeline-pin.ts';
 import { FleetView } from './view.ts';
 
 const TOKEN_KEY = 'fleetkit.token';
@@ -88,6 +89,14 @@ function start(root: HTMLElement): void {
       }),
   );
   const view = new FleetView(root, state, { setColor, simulate });
+  // The presenter's pin and unpin (timeline-pin.ts asks with a DOM event, so the timeline holds no socket).
+  root.addEventListener(PIN_EVENT, (event) => {
+    const { seq, done } = (event as CustomEvent<PinRequest>).detail;
+    if (!socket.connected) return done(notConnected.error);
+    socket.timeout(ACK_TIMEOUT_MS).emit('pinTimeline', { seq }, (error, result) => {
+      done(error ? noAnswer.error : result.ok ? null : result.error);
+    });
+  });
 
   socket.on('snapshot', (snapshot) => {
     try {
