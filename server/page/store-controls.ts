@@ -106,7 +106,6 @@ export class StorePanel {
     private readonly hub: StoreControlHub = storeControls,
   ) {
     this.element = el('div', 'store-controls');
-    this.element.dataset.store = store;
     this.list = el('ul', 'kit-members');
     this.list.setAttribute('aria-label', `${store} members`);
     this.actions = el('div', 'store-actions');

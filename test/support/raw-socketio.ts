@@ -9,6 +9,7 @@ import { type Fuzz, PROTO_KEYS } from './fuzz.ts';
 export const EVENT_NAMES = [
   'setColor',
   'simulate',
+  'storeControl',
   'snapshot',
   'changes',
   'error',
@@ -23,14 +24,14 @@ export const EVENT_NAMES = [
 
 /** Half the time one the server handles, so that its checks get most of the traffic. */
 export function eventName(f: Fuzz): string {
-  if (f.chance(0.5)) return f.pick(['setColor', 'simulate']);
+  if (f.chance(0.5)) return f.pick(['setColor', 'simulate', 'storeControl']);
   return f.chance(0.6) ? f.pick(EVENT_NAMES) : f.string(f.int(30));
 }
 
 /** A payload for the server's events: mostly their shape with odd values, else anything. */
 export function eventPayload(f: Fuzz): unknown {
   const odd = () => (f.chance(0.5) ? f.value() : f.string(f.int(80)));
-  switch (f.int(4)) {
+  switch (f.int(5)) {
     case 0:
       return {
         color: f.pick(['#a1b2c3', 'teal', 'red', '#FFF', ' #123456', odd()]),
@@ -46,6 +47,12 @@ export function eventPayload(f: Fuzz): unknown {
       };
     case 2:
       return f.object(0);
+    case 3:
+      return {
+        store: f.pick(['etcd', 'zookeeper', 'consul', odd()]),
+        action: f.pick(['stop', 'kill', 'restart', odd()]),
+        ...(f.chance(0.5) ? { member: f.pick([1, 3, 0, 10, 1.5, odd()]) } : {}),
+      };
     default:
       return f.value();
   }
