@@ -2,7 +2,7 @@
 // etcdctl, zkCli.sh (as found on this machine, zk-cli.ts), or curl against Consul's HTTP API. Keys come from the registry's layout (the one
 // place that builds them); values are single-quoted for the shell.
 
-import { shellQuote as q } from '../lib/cli/shell-quote.ts';
+import { shellQuote as q, shellWord } from '../lib/cli/shell-quote.ts';
 import type { Layout, StoreKind } from '../lib/registry/index.ts';
 import { layout } from '../lib/registry/index.ts';
 import { type ZkCli, zkCli } from './zk-cli.ts';
@@ -19,7 +19,7 @@ export interface CommandContext {
 function zk(c: CommandContext, op: 'get' | 'watch' | 'set' | 'stat', ...args: string[]): string {
   if (c.zk.kind === 'zkcli') {
     const words = { get: 'get -s', watch: 'ls -w', set: 'set', stat: 'stat' }[op];
-    return `${q(c.zk.command)} -server ${c.endpoint} ${words} ${args.join(' ')}`;
+    return `${shellWord(c.zk.command)} -server ${c.endpoint} ${words} ${args.join(' ')}`;
   }
   const words = { get: 'get', watch: 'watch', set: 'put', stat: 'get' }[op];
   return `node fleetkit.mjs zookeeper --zookeeper ${c.endpoint} ${words} ${args.join(' ')}`;

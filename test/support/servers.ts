@@ -1,5 +1,8 @@
 // Runs the real `fleetkit server` CLI as a child process against the test's stores.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { FLEETKIT, TEST_LIVENESS_ENV } from './agents.ts';
 import { eventually } from './eventually.ts';
 import { freePort } from './ports.ts';
@@ -23,6 +26,9 @@ export async function startServer(
   token = 'test-presenter-token',
 ): Promise<RunningServer> {
   const serverPort = port ?? (await freePort());
+  // Its own data directory (the timeline's file), unless the test shares one across a restart.
+  const ownData = env.FLEET_SERVER_DATA === undefined;
+  const dataDir = env.FLEET_SERVER_DATA ?? (await mkdtemp(path.join(tmpdir(), 'fleetkit-server-')));
   const child = spawn(process.execPath, [FLEETKIT, 'server'], {
     env: {
       PATH: process.env.PATH ?? '',
@@ -30,6 +36,7 @@ export async function startServer(
       FLEET_SERVER_PORT: String(serverPort),
       FLEET_SERVER_LISTEN: '127.0.0.1',
       FLEET_PRESENTER_TOKEN: token,
+      FLEET_SERVER_DATA: dataDir,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -62,6 +69,7 @@ export async function startServer(
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
+      if (ownData) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

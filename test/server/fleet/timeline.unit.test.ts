@@ -35,12 +35,18 @@ test('an entry leaves out what its note leaves out (null), and clips its text an
   assert.deepEqual(timeline.list(), added);
 });
 
-test('keeps the newest 200 entries', () => {
+test('a page gets the newest 200 entries; the export keeps 5,000 (trimmed in steps of at most 500)', () => {
   const timeline = new Timeline(log, () => {});
   for (let i = 0; i < 250; i++) timeline.note({ kind: 'invalid', text: `entry ${i}` });
-  const list = timeline.list();
-  assert.equal(list.length, 200);
-  assert.equal(list[0]!.text, 'entry 50');
+  const recent = timeline.recent();
+  assert.equal(recent.length, 200);
+  assert.equal(recent[0]!.text, 'entry 50');
+  assert.equal(timeline.list().length, 250);
+  for (let i = 250; i < 6000; i++) timeline.note({ kind: 'invalid', text: `entry ${i}` });
+  const kept = timeline.list();
+  assert.ok(kept.length >= 5000 && kept.length <= 5500, `${kept.length}`);
+  assert.equal(kept.at(-1)!.text, 'entry 5999');
+  assert.equal(timeline.find(5999)?.text, 'entry 5998');
 });
 
 test('a store losing a device is measured from the presenter unplugging it, the next store from the first', () => {
