@@ -4,8 +4,8 @@
 // the seconds left as text and where the figure comes from in its title. Where the store said nothing
 // (ZooKeeper's `cons` refused, a server the kit did not start), the time since the device's last
 // event stands in, and the title says so. Between two readings the page counts down by itself on
-// the server's clock (FleetState.serverNow), and the width glides there with a 1 s linear transition
-// (liveness.css), so it drains smoothly with one update a second. A device that ran out leaves a
+// the server's clock (FleetState.serverNow), four frames a second, the width gliding between them
+// with a linear transition (liveness.css), so it drains smoothly. A device that ran out leaves a
 // short-lived ghost in its place: "expired after 5.2 s (window 5 s)".
 import type { DeviceView, ExpiredStamp, LivenessView } from '../contract.ts';
 import { el, setAttr, setText } from './dom.ts';
@@ -13,8 +13,24 @@ import { expiredText, windowText } from './liveness-text.ts';
 
 /** How long a ghost stays where its tile was. */
 export const GHOST_MS = 20_000;
-/** The width is set to where the countdown will be this much later, reached by the CSS transition. */
-const GLIDE_MS = 1000;
+/**
+ * Bars are redrawn this often (the page's own tick is once a second): each time the width is set to
+ * where the countdown will be one frame later, reached by a linear CSS transition of the same length
+ * (liveness.css), so that it drains smoothly and is never more than a frame off.
+ */
+const FRAME_MS = 250;
+const GLIDE_MS = FRAME_MS;
+
+/** Every bar made; one timer redraws those on the page. */
+const bars = new Set<LivenessBar>();
+let framing = false;
+function startFrames(): void {
+  if (framing) return;
+  framing = true;
+  setInterval(() => {
+    for (const bar of bars) bar.frame();
+  }, FRAME_MS);
+}
 
 type BarState = 'counting' | 'passing' | 'critical' | 'waiting';
 
@@ -35,6 +51,9 @@ export class LivenessBar {
   private readonly fill: HTMLElement;
   private readonly text: HTMLElement;
   private reading: LivenessView | null = null;
+  /** What the last tick drew from, for the frames in between. */
+  private last: { device: DeviceView; columnWindowMs: number; clockOffsetMs: number } | null = null;
+  private wasConnected = false;
 
   constructor() {
     this.element = el('div', 'liveness');
@@ -45,6 +64,19 @@ export class LivenessBar {
     this.track.append(this.fill);
     this.text = el('span', 'liveness-text');
     this.element.append(this.track, this.text);
+    bars.add(this);
+    startFrames();
+  }
+
+  /** A frame between two ticks: the same countdown, on the server's clock as the last tick knew it. */
+  frame(): void {
+    if (!this.element.isConnected) {
+      if (this.wasConnected) bars.delete(this); // its tile left the page
+      return;
+    }
+    this.wasConnected = true;
+    const last = this.last;
+    if (last) this.draw(last.device, last.columnWindowMs, Date.now() + last.clockOffsetMs);
   }
 
   /** The newest countdown read from the store (null: none; the last event stands in). */
@@ -57,6 +89,11 @@ export class LivenessBar {
    * liveness line.
    */
   tick(device: DeviceView, columnWindowMs: number, serverNow: number): number {
+    this.last = { device, columnWindowMs, clockOffsetMs: serverNow - Date.now() };
+    return this.draw(device, columnWindowMs, serverNow);
+  }
+
+  private draw(device: DeviceView, columnWindowMs: number, serverNow: number): number {
     const windowMs = device.window?.ms ?? columnWindowMs;
     const c = this.countdown(device, windowMs, serverNow);
     const total = c.totalMs > 0 ? c.totalMs : 1;
