@@ -317,6 +317,11 @@ export interface SimulateRequest {
 
 export interface ClientToServerEvents {
   setColor: (request: SetColorRequest, ack: (result: Ack<{ stores: StoreKind[] }>) => void) => void;
+  /**
+   * Presenter only: a new presenter token; every page with the old one turns read-only (a fresh
+   * snapshot says so); the new URL is printed where the server runs, never sent to a page.
+   */
+  rotateToken: (request: unknown, ack: (result: Ack<{ where: string }>) => void) => void;
   /** Presenter only; refused when no simulated fleet is attached. */
   simulate: (request: SimulateRequest, ack: (result: Ack<SimulatedDevice>) => void) => void;
   /** Presenter only; refused when the stores were not started by the kit (no store control attached). */

@@ -11,6 +11,7 @@ import { parseServerConfig } from './config.ts';
 import { Fleet } from './fleet/fleet.ts';
 import { openTimelineFile } from './fleet/timeline-file.ts';
 import { createServerApp } from './http/app.ts';
+import { PresenterToken, presenterUrlOf } from './http/presenter-token.ts';
 import { attachSockets } from './http/sockets.ts';
 import { lanAddress } from './lan-address.ts';
 import { buildPage } from './page/build.ts';
@@ -28,7 +29,13 @@ export async function main(
   const audienceUrl =
     config.publicUrl ??
     `http://${config.listen === '0.0.0.0' ? lanAddress() : config.listen}:${config.port}/`;
-  const presenterUrl = `${audienceUrl}${audienceUrl.includes('?') ? '&' : '?'}token=${config.token}`;
+  const presenterUrl = presenterUrlOf(audienceUrl, config.token);
+  const token = new PresenterToken(config.token);
+  // Warn: the demo shows the server's warnings only, and this line is the only way to the new URL.
+  const rotated = (fresh: string) =>
+    log.warn(
+      `presenter token rotated from the page: the old presenter URL is read-only now; the new one: ${presenterUrlOf(audienceUrl, fresh)}`,
+    );
   // The timeline of the runs before this one (its file is read line by line; garbage is skipped).
   let fleet: Fleet | undefined;
   const saved = await openTimelineFile(config, log, () => fleet?.timelineEntries() ?? []);
@@ -49,7 +56,7 @@ export async function main(
       scope: `${config.namespace}-${config.service}`,
     };
     http.on('request', await createServerApp(assets, audienceUrl, { config, bundle, audienceUrl }, timeline));
-    attachSockets(http, fleet, config.token, audienceUrl, log, simulation, storeControl);
+    attachSockets(http, fleet, { token, rotated }, audienceUrl, log, simulation, storeControl);
     http.listen(config.port, config.listen);
     await once(http, 'listening');
   } catch (error) {

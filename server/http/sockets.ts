@@ -9,13 +9,13 @@ import type { Fleet } from '../fleet/fleet.ts';
 import type { SimulationLink } from '../simulation.ts';
 import type { StoreControlLink } from '../store-control.ts';
 import { parseStoreControl } from '../store-control-contract.ts';
+import type { PresenterToken } from './presenter-token.ts';
 import {
   answering,
   connectionCap,
   guardMiddleware,
   limitEvents,
   RefusedError,
-  sameToken,
   shortError,
 } from './socket-guard.ts';
 import { parsePinTimeline, parseSetColor, parseSimulate } from './socket-requests.ts';
@@ -27,15 +27,23 @@ interface SocketData {
 type PageSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
 export const READ_ONLY = 'read-only: open the presenter URL printed by `fleetkit server` to change anything';
+export const ROTATED_WHERE =
+  'the new presenter URL is in the terminal where the server runs (never on a page); this page is read-only now';
 export const NO_SIMULATION =
   'no simulated fleet is attached: start one with `npm run demo` or `fleetkit sim start`';
 export const NO_STORE_CONTROL =
   'these stores were not started by the kit: only stores started by `npm run demo` or `fleetkit stores` can be stopped from the page';
 
+/** The presenter's token, and where a rotated one is told (the server's terminal). */
+export interface PresenterAccess {
+  token: PresenterToken;
+  rotated: (fresh: string) => void;
+}
+
 export function attachSockets(
   http: HttpServer,
   fleet: Fleet,
-  token: string,
+  access: PresenterAccess,
   audienceUrl: string,
   log: Logger,
   simulation?: SimulationLink,
@@ -53,7 +61,7 @@ export function attachSockets(
     guardMiddleware(log, 'handshake', (socket, next) => {
       const auth: unknown = socket.handshake.auth;
       const given = typeof auth === 'object' && auth !== null && Object.hasOwn(auth, 'token');
-      socket.data.presenter = given && sameToken((auth as { token: unknown }).token, token);
+      socket.data.presenter = given && access.token.matches((auth as { token: unknown }).token);
       next();
     }),
   );
@@ -61,6 +69,20 @@ export function attachSockets(
     try {
       limitEvents(socket, log);
       listen(socket, fleet, log, simulation, storeControl);
+      socket.on(
+        'rotateToken',
+        answering(log, 'rotateToken', () => {
+          if (!socket.data.presenter) throw new RefusedError(READ_ONLY);
+          access.rotated(access.token.rotate());
+          // Every page that used the old token, this one too, is read-only from now on.
+          for (const other of io.sockets.sockets.values()) {
+            if (!other.data.presenter) continue;
+            other.data.presenter = false;
+            other.emit('snapshot', fleet.snapshot(false, audienceUrl));
+          }
+          return { where: ROTATED_WHERE };
+        }),
+      );
       socket.emit('snapshot', fleet.snapshot(socket.data.presenter, audienceUrl));
     } catch (error) {
       // Thrown here, it would reach the process from inside socket.io.

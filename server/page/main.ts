@@ -3,6 +3,7 @@
 // snapshot on every connect, then batches of changes) and shows it. Bundled by build.ts.
 import { io, type Socket } from 'socket.io-client';
 import type {
+  Ack,
   ClientToServerEvents,
   HandshakeAuth,
   ServerToClientEvents,
@@ -62,33 +63,31 @@ function start(root: HTMLElement): void {
 
   const notConnected = { ok: false, error: 'not connected to the control host' } as const;
   const noAnswer = { ok: false, error: `no answer within ${ACK_TIMEOUT_MS / 1000} s` } as const;
-  const setColor = (request: SetColorRequest) =>
-    new Promise<SetColorResult>((resolve) => {
+  /** One request to the server and its answer; a silence past `timeoutMs` is an answer too. */
+  const ask = <T>(
+    emit: (
+      timed: ReturnType<typeof socket.timeout>,
+      done: (error: Error | null, result: Ack<T>) => void,
+    ) => void,
+    timeoutMs = ACK_TIMEOUT_MS,
+  ) =>
+    new Promise<Ack<T>>((resolve) => {
       if (!socket.connected) return resolve(notConnected);
-      socket.timeout(ACK_TIMEOUT_MS).emit('setColor', request, (error, result) => {
-        resolve(error ? noAnswer : result);
-      });
+      emit(socket.timeout(timeoutMs), (error, result) =>
+        resolve(error ? { ok: false, error: `no answer within ${timeoutMs / 1000} s` } : result),
+      );
     });
-  const simulate = (request: SimulateRequest) =>
-    new Promise<SimulateResult>((resolve) => {
-      if (!socket.connected) return resolve(notConnected);
-      socket.timeout(ACK_TIMEOUT_MS).emit('simulate', request, (error, result) => {
-        resolve(error ? noAnswer : result);
-      });
-    });
+  const setColor = (request: SetColorRequest): Promise<SetColorResult> =>
+    ask((timed, done) => timed.emit('setColor', request, done));
+  const simulate = (request: SimulateRequest): Promise<SimulateResult> =>
+    ask((timed, done) => timed.emit('simulate', request, done));
+  const rotateToken = () => ask<{ where: string }>((timed, done) => timed.emit('rotateToken', {}, done));
   // Stopping or restarting a store member waits for it: up to a minute for a member to rejoin its cluster.
   storeControls.connect(
-    (request: StoreControlRequest) =>
-      new Promise<StoreControlResult>((resolve) => {
-        if (!socket.connected) return resolve(notConnected);
-        socket.timeout(STORE_CONTROL_TIMEOUT_MS).emit('storeControl', request, (error, result) => {
-          resolve(
-            error ? { ok: false, error: `no answer within ${STORE_CONTROL_TIMEOUT_MS / 1000} s` } : result,
-          );
-        });
-      }),
+    (request: StoreControlRequest): Promise<StoreControlResult> =>
+      ask((timed, done) => timed.emit('storeControl', request, done), STORE_CONTROL_TIMEOUT_MS),
   );
-  const view = new FleetView(root, state, { setColor, simulate });
+  const view = new FleetView(root, state, { setColor, simulate, rotateToken });
   // The presenter's pin and unpin (timeline-pin.ts asks with a DOM event, so the timeline holds no socket).
   root.addEventListener(PIN_EVENT, (event) => {
     const { seq, done } = (event as CustomEvent<PinRequest>).detail;

@@ -135,6 +135,7 @@ export class Tile {
   setDensity(density: Density): void {
     if (density === this.density) return;
     this.density = density;
+    this.bar.setActive(density !== 'dense'); // a cell shows no bar: no frames for it
     this.describe();
   }
 
@@ -237,6 +238,7 @@ export class Tile {
     }
     const folded = [
       formatAddress(host, port),
+      color ? `color ${color}` : 'no color yet',
       ...Object.entries(labels)
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([key, value]) => `${key}: ${value}`),

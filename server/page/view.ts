@@ -15,9 +15,10 @@ import { Column } from './column.ts';
 import { Controls, type ControlsOptions } from './controls.ts';
 import { DetailPanel } from './detail.ts';
 import { el } from './dom.ts';
+import { FlagsView } from './flags.ts';
 import { compareIds } from './format.ts';
 import { Header, type PageConnection } from './header.ts';
-import { HelpOverlay } from './help.ts';
+import { HelpOverlay, type RotateToken } from './help.ts';
 import { type Direction, handleKey, nearestInDirection } from './keyboard.ts';
 import { SimControls, type SimControlsOptions, simButtons } from './sim-controls.ts';
 import { type AppliedChanges, deviceKey, type FleetState, STORE_ORDER } from './state.ts';
@@ -37,6 +38,8 @@ export class FleetView {
   private readonly header = new Header();
   private readonly columns = new Map<StoreKind, Column>();
   private readonly timeline = new Timeline();
+  /** Where the stores disagree: badges on tiles and column heads (flags.ts). */
+  private readonly flags = new FlagsView();
   private readonly attendees = new AttendeeIndex();
   private readonly attendeeBar: AttendeeBar;
   private filter: AttendeeFilter = filterFromHash(window.location.hash);
@@ -45,7 +48,7 @@ export class FleetView {
   private readonly sim: SimControls;
   private readonly send: ControlsOptions['send'];
   private readonly detail = new DetailPanel(() => this.select(null));
-  private readonly help = new HelpOverlay();
+  private readonly help: HelpOverlay;
   private readonly tabs: StoreTabs;
   private selected: Selection | null = null;
   private readonly stage = window.matchMedia(STAGE_LAYOUT);
@@ -53,9 +56,14 @@ export class FleetView {
   constructor(
     private readonly root: HTMLElement,
     private readonly state: FleetState,
-    send: { setColor: ControlsOptions['send']; simulate: SimControlsOptions['send'] },
+    send: {
+      setColor: ControlsOptions['send'];
+      simulate: SimControlsOptions['send'];
+      rotateToken: RotateToken;
+    },
   ) {
     this.send = send.setColor;
+    this.help = new HelpOverlay(send.rotateToken);
     this.sim = new SimControls({
       send: send.simulate,
       begin: (text) => this.controls?.begin(text) ?? (() => {}),
@@ -142,6 +150,8 @@ export class FleetView {
     this.renderAttendees();
     this.renderAllSim();
     this.timeline.replace(state.timeline, (at) => state.toLocal(at));
+    this.timeline.setPinned(state.pinned, state.meta?.presenter === true);
+    this.flags.renderAll(this.columns, state);
     this.renderTabs();
     this.renderSelection();
   }
@@ -176,6 +186,8 @@ export class FleetView {
       for (const column of this.columns.values()) column.updateCount();
     }
     this.timeline.add(applied.timeline, (at) => state.toLocal(at));
+    if (applied.pinned) this.timeline.setPinned(state.pinned, state.meta?.presenter === true);
+    this.flags.renderChanges(this.columns, state, applied);
     this.renderTabs();
     if (this.selected) this.renderSelection();
   }

@@ -294,7 +294,10 @@ describe('fleetkit server: the live page at its limits (3 tiles per column)', { 
     ] as const) {
       const { page, problems, close } = await open(server.presenterUrl, { width, height });
       try {
-        await page.waitForSelector(`${column('consul')} .column-more:visible`, { timeout: 5000 });
+        // A phone shows one store at a time (the first tab); wider screens all three.
+        await page.waitForSelector(`${column(width < 900 ? 'etcd' : 'consul')} .column-more:visible`, {
+          timeout: 5000,
+        });
         await new Promise((r) => setTimeout(r, 300));
         const file = path.join(dir, `page-limits-${width}x${height}.png`);
         await page.screenshot({ path: file, fullPage: true });
