@@ -31,7 +31,7 @@ const rotate = (socket: PageSocket, payload: unknown = {}) =>
   new Promise<Ack<{ where: string }>>((resolve) =>
     socket
       .timeout(10_000)
-      .emit('rotateToken', {}, (e, r) => resolve(e ? { ok: false, error: String(e) } : r)),
+      .emit('rotateToken', payload, (e, r) => resolve(e ? { ok: false, error: String(e) } : r)),
   );
 
 describe('fleetkit server: the presenter rotates the token', { timeout: 120_000 }, () => {
