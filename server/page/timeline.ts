@@ -66,18 +66,18 @@ export class Timeline {
     const store = el('span', 'event-store', entry.store ?? 'fleet');
     if (entry.store) store.dataset.eventStore = entry.store;
     const text = el('span', 'event-text', entry.text);
-    item.append(time, store, text);
-    // Inside the text's cell, so that the row's grid stays as it is.
+    // The presenter's pin button leads the row (timeline.css gives it a column; the audience has none).
+    const pin = el('button', 'event-pin', 'pin');
+    pin.type = 'button';
+    pin.title = 'pin this event above the list, for everyone';
+    item.append(pin, time, store, text);
+    // Inside the text's cell and before the text, so that a row cut short on the projector keeps it.
     if (entry.beforeRestart === true) {
       item.dataset.beforeRestart = 'true';
       const mark = el('span', 'event-earlier', 'before restart');
       mark.title = "from before the server's last restart (kept in its timeline file)";
-      text.append(' ', mark);
+      text.prepend(mark, ' ');
     }
-    const pin = el('button', 'event-pin', 'pin');
-    pin.type = 'button';
-    pin.title = 'pin this event above the list, for everyone';
-    text.append(' ', pin);
     if (entry.command) item.append(el('code', 'event-command', entry.command));
     return item;
   }
