@@ -11,7 +11,7 @@ import type {
   FleetSnapshot,
   ServerToClientEvents,
 } from '../../server/contract.ts';
-import { eventually } from '../support/eventually.ts';
+import { delay, eventually } from '../support/eventually.ts';
 import { Fuzz, fuzzSeed } from '../support/fuzz.ts';
 import { type RunningServer, startServer } from '../support/servers.ts';
 import { startThreeStores, type ThreeStores } from '../support/stores.ts';
@@ -61,11 +61,15 @@ describe('fleetkit server: the presenter rotates the token', { timeout: 120_000 
     // Whatever the audience sends with it (random JSON, prototype keys, long strings): refused, answered.
     const seed = fuzzSeed();
     const f = new Fuzz(seed);
-    for (let i = 0; i < 200; i++) {
-      const refused = await rotate(audience.socket, f.value());
+    // Paced under the connection's event limit (10 a second), so that each is judged on its own.
+    for (let i = 0; i < 100; i++) {
+      await delay(110);
+      const payload = f.value();
+      // Packets over 4 KB end the connection instead (maxHttpBufferSize; socket-fuzz.test.ts has those).
+      if (Buffer.byteLength(JSON.stringify(payload) ?? '') > 3000) continue;
+      const refused = await rotate(audience.socket, payload);
       assert.equal(refused.ok, false, `FUZZ_SEED=${seed}: ${JSON.stringify(refused)}`);
-      // Refused as read-only, or by the per-connection rate limit (10 a second).
-      assert.match(refused.ok ? '' : refused.error, /read-only|too many requests/);
+      assert.match(refused.ok ? '' : refused.error, /read-only/);
     }
     assert.ok(!/token rotated/.test(server.output()), 'the audience rotated the token');
     assert.equal(first.presenter(), true);
