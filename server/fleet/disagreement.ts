@@ -18,6 +18,8 @@ import { NoteBudget } from './note-budget.ts';
 import type { Note } from './timeline.ts';
 
 export const GRACE_MS = 3000;
+/** A demo's kills and rejoins are named one by one; a classroom's 120 joins are summed up. */
+export const NOTES_PER_MINUTE = 30;
 
 type FlagKind = 'missing' | 'conflict' | 'colors';
 const FLAG_KINDS: readonly FlagKind[] = ['missing', 'conflict', 'colors'];
@@ -96,11 +98,13 @@ export class Disagreement {
     private readonly hooks: DisagreementHooks,
     private readonly graceMs = GRACE_MS,
   ) {
-    this.budget = new NoteBudget((suppressed) =>
-      hooks.note({
-        kind: 'missing',
-        text: `and ${suppressed} more changes where the stores disagree about a device: not named one by one (the tiles show them)`,
-      }),
+    this.budget = new NoteBudget(
+      (suppressed) =>
+        hooks.note({
+          kind: 'missing',
+          text: `and ${suppressed} more changes where the stores disagree about a device: not named one by one (the tiles show them)`,
+        }),
+      NOTES_PER_MINUTE,
     );
   }
 

@@ -51,24 +51,21 @@ function tileBadges(state: FleetState, store: StoreKind, id: string): Badge[] {
   if (flags.conflict !== null) {
     const address = own ? `${own.host}:${own.port}` : '';
     const elsewhere = others.filter((v) => `${v.host}:${v.port}` !== address);
+    // The badge stays a word on the projector; who holds what is in its title (hover, long press).
+    const where = elsewhere.map((v) => `${v.store} has ${v.host}:${v.port}`).join(', ');
     badges.push({
       kind: 'conflict',
-      text:
-        elsewhere.length > 0
-          ? `conflict: ${elsewhere.map((v) => `${v.store} has ${v.host}:${v.port}`).join(', ')}`
-          : 'conflict',
-      title: `two processes claim ${id}: ${flags.conflict}`,
+      text: 'conflict',
+      title: `two processes claim ${id}: ${where ? `${store} has ${address}, ${where}` : flags.conflict}`,
     });
   }
   if (flags.colors !== null) {
     const differing = others.filter((v) => v.color !== (own?.color ?? null));
+    const otherColors = differing.map((v) => `${v.store} ${v.color ?? 'none'}`).join(', ');
     badges.push({
       kind: 'colors',
-      text:
-        differing.length > 0
-          ? `color differs: ${differing.map((v) => `${v.store} ${v.color ?? 'none'}`).join(', ')}`
-          : 'color differs',
-      title: `${id} applied different colors: ${flags.colors.map((c) => `${c.store} ${c.color ?? 'none'}`).join(', ')}`,
+      text: 'color differs',
+      title: `${id} applied ${own?.color ?? 'none'} in ${store}${otherColors ? `, ${otherColors}` : ''} (${flags.colors.map((c) => `${c.store} ${c.color ?? 'none'}`).join(', ')})`,
     });
   }
   return badges;

@@ -3,7 +3,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DeviceFlags, DeviceView, StoreColor, StoreKind, StoreView } from '../../../server/contract.ts';
-import { configDisagreement, Disagreement, rawFlags } from '../../../server/fleet/disagreement.ts';
+import {
+  configDisagreement,
+  Disagreement,
+  NOTES_PER_MINUTE,
+  rawFlags,
+} from '../../../server/fleet/disagreement.ts';
 import type { Note } from '../../../server/fleet/timeline.ts';
 import { delay, eventually } from '../../support/eventually.ts';
 
@@ -150,7 +155,7 @@ test('a flood of disagreements is named within a budget, the rest summed up', ()
       disagreement.check(`pi-${i}`);
     }
     assert.equal(disagreement.list().length, 100, 'every device flagged');
-    assert.equal(notes.length, 10, 'ten named in the timeline this minute');
+    assert.equal(notes.length, NOTES_PER_MINUTE, 'named in the timeline up to the budget this minute');
   } finally {
     disagreement.close();
   }
