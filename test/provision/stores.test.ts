@@ -1,7 +1,8 @@
 // `fleetkit stores`: the control host's stores in the foreground, data kept between runs, Ctrl-C stops them.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -47,6 +48,27 @@ test('fleetkit stores: runs the three stores, keeps their data between runs, Ctr
   const dataDir = await mkdtemp(path.join(tmpdir(), 'fleetkit-stores-'));
   try {
     const first = await runStores(dataDir);
+    // The page's store controls: their address and secret in a file only this user reads, named in the
+    // output (never the secret itself), the API answering with them; gone after Ctrl-C.
+    const controlFile = path.join(dataDir, 'store-control.env');
+    assert.match(first.output(), new RegExp(`fleetkit server --env-file ${controlFile}`));
+    assert.equal((await stat(controlFile)).mode & 0o777, 0o600);
+    const settings = Object.fromEntries(
+      (await readFile(controlFile, 'utf8'))
+        .split('\n')
+        .filter((line) => line.startsWith('FLEET_'))
+        .map((line) => line.split('=') as [string, string]),
+    );
+    assert.ok(!first.output().includes(settings.FLEET_STORE_CONTROL_SECRET!), 'the secret is not printed');
+    const listed = await fetch(`${settings.FLEET_STORE_CONTROL}/stores`, {
+      headers: { authorization: `Bearer ${settings.FLEET_STORE_CONTROL_SECRET}` },
+    });
+    assert.equal(listed.status, 200);
+    const stores = (await listed.json()) as { store: string; members: { state: string }[] }[];
+    assert.deepEqual(
+      stores.map((store) => `${store.store} ${store.members.map((m) => m.state).join(',')}`),
+      STORE_KINDS.map((kind) => `${kind} running`),
+    );
     for (const kind of STORE_KINDS) {
       const registry = createRegistry({ store: kind, endpoints: [first.endpoints[kind]] });
       await registry.setConfig('color', 'teal');
@@ -54,6 +76,7 @@ test('fleetkit stores: runs the three stores, keeps their data between runs, Ctr
     }
     assert.equal(await first.stop(), 130);
     assert.match(first.output(), /^stopped$/m);
+    assert.equal(existsSync(controlFile), false, 'the control file is removed at Ctrl-C');
 
     const second = await runStores(dataDir);
     try {
