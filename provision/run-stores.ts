@@ -24,7 +24,12 @@ import {
 } from '../lib/registry/index.ts';
 import { installStores } from './install-stores.ts';
 import { runSystemdStores, type SystemdStoresConfig } from './run-stores-systemd.ts';
-import { type ControlledStore, type StoreControl, serveStoreControl } from './stores/control.ts';
+import {
+  type ControlledStore,
+  type StoreControl,
+  serveStoreControl,
+  storeControlSettings,
+} from './stores/control.ts';
 import {
   isStoreStartError,
   type StoreProcess,
@@ -204,12 +209,8 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
     // goes into a file only this user reads (a terminal on the projector must not show it).
     control = await serveStoreControl(stores);
     await mkdir(config.dataDir, { recursive: true });
-    await writeFile(
-      controlFile,
-      `# The stores' control API of \`fleetkit stores\` (pid ${process.pid}); removed when it stops.\n` +
-        `FLEET_STORE_CONTROL=${control.url}\nFLEET_STORE_CONTROL_SECRET=${control.secret}\n`,
-      { mode: 0o600 },
-    );
+    await rm(controlFile, { force: true }); // a mode applies to a new file only: a leftover may be looser
+    await writeFile(controlFile, storeControlSettings(control), { mode: 0o600 });
     say('[3/3] asking each store for its members');
     for (const store of stores) {
       const registry = createRegistry({ store: store.kind, endpoints: store.endpoints });

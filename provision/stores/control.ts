@@ -189,6 +189,14 @@ export async function serveStoreControl(
   };
 }
 
+/** The settings file that gives `fleetkit server` the store control (`--env-file`): its URL and secret. */
+export function storeControlSettings(control: Pick<StoreControl, 'url' | 'secret'>): string {
+  return (
+    `# The stores' control API of \`fleetkit stores\` (pid ${process.pid}); removed when it stops.\n` +
+    `FLEET_STORE_CONTROL=${control.url}\nFLEET_STORE_CONTROL_SECRET=${control.secret}\n`
+  );
+}
+
 /** A path's member number as written ("2"), or the text itself when it is none (refused by the check). */
 function memberNumber(text: string): unknown {
   return /^[1-9][0-9]{0,2}$/.test(text) ? Number(text) : text;

@@ -1,10 +1,14 @@
 // The store controls' checks, without a store: a request as it arrives (any JSON), the kit's members
 // matched with the store's own member list (who leads), --members, and the server's two settings.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { isSettingsError, type SettingIssue } from '../../lib/cli/settings.ts';
 import { isValidationError } from '../../lib/registry/index.ts';
 import { parseDemoOptions } from '../../provision/demo.ts';
+import { storeControlSettings } from '../../provision/stores/control.ts';
 import { parseMembers } from '../../provision/stores/members.ts';
 import { parseServerConfig } from '../../server/config.ts';
 import type { KitStoreMember, StoreView } from '../../server/contract.ts';
@@ -150,6 +154,22 @@ test('--members: 1, 3 or 5, named otherwise, for the demo and the stores alike',
     () => parseDemoOptions({ argv: ['--members', '2'], env: {} }),
     (error) => isSettingsError(error) && /members/.test(error.message),
   );
+});
+
+test('server settings: the file `fleetkit stores` writes gives the server its store control (--env-file)', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'fleetkit-control-'));
+  try {
+    const file = path.join(dir, 'store-control.env');
+    const secret = 'b'.repeat(43);
+    writeFileSync(file, storeControlSettings({ url: 'http://127.0.0.1:4567', secret }));
+    const parsed = parseServerConfig({
+      argv: ['--env-file', file],
+      env: { FLEET_ETCD: 'http://127.0.0.1:2379' },
+    });
+    assert.deepEqual(configOf(parsed)?.storeControl, { url: 'http://127.0.0.1:4567', secret });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('server settings: the store control is a loopback URL and its secret, both or neither', () => {
