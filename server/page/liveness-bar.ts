@@ -32,7 +32,7 @@ function startFrames(): void {
   }, FRAME_MS);
 }
 
-type BarState = 'counting' | 'passing' | 'critical' | 'waiting';
+type BarState = 'counting' | 'passing' | 'critical' | 'waiting' | 'stale';
 
 interface Countdown {
   state: BarState;
@@ -107,7 +107,7 @@ export class LivenessBar {
     const share = (ms: number) => Math.min(1, Math.max(0, ms / total));
     const nowShare = c.leftMs === null ? 1 : share(c.leftMs);
     const glideShare = c.leftMs === null ? 1 : share(c.leftMs - GLIDE_MS);
-    this.fill.style.width = `${(glideShare * 100).toFixed(2)}%`;
+    if (c.state !== 'stale') this.fill.style.width = `${(glideShare * 100).toFixed(2)}%`;
     const level =
       c.state !== 'counting' ? c.state : nowShare > 2 / 3 ? 'ok' : nowShare > 1 / 3 ? 'low' : 'out';
     setAttr(this.element, 'data-level', level);
@@ -138,6 +138,18 @@ export class LivenessBar {
   }
 
   private countdown(device: DeviceView, windowMs: number, now: number): Countdown {
+    // The store is down (its column says so): nothing runs out meanwhile that the page could know of
+    // (etcd renews every lease when it is back, a ZooKeeper server that comes back renews its
+    // sessions): the bar stops where it was.
+    if (this.element.closest('[data-watch]')?.getAttribute('data-watch') === 'down') {
+      return {
+        state: 'stale',
+        leftMs: null,
+        totalMs: windowMs,
+        label: 'store down: last known',
+        source: 'nothing: the store is unreachable',
+      };
+    }
     if (device.liveness.model === 'check') {
       // Consul: its check is pushed with the device (health); once critical, Consul reaps it later.
       if (device.health === 'critical' && device.reapAt !== null && device.criticalSince !== null) {

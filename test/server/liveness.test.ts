@@ -326,4 +326,44 @@ describe('liveness you can watch: countdowns from the stores, bars, "expired aft
       await close();
     }
   });
+
+  test('a store down: its bars stop where they were and say so; back: they count again from the store', async (t) => {
+    const { page, problems, close } = await openPage(browser, server.url);
+    try {
+      agents.push(await startOne('back-1', true));
+      await eventually(
+        'back-1 counted down from etcd',
+        async () => (await readBar(page, 'etcd', 'back-1'))?.source === 'etcd lease TTL',
+        { timeoutMs: 20_000 },
+      );
+      const stoppedAt = Date.now();
+      await stores.etcd.stop();
+      await eventually(
+        'the etcd bar of back-1 stopped, saying the store is down',
+        async () => (await readBar(page, 'etcd', 'back-1'))?.state === 'stale',
+        { timeoutMs: 15_000 },
+      );
+      t.diagnostic(`stale ${Date.now() - stoppedAt} ms after etcd stopped`);
+      const stale = (await readBar(page, 'etcd', 'back-1'))!;
+      assert.equal(stale.text, 'store down: last known');
+      assert.equal(stale.remainingMs, null);
+      assert.equal(
+        (await readBar(page, 'zookeeper', 'back-1'))?.state,
+        'counting',
+        'the other stores count on',
+      );
+      await stores.etcd.restart();
+      await eventually(
+        'back-1 counted down from etcd again',
+        async () => {
+          const again = await readBar(page, 'etcd', 'back-1');
+          return again?.state === 'counting' && again.source === 'etcd lease TTL';
+        },
+        { timeoutMs: 30_000 },
+      );
+      assert.deepEqual(problems, []);
+    } finally {
+      await close();
+    }
+  });
 });
