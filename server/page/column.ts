@@ -160,6 +160,8 @@ export class Column {
     setHidden(this.error, !view?.error);
     setHidden(this.stale, status.tone !== 'down');
     setText(this.window, view ? `liveness: ${view.windowText}` : 'not configured on this host');
+    // On the stage the line is cut to one line; all of it on hover.
+    setAttr(this.window, 'title', view ? view.windowText : null);
     this.members.replaceChildren(...(view?.members ?? []).map(memberItem));
     this.storePanel.update(view);
     setHidden(this.members, (view?.members.length ?? 0) === 0 || this.storePanel.showsMembers);

@@ -68,7 +68,8 @@ export class Tile {
     this.head = head;
     const id = el('h3', 'tile-id', device.id);
     this.critical = el('strong', 'tile-critical', 'CRITICAL');
-    this.pick = el('span', 'badge tile-pick', 'next pick');
+    this.pick = el('span', 'badge tile-pick', '★ pick');
+    this.pick.title = 'next pick: the device a least-loaded client would be handed now';
     this.pick.hidden = true;
     head.append(id, this.pick, this.critical);
     this.host = el('a', 'tile-host');

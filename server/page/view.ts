@@ -259,9 +259,25 @@ export class FleetView {
   }
 
   /** The detail panel follows the selected tile; a selection whose tile went away is dropped. */
+  /**
+   * The detail panel follows the selected device. When its tile leaves that column (it expired there),
+   * the selection moves to the device's tile in another column; a simulated device that is in no
+   * column stays selected (panel closed), so that R can replug what U unplugged. Otherwise it is dropped.
+   */
   private renderSelection(): void {
-    const tile = this.selectedTile();
-    if (this.selected && !tile) this.selected = null;
+    const { selected } = this;
+    let tile = this.selectedTile();
+    if (selected && !tile) {
+      const elsewhere = STORE_ORDER.find((store) => this.columns.get(store)?.tile(selected.id));
+      if (elsewhere) {
+        this.selected = { store: elsewhere, id: selected.id };
+        tile = this.selectedTile();
+      } else if (!this.state.simulation?.has(selected.id)) {
+        this.selected = null;
+      }
+    }
+    // A device back in its column after a replug comes back as a new tile: selected again.
+    tile?.setSelected(true);
     this.detail.show(tile?.device ?? null, tile?.liveText);
   }
 
