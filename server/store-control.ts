@@ -11,6 +11,8 @@ import { leaderMember, memberRows } from './page/store-members.ts';
 import { parseStoreControl, StoreControlClient, targetText } from './store-control-contract.ts';
 
 const REFRESH_MS = 2000;
+/** While an action runs, the kit's view is asked this often, so that every page sees "m2 restarting…". */
+const BUSY_REFRESH_MS = 500;
 /** After an action, the store's members are asked this often (instead of every 5 s) while an election may run. */
 const ELECTION_POLL_MS = 500;
 /** How long after an action a change of leader is still put down to it. */
@@ -61,11 +63,14 @@ export class StoreControlLink {
     const who = request.member === undefined ? '' : request.member === leader ? ' (the leader)' : '';
     const what = `${targetText(request)}${who}`;
     const started = Date.now();
-    void this.refresh(); // every page shows the member busy while the action runs
+    // Every page shows the member busy while the action runs (a restart takes seconds).
+    const busy = setInterval(() => void this.refresh(), BUSY_REFRESH_MS);
+    setTimeout(() => void this.refresh(), 100).unref();
     let store: KitStore;
     try {
       store = await this.client.act(request);
     } catch (error) {
+      clearInterval(busy);
       this.fleet.note({
         store: request.store,
         kind: 'store-control',
@@ -74,6 +79,7 @@ export class StoreControlLink {
       void this.refresh();
       throw error;
     }
+    clearInterval(busy);
     const tookMs = Date.now() - started;
     this.fleet.note({
       store: request.store,

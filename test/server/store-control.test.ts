@@ -227,6 +227,28 @@ describe('store controls: the kit control API and the server relay (one real etc
     await eventually('the column is connected again', () => audience.latest()?.connection === 'connected', {
       timeoutMs: 20_000,
     });
+    // One action at a time per store: a second one while a restart runs is refused, saying why.
+    const restarting = presenter.socket
+      .timeout(60_000)
+      .emitWithAck('storeControl', { store: 'etcd', action: 'restart' });
+    await eventually(
+      'the restart under way',
+      () => audience.latest()?.control?.members[0]?.busy === 'restart',
+      {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+      },
+    );
+    const busy = await presenter.socket
+      .timeout(10_000)
+      .emitWithAck('storeControl', { store: 'etcd', action: 'kill' });
+    assert.equal(busy.ok, false);
+    assert.match(
+      busy.ok ? '' : busy.error,
+      /^etcd is busy \(restarting m1\): wait for it to finish, then try again$/,
+    );
+    assert.ok((await restarting).ok);
+    assert.equal(etcd.running, true);
     const notes = audience.timeline.filter((e) => e.kind === 'store-control').map((e) => e.text);
     assert.ok(
       notes.some((text) => /^etcd killed \(SIGKILL\) by the presenter \(\d+\.\d s\)$/.test(text)),
