@@ -29,7 +29,7 @@ const COUNT = Number(process.env.FUZZ_COUNT ?? 2000);
 const TIME_MS = Number(process.env.FUZZ_TIME_MS ?? 45_000);
 /** Actions in flight at once: enough to interleave, few enough to stay under the per-address cap. */
 const WORKERS = 6;
-const KNOWN_EVENTS = new Set(['setColor', 'simulate', 'storeControl']);
+const KNOWN_EVENTS = new Set(['setColor', 'simulate', 'storeControl', 'pinTimeline']);
 
 interface Connected {
   socket: Socket;

@@ -10,6 +10,7 @@ export const EVENT_NAMES = [
   'setColor',
   'simulate',
   'storeControl',
+  'pinTimeline',
   'snapshot',
   'changes',
   'error',
@@ -24,14 +25,14 @@ export const EVENT_NAMES = [
 
 /** Half the time one the server handles, so that its checks get most of the traffic. */
 export function eventName(f: Fuzz): string {
-  if (f.chance(0.5)) return f.pick(['setColor', 'simulate', 'storeControl']);
+  if (f.chance(0.5)) return f.pick(['setColor', 'simulate', 'storeControl', 'pinTimeline']);
   return f.chance(0.6) ? f.pick(EVENT_NAMES) : f.string(f.int(30));
 }
 
 /** A payload for the server's events: mostly their shape with odd values, else anything. */
 export function eventPayload(f: Fuzz): unknown {
   const odd = () => (f.chance(0.5) ? f.value() : f.string(f.int(80)));
-  switch (f.int(5)) {
+  switch (f.int(6)) {
     case 0:
       return {
         color: f.pick(['#a1b2c3', 'teal', 'red', '#FFF', ' #123456', odd()]),
@@ -53,6 +54,8 @@ export function eventPayload(f: Fuzz): unknown {
         action: f.pick(['stop', 'kill', 'restart', odd()]),
         ...(f.chance(0.5) ? { member: f.pick([1, 3, 0, 10, 1.5, odd()]) } : {}),
       };
+    case 4:
+      return { seq: f.pick([1, 2, null, 0, -1, 1.5, 2 ** 53, odd()]) };
     default:
       return f.value();
   }
