@@ -448,6 +448,44 @@ describe('store controls on 3-member clusters, real agents, the real server', { 
       { timeoutMs: 15_000 },
     );
 
+    // The presenter's header at the other sizes: the controls fit, nothing on top of anything.
+    for (const viewport of [
+      { width: 1920, height: 1080 },
+      { width: 390, height: 844 },
+    ]) {
+      const other = await openPage(browser, server.presenterUrl, viewport);
+      const visible = other.page.locator(`${column} [data-store-action="kill-leader"]`);
+      if (viewport.width < 600) {
+        // One store at a time on a phone: its tab first.
+        const tab = other.page.getByRole('tab', { name: new RegExp(kind) });
+        if ((await tab.count()) > 0) await tab.first().click();
+      }
+      await eventually(
+        `kill the leader shown at ${viewport.width}x${viewport.height}`,
+        () => visible.isVisible(),
+        {
+          timeoutMs: 15_000,
+        },
+      );
+      assert.deepEqual(
+        await overlaps(other.page, [
+          [
+            `${column} .store-actions > .store-button`,
+            `${column} .kit-member`,
+            `${column} .store-more`,
+            `${column} .column-count`,
+            `${column} .tile`,
+          ],
+        ]),
+        [],
+      );
+      await other.page.screenshot({
+        path: path.join(dir, `store-controls-${viewport.width}x${viewport.height}.png`),
+      });
+      assert.deepEqual(other.problems, []);
+      await other.close();
+    }
+
     // Stores the kit did not hand to this server: no buttons, a note for the presenter saying why.
     await eventually(
       'the read-only note',
