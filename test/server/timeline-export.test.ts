@@ -13,6 +13,7 @@ import type { TimelineKind } from '../../server/contract.ts';
 import { timelinePath } from '../../server/fleet/timeline-file.ts';
 import { type RunningAgent, startAgent } from '../support/agents.ts';
 import { launchBrowser, openPage, overlaps, screenshotDir } from '../support/browser.ts';
+import { parseCsv } from '../support/csv.ts';
 import { eventually } from '../support/eventually.ts';
 import { rawStore } from '../support/raw-store.ts';
 import { type RunningServer, startServer } from '../support/servers.ts';
@@ -34,35 +35,6 @@ interface Exported {
   exportedAt: string;
   count: number;
   entries: ExportedEntry[];
-}
-
-/** RFC 4180 rows (quoted cells, doubled quotes, CRLF). */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      row.push(cell);
-      cell = '';
-    } else if (c === '\r' && text[i + 1] === '\n') {
-      row.push(cell);
-      rows.push(row);
-      row = [];
-      cell = '';
-      i++;
-    } else cell += c;
-  }
-  return rows;
 }
 
 describe('fleetkit server: the timeline exported and kept across a restart', { timeout: 300_000 }, () => {

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import type { TimelineEntry } from '../../../server/contract.ts';
 import { parsePinTimeline } from '../../../server/http/socket-requests.ts';
 import { CSV_COLUMNS, csvCell, exportRow, timelineCsv } from '../../../server/http/timeline-routes.ts';
+import { parseCsv } from '../../support/csv.ts';
 
 const entry = (over: Partial<TimelineEntry> = {}): TimelineEntry => ({
   seq: 1,
@@ -17,31 +18,6 @@ const entry = (over: Partial<TimelineEntry> = {}): TimelineEntry => ({
   command: "/usr/share/zookeeper/bin/zkCli.sh -server 127.0.0.1:2181 ls -w '/fleet/services/web'",
   ...over,
 });
-
-/** A small RFC 4180 reader: quoted cells, doubled quotes, CRLF rows. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
-      else if (c === '"') quoted = false;
-      else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') row.push(cell), (cell = '');
-    else if (c === '\r' && text[i + 1] === '\n') {
-      row.push(cell);
-      rows.push(row);
-      row = [];
-      cell = '';
-      i++;
-    } else cell += c;
-  }
-  return rows;
-}
 
 test('cells that start a formula get a leading quote; every cell is quoted, quotes doubled', () => {
   for (const start of ['=', '+', '-', '@', '\t', '\r']) {
