@@ -29,7 +29,17 @@ function brokenRecord(fuzz: Fuzz, id: string): unknown {
   const record: Record<string, unknown> = {
     ...newRecord({ service: 'web', id: 'x', host: '10.0.0.1', port: 80 }, 'fuzz'),
   };
-  const field = fuzz.pick(['id', 'port', 'host', 'labels', 'load', 'color', 'incarnation', 'liveness', 'extra']);
+  const field = fuzz.pick([
+    'id',
+    'port',
+    'host',
+    'labels',
+    'load',
+    'color',
+    'incarnation',
+    'liveness',
+    'extra',
+  ]);
   record[field] =
     field === 'id'
       ? `${id}-not-its-key`

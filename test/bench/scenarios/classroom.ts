@@ -324,7 +324,7 @@ async function fullClass(
 export const classroomScenario: Scenario = {
   id: 'classroom',
   title:
-    "classroom: one real join alone, then 10 at once (5 with --quick), then 40 attendees x 3 devices (10 with --quick): time to the page, server RSS and CPU",
+    'classroom: one real join alone, then 10 at once (5 with --quick), then 40 attendees x 3 devices (10 with --quick): time to the page, server RSS and CPU',
   async run(ctx: BenchContext) {
     await ctx.releaseFleet();
     const stack = await startStack({
