@@ -3,9 +3,11 @@
 // throws. The real stores' side (a record written and read back, a countdown read) is in
 // test/server/liveness.test.ts.
 import assert from 'node:assert/strict';
+import { type AddressInfo, createServer } from 'node:net';
 import { test } from 'node:test';
 import { fromService, toMeta } from '../../lib/registry/adapters/consul-meta.ts';
 import { parseCons } from '../../lib/registry/adapters/zookeeper-cons.ts';
+import { fourLetterWord } from '../../lib/registry/adapters/zookeeper-session.ts';
 import { MalformedValueError } from '../../lib/registry/errors.ts';
 import { deviceLivenessModel, storeKnobs } from '../../lib/registry/liveness.ts';
 import { decodeRecord, encodeRecord, newRecord } from '../../lib/registry/record.ts';
@@ -226,4 +228,30 @@ test('fuzz: hostile cons answers (random lines, fields and lengths) parse to val
   assert.deepEqual(parseCons(undefined as unknown as string), []);
   const huge = ' /h:1[1](sid=0x1,to=5000,lresp=5)\n'.repeat(50_000);
   assert.equal(parseCons(huge).length, 20_000);
+});
+
+test('a four-letter word’s answer is bounded: a listener that never stops talking is cut off, an answer under the bound is whole', async () => {
+  const endless = createServer((socket) => {
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    const pump = () => {
+      while (!socket.destroyed && socket.write(chunk));
+      if (!socket.destroyed) socket.once('drain', pump);
+    };
+    socket.on('error', () => {});
+    pump();
+  });
+  const polite = createServer((socket) => socket.end(REAL_CONS));
+  await Promise.all([endless, polite].map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', r))));
+  const portOf = (s: ReturnType<typeof createServer>) => (s.address() as AddressInfo).port;
+  try {
+    await assert.rejects(
+      fourLetterWord('127.0.0.1', portOf(endless), 'cons', { timeoutMs: 10_000, maxBytes: 1024 * 1024 }),
+      /cons: answer over 1048576 bytes/,
+    );
+    const answer = await fourLetterWord('127.0.0.1', portOf(polite), 'cons', { timeoutMs: 5000 });
+    assert.equal(parseCons(answer).length, 2);
+  } finally {
+    endless.close();
+    polite.close();
+  }
 });

@@ -204,13 +204,21 @@ function guardAgainstParserCrash(client: Client): void {
   };
 }
 
-/** Sends a four-letter word (`srvr`, `ruok`) and resolves with the whole answer. */
+/** The most of an answer kept: `cons` of a few thousand connections is well under it. */
+export const FOUR_LETTER_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Sends a four-letter word (`srvr`, `ruok`, `cons`) and resolves with the whole answer; an answer
+ * over `maxBytes` (default FOUR_LETTER_MAX_BYTES: a server, or whatever listens there, that never
+ * stops talking) is cut off there and rejects.
+ */
 export function fourLetterWord(
   host: string,
   port: number,
   word: string,
-  limit: { timeoutMs?: number; signal?: AbortSignal } = {},
+  limit: { timeoutMs?: number; signal?: AbortSignal; maxBytes?: number } = {},
 ): Promise<string> {
+  const maxBytes = limit.maxBytes ?? FOUR_LETTER_MAX_BYTES;
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port });
     const chunks: Buffer[] = [];
@@ -221,7 +229,12 @@ export function fourLetterWord(
       socket.setTimeout(ms, () => socket.destroy(new Error(`no answer to ${word} within ${ms} ms`)));
     }
     socket.on('connect', () => socket.end(word));
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    let received = 0;
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > maxBytes) socket.destroy(new Error(`${word}: answer over ${maxBytes} bytes`));
+      else chunks.push(chunk);
+    });
     socket.on('error', reject);
     socket.on('close', (hadError) => {
       limit.signal?.removeEventListener('abort', onAbort);
