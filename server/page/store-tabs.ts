@@ -25,7 +25,7 @@ export class StoreTabs {
     for (const store of STORE_ORDER) {
       const button = el('button', 'store-tab');
       button.type = 'button';
-      button.dataset.store = store;
+      button.dataset.tab = store;
       button.setAttribute('role', 'tab');
       const count = el('span', 'store-tab-count');
       button.append(el('span', 'store-tab-name', store), count);

@@ -320,9 +320,9 @@ describe('fleetkit server: the stage (projector, keys, phone)', { timeout: 300_0
       await allShown(page);
       const dir = await screenshotDir();
       for (const store of ['etcd', 'consul'] as const) {
-        if (store !== 'etcd') await page.locator(`.store-tab[data-store="${store}"]`).click();
+        if (store !== 'etcd') await page.locator(`.store-tab[data-tab="${store}"]`).click();
         assert.equal(
-          await page.locator(`.store-tab[data-store="${store}"]`).getAttribute('aria-selected'),
+          await page.locator(`.store-tab[data-tab="${store}"]`).getAttribute('aria-selected'),
           'true',
         );
         const visible = await page
@@ -334,7 +334,7 @@ describe('fleetkit server: the stage (projector, keys, phone)', { timeout: 300_0
           );
         assert.deepEqual(visible, [store]);
         assert.match(
-          (await page.locator(`.store-tab[data-store="${store}"]`).textContent()) ?? '',
+          (await page.locator(`.store-tab[data-tab="${store}"]`).textContent()) ?? '',
           /6 devices/,
         );
         const width = await page.evaluate(() => document.documentElement.scrollWidth);
