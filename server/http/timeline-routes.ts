@@ -78,26 +78,31 @@ export function timelineRoutes(
   scope: string,
 ): express.Router {
   const router = express.Router();
+  // A room of phones may all ask at once: the entries (a few MB at 5,000) are serialized once per
+  // state of the timeline, not once per request.
+  const built = { json: { key: '', text: '' }, csv: { key: '', text: '' } };
+  const serialized = (kind: 'json' | 'csv', all: TimelineEntry[], make: () => string) => {
+    const key = `${all.length}:${all[0]?.seq}:${all.at(-1)?.seq}`;
+    if (built[kind].key !== key) built[kind] = { key, text: make() };
+    return built[kind].text;
+  };
   router.get('/timeline.json', (_req, res) => {
     const all = entries();
+    const list = serialized('json', all, () => JSON.stringify(all.map(exportRow)));
+    const head = JSON.stringify({ exportedAt: new Date().toISOString(), count: all.length });
     res
       .type('json')
       .set('cache-control', 'no-store')
       .set('content-disposition', `inline; filename="${fileName(scope, 'json')}"`)
-      .send(
-        JSON.stringify({
-          exportedAt: new Date().toISOString(),
-          count: all.length,
-          entries: all.map(exportRow),
-        }),
-      );
+      .send(`${head.slice(0, -1)},"entries":${list}}`);
   });
   router.get('/timeline.csv', (_req, res) => {
+    const all = entries();
     res
       .type('text/csv; charset=utf-8')
       .set('cache-control', 'no-store')
       .set('content-disposition', `attachment; filename="${fileName(scope, 'csv')}"`)
-      .send(timelineCsv(entries()));
+      .send(serialized('csv', all, () => timelineCsv(all)));
   });
   return router;
 }
