@@ -123,6 +123,7 @@ export class StorePanel {
       'store-control-note',
       'read-only: these stores were not started by the kit (npm run demo, fleetkit stores), so the page cannot stop them',
     );
+    this.note.title = this.note.textContent ?? '';
     this.element.append(this.list, this.actions, this.status, this.note);
     hub.add(this);
     this.redraw();
