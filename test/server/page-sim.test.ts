@@ -3,20 +3,15 @@
 // a device (in the detail panel its tile opens) makes it burn 80 % of one core; its CPU line climbs on
 // the page; calm ends it. The audience sees the load, and no button.
 import assert from 'node:assert/strict';
-import type { Server } from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { unitNodeFlags } from '../../device/unit.ts';
 import { STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
-import { serveControl } from '../../provision/sim/control.ts';
-import { SimFleet } from '../../provision/sim/fleet.ts';
-import { TEST_LIVENESS } from '../support/agents.ts';
+import type { SimFleet } from '../../provision/sim/fleet.ts';
 import { launchBrowser, openPage, screenshotDir } from '../support/browser.ts';
 import { eventually } from '../support/eventually.ts';
-import { freePort } from '../support/ports.ts';
-import { type RunningServer, startServer } from '../support/servers.ts';
-import { startThreeStores, type ThreeStores } from '../support/stores.ts';
+import type { RunningServer } from '../support/servers.ts';
+import { type SimPage, startSimPage } from '../support/sim-page.ts';
 
 const tile = (store: StoreKind, id: string) => `[data-store="${store}"] [data-device="${id}"]`;
 
@@ -28,40 +23,20 @@ async function sparkCpu(page: Page, store: StoreKind, id: string): Promise<numbe
 }
 
 describe('fleetkit server: the presenter stresses a simulated device', { timeout: 240_000 }, () => {
-  let stores: ThreeStores;
+  let sim: SimPage;
   let fleet: SimFleet;
-  let control: Server;
   let server: RunningServer;
   let browser: Browser;
-  const namespace = `pagesim${process.pid}`;
 
   before(async () => {
-    stores = await startThreeStores();
-    fleet = await SimFleet.start({
-      count: 2,
-      mode: 'processes',
-      stores: Object.fromEntries(STORE_KINDS.map((k) => [k, stores[k].endpoints])),
-      namespace,
-      service: 'web',
-      liveness: TEST_LIVENESS,
-      nodeFlags: unitNodeFlags(),
-    });
-    const controlPort = await freePort();
-    control = await serveControl(fleet, controlPort, () => {});
-    server = await startServer({
-      ...stores.env(),
-      FLEET_NAMESPACE: namespace,
-      FLEET_SIM_CONTROL: `http://127.0.0.1:${controlPort}`,
-    });
+    sim = await startSimPage(2, `pagesim${process.pid}`);
+    ({ fleet, server } = sim);
     browser = await launchBrowser();
   });
 
   after(async () => {
     await browser?.close();
-    await server?.stop();
-    control?.close();
-    await fleet?.stop();
-    await stores?.stop();
+    await sim?.stop();
   });
 
   test('stress: the device burns 80 % of one core and its CPU line climbs; calm ends it; the audience sees the load but no button', async (t) => {

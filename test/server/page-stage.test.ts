@@ -6,21 +6,15 @@
 // labels folded away (tooltip, detail panel). The presenter's keys (palette, apply, arrows, U / R / K,
 // ?, Esc) and the phone's store tabs at 390x844. Screenshots at each size.
 import assert from 'node:assert/strict';
-import type { Server } from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { unitNodeFlags } from '../../device/unit.ts';
-import { STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
-import { serveControl } from '../../provision/sim/control.ts';
-import { SimFleet } from '../../provision/sim/fleet.ts';
+import type { StoreKind } from '../../lib/registry/index.ts';
 import { contrastRatio, parseHexColor, relativeLuminance } from '../../server/page/contrast.ts';
-import { TEST_LIVENESS } from '../support/agents.ts';
 import { launchBrowser, openPage, screenshotDir } from '../support/browser.ts';
 import { eventually } from '../support/eventually.ts';
-import { freePort } from '../support/ports.ts';
-import { type RunningServer, startServer } from '../support/servers.ts';
-import { startThreeStores, type ThreeStores } from '../support/stores.ts';
+import type { RunningServer } from '../support/servers.ts';
+import { type SimPage, startSimPage } from '../support/sim-page.ts';
 
 const DEVICES = 6;
 const tile = (store: StoreKind, id: string) => `.column[data-store="${store}"] .tile[data-device="${id}"]`;
@@ -81,41 +75,20 @@ function rgbOf(css: string): [number, number, number] {
 }
 
 describe('fleetkit server: the stage (projector, keys, phone)', { timeout: 300_000 }, () => {
-  let stores: ThreeStores;
-  let fleet: SimFleet;
-  let control: Server;
+  let sim: SimPage;
   let server: RunningServer;
   let browser: Browser;
-  const namespace = `stage${process.pid}`;
   const ids = Array.from({ length: DEVICES }, (_, i) => `sim-${i + 1}`);
 
   before(async () => {
-    stores = await startThreeStores();
-    fleet = await SimFleet.start({
-      count: DEVICES,
-      mode: 'processes',
-      stores: Object.fromEntries(STORE_KINDS.map((k) => [k, stores[k].endpoints])),
-      namespace,
-      service: 'web',
-      liveness: TEST_LIVENESS,
-      nodeFlags: unitNodeFlags(),
-    });
-    const controlPort = await freePort();
-    control = await serveControl(fleet, controlPort, () => {});
-    server = await startServer({
-      ...stores.env(),
-      FLEET_NAMESPACE: namespace,
-      FLEET_SIM_CONTROL: `http://127.0.0.1:${controlPort}`,
-    });
+    sim = await startSimPage(DEVICES, `stage${process.pid}`);
+    ({ server } = sim);
     browser = await launchBrowser();
   });
 
   after(async () => {
     await browser?.close();
-    await server?.stop();
-    control?.close();
-    await fleet?.stop();
-    await stores?.stop();
+    await sim?.stop();
   });
 
   /** Until every column shows every device and at least 3 events are listed. */
