@@ -70,7 +70,8 @@ test('a store losing a device is measured from the presenter unplugging it, the 
   assert.equal(unplugged!.text, 'pi-1: unplugged by the presenter');
   assert.equal(gone!.kind, 'expired');
   assert.match(gone!.text, /^pi-1 gone from etcd, 5\.\d s after it was unplugged$/);
-  assert.ok(gone!.latencyMs! >= 5100 && gone!.latencyMs! < 5200);
+  // presenterLost stamps its own Date.now(), which may be a few ms after unpluggedAt.
+  assert.ok(gone!.latencyMs! > 5050 && gone!.latencyMs! <= 5100, String(gone!.latencyMs));
   assert.equal(
     gone!.command,
     "etcdctl --endpoints=http://127.0.0.1:2379 watch --prefix '/fleet/services/pis/'",
