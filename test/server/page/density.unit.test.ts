@@ -55,8 +55,8 @@ test('the bounds hold whatever the space: full for at least 6 and at most 24, co
     assert.ok(tierLimit(full!, space) >= 6 && tierLimit(full!, space) <= 24);
     assert.ok(tierLimit(compact!, space) >= 30 && tierLimit(compact!, space) <= 150);
   }
-  // About the nominal "full up to 12, compact up to 60" on a laptop at 1920x1080 (15 and 52 fit there).
-  assert.deepEqual(densities(SPACES['1920x1080']!, [12, 15, 16, 40, 52, 53]), [
+  // Around the nominal "full up to 12, compact up to 60" on a laptop at 1920x1080 (20 and 52 fit there).
+  assert.deepEqual(densities(SPACES['1920x1080']!, [12, 20, 21, 40, 52, 53]), [
     'full',
     'full',
     'compact',
@@ -66,7 +66,13 @@ test('the bounds hold whatever the space: full for at least 6 and at most 24, co
   ]);
   // A 4K screen shows the classroom's 120 (and a few more) as compact tiles; the 1280x720 projector from 31 on as cells.
   assert.equal(chooseDensity(123, SPACES['3840x2160']!).density, 'compact');
-  assert.deepEqual(densities(SPACES['1280x720']!, [6, 7, 30, 31]), ['full', 'compact', 'compact', 'dense']);
+  assert.deepEqual(densities(SPACES['1280x720']!, [6, 9, 10, 30, 31]), [
+    'full',
+    'full',
+    'compact',
+    'compact',
+    'dense',
+  ]);
 });
 
 test('dense cells fill the room: larger for fewer devices, within their bounds, all on screen where they fit', () => {
