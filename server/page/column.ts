@@ -239,12 +239,9 @@ export class Column {
   measure(heightBelowTopPx: number): void {
     const style = getComputedStyle(this.element);
     const padding = Number.parseFloat(style.paddingLeft) + Number.parseFloat(style.paddingRight);
-    // The tiers' heights are for 16 px type; on a large screen the type (and so each tile) grows.
-    const rem = Number.parseFloat(getComputedStyle(document.documentElement).fontSize);
-    const scale = rem > 0 ? 16 / rem : 1;
     this.space = {
       widthPx: this.element.clientWidth - (Number.isFinite(padding) ? padding : 0),
-      heightPx: (heightBelowTopPx - this.head.offsetHeight - BELOW_HEAD_PX) * scale,
+      heightPx: heightBelowTopPx - this.head.offsetHeight - BELOW_HEAD_PX,
     };
     this.updateDensity(this.shownCount());
   }
