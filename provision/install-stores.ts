@@ -21,13 +21,17 @@ import {
   stopDebianService,
   withRetry,
 } from './apt.ts';
+import { installQemu, qemuInstalled } from './qemu.ts';
 import { type StoreKind, storeBinaries, storeKinds, storeVersion } from './stores/index.ts';
 import { consulCacheDir, installCommand, storesCacheDir } from './stores/paths.ts';
 import { $quiet } from './zx.ts';
 
-/** What this script installs: the three stores, and Debian's Chromium for the page's browser tests. */
-export type Installable = StoreKind | 'chromium';
-export const installables: readonly Installable[] = [...storeKinds, 'chromium'];
+/**
+ * What this script installs: the three stores, Debian's Chromium for the page's browser tests, and qemu-user
+ * with the ARM libraries and debootstrap for the agent's ARM tests (provision/qemu.ts).
+ */
+export type Installable = StoreKind | 'chromium' | 'qemu';
+export const installables: readonly Installable[] = [...storeKinds, 'chromium', 'qemu'];
 
 export interface InstallOptions {
   /** Default: the three stores. */
@@ -115,6 +119,13 @@ function stepFor(kind: Installable, opts: InstallOptions): Step {
   switch (kind) {
     case 'chromium':
       return chromiumStep();
+    case 'qemu':
+      return {
+        kind: 'qemu',
+        plan: 'installing qemu-user-static, the arm64 and armhf libraries and debootstrap from Debian (for the ARM tests)',
+        installed: qemuInstalled,
+        install: installQemu,
+      };
     case 'etcd':
     case 'zookeeper':
       return debianStep(kind, debianPackages[kind]);
