@@ -36,7 +36,20 @@ export async function packageVersion(): Promise<string> {
 }
 
 /**
- * Bundles `entry` (a path from the repository's root) into one ES module for Node 20, in memory:
+ * The oldest Node.js major the kit supports, from package.json's `engines.node` (">=20"): the one
+ * source for the bundles' esbuild target and the agent's own check at start.
+ */
+export async function minimumNodeMajor(): Promise<number> {
+  const { engines } = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8'));
+  const major = /^>=\s*(\d+)(?:\.0){0,2}$/.exec(String(engines?.node ?? ''))?.[1];
+  if (major === undefined)
+    throw new Error(`package.json: engines.node must read ">=N" (it reads "${engines?.node}")`);
+  return Number(major);
+}
+
+/**
+ * Bundles `entry` (a path from the repository's root) into one ES module for the oldest Node.js the kit
+ * supports (package.json's engines), in memory:
  * the callers write it to a file (the agent) or serve it (the kit, from the live page).
  */
 export async function bundleForNode(entry: string): Promise<string> {
@@ -46,12 +59,15 @@ export async function bundleForNode(entry: string): Promise<string> {
     write: false,
     platform: 'node',
     format: 'esm',
-    target: 'node20',
+    target: `node${await minimumNodeMajor()}`,
     minify: true,
     keepNames: false,
     legalComments: 'none',
     logLevel: 'warning',
-    define: { __FLEETKIT_VERSION__: JSON.stringify(await packageVersion()) },
+    define: {
+      __FLEETKIT_VERSION__: JSON.stringify(await packageVersion()),
+      __FLEETKIT_MIN_NODE__: String(await minimumNodeMajor()),
+    },
     // CommonJS packages inside an ES module bundle still call require() for Node's built-ins.
     banner: {
       js: "import { createRequire as __fleetkitRequire } from 'node:module'; const require = __fleetkitRequire(import.meta.url);",

@@ -5,6 +5,7 @@ import { fileProblem } from '../../lib/cli/checks.ts';
 import { isEntryPoint } from '../../lib/cli/entry-point.ts';
 import { isSettingsError, printBadSettings, setProgramName } from '../../lib/cli/settings.ts';
 import type { StoreKind } from '../../lib/registry/index.ts';
+import { nodeTooOld } from '../node-check.ts';
 import { KIT_ENV_FILE, readKitEnv } from './kit-env.ts';
 
 type Main = (argv: readonly string[], env: NodeJS.ProcessEnv) => Promise<number | undefined>;
@@ -58,6 +59,11 @@ function usage(): string {
 
 export async function run(argv: readonly string[]): Promise<number | undefined> {
   setProgramName('node fleetkit.mjs');
+  const tooOld = nodeTooOld();
+  if (tooOld) {
+    console.error(`node fleetkit.mjs: ${tooOld}`);
+    return 1;
+  }
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h') {
     process.stdout.write(usage());

@@ -134,7 +134,11 @@ describe('a classroom of 10 attendees joins one page with nothing but node', { t
       const urls = [
         ...output.matchAll(new RegExp(`\\n  ${name}-\\d+ +(http://127\\.0\\.0\\.1:\\d+/)`, 'g')),
       ].map((m) => m[1]!);
-      assert.equal(urls.length, DEVICES, `${name} printed each device's page:\n${output}`);
+      assert.equal(
+        urls.length,
+        DEVICES,
+        `${name} printed each device's page (its join is ${terminal.alive() ? 'still running' : 'gone'}; ${terminal.child.exitCode ?? terminal.child.signalCode ?? 'no exit yet'}):\n${output}`,
+      );
       const status = (await (await fetch(`${urls[0]}status`)).json()) as {
         id: string;
         labels: Record<string, string>;
