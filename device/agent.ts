@@ -1,6 +1,9 @@
 // The device agent: registered in every configured store, reporting its load when it changes,
 // applying the color found in config and reporting it back. Stores being down never stops it: it keeps
-// serving its page and registers when they return.
+// serving its page and registers when they return. With no route to the stores at start it waits for
+// one (network.ts), and when its address changes it updates every registration. The activity LED
+// (led.ts) shows how it is doing. Durations are measured on the monotonic clock (performance.now()):
+// a Pi has no RTC, and its wall clock steps when NTP arrives late.
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../lib/cli/log.ts';
 import type {
@@ -14,8 +17,9 @@ import type {
 } from '../lib/registry/index.ts';
 import { createRegistry, errorMessage } from '../lib/registry/index.ts';
 import type { AgentConfig } from './config.ts';
-import { blinkActivityLed } from './led.ts';
+import type { ActivityLed, LedState, LedStatus } from './led.ts';
 import { loadChanged, loadMeter } from './load.ts';
+import type { AddressWatch, NetworkStatus } from './network.ts';
 import { Stress, type StressStatus } from './stress.ts';
 
 export interface StoreStatus {
@@ -30,7 +34,8 @@ export interface StoreStatus {
 export interface AgentStatus {
   id: string;
   service: string;
-  host: string;
+  /** The address advertised; null while no route to the stores was ever found (nothing registered). */
+  host: string | null;
   port: number;
   version: string;
   labels: Record<string, string>;
@@ -42,6 +47,10 @@ export interface AgentStatus {
   stress: StressStatus;
   healthy: boolean;
   stores: StoreStatus[];
+  /** Where the address comes from, and why there is no route now (network.ts). */
+  network: NetworkStatus;
+  /** The activity LED, or null when the agent was given none (the bench's devices). */
+  led: LedStatus | null;
 }
 
 interface StoreLink {
@@ -53,7 +62,8 @@ interface StoreLink {
 
 export interface AgentIdentity {
   id: string;
-  host: string;
+  /** null: found by `network` (AgentOptions) once there is a route to the stores. */
+  host: string | null;
   labels: Record<string, string>;
   version: string;
 }
@@ -61,13 +71,21 @@ export interface AgentIdentity {
 export interface AgentOptions {
   /** How the load is measured (default: from `--load-from`, device/load.ts); the bench injects a cheap one. */
   measureLoad?: () => Promise<Load>;
+  /** Finds the address to advertise and follows its changes (main.ts); without it, identity.host stays. */
+  network?: AddressWatch;
+  /** The activity LED to drive (main.ts); without it, none. */
+  led?: ActivityLed;
 }
 
 export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
   private readonly links = new Map<StoreKind, StoreLink>();
   private color: string | null = null;
   private load: Load | null = null;
-  private lastMeasuredAt = 0;
+  /** performance.now() of the last measurement: a wall clock step must not make the agent unhealthy. */
+  private lastMeasuredAt = -Infinity;
+  private host: string | null;
+  private readonly network: AddressWatch | undefined;
+  private readonly led: ActivityLed | undefined;
   private reportTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private readonly measureLoad: () => Promise<Load>;
@@ -82,6 +100,12 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
   ) {
     super();
     this.measureLoad = options.measureLoad ?? loadMeter(config.loadFrom);
+    this.host = identity.host;
+    this.network = options.network;
+    this.led = options.led;
+    this.network?.on('change', (host, previous) => this.moveTo(host, previous));
+    this.network?.on('status', () => this.changed());
+    this.led?.on('change', () => this.changed());
     this.stress = new Stress(config.stressPercent);
     let carried = 0;
     this.stress.on('change', (stress) => {
@@ -94,28 +118,61 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
     });
   }
 
-  /** Measures the load once (so that the first registration carries it), then registers everywhere. */
+  /**
+   * Measures the load once (so that the first registration carries it), looks for the address to
+   * advertise, then registers everywhere; with no route yet, it registers once one appears.
+   */
   async start(): Promise<void> {
     this.stress.start();
-    await this.measure();
+    await Promise.all([this.measure(), this.led?.open(), this.network?.start()]);
+    this.host ??= this.network?.status().host ?? null;
+    if (this.host !== null) this.connectAll();
+    else {
+      const problem = this.network?.status().problem ?? 'no address';
+      this.log.warn(
+        { problem },
+        `no route to the stores yet (${problem}): serving the page, registering as soon as a route appears`,
+      );
+    }
+    this.scheduleReport();
+    this.changed();
+  }
+
+  private connectAll(): void {
     for (const [store, endpoints] of Object.entries(this.config.stores) as [StoreKind, string[]][]) {
       this.links.set(store, this.connect(store, endpoints));
     }
-    this.scheduleReport();
+  }
+
+  /** A route appeared (first registration) or the address changed (every store's record, Consul's check). */
+  private moveTo(host: string, previous: string | null): void {
+    if (this.stopping || host === this.host) return;
+    const before = this.host ?? previous;
+    this.host = host;
+    if (this.links.size === 0) {
+      this.log.info({ host }, `a route to the stores appeared: advertised as ${host}, registering`);
+      this.connectAll();
+    } else {
+      this.log.info(
+        { host, previous: before },
+        `address changed from ${before} to ${host}: updating every registration`,
+      );
+      this.updateRegistrations({ host });
+    }
     this.changed();
   }
 
   /** Healthy while the agent is doing its work: not stopping, and its report loop is alive. */
   get healthy(): boolean {
     const staleAfterMs = this.config.reportIntervalSeconds * 3000 + 5000;
-    return !this.stopping && Date.now() - this.lastMeasuredAt < staleAfterMs;
+    return !this.stopping && performance.now() - this.lastMeasuredAt < staleAfterMs;
   }
 
   status(): AgentStatus {
     return {
       id: this.identity.id,
       service: this.config.service,
-      host: this.identity.host,
+      host: this.host,
       port: this.config.port,
       version: this.identity.version,
       labels: this.identity.labels,
@@ -131,6 +188,14 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
         registration: link.registration.state,
         problem: link.problem,
       })),
+      network: this.network?.status() ?? {
+        host: this.host,
+        source: 'pinned',
+        problem: null,
+        changes: 0,
+        changedAt: null,
+      },
+      led: this.led?.status() ?? null,
     };
   }
 
@@ -139,8 +204,10 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
     this.stopping = true;
     clearTimeout(this.reportTimer);
     this.stress.stop();
-    await Promise.all(
-      [...this.links].map(async ([store, link]) => {
+    this.network?.stop();
+    await Promise.all([
+      this.led?.close(),
+      ...[...this.links].map(async ([store, link]) => {
         link.colorWatch.close();
         const timeout = new Promise<'timeout'>((r) => setTimeout(r, timeoutMs, 'timeout').unref());
         try {
@@ -160,10 +227,12 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
         }
         await link.registry.close();
       }),
-    );
+    ]);
   }
 
   private connect(store: StoreKind, endpoints: string[]): StoreLink {
+    const host = this.host;
+    if (host === null) throw new Error('connect() before an address was found');
     const registry = createRegistry({
       store,
       endpoints,
@@ -174,7 +243,7 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
     const registration = registry.register({
       service: this.config.service,
       id: this.identity.id,
-      host: this.identity.host,
+      host,
       port: this.config.port,
       labels: this.identity.labels,
       load: this.load,
@@ -191,6 +260,8 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
       );
       link.problem = state === 'disconnected' ? (detail.error?.message ?? 'unreachable') : link.problem;
       if (state === 'connected' && registration.state !== 'conflict') link.problem = null;
+      // Back after an outage: the way to the store may be another interface now.
+      if (state === 'connected') void this.network?.check();
       this.changed();
     });
     registration.on('registered', () => {
@@ -224,12 +295,12 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
     if (color === this.color) return;
     this.log.info({ from, color }, `color ${color} (from ${from})`);
     this.color = color;
-    void blinkActivityLed();
+    void this.led?.blink();
     this.updateRegistrations({ color });
     this.changed();
   }
 
-  private updateRegistrations(patch: { color?: string; load?: Load }): void {
+  private updateRegistrations(patch: { color?: string; load?: Load; host?: string }): void {
     for (const [store, link] of this.links) {
       link.registration.update(patch).catch((error: Error) => {
         if (!this.stopping) this.log.debug({ store }, `${store}: update not written (${error.message})`);
@@ -240,7 +311,7 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
   private async measure(): Promise<boolean> {
     try {
       const load = await this.measureLoad();
-      this.lastMeasuredAt = Date.now();
+      this.lastMeasuredAt = performance.now();
       if (!loadChanged(this.load, load)) return false;
       this.load = load;
       return true;
@@ -261,7 +332,18 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
     }, this.config.reportIntervalSeconds * 1000);
   }
 
+  /** What the LED shows: the worst of the stores (a conflict, then one unreachable), else registered. */
+  private ledState(): LedState {
+    if (this.stopping) return 'stopped';
+    const links = [...this.links.values()];
+    if (links.some((l) => l.registration.state === 'conflict')) return 'conflict';
+    if (links.length === 0 || links.some((l) => l.registry.state === 'disconnected')) return 'unreachable';
+    if (links.every((l) => l.registration.state === 'registered')) return 'registered';
+    return 'starting';
+  }
+
   private changed(): void {
+    this.led?.set(this.ledState());
     this.emit('status', this.status());
   }
 }

@@ -30,6 +30,8 @@ import {
   serviceSchema,
   toFieldIssues,
 } from '../lib/registry/index.ts';
+import { DEFAULT_LED_ROOT } from './led.ts';
+import { DEFAULT_ADDRESS_CHECK_SECONDS } from './network.ts';
 import { stressParamsSchema } from './stress-message.ts';
 
 export const AGENT_SETTINGS: readonly SettingSpec[] = [
@@ -47,6 +49,13 @@ export const AGENT_SETTINGS: readonly SettingSpec[] = [
     env: 'FLEET_HOST',
     help: 'address to advertise',
     defaultText: 'the address of the interface that routes to the stores',
+  },
+  {
+    key: 'addressCheck',
+    flag: 'address-check',
+    env: 'FLEET_ADDRESS_CHECK',
+    help: 'the address (the route towards the stores) is looked up again this often, seconds; a change updates every registration (not with FLEET_HOST)',
+    defaultText: String(DEFAULT_ADDRESS_CHECK_SECONDS),
   },
   {
     key: 'port',
@@ -92,6 +101,13 @@ export const AGENT_SETTINGS: readonly SettingSpec[] = [
     help: 'a load to carry all the time, % of one core (0 to 100): real CPU burnt in a worker thread',
     defaultText: '0',
   },
+  {
+    key: 'ledRoot',
+    flag: 'led-root',
+    env: 'FLEET_LED_ROOT',
+    help: 'where the activity LED (ACT or led0) is in sysfs, or off to leave the LED alone',
+    defaultText: DEFAULT_LED_ROOT,
+  },
   LOG_SETTING,
 ];
 
@@ -106,6 +122,8 @@ export interface AgentConfig {
   /** undefined: found from the hardware at start (identity.ts). */
   deviceId: string | undefined;
   host: string | undefined;
+  /** Seconds between two lookups of the address (network.ts); unused when `host` pins it. */
+  addressCheckSeconds: number;
   port: number;
   listen: string;
   labels: Record<string, string>;
@@ -116,6 +134,8 @@ export interface AgentConfig {
   loadFrom: LoadSource;
   /** % of one core burnt all the time (device/stress.ts); 0: none. */
   stressPercent: number;
+  /** The sysfs folder of the activity LED (led.ts), or null: leave the LED alone. */
+  ledRoot: string | null;
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -126,6 +146,7 @@ const schema = z.strictObject({
   service: serviceSchema,
   deviceId: instanceIdSchema.optional(),
   host: hostSchema.optional(),
+  addressCheck: wholeNumber(1, 3600, 'whole seconds'),
   port: portSchema,
   listen: hostSchema,
   labels: labelsSchema,
@@ -133,6 +154,11 @@ const schema = z.strictObject({
   consulLoadInterval: loadIntervalSchema,
   loadFrom: z.enum(LOAD_SOURCES, { error: `one of ${LOAD_SOURCES.join(', ')}` }),
   stress: stressParamsSchema.shape.percent,
+  ledRoot: z.string().refine(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters
+    (p) => p === 'off' || (p.startsWith('/') && !/[\u0000-\u001f\u007f]/.test(p)),
+    'an absolute path (such as /sys/class/leds) or off',
+  ),
   logLevel: z.enum(LOG_LEVELS, { error: `one of ${LOG_LEVELS.join(', ')}` }),
 });
 
@@ -164,6 +190,7 @@ export function parseAgentConfig(input: SettingsInput): ParsedAgentArgs {
       service: orDefault(values.service, 'web'),
       deviceId: values.deviceId,
       host: values.host,
+      addressCheck: orDefault(numberSetting(values.addressCheck), DEFAULT_ADDRESS_CHECK_SECONDS),
       port: orDefault(numberSetting(values.port), 8080),
       listen: orDefault(values.listen, '0.0.0.0'),
       labels,
@@ -174,6 +201,7 @@ export function parseAgentConfig(input: SettingsInput): ParsedAgentArgs {
       ),
       loadFrom: orDefault(values.loadFrom, 'machine'),
       stress: orDefault(numberSetting(values.stress), 0),
+      ledRoot: orDefault(values.ledRoot, DEFAULT_LED_ROOT),
       logLevel: orDefault(values.logLevel, 'info'),
     });
     if (!parsed.success) issues.push(...toFieldIssues(parsed.error));
@@ -186,6 +214,7 @@ export function parseAgentConfig(input: SettingsInput): ParsedAgentArgs {
       service: p.service,
       deviceId: p.deviceId,
       host: p.host,
+      addressCheckSeconds: p.addressCheck,
       port: p.port,
       listen: p.listen,
       labels: p.labels,
@@ -194,6 +223,7 @@ export function parseAgentConfig(input: SettingsInput): ParsedAgentArgs {
       reportIntervalSeconds: p.reportInterval,
       loadFrom: p.loadFrom,
       stressPercent: p.stress,
+      ledRoot: p.ledRoot === 'off' ? null : p.ledRoot,
       logLevel: p.logLevel,
     };
   });

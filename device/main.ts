@@ -10,8 +10,10 @@ import { errorMessage, parseEndpoints } from '../lib/registry/index.ts';
 import { Agent } from './agent.ts';
 import { parseAgentConfig } from './config.ts';
 import { createDeviceServer, listen } from './http/server.ts';
-import { findAdvertisedHost, findDeviceId } from './identity.ts';
+import { findDeviceId } from './identity.ts';
 import { deviceLabels } from './labels.ts';
+import { ActivityLed } from './led.ts';
+import { AddressWatch } from './network.ts';
 import { answerStressMessages } from './stress-message.ts';
 import { AGENT_VERSION } from './version.ts';
 
@@ -29,18 +31,28 @@ export async function main(
     const endpoints = (Object.entries(config.stores) as [StoreKind, string[]][]).flatMap(([store, list]) =>
       parseEndpoints(store, list),
     );
-    const [id, host, labels] = await Promise.all([
+    const [id, labels] = await Promise.all([
       config.deviceId ? { id: config.deviceId, source: 'FLEET_DEVICE_ID' } : findDeviceId(),
-      config.host ?? findAdvertisedHost(endpoints),
       deviceLabels(AGENT_VERSION, config.labels),
     ]);
-    log.info(
-      { id: id.id, idSource: id.source, host },
-      `device ${id.id} (from ${id.source}) advertised as ${host}:${config.port}`,
-    );
-    agent = new Agent(config, { id: id.id, host, labels, version: AGENT_VERSION }, log);
+    // No route to the stores (no network yet) is no reason to stop: the agent serves its page, says
+    // so, and registers once a route appears (network.ts); systemd restarting it would change nothing.
+    const network = new AddressWatch(endpoints, {
+      pinned: config.host,
+      intervalMs: config.addressCheckSeconds * 1000,
+    });
+    const led = new ActivityLed(config.ledRoot);
+    agent = new Agent(config, { id: id.id, host: config.host ?? null, labels, version: AGENT_VERSION }, log, {
+      network,
+      led,
+    });
     server = await listen(createDeviceServer(agent), config.port, config.listen);
     await agent.start();
+    const { host } = agent.status();
+    log.info(
+      { id: id.id, idSource: id.source, host },
+      `device ${id.id} (from ${id.source}) advertised as ${host ?? '(no route yet)'}:${config.port}`,
+    );
   } catch (error) {
     log.error(`fleetkit agent cannot start: ${errorMessage(error)}`);
     return 1;

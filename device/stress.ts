@@ -91,7 +91,8 @@ class Burner {
 
 export class Stress extends EventEmitter<{ change: [StressStatus] }> {
   private readonly burner = new Burner();
-  private told: { percent: number; endsAt: number; timer: NodeJS.Timeout } | undefined;
+  /** `endsAtMs`: on the monotonic clock (performance.now()), so that a wall clock step moves no countdown. */
+  private told: { percent: number; endsAtMs: number; timer: NodeJS.Timeout } | undefined;
   private running = false;
 
   /** `base`: % of one core kept all the time (0 to 100; more is capped at one core). */
@@ -119,19 +120,20 @@ export class Stress extends EventEmitter<{ change: [StressStatus] }> {
         this.apply();
       }, seconds * 1000);
       timer.unref();
-      this.told = { percent: clampPercent(percent), endsAt: Date.now() + seconds * 1000, timer };
+      this.told = { percent: clampPercent(percent), endsAtMs: performance.now() + seconds * 1000, timer };
     }
     this.apply();
     return this.status();
   }
 
   status(): StressStatus {
-    const endsAt = this.told?.endsAt ?? null;
+    // What is left is measured on the monotonic clock; endsAt is that, as a wall time for display.
+    const leftMs = this.told ? Math.max(0, this.told.endsAtMs - performance.now()) : null;
     return {
       percent: this.running ? (this.told?.percent ?? this.base) : 0,
       base: this.base,
-      endsAt,
-      secondsLeft: endsAt === null ? null : Math.max(0, Math.round((endsAt - Date.now()) / 1000)),
+      endsAt: leftMs === null ? null : Date.now() + Math.round(leftMs),
+      secondsLeft: leftMs === null ? null : Math.round(leftMs / 1000),
     };
   }
 

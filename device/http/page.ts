@@ -25,6 +25,8 @@ export function renderPage(status: AgentStatus): string {
   li { margin: .2em 0; }
   .dot { display: inline-block; width: .8em; height: .8em; border-radius: 50%; margin-right: .5em; background: #888; }
   .ok { background: #3c3; } .warn { background: #fc3; } .bad { background: #e33; }
+  .problem { color: #fc3; }
+  .problem:empty, .sub:empty { display: none; }
   .live { position: fixed; top: .5em; right: .8em; font-size: .8em; color: #fff; background: rgba(0,0,0,.6); padding: .2em .6em; border-radius: 6px; }
 </style>
 </head>
@@ -35,8 +37,10 @@ export function renderPage(status: AgentStatus): string {
   <div class="sub" id="where"></div>
   <div>color: <strong id="color"></strong></div>
   <ul id="stores"></ul>
+  <div id="network" class="problem"></div>
   <div id="load"></div>
   <div id="stress"></div>
+  <div id="led" class="sub"></div>
 </main>
 <script id="initial" type="application/json">${scriptSafeJson(status)}</script>
 <script>
@@ -46,7 +50,12 @@ export function renderPage(status: AgentStatus): string {
   function show(s) {
     document.body.style.backgroundColor = s.color || '';
     $('id').textContent = s.id;
-    $('where').textContent = s.service + ' at ' + s.host + ':' + s.port + ' · agent ' + s.version;
+    $('where').textContent = s.service + ' at ' + (s.host || '(no address yet)') + ':' + s.port + ' · agent ' + s.version;
+    const n = s.network;
+    $('network').textContent = !n || !n.problem ? '' : 'no route to the stores: ' + n.problem +
+      (s.host ? ' · still advertised as ' + s.host : ' · registering as soon as a route appears');
+    const led = s.led;
+    $('led').textContent = !led ? '' : 'LED' + (led.name ? ' ' + led.name : '') + ': ' + led.shown + (led.problem ? ' · ' + led.problem : '');
     $('color').textContent = s.color || 'none yet';
     const list = $('stores');
     list.replaceChildren(...s.stores.map((st) => {
@@ -61,17 +70,17 @@ export function renderPage(status: AgentStatus): string {
       (l.temperatureC === null ? '' : ' · ' + l.temperatureC + ' °C') +
       (s.loadFrom === 'process' ? ' (of this agent process)' : '') : 'load: measuring…';
     stress = s.stress;
-    stressAt = Date.now();
+    stressAt = performance.now();
     showStress();
   }
-  // The load it is told to carry, its seconds left counted down here between pushes (on this clock:
-  // a phone's clock may differ from the device's).
+  // The load it is told to carry, its seconds left counted down here between pushes (on this
+  // browser's monotonic clock: a phone's clock may differ from the device's, or step).
   let stress = null;
   let stressAt = 0;
   function showStress() {
     const st = stress;
     if (!st || (st.percent === 0 && st.endsAt === null)) { $('stress').textContent = ''; return; }
-    const left = st.secondsLeft === null ? 0 : Math.max(0, Math.round(st.secondsLeft - (Date.now() - stressAt) / 1000));
+    const left = st.secondsLeft === null ? 0 : Math.max(0, Math.round(st.secondsLeft - (performance.now() - stressAt) / 1000));
     $('stress').textContent = 'carrying ' + st.percent + ' % of one core' +
       (st.endsAt === null ? ' (its base load)' : ' for ' + left + ' s more' + (st.base > 0 ? ', then its base ' + st.base + ' %' : ''));
   }

@@ -28,8 +28,8 @@ export interface InstanceSpec {
   color?: string | null;
 }
 
-/** What can change on a live registration. */
-export type InstancePatch = Partial<Pick<InstanceRecord, 'labels' | 'load' | 'color'>>;
+/** What can change on a live registration (host: the device's address moved, a new DHCP lease or a roam). */
+export type InstancePatch = Partial<Pick<InstanceRecord, 'host' | 'labels' | 'load' | 'color'>>;
 
 /** What is stored: JSON in etcd and ZooKeeper, Address/Port/Meta in Consul (see docs/stores.md). */
 export interface InstanceRecord {

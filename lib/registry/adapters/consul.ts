@@ -438,14 +438,14 @@ class ConsulClaim extends ClaimBase {
 
   private unreachable(error: RegistryError): void {
     if (!this.inOutage) {
-      this.lostSince = Date.now();
+      this.lostSince = performance.now();
       this.connectionLost(error);
       return;
     }
     // With other agents to go to, an agent unreachable for longer than the check's window (TTL, or
     // HTTP interval + timeout) has probably lost us already: register again elsewhere.
     const windowMs = livenessWindowMs('consul', this.ctx.liveness);
-    if (this.ctx.endpoints.length > 1 && Date.now() - this.lostSince > windowMs)
+    if (this.ctx.endpoints.length > 1 && performance.now() - this.lostSince > windowMs)
       this.end('Consul agent unreachable');
   }
 

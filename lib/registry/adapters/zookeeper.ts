@@ -27,9 +27,9 @@ import { fourLetterWord, ZK, ZooKeeperSession, zkCode, zookeeperError } from './
 export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
   readonly kind = 'zookeeper' as const;
   readonly session: ZooKeeperSession;
-  /** Per server (address): its monotonic clock to ours, ms (see readLiveness). */
+  /** Per server (address): its monotonic clock to ours (performance.now()), ms (see readLiveness). */
   private readonly clockOffsets = new Map<string, number>();
-  /** Per session asked about: its last contact (our clock) and timeout, as `cons` said last. */
+  /** Per session asked about: its last contact (our performance.now()) and timeout, as `cons` said last. */
   private readonly contacts = new Map<string, { at: number; timeoutMs: number }>();
 
   constructor(private readonly ctx: AdapterContext) {
@@ -197,7 +197,9 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
     } catch {
       return readings;
     }
-    const pingedAt = Date.now();
+    // Contacts are kept on the monotonic clock (a step of this host's wall clock moves no countdown);
+    // only the reading's `at` is a wall timestamp, for those who show it.
+    const pingedAt = performance.now();
     const timeoutMs = Math.min(this.ctx.requestTimeoutMs, 2000);
     const listed = new Set<string>();
     await Promise.all(
@@ -219,7 +221,8 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
         }
       }),
     );
-    const now = Date.now();
+    const now = performance.now();
+    const wallNow = Date.now();
     for (const [sid, ids] of wanted) {
       const contact = this.contacts.get(sid);
       if (!contact) continue;
@@ -227,7 +230,7 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
       for (const id of ids) {
         readings.set(id, {
           kind: 'contact',
-          at: now,
+          at: wallNow,
           sinceMs: Math.max(0, now - contact.at),
           windowMs: contact.timeoutMs,
           source,

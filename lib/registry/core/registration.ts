@@ -46,7 +46,7 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
   private writing = false;
   /** The newest version that changed more than the load (written at once, whatever the interval). */
   private urgentVersion = -1;
-  /** When the store was last written (claim or update), for the adapter's load interval. */
+  /** When the store was last written (claim or update), for the adapter's load interval: performance.now(), so a clock step cannot hold updates back. */
   private lastWriteAt = 0;
   private loadTimer: NodeJS.Timeout | undefined;
   private waiters: Waiter[] = [];
@@ -135,7 +135,7 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
       }
       this.backoff.reset();
       this.claim = claim;
-      this.lastWriteAt = Date.now();
+      this.lastWriteAt = performance.now();
       this.markWritten(version);
       this.setState('registered');
       this.emit('registered');
@@ -195,7 +195,7 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
         }
         const version = this.version;
         try {
-          this.lastWriteAt = Date.now();
+          this.lastWriteAt = performance.now();
           await this.claim.write(this.desired);
           this.markWritten(version);
         } catch {
@@ -213,7 +213,7 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
   private loadWaitMs(): number {
     const interval = this.adapter.loadIntervalMs;
     if (interval <= 0 || this.urgentVersion > this.writtenVersion) return 0;
-    return Math.max(0, this.lastWriteAt + interval - Date.now());
+    return Math.max(0, this.lastWriteAt + interval - performance.now());
   }
 
   private flushIn(ms: number): void {
@@ -236,8 +236,9 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
   }
 }
 
-/** True when the patch changes the labels or the color: anything but the load. */
+/** True when the patch changes the host, the labels or the color: anything but the load. */
 function changesMoreThanLoad(record: InstanceRecord, patch: InstancePatch): boolean {
+  if (patch.host !== undefined && patch.host !== record.host) return true;
   if (patch.color !== undefined && patch.color !== record.color) return true;
   return patch.labels !== undefined && JSON.stringify(patch.labels) !== JSON.stringify(record.labels);
 }
