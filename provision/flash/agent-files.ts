@@ -1,8 +1,11 @@
-// The fleetkit/ folder on the boot partition: the agent bundle, its unit and settings, and the two scripts
-// both first-boot styles share. install.sh (offline) puts them in place; setup.sh (at a boot with network)
-// installs Node.js if needed and starts the agent. Everything here is the same for the same settings.
+// The fleetkit/ folder on the boot partition: the agent bundle, its unit and settings, Node.js, and the
+// two scripts both first-boot styles share. install.sh (offline) puts them in place, Node.js included;
+// setup.sh is the fallback at a boot with internet when the card has no Node.js that runs. Everything
+// here is the same for the same settings.
 import { installPaths } from '../../device/unit.ts';
+import { shellWord } from '../../lib/cli/shell-quote.ts';
 import { parseEndpoints } from '../../lib/registry/index.ts';
+import { MIN_NODE_MAJOR } from '../node/versions.ts';
 
 /** In every file `fleetkit flash` generates: how a later run (and firstrun.sh) knows a file is its own. */
 export const FLASH_MARKER = 'written by fleetkit flash';
@@ -25,81 +28,167 @@ export function agentEnv(template: string, controlHost: string): string {
   return `# ${FLASH_MARKER}: the stores of the control host ${controlHost}\n${text}`;
 }
 
-export function installScript(): string {
+/** The Node.js build on the card: its file name in fleetkit/ (with a .sha256 beside it). */
+export interface CardNode {
+  fileName: string;
+  version: string;
+}
+
+export function installScript(node: CardNode | undefined): string {
   const on = installPaths();
   const unit = `${on.unitDir}/${on.unitName}`;
   return `#!/bin/sh
 # Installs the fleetkit agent from this folder of the boot partition (${FLASH_MARKER}):
 #   ${on.agent}, ${on.env}, ${unit},
-#   and fleetkit-setup.service, which at a boot with network installs Node.js if needed and starts the agent.
+#   Node.js from the card's build into ${on.nodeDir} (checked with sha256sum -c: no network needed),
+#   and fleetkit-setup.service, the fallback that downloads Node.js at a boot with internet when the card
+#   has none (or its build does not run on this Pi).
 # Run by firstrun.sh (first boot, no network yet) or by cloud-init (with --start). Safe to run again.
 set -e
 HERE=$(cd "$(dirname "$0")" && pwd)
+NODE_BUILD=${node ? shellWord(node.fileName) : "''"}
+NODE_DIR=${on.nodeDir}
+log() { printf 'fleetkit install: %s\\n' "$*"; }
 install -d -m 755 ${on.agentDir} ${on.configDir}
 install -m 644 "$HERE/fleetkit-agent.mjs" ${on.agent}
 install -m 755 "$HERE/setup.sh" ${on.agentDir}/setup.sh
 install -m 644 "$HERE/agent.env" ${on.env}
 install -m 644 "$HERE/fleetkit-agent.service" ${unit}
 install -m 644 "$HERE/fleetkit-setup.service" ${on.unitDir}/fleetkit-setup.service
-systemctl enable fleetkit-setup.service
-echo "fleetkit: installed the agent in ${on.agentDir}, its settings in ${on.env}, and fleetkit-setup.service"
-if [ "\${1:-}" = "--start" ]; then
-  systemctl daemon-reload
-  systemctl start --no-block fleetkit-setup.service
+log "installed the agent in ${on.agentDir}, its settings in ${on.env}"
+
+node_ok=
+if [ -n "$NODE_BUILD" ] && [ -f "$HERE/$NODE_BUILD" ]; then
+  if (cd "$HERE" && sha256sum -c --quiet "$NODE_BUILD.sha256"); then
+    rm -rf "$NODE_DIR.fleetkit-new"
+    mkdir -p "$NODE_DIR.fleetkit-new"
+    # The official build as npm packs it (package/bin/node): the binary and its licence are all the agent needs.
+    if tar -xzf "$HERE/$NODE_BUILD" -C "$NODE_DIR.fleetkit-new" --strip-components=1 package/bin/node package/LICENSE &&
+      version=$("$NODE_DIR.fleetkit-new/bin/node" --version 2>/dev/null); then
+      rm -rf "$NODE_DIR.fleetkit-old"
+      if [ -e "$NODE_DIR" ] || [ -L "$NODE_DIR" ]; then mv "$NODE_DIR" "$NODE_DIR.fleetkit-old"; fi
+      mv "$NODE_DIR.fleetkit-new" "$NODE_DIR"
+      rm -rf "$NODE_DIR.fleetkit-old"
+      node_ok=1
+      log "installed Node.js $version from the card ($NODE_BUILD) in $NODE_DIR"
+    else
+      rm -rf "$NODE_DIR.fleetkit-new"
+      log "$NODE_BUILD does not run on this Pi (a 64-bit build on a 32-bit system?): fleetkit-setup.service downloads one"
+    fi
+  else
+    log "$NODE_BUILD does not match its checksum (a damaged card?): fleetkit-setup.service downloads Node.js instead"
+  fi
+elif [ -n "$NODE_BUILD" ]; then
+  log "$NODE_BUILD is not on the card: fleetkit-setup.service downloads Node.js"
+fi
+
+if [ -n "$node_ok" ]; then
+  systemctl disable fleetkit-setup.service >/dev/null 2>&1 || true
+  systemctl enable fleetkit-agent.service
+  log "the agent starts with ${on.node}"
+  if [ "\${1:-}" = "--start" ]; then
+    systemctl daemon-reload
+    systemctl start --no-block fleetkit-agent.service
+  fi
+else
+  systemctl enable fleetkit-setup.service
+  log "fleetkit-setup.service installs Node.js at a boot with internet, then starts the agent"
+  if [ "\${1:-}" = "--start" ]; then
+    systemctl daemon-reload
+    systemctl start --no-block fleetkit-setup.service
+  fi
 fi
 `;
 }
 
-export function setupScript(nodeMajor: number): string {
+/**
+ * The fallback when the card has no Node.js that runs: at a boot with internet, a node of the Pi's own
+ * that is new enough is linked, else the official build is downloaded from nodejs.org (its SHASUMS256.txt
+ * checked) into /opt/fleetkit/node. `dist` is nodejs.org's folder: v22.11.0, or latest-v22.x.
+ */
+export function setupScript(dist: string): string {
+  const on = installPaths();
   return `#!/bin/sh
-# fleetkit-setup.service (${FLASH_MARKER}): at a boot with network, installs Node.js ${nodeMajor} when
-# node is missing or older, then enables and starts the agent. It turns itself off once Node.js is new
-# enough; until then it runs again at every boot. Log: journalctl -u fleetkit-setup
-NODE_MAJOR=${nodeMajor}
+# fleetkit-setup.service (${FLASH_MARKER}): the fallback when the card brought no Node.js that runs here.
+# At a boot with internet: links the Pi's own node when it is ${MIN_NODE_MAJOR} or newer, else downloads the
+# official build from nodejs.org (checked against its SHASUMS256.txt) into ${on.nodeDir}; then enables and
+# starts the agent and turns itself off. Until then it tries again every minute. Log: journalctl -u fleetkit-setup
+NODE_DIST=${shellWord(dist)}
+NODE_DIR=${on.nodeDir}
+MIN_MAJOR=${MIN_NODE_MAJOR}
 log() { printf 'fleetkit setup: %s\\n' "$*"; }
-node_major() { node --version 2>/dev/null | sed -n 's/^v\\([0-9][0-9]*\\)\\..*/\\1/p'; }
-export DEBIAN_FRONTEND=noninteractive
-# A Pi has no clock battery: until NTP answers, its date may be older than the archives' signatures.
-APT="apt-get -o DPkg::Lock::Timeout=300 -o Acquire::Check-Date=false"
+major_of() { "$1" --version 2>/dev/null | sed -n 's/^v\\([0-9][0-9]*\\)\\..*/\\1/p'; }
+fetch() {
+  if command -v curl >/dev/null 2>&1; then curl -fsSL --max-time 600 -o "$2" "$1"
+  else wget -q -T 60 -O "$2" "$1"; fi
+}
 
-have=$(node_major)
-if [ -z "$have" ] || [ "$have" -lt "$NODE_MAJOR" ]; then
-  log "Node.js \${have:-is missing}\${have:+ is older than $NODE_MAJOR}: installing Node.js"
-  mkdir -p /etc/apt/keyrings
-  if command -v curl >/dev/null 2>&1 &&
-    curl -fsSL --max-time 60 -o /etc/apt/keyrings/nodesource.asc.partial \\
-      https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key; then
-    mv /etc/apt/keyrings/nodesource.asc.partial /etc/apt/keyrings/nodesource.asc
-    echo "deb [signed-by=/etc/apt/keyrings/nodesource.asc] https://deb.nodesource.com/node_$NODE_MAJOR.x nodistro main" \\
-      >/etc/apt/sources.list.d/nodesource.list
-    log "using NodeSource's Node.js $NODE_MAJOR (deb.nodesource.com)"
+have=$(major_of "$NODE_DIR/bin/node")
+if [ -z "$have" ] || [ "$have" -lt "$MIN_MAJOR" ]; then
+  own=$(command -v node 2>/dev/null || true)
+  own_major=
+  if [ -n "$own" ]; then own_major=$(major_of "$own"); fi
+  if [ -n "$own_major" ] && [ "$own_major" -ge "$MIN_MAJOR" ]; then
+    mkdir -p "$NODE_DIR/bin"
+    ln -sfn "$(readlink -f "$own")" "$NODE_DIR/bin/node"
+    log "linked this Pi's own node ($own, $("$own" --version)) as $NODE_DIR/bin/node"
   else
-    rm -f /etc/apt/keyrings/nodesource.asc.partial
-    log "deb.nodesource.com is not reachable: installing Debian's nodejs (Node.js 18 on Bookworm, older than $NODE_MAJOR)"
+    case $(dpkg --print-architecture 2>/dev/null || uname -m) in
+      arm64 | aarch64) arch=arm64 ;;
+      armhf | armv7l) arch=armv7l ;;
+      amd64 | x86_64) arch=x64 ;;
+      *)
+        log "no official Node.js build for $(dpkg --print-architecture 2>/dev/null || uname -m) (a Pi 1 or Zero, armv6?): install Node.js $MIN_MAJOR or newer as $NODE_DIR/bin/node yourself"
+        exit 1
+        ;;
+    esac
+    base="https://nodejs.org/dist/$NODE_DIST"
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    log "downloading Node.js ($NODE_DIST, linux-$arch) from nodejs.org"
+    if ! fetch "$base/SHASUMS256.txt" "$work/SHASUMS256.txt"; then
+      log "nodejs.org is not reachable (no internet yet?): trying again in a minute"
+      exit 1
+    fi
+    line=$(grep -E "  node-v[0-9]+\\.[0-9]+\\.[0-9]+-linux-$arch\\.tar\\.gz$" "$work/SHASUMS256.txt" | head -n 1)
+    file=\${line##* }
+    if [ -z "$file" ]; then
+      log "nodejs.org has no linux-$arch build in $NODE_DIST"
+      exit 1
+    fi
+    if ! fetch "$base/$file" "$work/$file"; then
+      log "could not download $base/$file: trying again in a minute"
+      exit 1
+    fi
+    if ! (cd "$work" && printf '%s\\n' "$line" | sha256sum -c --quiet -); then
+      log "$file does not match nodejs.org's SHASUMS256.txt: not installed, trying again in a minute"
+      exit 1
+    fi
+    rm -rf "$NODE_DIR.fleetkit-new"
+    mkdir -p "$NODE_DIR.fleetkit-new"
+    tar -xzf "$work/$file" -C "$NODE_DIR.fleetkit-new" --strip-components=1
+    rm -rf "$NODE_DIR.fleetkit-old"
+    if [ -e "$NODE_DIR" ] || [ -L "$NODE_DIR" ]; then mv "$NODE_DIR" "$NODE_DIR.fleetkit-old"; fi
+    mv "$NODE_DIR.fleetkit-new" "$NODE_DIR"
+    rm -rf "$NODE_DIR.fleetkit-old"
+    log "installed $file in $NODE_DIR"
   fi
-  $APT update || log "apt-get update failed"
-  $APT install -y nodejs || log "apt-get install nodejs failed"
-  have=$(node_major)
 fi
-if [ -z "$have" ]; then
-  log "still no Node.js (no network, or no mirror?): trying again in a minute"
+if [ -z "$(major_of "$NODE_DIR/bin/node")" ]; then
+  log "$NODE_DIR/bin/node does not run: trying again in a minute"
   exit 1
 fi
 systemctl daemon-reload
 systemctl enable --now fleetkit-agent.service
-if [ "$have" -lt "$NODE_MAJOR" ]; then
-  log "started the agent on Node.js $have, older than it needs ($NODE_MAJOR): trying NodeSource again at the next boot"
-  exit 0
-fi
 systemctl disable fleetkit-setup.service
-log "the agent runs on Node.js $(node --version): done"
+log "the agent runs on Node.js $("$NODE_DIR/bin/node" --version) ($NODE_DIR/bin/node): done"
 `;
 }
 
 export function setupUnit(): string {
-  return `# ${FLASH_MARKER}: installs Node.js for the fleetkit agent if needed, then starts it (setup.sh).
+  return `# ${FLASH_MARKER}: the fallback when the card brought no Node.js: downloads it, then starts the agent (setup.sh).
 [Unit]
-Description=fleetkit first-boot setup (Node.js for the agent, then the agent)
+Description=fleetkit setup (downloads Node.js for the agent when the card had none, then starts the agent)
 Wants=network-online.target
 After=network-online.target time-sync.target
 # Keeps trying while there is no network: a Pi may boot long before the venue's Wi-Fi works.

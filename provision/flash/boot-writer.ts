@@ -1,7 +1,7 @@
 // One interface over the two places a boot partition can be: a FAT partition inside an image file
 // (fat-image.ts, through mtools, no root, no mount) and a mounted card (a directory, written with fs).
 // main.ts never branches on which one it has.
-import { mkdir, readFile, rename, rm, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export interface BootWriter {
@@ -13,6 +13,8 @@ export interface BootWriter {
   write(name: string, data: Buffer | string): Promise<void>;
   /** Removes the file if it is there. */
   remove(name: string): Promise<void>;
+  /** The names of the files (not folders) in a folder ('' for the top), none when it is not there. */
+  list(dir: string): Promise<string[]>;
   freeBytes(): Promise<number>;
   /** Releases temporary files. */
   close(): Promise<void>;
@@ -49,6 +51,16 @@ export function directoryWriter(dir: string): BootWriter {
     },
     async remove(name) {
       await rm(resolve(name), { force: true });
+    },
+    async list(name) {
+      const folder = name === '' ? dir : resolve(name);
+      try {
+        const entries = await readdir(folder, { withFileTypes: true });
+        return entries.filter((entry) => entry.isFile()).map((entry) => entry.name);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw error;
+      }
     },
     async freeBytes() {
       const stats = await statfs(dir);

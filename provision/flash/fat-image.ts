@@ -68,6 +68,23 @@ export async function imageWriter(imageFile: string, partition: FatPartition): P
       const result = await mtools('mdel', [`::/${name}`]);
       if (result.code !== 0 && !/not found/i.test(result.stderr)) fail(result.line, result.stderr);
     },
+    async list(dir) {
+      if (dir !== '') checkName(dir);
+      const result = await mtools('mdir', ['-/', '-b', `::/${dir}`]);
+      if (result.code !== 0) {
+        if (/not found/i.test(result.stderr)) return [];
+        return fail(result.line, result.stderr);
+      }
+      // One path a line ("::/fleetkit/install.sh"); folders end with '/'; -/ also lists subfolders.
+      const prefix = dir === '' ? '::/' : `::/${dir}/`;
+      return result.stdout
+        .toString('utf8')
+        .split('\n')
+        .map((line) => line.trim())
+        .filter((line) => line.startsWith(prefix) && !line.endsWith('/'))
+        .map((line) => line.slice(prefix.length))
+        .filter((name) => !name.includes('/'));
+    },
     async freeBytes() {
       const result = await mtools('mdir', ['::/']);
       if (result.code !== 0) fail(result.line, result.stderr);

@@ -1,6 +1,7 @@
 // The firstrun.sh + cmdline.txt style, as Raspberry Pi Imager does it for Bookworm: cmdline.txt asks
 // systemd to run /boot/firstrun.sh once, early in the first boot and before the network is up, then to
-// reboot. The script sets up the Pi and runs fleetkit/install.sh; the agent's Node.js comes at the next boot.
+// reboot. The script sets up the Pi and runs fleetkit/install.sh (the agent and Node.js from the card, no
+// network needed); the agent starts at the next boot.
 import { createHash } from 'node:crypto';
 import { shellQuote } from '../../lib/cli/shell-quote.ts';
 import { FLASH_MARKER } from './agent-files.ts';
@@ -208,7 +209,7 @@ fi
 if [ -n "$BOOT" ]; then
   log "installing the fleetkit agent from $BOOT/fleetkit"
   if sh "$BOOT/fleetkit/install.sh" >>"$LOG" 2>&1; then
-    log "agent installed; at the next boot fleetkit-setup.service installs Node.js if needed and starts it"
+    log "agent installed (see $LOG for Node.js); it starts at the next boot"
   else
     log "fleetkit/install.sh failed: see $LOG"
   fi

