@@ -8,12 +8,14 @@
 // reaches end of life on April 30 three years after its release; an odd line on June 1 of the next year.
 // (Node 16 ended early, in September 2023; it is below the agent's minimum anyway.)
 
+import { MIN_NODE_MAJOR } from '../../device/node-check.ts';
+
 export const NODE_ARCHES = ['arm64', 'armv7l', 'x64'] as const;
 /** Node's own names: arm64 (64-bit Pi OS), armv7l (32-bit Pi OS, armhf), x64 (a PC used as a device, tests). */
 export type NodeArch = (typeof NODE_ARCHES)[number];
 
-/** The oldest Node.js line the agent runs on. */
-export const MIN_NODE_MAJOR = 20;
+/** The oldest Node.js line the agent runs on: package.json's engines, as the bundles' own check reads it. */
+export { MIN_NODE_MAJOR };
 
 export const nodePackage = (arch: NodeArch) => `node-linux-${arch}`;
 
