@@ -15,7 +15,7 @@ import type {
   Registry,
   StoreKind,
 } from '../lib/registry/index.ts';
-import { createRegistry, errorMessage } from '../lib/registry/index.ts';
+import { createRegistry, errorMessage, newIncarnation } from '../lib/registry/index.ts';
 import type { AgentConfig } from './config.ts';
 import type { ActivityLed, LedState, LedStatus } from './led.ts';
 import { loadChanged, loadMeter } from './load.ts';
@@ -88,6 +88,10 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
   private readonly led: ActivityLed | undefined;
   private reportTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** start() has connected (or found no route): from then on a route found connects. */
+  private started = false;
+  /** The token of this process's records in every store, kept when the links are replaced (moveTo). */
+  private readonly incarnation = newIncarnation();
   private readonly measureLoad: () => Promise<Load>;
   /** The load this device is told to carry (`--stress`, and messages from the parent: stress-message.ts). */
   readonly stress: Stress;
@@ -124,7 +128,9 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
    */
   async start(): Promise<void> {
     this.stress.start();
+    // The first lookup's address (a 'change' meanwhile only sets this.host: see moveTo).
     await Promise.all([this.measure(), this.led?.open(), this.network?.start()]);
+    this.started = true;
     this.host ??= this.network?.status().host ?? null;
     if (this.host !== null) this.connectAll();
     else {
@@ -144,20 +150,37 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
     }
   }
 
-  /** A route appeared (first registration) or the address changed (every store's record, Consul's check). */
+  /**
+   * A route appeared (first registration) or the address changed. Then the connections made from the
+   * old address are dead as a rule (a new DHCP lease removes it; a roam or an unplugged cable takes
+   * its route) but their sockets do not know it: etcd's stream times out after seconds, ZooKeeper's
+   * client never notices (measured: no event in 60 s). So every store gets a new connection from the
+   * new address and registers the device again with the same incarnation: its own old record (held
+   * by the old lease, session or service) is taken over at once, with the new host and, in Consul,
+   * the check polling the new address. The old connections are closed in the background.
+   */
   private moveTo(host: string, previous: string | null): void {
     if (this.stopping || host === this.host) return;
     const before = this.host ?? previous;
     this.host = host;
+    if (!this.started) return;
     if (this.links.size === 0) {
       this.log.info({ host }, `a route to the stores appeared: advertised as ${host}, registering`);
       this.connectAll();
     } else {
       this.log.info(
         { host, previous: before },
-        `address changed from ${before} to ${host}: updating every registration`,
+        `address changed from ${before} to ${host}: registering again in every store from it`,
       );
-      this.updateRegistrations({ host });
+      const old = [...this.links.values()];
+      this.links.clear();
+      this.connectAll();
+      for (const link of old) {
+        link.colorWatch.close();
+        link.registry.removeAllListeners();
+        link.registration.removeAllListeners();
+        void link.registry.close().catch(() => undefined);
+      }
     }
     this.changed();
   }
@@ -239,6 +262,7 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
       namespace: this.config.namespace,
       liveness: this.config.liveness,
       consulLoadIntervalSeconds: this.config.consulLoadIntervalSeconds,
+      incarnation: this.incarnation,
     });
     const registration = registry.register({
       service: this.config.service,
@@ -300,7 +324,7 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
     this.changed();
   }
 
-  private updateRegistrations(patch: { color?: string; load?: Load; host?: string }): void {
+  private updateRegistrations(patch: { color?: string; load?: Load }): void {
     for (const [store, link] of this.links) {
       link.registration.update(patch).catch((error: Error) => {
         if (!this.stopping) this.log.debug({ store }, `${store}: update not written (${error.message})`);

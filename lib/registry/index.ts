@@ -39,7 +39,7 @@ export {
   livenessModel,
   storeKnobs,
 } from './liveness.ts';
-export { newRecord } from './record.ts';
+export { newIncarnation, newRecord } from './record.ts';
 // The one schema source: commands validate their settings with the same rules the registry applies.
 export {
   COLOR_NAMES,
@@ -98,6 +98,8 @@ export function createRegistry(options: RegistryOptions): Registry {
       issues.push(...error.issues);
     }
   }
+  if (options.incarnation !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(options.incarnation))
+    issues.push({ field: 'incarnation', expected: '1 to 64 letters, digits, - or _' });
   if (issues.length > 0 || !liveness.success || !loadInterval.success)
     throw new ValidationError(`${store} registry options`, issues);
 
@@ -119,5 +121,6 @@ export function createRegistry(options: RegistryOptions): Registry {
     layout: keys,
     backoff,
     requestTimeoutMs,
+    incarnation: options.incarnation,
   });
 }

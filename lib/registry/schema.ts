@@ -134,7 +134,6 @@ export const instanceSpecSchema = z.strictObject({
 });
 
 export const instancePatchSchema = z.strictObject({
-  host: hostSchema.optional(),
   labels: labelsSchema.optional(),
   load: loadSchema.nullable().optional(),
   color: colorSchema.nullable().optional(),

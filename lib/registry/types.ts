@@ -28,8 +28,8 @@ export interface InstanceSpec {
   color?: string | null;
 }
 
-/** What can change on a live registration (host: the device's address moved, a new DHCP lease or a roam). */
-export type InstancePatch = Partial<Pick<InstanceRecord, 'host' | 'labels' | 'load' | 'color'>>;
+/** What can change on a live registration. */
+export type InstancePatch = Partial<Pick<InstanceRecord, 'labels' | 'load' | 'color'>>;
 
 /** What is stored: JSON in etcd and ZooKeeper, Address/Port/Meta in Consul (see docs/stores.md). */
 export interface InstanceRecord {
@@ -131,6 +131,13 @@ export interface RegistryOptions {
    * carry the newest load. etcd and ZooKeeper write every update. See docs/stores.md.
    */
   consulLoadIntervalSeconds?: number;
+  /**
+   * The token of this process's records (default: a new one per registry). A process that replaces
+   * its registry, as the device agent does when its address changes (the connections from the old
+   * address hang until they time out), passes the old one's: its own records, still held by the old
+   * lease, session or registration, are then taken over at once instead of being a conflict.
+   */
+  incarnation?: string;
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';

@@ -236,9 +236,8 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
   }
 }
 
-/** True when the patch changes the host, the labels or the color: anything but the load. */
+/** True when the patch changes the labels or the color: anything but the load. */
 function changesMoreThanLoad(record: InstanceRecord, patch: InstancePatch): boolean {
-  if (patch.host !== undefined && patch.host !== record.host) return true;
   if (patch.color !== undefined && patch.color !== record.color) return true;
   return patch.labels !== undefined && JSON.stringify(patch.labels) !== JSON.stringify(record.labels);
 }

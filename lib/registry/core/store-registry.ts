@@ -44,6 +44,8 @@ export interface StoreRegistryOptions {
   layout: Layout;
   backoff: BackoffOptions;
   requestTimeoutMs: number;
+  /** RegistryOptions.incarnation, validated; undefined: a new one. */
+  incarnation?: string;
 }
 
 /** The view pick() keeps of one service: the watch, whether it ever synced, the strategies' state. */
@@ -61,7 +63,7 @@ export class StoreRegistry extends EventEmitter<RegistryEvents> implements Regis
   readonly endpoints: readonly string[];
   readonly liveness: Readonly<LivenessSettings>;
   /** One per process, so that a restarted agent's old record is told apart from another device's. */
-  private readonly incarnation = newIncarnation();
+  private readonly incarnation: string;
   private readonly registrations = new Set<RegistrationHandle>();
   private readonly watches = new Set<{ close(): void }>();
   /** pick()'s views, one per service asked about, open until close(). */
@@ -77,6 +79,7 @@ export class StoreRegistry extends EventEmitter<RegistryEvents> implements Regis
     this.namespace = options.namespace;
     this.endpoints = options.endpoints;
     this.liveness = options.liveness;
+    this.incarnation = options.incarnation ?? newIncarnation();
     adapter.on('state', (state, detail) => this.emit('state', state, detail));
   }
 
