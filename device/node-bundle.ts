@@ -29,6 +29,27 @@ const embedEtcdProtos: Plugin = {
   },
 };
 
+/**
+ * `node:http` through require(), not as an ES module import. Node 22 gives node:http lazy getters
+ * (WebSocket, ...) that load undici, which needs WebAssembly; the unit's --lite-mode turns WebAssembly
+ * off, and Node 22's ES module loader reads every getter of a built-in it imports: the agent died at
+ * start on Node 22.23 ("WebAssembly is not defined"). require() reads only what is used.
+ */
+const httpThroughRequire: Plugin = {
+  name: 'http-through-require',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?http$/ }, (args) =>
+      args.kind === 'require-call'
+        ? { path: 'node:http', external: true }
+        : { path: 'node:http', namespace: 'http-through-require' },
+    );
+    b.onLoad({ filter: /.*/, namespace: 'http-through-require' }, () => ({
+      contents: "module.exports = require('node:http');",
+      loader: 'js',
+    }));
+  },
+};
+
 /** The kit's version from package.json, baked into the bundle (device/version.ts reads it). */
 export async function packageVersion(): Promise<string> {
   const { version } = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8'));
@@ -72,7 +93,7 @@ export async function bundleForNode(entry: string): Promise<string> {
     banner: {
       js: "import { createRequire as __fleetkitRequire } from 'node:module'; const require = __fleetkitRequire(import.meta.url);",
     },
-    plugins: [embedEtcdProtos],
+    plugins: [embedEtcdProtos, httpThroughRequire],
   });
   if (result.errors.length > 0)
     throw new Error(`build of ${entry} failed: ${result.errors.map((e) => e.text).join('; ')}`);

@@ -24,12 +24,14 @@ export async function startServer(
   env: Record<string, string>,
   port?: number,
   token = 'test-presenter-token',
+  /** The node that runs it (another Node.js line: test/device/node-lines.test.ts); default this one. */
+  node = process.execPath,
 ): Promise<RunningServer> {
   const serverPort = port ?? (await freePort());
   // Its own data directory (the timeline's file), unless the test shares one across a restart.
   const ownData = env.FLEET_SERVER_DATA === undefined;
   const dataDir = env.FLEET_SERVER_DATA ?? (await mkdtemp(path.join(tmpdir(), 'fleetkit-server-')));
-  const child = spawn(process.execPath, [FLEETKIT, 'server'], {
+  const child = spawn(node, [FLEETKIT, 'server'], {
     env: {
       PATH: process.env.PATH ?? '',
       ...TEST_LIVENESS_ENV,
