@@ -10,6 +10,8 @@ import { isEntryPoint } from '../../lib/cli/entry-point.ts';
 import { configOrExit } from '../../lib/cli/settings.ts';
 import { errorMessage } from '../../lib/registry/index.ts';
 import { isProvisionError } from '../apt.ts';
+import { type NodeArch, type NodeBuild, nodeBuild } from '../node/index.ts';
+import { MIN_NODE_MAJOR } from '../node/versions.ts';
 import { BUNDLE, planSteps, remotePaths, type Step } from './plan.ts';
 import { summary } from './report.ts';
 import { deployHost, mapLimited } from './run.ts';
@@ -66,8 +68,25 @@ export async function main(
     say(
       `deploying to ${count} ${count === 1 ? 'Pi' : 'Pis'}, ${Math.min(count, settings.parallel)} at a time, into ${settings.prefix}`,
     );
+    // One build per architecture for the whole run, fetched into .cache/node the first time only.
+    const builds = new Map<NodeArch, Promise<NodeBuild>>();
+    const build = (arch: NodeArch) => {
+      let found = builds.get(arch);
+      if (!found) {
+        found = nodeBuild(arch, { version: settings.nodeVersion, log: say });
+        builds.set(arch, found);
+      }
+      return found;
+    };
     const results = await mapLimited(settings.targets, settings.parallel, (target) =>
-      deployHost(target, steps, { settings, bundleDir, sshBinary, signal: interrupt.signal, progress: say }),
+      deployHost(target, steps, {
+        settings,
+        bundleDir,
+        sshBinary,
+        signal: interrupt.signal,
+        progress: say,
+        nodeBuild: build,
+      }),
     );
     const { table, failures } = summary(results, settings);
     say(`\n${table}`);
@@ -93,6 +112,17 @@ function printDryRun(settings: DeploySettings, steps: readonly Step[]): void {
       say(`  # ${step.title}`);
       const argv = sshArgv(target, settings.connection, step.remoteCommand);
       say(`  ${renderCommand(argv, step.stdinName && `"$FLEETKIT_BUNDLE"/${step.stdinName}`)}`);
+      if (step.name === 'check') {
+        say(
+          `  # then, by what it answers: its ${paths.node} kept when it runs and is ${MIN_NODE_MAJOR}+; else its own`,
+        );
+        say(
+          `  # node linked there when ${MIN_NODE_MAJOR}+; else the build for its architecture copied from .cache/node`,
+        );
+        say(
+          `  # (npm pack node-linux-<arch>), its sha256 checked on the Pi, and unpacked into ${paths.nodeDir}`,
+        );
+      }
     }
   }
 }

@@ -4,9 +4,10 @@
 import path from 'node:path';
 import { installPaths } from '../../device/unit.ts';
 import { shellWord as q } from '../../lib/cli/shell-quote.ts';
+import { MIN_NODE_MAJOR, type NodeArch } from '../node/versions.ts';
 import type { DeploySettings } from './settings.ts';
 
-export type StepName = 'check' | 'prepare' | 'copy' | 'restart' | 'health';
+export type StepName = 'check' | 'node' | 'prepare' | 'copy' | 'restart' | 'health';
 
 export interface Step {
   name: StepName;
@@ -31,6 +32,9 @@ export const BUNDLE = {
 
 export interface RemotePaths {
   agentDir: string;
+  /** The kit's Node.js folder, and the binary the unit runs. */
+  nodeDir: string;
+  node: string;
   configDir: string;
   unitDir: string;
   agent: string;
@@ -44,6 +48,8 @@ export function remotePaths(prefix: string): RemotePaths {
   const on = installPaths();
   return {
     agentDir: under(on.agentDir),
+    nodeDir: under(on.nodeDir),
+    node: under(on.node),
     configDir: under(on.configDir),
     unitDir: under(on.unitDir),
     agent: under(on.agent),
@@ -52,12 +58,136 @@ export function remotePaths(prefix: string): RemotePaths {
   };
 }
 
-// Run on the Pi with `node -e` (shellWord makes each one argument, quotes and all). Plain JavaScript
-// that an old Node.js still runs, so that it can say it is too old.
-const NODE_VERSION_CHECK =
-  'const major=Number(process.versions.node.split(".")[0]);' +
-  'if(major<20){console.error("node "+process.version+" is too old: the agent needs Node.js 20 or newer");process.exit(3)}' +
-  'console.log(process.version)';
+/**
+ * What the Pi has: its architecture as dpkg names it (armhf on a 32-bit system, even under a 64-bit
+ * kernel), the kit's node (/opt/fleetkit/node/bin/node) and the Pi's own, each with its version.
+ */
+function probeScript(paths: RemotePaths, remoteNode: string): string {
+  return [
+    'echo "arch=$(dpkg --print-architecture 2>/dev/null || uname -m)"',
+    `kit=${q(paths.node)}`,
+    'if [ -x "$kit" ]; then echo "kit=$("$kit" --version 2>/dev/null)"; fi',
+    `own=$(command -v ${q(remoteNode)} 2>/dev/null)`,
+    'if [ -n "$own" ]; then echo "own=$(readlink -f "$own") $("$own" --version 2>/dev/null)"; fi',
+    'true',
+  ].join('; ');
+}
+
+export interface NodeProbe {
+  /** dpkg's name (arm64, armhf, amd64) or uname -m's. */
+  arch: string;
+  kitVersion: string | undefined;
+  own: { path: string; version: string | undefined } | undefined;
+}
+
+export function parseProbe(stdout: string): NodeProbe {
+  const value = (key: string) =>
+    stdout
+      .split('\n')
+      .find((line) => line.startsWith(`${key}=`))
+      ?.slice(key.length + 1)
+      .trim();
+  const own = value('own');
+  const [ownPath, ownVersion] = own ? own.split(' ') : [];
+  return {
+    arch: value('arch') ?? '',
+    kitVersion: value('kit') || undefined,
+    own: ownPath ? { path: ownPath, version: ownVersion || undefined } : undefined,
+  };
+}
+
+const majorOf = (version: string | undefined) => {
+  const match = /^v(\d+)\./.exec(version ?? '');
+  return match ? Number(match[1]) : undefined;
+};
+
+/** Node's name for the Pi's architecture; undefined where there is no official build (armv6, ...). */
+export function nodeArchOf(arch: string): NodeArch | undefined {
+  if (arch === 'arm64' || arch === 'aarch64') return 'arm64';
+  if (arch === 'armhf' || arch === 'armv7l') return 'armv7l';
+  if (arch === 'amd64' || arch === 'x86_64') return 'x64';
+  return undefined;
+}
+
+export type NodeAction =
+  | { kind: 'keep'; version: string }
+  | { kind: 'link'; target: string; version: string }
+  | { kind: 'install'; arch: NodeArch; why: string }
+  | { kind: 'impossible'; why: string };
+
+/** Keep the kit's node when it runs and is 20+; else link the Pi's own when 20+; else install the kit's build. */
+export function decideNode(probe: NodeProbe): NodeAction {
+  const kitMajor = majorOf(probe.kitVersion);
+  if (kitMajor !== undefined && kitMajor >= MIN_NODE_MAJOR)
+    return { kind: 'keep', version: probe.kitVersion! };
+  const ownMajor = majorOf(probe.own?.version);
+  if (probe.own?.version && ownMajor !== undefined && ownMajor >= MIN_NODE_MAJOR) {
+    return { kind: 'link', target: probe.own.path, version: probe.own.version };
+  }
+  const why = probe.own
+    ? `its node (${probe.own.path}) is ${probe.own.version ?? 'not working'}, older than ${MIN_NODE_MAJOR}`
+    : 'it has no node';
+  const arch = nodeArchOf(probe.arch);
+  if (!arch) {
+    return {
+      kind: 'impossible',
+      why: `${why}, and there is no official Node.js build for ${probe.arch || 'its architecture'} (a Pi 1 or Zero is armv6: not supported)`,
+    };
+  }
+  return { kind: 'install', arch, why };
+}
+
+/** The steps that give the Pi its /opt/fleetkit/node/bin/node, once the probe said what it has. */
+export function nodeSteps(
+  settings: DeploySettings,
+  action: NodeAction,
+  build?: { file: string; version: string; sha256: string },
+): Step[] {
+  const paths = remotePaths(settings.prefix);
+  const privileged = (script: string) => (settings.sudo ? `sudo -n -- sh -c ${q(script)}` : script);
+  if (action.kind === 'link') {
+    return [
+      {
+        name: 'node',
+        title: `linking ${action.target} as ${paths.node}`,
+        remoteCommand: privileged(
+          `mkdir -p ${q(path.posix.dirname(paths.node))} && ln -sfn ${q(action.target)} ${q(paths.node)}`,
+        ),
+        done: `node: linked the Pi's own ${action.target} (${action.version}) as ${paths.node}`,
+      },
+    ];
+  }
+  if (action.kind !== 'install' || !build) return [];
+  const name = path.posix.basename(build.file);
+  const tgz = path.posix.join(paths.agentDir, `${name}.fleetkit-new`);
+  const fresh = `${paths.nodeDir}.fleetkit-new`;
+  const old = `${paths.nodeDir}.fleetkit-old`;
+  const unpack = [
+    `printf '%s  %s\\n' ${q(build.sha256)} ${q(tgz)} | sha256sum -c --quiet -`,
+    `rm -rf ${q(fresh)}`,
+    `mkdir -p ${q(fresh)}`,
+    `tar -xzf ${q(tgz)} -C ${q(fresh)} --strip-components=1 package/bin/node package/LICENSE`,
+    `${q(`${fresh}/bin/node`)} --version`,
+    `rm -rf ${q(old)}`,
+    `{ { [ ! -e ${q(paths.nodeDir)} ] && [ ! -L ${q(paths.nodeDir)} ]; } || mv ${q(paths.nodeDir)} ${q(old)}; }`,
+    `mv ${q(fresh)} ${q(paths.nodeDir)}`,
+    `rm -rf ${q(old)} ${q(tgz)}`,
+  ].join(' && ');
+  return [
+    {
+      name: 'node',
+      title: `copying Node.js ${build.version} (${action.arch}) to ${tgz}`,
+      remoteCommand: privileged(`mkdir -p ${q(paths.agentDir)} && umask 022 && cat > ${q(tgz)}`),
+      stdinName: build.file,
+    },
+    {
+      name: 'node',
+      title: `checking its sha256 and unpacking it into ${paths.nodeDir}`,
+      remoteCommand: privileged(unpack),
+      done: `node: installed Node.js ${build.version} (${action.arch}) from this machine's cache into ${paths.nodeDir} (${action.why})`,
+    },
+  ];
+}
 
 // argv: the URL, the seconds to wait. Tries every half second; prints the answer, or the last problem.
 const HEALTH_CHECK =
@@ -82,10 +212,9 @@ export function planSteps(settings: DeploySettings): Step[] {
   const steps: Step[] = [
     {
       name: 'check',
-      title: 'checking Node.js on the Pi',
-      remoteCommand: `${q(settings.remoteNode)} -e ${q(NODE_VERSION_CHECK)}`,
-      done: 'connected, node',
-      showOutput: true,
+      title: 'checking what the Pi has (its architecture, its Node.js)',
+      remoteCommand: probeScript(paths, settings.remoteNode),
+      done: 'connected',
     },
     {
       name: 'prepare',
@@ -125,7 +254,7 @@ export function planSteps(settings: DeploySettings): Step[] {
     steps.push({
       name: 'health',
       title: `waiting for ${url} (up to ${settings.healthTimeoutSeconds} s)`,
-      remoteCommand: [settings.remoteNode, '-e', HEALTH_CHECK, url, String(settings.healthTimeoutSeconds)]
+      remoteCommand: [paths.node, '-e', HEALTH_CHECK, url, String(settings.healthTimeoutSeconds)]
         .map(q)
         .join(' '),
       done: 'healthy',

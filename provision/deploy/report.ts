@@ -101,6 +101,15 @@ export function explainFailure(input: FailureInput): Failure {
         detail || `${settings.remoteNode} failed (exit ${outcome.exitCode})`,
         'install Node.js 20 or newer on the Pi (docs/deploy.md).',
       );
+    case 'node':
+      return fail(
+        `failed while ${step.title}: ${detail || `exit ${outcome.exitCode}`}`,
+        /permission denied|read-only|operation not permitted/i.test(detail)
+          ? `${who} may not write there: deploy as root (root@host) or add --sudo.`
+          : /FAILED|checksum/i.test(outcome.stderr + outcome.stdout)
+            ? 'the copy arrived damaged: run it again.'
+            : `look on the Pi: ${sshByHand(target, settings, `'df -h ${settings.prefix}'`)}`,
+      );
     case 'prepare':
     case 'copy':
       return fail(

@@ -1,9 +1,10 @@
 // The real run: the plan's steps on one Pi, one ssh each, under the Pi's overall timeout; a step that
 // could not connect is tried once more after a backoff. Many Pis at a time, at most `parallel`.
 import path from 'node:path';
-import { Backoff, sleep } from '../../lib/registry/index.ts';
+import { Backoff, errorMessage, sleep } from '../../lib/registry/index.ts';
+import type { NodeArch } from '../node/versions.ts';
 import type { DeployTarget } from './hosts.ts';
-import type { Step, StepName } from './plan.ts';
+import { decideNode, nodeSteps, parseProbe, remotePaths, type Step, type StepName } from './plan.ts';
 import { explainFailure, type Failure, type HostResult } from './report.ts';
 import type { DeploySettings } from './settings.ts';
 import { isConnectionFailure, lastLine, runSsh, sshArgv } from './ssh.ts';
@@ -18,6 +19,8 @@ export interface RunContext {
   progress: (line: string) => void;
   /** Delays between connection attempts; tests may shorten them. */
   backoff?: { initialMs: number; maxMs: number };
+  /** The kit's Node.js build for an architecture (provision/node, memoized by main). */
+  nodeBuild: (arch: NodeArch) => Promise<{ file: string; version: string; sha256: string }>;
 }
 
 /** Connection failures are tried this many times more, per step. */
@@ -61,12 +64,19 @@ async function runSteps(
     done,
     failure,
   });
-  for (const step of steps) {
+  const queue = [...steps];
+  for (let index = 0; index < queue.length; index++) {
+    const step = queue[index]!;
     const argv = sshArgv(target, settings.connection, step.remoteCommand);
     const backoff = new Backoff({ initialMs: 1000, maxMs: 5000, ...ctx.backoff });
     for (let attempt = 1; ; attempt++) {
       const outcome = await runSsh(argv, {
-        stdinFile: step.stdinName === undefined ? undefined : path.join(ctx.bundleDir, step.stdinName),
+        stdinFile:
+          step.stdinName === undefined
+            ? undefined
+            : path.isAbsolute(step.stdinName)
+              ? step.stdinName
+              : path.join(ctx.bundleDir, step.stdinName),
         signal,
         sshBinary: ctx.sshBinary,
       });
@@ -75,6 +85,38 @@ async function runSteps(
         if (step.done) {
           const output = step.showOutput ? lastLine(outcome.stdout) : '';
           say(output ? `${step.done} ${output}` : step.done);
+        }
+        if (step.name === 'check') {
+          // What the Pi has decides how it gets /opt/fleetkit/node/bin/node: kept, linked or installed.
+          const action = decideNode(parseProbe(outcome.stdout));
+          if (action.kind === 'keep')
+            say(`node: kept ${remotePaths(settings.prefix).node} (${action.version})`);
+          if (action.kind === 'impossible') {
+            const failure = {
+              step: 'node' as const,
+              message: action.why,
+              hint: 'install Node.js 20 or newer on it yourself, or use a Pi 3, 4, 5 or Zero 2 with 64-bit Raspberry Pi OS.',
+            };
+            say(`FAILED ${failure.message}`);
+            return result(failure);
+          }
+          let build: Awaited<ReturnType<RunContext['nodeBuild']>> | undefined;
+          if (action.kind === 'install') {
+            try {
+              build = await ctx.nodeBuild(action.arch);
+            } catch (error) {
+              const failure = {
+                step: 'node' as const,
+                message: `${action.why}, and this machine has no Node.js build for ${action.arch}: ${errorMessage(error)}`,
+                hint:
+                  (error as { hint?: string }).hint ??
+                  'connect this machine to the internet once (it fetches the build with npm), then run it again.',
+              };
+              say(`FAILED ${failure.message}`);
+              return result(failure);
+            }
+          }
+          queue.splice(index + 1, 0, ...nodeSteps(settings, action, build));
         }
         break;
       }

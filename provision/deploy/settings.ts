@@ -16,6 +16,7 @@ import {
   switchValue,
 } from '../../lib/cli/settings.ts';
 import { toFieldIssues } from '../../lib/registry/index.ts';
+import { parsePin } from '../node/versions.ts';
 import { type AgentEnv, readAgentEnv } from './agent-env.ts';
 import {
   ALLOWED_SSH_OPTIONS,
@@ -109,8 +110,15 @@ export const DEPLOY_SETTINGS: readonly SettingSpec[] = [
     key: 'remoteNode',
     flag: 'remote-node',
     env: 'FLEET_DEPLOY_REMOTE_NODE',
-    help: 'node on the Pi, for the version and health checks',
+    help: "the Pi's own node: linked as /opt/fleetkit/node/bin/node when it is 20 or newer (else the kit's build is installed there)",
     defaultText: 'node',
+  },
+  {
+    key: 'nodeVersion',
+    flag: 'node-version',
+    env: 'FLEET_DEPLOY_NODE_VERSION',
+    help: 'the Node.js build installed on a Pi without node 20+: a major (22) or exact version (22.11.0)',
+    defaultText: 'the newest LTS line (arm64, x64), the newest armv7l build (32-bit)',
   },
   {
     key: 'healthTimeout',
@@ -151,6 +159,8 @@ export interface DeploySettings {
   restartCommand: string;
   sudo: boolean;
   remoteNode: string;
+  /** Pinned Node.js build for Pis without node 20+ (provision/node parsePin checked it). */
+  nodeVersion: string | undefined;
   /** undefined: --skip-health. */
   healthTimeoutSeconds: number | undefined;
   hostTimeoutSeconds: number;
@@ -173,6 +183,13 @@ const schema = z.object({
   remoteNode: z
     .string()
     .regex(/^(node|\/[A-Za-z0-9_.+/-]+)$/, "'node' (found on the PATH) or an absolute path to node"),
+  nodeVersion: z
+    .string()
+    .superRefine((text, ctx) => {
+      const pin = parsePin(text);
+      if ('problem' in pin) ctx.addIssue({ code: 'custom', message: pin.problem });
+    })
+    .optional(),
   healthTimeout: wholeNumber(1, 600, 'whole seconds'),
   timeout: wholeNumber(10, 3600, 'whole seconds'),
   sudo: z.boolean(),
@@ -186,7 +203,7 @@ const ABOUT = {
   usage:
     'Usage: fleetkit deploy --host pi@pi-1.local --host pi@pi-2.local --control-host 192.168.4.1 [settings]',
   description:
-    'Builds the agent, copies it with its env file and systemd unit to each Pi over ssh (in parallel),\nrestarts it and checks that it answers. --dry-run prints every ssh command instead. See docs/deploy.md.',
+    "Builds the agent, copies it with its env file and systemd unit to each Pi over ssh (in parallel),\ngives the Pi /opt/fleetkit/node (its own node 20+ linked, else the kit's official build from .cache/node),\nrestarts the agent and checks that it answers. --dry-run prints every ssh command instead. See docs/deploy.md.",
   settingsFile: SETTINGS_FILE,
 };
 
@@ -211,6 +228,7 @@ export function parseDeploySettings(input: SettingsInput): ParsedDeployArgs {
       prefix: values.prefix ?? '/',
       restartCommand: values.restartCommand ?? DEFAULT_RESTART_COMMAND,
       remoteNode: values.remoteNode ?? 'node',
+      nodeVersion: values.nodeVersion,
       healthTimeout: numberSetting(values.healthTimeout) ?? 30,
       timeout: numberSetting(values.timeout) ?? 180,
       ...switches,
@@ -237,6 +255,7 @@ export function parseDeploySettings(input: SettingsInput): ParsedDeployArgs {
       restartCommand: p.restartCommand,
       sudo: p.sudo,
       remoteNode: p.remoteNode,
+      nodeVersion: p.nodeVersion,
       healthTimeoutSeconds: p.skipHealth ? undefined : p.healthTimeout,
       hostTimeoutSeconds: p.timeout,
       dryRun: p.dryRun,

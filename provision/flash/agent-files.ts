@@ -49,6 +49,16 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 NODE_BUILD=${node ? shellWord(node.fileName) : "''"}
 NODE_DIR=${on.nodeDir}
 log() { printf 'fleetkit install: %s\\n' "$*"; }
+# --start (cloud-init, network up): start it now, where systemd runs (not in a chroot).
+start_now() {
+  if [ "$2" != "--start" ]; then return 0; fi
+  if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload
+    systemctl start --no-block "$1"
+  else
+    log "systemd is not running here (a chroot?): $1 starts at the next boot"
+  fi
+}
 install -d -m 755 ${on.agentDir} ${on.configDir}
 install -m 644 "$HERE/fleetkit-agent.mjs" ${on.agent}
 install -m 755 "$HERE/setup.sh" ${on.agentDir}/setup.sh
@@ -86,17 +96,11 @@ if [ -n "$node_ok" ]; then
   systemctl disable fleetkit-setup.service >/dev/null 2>&1 || true
   systemctl enable fleetkit-agent.service
   log "the agent starts with ${on.node}"
-  if [ "\${1:-}" = "--start" ]; then
-    systemctl daemon-reload
-    systemctl start --no-block fleetkit-agent.service
-  fi
+  start_now fleetkit-agent.service "\${1:-}"
 else
   systemctl enable fleetkit-setup.service
   log "fleetkit-setup.service installs Node.js at a boot with internet, then starts the agent"
-  if [ "\${1:-}" = "--start" ]; then
-    systemctl daemon-reload
-    systemctl start --no-block fleetkit-setup.service
-  fi
+  start_now fleetkit-setup.service "\${1:-}"
 fi
 `;
 }

