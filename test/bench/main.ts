@@ -17,6 +17,7 @@ import { stopAllStores } from '../../provision/stores/index.ts';
 import { classroomScenario } from './scenarios/classroom.ts';
 import { coldStartScenario } from './scenarios/coldstart.ts';
 import { configScenario } from './scenarios/config.ts';
+import { emulatedScenario } from './scenarios/emulated.ts';
 import { failureScenario } from './scenarios/failure.ts';
 import { floorScenario } from './scenarios/floor.ts';
 import { footprintScenario } from './scenarios/footprint.ts';
@@ -45,6 +46,7 @@ const SCENARIOS: readonly Scenario[] = [
   scaleScenario,
   coldStartScenario,
   classroomScenario,
+  emulatedScenario,
 ];
 
 function parse(argv: string[]) {

@@ -13,7 +13,8 @@ export type ScenarioId =
   | 'footprint'
   | 'scale'
   | 'coldstart'
-  | 'classroom';
+  | 'classroom'
+  | 'emulated';
 export type Unit = 'ms' | 'MB' | '%';
 
 export interface Figure {
