@@ -118,6 +118,9 @@ export function setupScript(dist: string): string {
 # official build from nodejs.org (checked against its SHASUMS256.txt) into ${on.nodeDir}; then enables and
 # starts the agent and turns itself off. Until then it tries again every minute. Log: journalctl -u fleetkit-setup
 NODE_DIST=${shellWord(dist)}
+# Another mirror of nodejs.org/dist (a proxy, a local copy): Environment=FLEETKIT_NODE_MIRROR=... in
+# \`systemctl edit fleetkit-setup\`.
+NODE_MIRROR=\${FLEETKIT_NODE_MIRROR:-https://nodejs.org/dist}
 NODE_DIR=${on.nodeDir}
 MIN_MAJOR=${MIN_NODE_MAJOR}
 log() { printf 'fleetkit setup: %s\\n' "$*"; }
@@ -146,12 +149,12 @@ if [ -z "$have" ] || [ "$have" -lt "$MIN_MAJOR" ]; then
         exit 1
         ;;
     esac
-    base="https://nodejs.org/dist/$NODE_DIST"
+    base="$NODE_MIRROR/$NODE_DIST"
     work=$(mktemp -d)
     trap 'rm -rf "$work"' EXIT
-    log "downloading Node.js ($NODE_DIST, linux-$arch) from nodejs.org"
+    log "downloading Node.js ($NODE_DIST, linux-$arch) from $NODE_MIRROR"
     if ! fetch "$base/SHASUMS256.txt" "$work/SHASUMS256.txt"; then
-      log "nodejs.org is not reachable (no internet yet?): trying again in a minute"
+      log "$NODE_MIRROR is not reachable (no internet yet?): trying again in a minute"
       exit 1
     fi
     line=$(grep -E "  node-v[0-9]+\\.[0-9]+\\.[0-9]+-linux-$arch\\.tar\\.gz$" "$work/SHASUMS256.txt" | head -n 1)

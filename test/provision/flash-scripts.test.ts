@@ -6,8 +6,9 @@
 // here (the x64 build of the same version, from the kit's cache). The Debian arm64 chroot under qemu
 // (test/field/) runs them on a real Debian root.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
+import { once } from 'node:events';
 import {
   chmodSync,
   cpSync,
@@ -21,6 +22,8 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -63,6 +66,16 @@ function swapBuild(dir: string, tgz: Buffer, fileName: string) {
   writeFileSync(install, readFileSync(install, 'utf8').replace(/^NODE_BUILD=.*$/m, `NODE_BUILD=${fileName}`));
 }
 
+/** A build in npm's layout whose node is a shell stand-in printing the version: unpacks in milliseconds. */
+function standInBuild(version: string): Buffer {
+  const dir = mkdtempSync(path.join(work, 'stand-in-'));
+  mkdirSync(path.join(dir, 'package/bin'), { recursive: true });
+  writeFileSync(path.join(dir, 'package/bin/node'), `#!/bin/sh\necho v${version}\n`);
+  chmodSync(path.join(dir, 'package/bin/node'), 0o755);
+  writeFileSync(path.join(dir, 'package/LICENSE'), 'MIT\n');
+  return execFileSync('tar', ['-czf', '-', '-C', dir, 'package']);
+}
+
 interface PiRoot {
   root: string;
   upper: string;
@@ -85,7 +98,13 @@ function makePi(name: string): PiRoot {
  * Runs `command` chrooted in the Pi's root, inside a mount namespace: /usr is this machine's under an
  * overlay (stand-ins written into `usrFiles` land in the overlay only), the card at /boot/firmware.
  */
-function runOnPi(pi: PiRoot, cardDir: string, command: string, usrFiles: Record<string, string> = {}) {
+async function runOnPi(
+  pi: PiRoot,
+  cardDir: string,
+  command: string,
+  usrFiles: Record<string, string> = {},
+  options: { hide?: string[]; env?: Record<string, string> } = {},
+) {
   const base = path.dirname(pi.root);
   const q = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
   const setup = [
@@ -99,14 +118,22 @@ function runOnPi(pi: PiRoot, cardDir: string, command: string, usrFiles: Record<
       `printf '%s' ${q(text)} > ${q(path.join(pi.root, file))}`,
       `chmod 755 ${q(path.join(pi.root, file))}`,
     ]),
+    ...(options.hide ?? []).map((file) => `rm -f ${q(path.join(pi.root, file))}`),
     `exec chroot ${q(pi.root)} /bin/sh -c ${q(command)}`,
   ].join('\n');
   const started = Date.now();
-  const result = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', setup], {
-    encoding: 'utf8',
-    timeout: 120_000,
+  // Not spawnSync: a test's HTTP server in this process answers while the script runs.
+  const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', setup], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
   });
-  return { code: result.status, output: `${result.stdout}${result.stderr}`, ms: Date.now() - started };
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  const [code] = (await once(child, 'close')) as [number | null];
+  clearTimeout(timer);
+  return { code, output, ms: Date.now() - started };
 }
 
 const inRoot = (pi: PiRoot, file: string) => path.join(pi.root, file);
@@ -158,12 +185,12 @@ describe('first-boot scripts on a stand-in Pi (mount namespace, chroot)', {
     assert.ok(existsSync(path.join(card, `fleetkit/node-v${arm64.version}-linux-arm64.tgz`)));
   });
 
-  test("install.sh: the card's build, checked and unpacked into /opt/fleetkit/node; the agent enabled", (t) => {
+  test("install.sh: the card's build, checked and unpacked into /opt/fleetkit/node; the agent enabled", async (t) => {
     const dir = cardCopy('install-ok');
     // The same version for this machine's CPU, so that the unpacked node runs here as it would on a Pi.
     swapBuild(dir, readFileSync(x64.file), `node-v${x64.version}-linux-x64.tgz`);
     const pi = makePi('install-ok');
-    const run = runOnPi(pi, dir, 'sh /boot/firmware/fleetkit/install.sh');
+    const run = await runOnPi(pi, dir, 'sh /boot/firmware/fleetkit/install.sh');
     t.diagnostic(`install.sh in ${run.ms} ms`);
     assert.equal(run.code, 0, run.output);
     assert.match(run.output, new RegExp(`installed Node\\.js v${x64.version} from the card`));
@@ -187,7 +214,7 @@ describe('first-boot scripts on a stand-in Pi (mount namespace, chroot)', {
     );
 
     // Run again (cloud-init after firstrun, or by hand): same result, the build replaced in one move.
-    const again = runOnPi(pi, dir, 'sh /boot/firmware/fleetkit/install.sh --start');
+    const again = await runOnPi(pi, dir, 'sh /boot/firmware/fleetkit/install.sh --start');
     assert.equal(again.code, 0, again.output);
     assert.match(
       again.output,
@@ -196,14 +223,14 @@ describe('first-boot scripts on a stand-in Pi (mount namespace, chroot)', {
     assert.equal(execFileSync(node, ['--version']).toString().trim(), `v${x64.version}`);
   });
 
-  test('install.sh: a damaged build, or one that does not run here, leaves it to fleetkit-setup.service', () => {
+  test('install.sh: a damaged build, or one that does not run here, leaves it to fleetkit-setup.service', async () => {
     const damaged = cardCopy('install-damaged');
     const tgz = path.join(damaged, `fleetkit/node-v${arm64.version}-linux-arm64.tgz`);
     const bytes = readFileSync(tgz);
     bytes[bytes.length - 100] = (bytes[bytes.length - 100]! + 1) % 256;
     writeFileSync(tgz, bytes);
     const pi = makePi('install-damaged');
-    const run = runOnPi(pi, damaged, 'sh /boot/firmware/fleetkit/install.sh');
+    const run = await runOnPi(pi, damaged, 'sh /boot/firmware/fleetkit/install.sh');
     assert.equal(run.code, 0, run.output);
     assert.match(run.output, /does not match its checksum \(a damaged card\?\)/);
     assert.equal(existsSync(inRoot(pi, 'opt/fleetkit/node')), false);
@@ -220,7 +247,7 @@ describe('first-boot scripts on a stand-in Pi (mount namespace, chroot)', {
     const fake = execFileSync('tar', ['-czf', '-', '-C', path.dirname(pkg), 'package']);
     swapBuild(foreign, fake, 'node-v26.0.0-linux-arm64.tgz');
     const pi2 = makePi('install-foreign');
-    const run2 = runOnPi(pi2, foreign, 'sh /boot/firmware/fleetkit/install.sh');
+    const run2 = await runOnPi(pi2, foreign, 'sh /boot/firmware/fleetkit/install.sh');
     assert.equal(run2.code, 0, run2.output);
     assert.match(run2.output, /does not run on this Pi/);
     assert.equal(existsSync(inRoot(pi2, 'opt/fleetkit/node')), false, 'no half-installed node');
@@ -228,13 +255,13 @@ describe('first-boot scripts on a stand-in Pi (mount namespace, chroot)', {
     assert.ok(wants(pi2, 'fleetkit-setup.service'));
   });
 
-  test('firstrun.sh, Raspberry Pi OS branches: userconf names the user, raspi-config the country', (t) => {
+  test('firstrun.sh, Raspberry Pi OS branches: userconf names the user, raspi-config the country', async (t) => {
     const dir = cardCopy('firstrun-rpi');
-    swapBuild(dir, readFileSync(x64.file), `node-v${x64.version}-linux-x64.tgz`);
+    swapBuild(dir, standInBuild(arm64.version), `node-v${arm64.version}-linux-arm64.tgz`);
     const pi = makePi('firstrun-rpi');
     mkdirSync(inRoot(pi, 'etc/NetworkManager'), { recursive: true });
     // The stand-ins: userconf renames uid 1000 on a Pi; here it creates the user, and both log.
-    const run = runOnPi(pi, dir, 'sh /boot/firmware/firstrun.sh', {
+    const run = await runOnPi(pi, dir, 'sh /boot/firmware/firstrun.sh', {
       'usr/lib/userconf-pi/userconf':
         '#!/bin/sh\nprintf "userconf %s [%s]\\n" "$1" "$2" >> /var/log/stand-ins.log\nid "$1" >/dev/null 2>&1 || useradd -m -s /bin/bash "$1"\n',
       'usr/bin/raspi-config': '#!/bin/sh\nprintf "raspi-config %s\\n" "$*" >> /var/log/stand-ins.log\n',
@@ -269,11 +296,12 @@ describe('first-boot scripts on a stand-in Pi (mount namespace, chroot)', {
     assert.match(readFileSync(inRoot(pi, 'var/log/fleetkit-firstrun.log'), 'utf8'), /installed Node\.js v/);
   });
 
-  test('firstrun.sh on plain Debian: no userconf, so useradd; wpa_supplicant without NetworkManager', () => {
+  test('firstrun.sh on plain Debian: no userconf, so useradd; wpa_supplicant without NetworkManager', async () => {
     const dir = cardCopy('firstrun-debian');
+    swapBuild(dir, standInBuild(arm64.version), `node-v${arm64.version}-linux-arm64.tgz`);
     const pi = makePi('firstrun-debian');
     rmSync(inRoot(pi, 'etc/NetworkManager'), { recursive: true, force: true });
-    const run = runOnPi(pi, dir, 'sh /boot/firmware/firstrun.sh');
+    const run = await runOnPi(pi, dir, 'sh /boot/firmware/firstrun.sh');
     assert.equal(run.code, 0, run.output);
     assert.match(
       readFileSync(inRoot(pi, 'etc/passwd'), 'utf8'),
@@ -286,11 +314,114 @@ describe('first-boot scripts on a stand-in Pi (mount namespace, chroot)', {
     const wpa = readFileSync(inRoot(pi, 'etc/wpa_supplicant/wpa_supplicant.conf'), 'utf8');
     assert.match(wpa, /^country=GB$/m);
     assert.match(wpa, new RegExp(`^ssid=${Buffer.from('venue').toString('hex')}$`, 'm'));
-    // The arm64 build does not run on this x86-64 machine (unless binfmt_misc runs it under qemu): either
-    // way install.sh made a choice, and it is written in the log.
     const log = readFileSync(inRoot(pi, 'var/log/fleetkit-firstrun.log'), 'utf8');
-    assert.match(log, /installed Node\.js v|does not run on this Pi/);
+    assert.match(
+      log,
+      new RegExp(`installed Node\\.js v${arm64.version.replaceAll('.', '\\.')} from the card`),
+    );
+    assert.ok(wants(pi, 'fleetkit-agent.service'));
     assert.equal(existsSync(path.join(dir, 'firstrun.sh')), false);
     assert.equal(readlinkSync(path.join(pi.root, 'bin')), 'usr/bin');
+  });
+
+  test("setup.sh: the Pi's own node 20+ is linked; else nodejs.org's build, checked against SHASUMS256.txt", async (t) => {
+    // A stand-in for nodejs.org/dist (FLEETKIT_NODE_MIRROR): the official layout, a small stand-in node.
+    const version = /^NODE_DIST=v(\S+)$/m.exec(
+      readFileSync(path.join(card, 'fleetkit/setup.sh'), 'utf8'),
+    )![1]!;
+    const dist = path.join(work, 'mirror', `v${version}`);
+    const folder = `node-v${version}-linux-x64`;
+    mkdirSync(path.join(dist, folder, 'bin'), { recursive: true });
+    writeFileSync(path.join(dist, folder, 'bin/node'), `#!/bin/sh\necho v${version}\n`);
+    chmodSync(path.join(dist, folder, 'bin/node'), 0o755);
+    const tarball = execFileSync('tar', ['-czf', '-', '-C', dist, folder]);
+    const file = `${folder}.tar.gz`;
+    writeFileSync(path.join(dist, file), tarball);
+    const shasums = (data: Buffer) =>
+      `${sha256(Buffer.from('other'))}  node-v${version}-linux-arm64.tar.gz\n${sha256(data)}  ${file}\n`;
+    writeFileSync(path.join(dist, 'SHASUMS256.txt'), shasums(tarball));
+    const asked: string[] = [];
+    const server = createServer((request, response) => {
+      asked.push(request.url ?? '');
+      try {
+        response.end(
+          readFileSync(
+            path.join(work, 'mirror', decodeURIComponent(request.url ?? '').replace(/^\/dist\//, '')),
+          ),
+        );
+      } catch {
+        response.statusCode = 404;
+        response.end();
+      }
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(() => server.close());
+    const env = { FLEETKIT_NODE_MIRROR: `http://127.0.0.1:${(server.address() as AddressInfo).port}/dist` };
+    const systemctl = '#!/bin/sh\nprintf "systemctl %s\\n" "$*" >> /var/log/stand-ins.log\n';
+    const noNode = ['usr/bin/node', 'usr/local/bin/node'];
+
+    // This machine's node (20+) is on the PATH: linked, nothing downloaded.
+    const linked = makePi('setup-link');
+    // setup.sh as install.sh would have put it in /opt/fleetkit: run from the card here.
+    const link2 = await runOnPi(
+      linked,
+      cardCopy('setup-link-2'),
+      'sh /boot/firmware/fleetkit/setup.sh',
+      {
+        'usr/bin/systemctl': systemctl,
+      },
+      { env },
+    );
+    assert.equal(link2.code, 0, link2.output);
+    assert.match(link2.output, /linked this Pi's own node \(\/usr\/bin\/node, v\d+/);
+    assert.ok(lstatSync(inRoot(linked, 'opt/fleetkit/node/bin/node')).isSymbolicLink());
+    assert.deepEqual(asked, [], 'nothing downloaded');
+    const calls = readFileSync(inRoot(linked, 'var/log/stand-ins.log'), 'utf8');
+    assert.match(calls, /^systemctl enable --now fleetkit-agent\.service$/m);
+    assert.match(calls, /^systemctl disable fleetkit-setup\.service$/m, 'it turns itself off');
+
+    // No node at all: the build from the mirror, its checksum checked, unpacked in one move.
+    const fresh = makePi('setup-download');
+    const download = await runOnPi(
+      fresh,
+      cardCopy('setup-download'),
+      'sh /boot/firmware/fleetkit/setup.sh',
+      {
+        'usr/bin/systemctl': systemctl,
+      },
+      { env, hide: noNode },
+    );
+    assert.equal(download.code, 0, download.output);
+    assert.match(
+      download.output,
+      new RegExp(`installed ${file.replaceAll('.', '\\.')} in /opt/fleetkit/node`),
+    );
+    assert.deepEqual(asked, [`/dist/v${version}/SHASUMS256.txt`, `/dist/v${version}/${file}`]);
+    assert.equal(execFileSync(inRoot(fresh, 'opt/fleetkit/node/bin/node')).toString(), `v${version}\n`);
+    assert.match(
+      download.output,
+      new RegExp(`the agent runs on Node\\.js v${version.replaceAll('.', '\\.')}`),
+    );
+
+    // A download that does not match SHASUMS256.txt is not installed, and the unit tries again later.
+    writeFileSync(path.join(dist, 'SHASUMS256.txt'), shasums(Buffer.from('something else')));
+    const tampered = makePi('setup-tampered');
+    const refused = await runOnPi(
+      tampered,
+      cardCopy('setup-tampered'),
+      'sh /boot/firmware/fleetkit/setup.sh',
+      {
+        'usr/bin/systemctl': systemctl,
+      },
+      { env, hide: noNode },
+    );
+    assert.equal(refused.code, 1, refused.output);
+    assert.match(
+      refused.output,
+      /does not match nodejs\.org's SHASUMS256\.txt: not installed, trying again in a minute/,
+    );
+    assert.equal(existsSync(inRoot(tampered, 'opt/fleetkit/node')), false);
+    assert.equal(existsSync(inRoot(tampered, 'var/log/stand-ins.log')), false, 'the agent is not started');
   });
 });

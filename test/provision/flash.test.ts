@@ -344,7 +344,8 @@ describe('fleetkit flash on an image file', () => {
       assertShellSyntax(script, first.get(script)!);
     const setup = first.get('fleetkit/setup.sh')!.toString();
     assert.match(setup, new RegExp(`^NODE_DIST=v${arm64.version.replaceAll('.', '\\.')}$`, 'm'));
-    assert.match(setup, /https:\/\/nodejs\.org\/dist\/\$NODE_DIST/);
+    assert.match(setup, /^NODE_MIRROR=\$\{FLEETKIT_NODE_MIRROR:-https:\/\/nodejs\.org\/dist\}$/m);
+    assert.match(setup, /base="\$NODE_MIRROR\/\$NODE_DIST"/);
     assert.match(setup, /SHASUMS256\.txt/);
     assert.doesNotMatch(setup, /nodesource|apt-get/i, 'no NodeSource, no Debian nodejs');
     assert.match(
