@@ -4,12 +4,16 @@ import { installMissing, manualInstall, ProvisionError } from '../apt.ts';
 import { findOnPath } from '../stores/paths.ts';
 import { run } from './run.ts';
 
-export type FlashTool = 'mtools' | 'dosfstools' | 'fdisk' | 'python3-yaml';
+export type FlashTool = 'mtools' | 'dosfstools' | 'fdisk' | 'python3-yaml' | 'systemd-analyze' | 'curl';
 
 /** What `fleetkit flash --image` needs: mtools edits the FAT partition inside the image file, no root. */
 export const FLASH_TOOLS: readonly FlashTool[] = ['mtools'];
 /** What its test needs besides: mkfs.vfat and sfdisk build a disk image, python3-yaml reads the YAML back. */
 export const TEST_TOOLS: readonly FlashTool[] = ['mtools', 'dosfstools', 'fdisk', 'python3-yaml'];
+/** The unit check (flash-units.test.ts): systemd-analyze verify, from Debian's systemd. */
+export const UNIT_TEST_TOOLS: readonly FlashTool[] = ['systemd-analyze'];
+/** The first-boot scripts' test (flash-scripts.test.ts): setup.sh downloads with curl, as on a Pi. */
+export const SCRIPT_TEST_TOOLS: readonly FlashTool[] = ['curl'];
 
 interface ToolCheck {
   /** The Debian package. */
@@ -32,6 +36,8 @@ const CHECKS: Record<FlashTool, ToolCheck> = {
   mtools: { debianPackage: 'mtools', present: programs('mcopy', 'mdir', 'mtype', 'mmd', 'mdel') },
   dosfstools: { debianPackage: 'dosfstools', present: programs('mkfs.vfat') },
   fdisk: { debianPackage: 'fdisk', present: programs('sfdisk') },
+  'systemd-analyze': { debianPackage: 'systemd', present: programs('systemd-analyze') },
+  curl: { debianPackage: 'curl', present: programs('curl') },
   // Debian's own python3: a python3 first on PATH (pyenv, a venv) may lack the module.
   'python3-yaml': {
     debianPackage: 'python3-yaml',

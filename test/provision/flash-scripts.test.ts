@@ -28,6 +28,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { main } from '../../provision/flash/main.ts';
+import { ensureTools, SCRIPT_TEST_TOOLS } from '../../provision/flash/tools.ts';
 import { type NodeBuild, nodeBuild } from '../../provision/node/index.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -151,6 +152,7 @@ describe('first-boot scripts on a stand-in Pi (mount namespace, chroot)', {
 }, () => {
   before(async () => {
     const log = (line: string) => process.stderr.write(`# ${line}\n`);
+    await ensureTools(SCRIPT_TEST_TOOLS, { log });
     [arm64, x64] = [await nodeBuild('arm64', { log }), await nodeBuild('x64', { log })];
     card = path.join(work, 'flashed');
     mkdirSync(card);

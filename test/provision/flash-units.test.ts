@@ -7,10 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { installPaths } from '../../device/unit.ts';
 import { STORE_KINDS } from '../../lib/registry/index.ts';
 import { setupUnit } from '../../provision/flash/agent-files.ts';
+import { ensureTools, UNIT_TEST_TOOLS } from '../../provision/flash/tools.ts';
 import { planUnits, renderUnit } from '../../provision/stores/systemd.ts';
 
 const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze';
@@ -48,6 +49,9 @@ function verify(root: string, units: Record<string, string>) {
 }
 
 describe('systemd-analyze verify', () => {
+  // Debian's systemd package, installed only when missing (as root, or with sudo -n).
+  before(() => ensureTools(UNIT_TEST_TOOLS, { log: (line) => process.stderr.write(`# ${line}\n`) }));
+
   test("the agent's unit and flash's setup unit, with Node.js at the unit's absolute path", (t) => {
     const on = installPaths();
     const agentUnit = readFileSync(new URL('../../device/fleetkit-agent.service', import.meta.url), 'utf8');
