@@ -30,8 +30,8 @@ import { $quiet } from './zx.ts';
  * What this script installs: the three stores, Debian's Chromium for the page's browser tests, and qemu-user
  * with the ARM libraries and debootstrap for the agent's ARM tests (provision/qemu.ts).
  */
-export type Installable = StoreKind | 'chromium' | 'qemu';
-export const installables: readonly Installable[] = [...storeKinds, 'chromium', 'qemu'];
+export type Installable = StoreKind | 'chromium' | 'qemu' | 'strace';
+export const installables: readonly Installable[] = [...storeKinds, 'chromium', 'qemu', 'strace'];
 
 export interface InstallOptions {
   /** Default: the three stores. */
@@ -125,6 +125,13 @@ function stepFor(kind: Installable, opts: InstallOptions): Step {
         plan: 'installing qemu-user-static, the arm64 and armhf libraries and debootstrap from Debian (for the ARM tests)',
         installed: qemuInstalled,
         install: installQemu,
+      };
+    case 'strace':
+      return {
+        kind: 'strace',
+        plan: 'installing strace from Debian (the agent test that watches for files written: test/device/field-agent.test.ts)',
+        installed: async () => ((await missingPackages(['strace'])).length > 0 ? undefined : 'strace'),
+        install: async (log) => void (await installMissing(['strace'], { log })),
       };
     case 'etcd':
     case 'zookeeper':
@@ -272,7 +279,7 @@ function consulStep(mirrorOverride: string | undefined): Step {
   };
 }
 
-interface Mirror {
+export interface Mirror {
   uri: string;
   signedBy?: string;
 }
@@ -281,7 +288,7 @@ interface Mirror {
  * The Debian mirror this machine already uses for its own release (a local mirror or proxy works
  * offline where deb.debian.org does not), with its keyring; deb.debian.org when none is found.
  */
-async function debianMirror(): Promise<Mirror> {
+export async function debianMirror(): Promise<Mirror> {
   const codename = (await fs.readFile('/etc/os-release', 'utf8').catch(() => ''))
     .match(/^VERSION_CODENAME=(\S+)$/m)?.[1]
     ?.replace(/"/g, '');
