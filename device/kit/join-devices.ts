@@ -135,8 +135,8 @@ export class JoinedDevice {
 
   /** Until its page answers (true) or it exited or took too long (false). */
   private async serving(): Promise<boolean> {
-    const deadline = Date.now() + SERVING_TIMEOUT_MS;
-    while (this.running && Date.now() < deadline) {
+    const deadline = performance.now() + SERVING_TIMEOUT_MS;
+    while (this.running && performance.now() < deadline) {
       // Its own page: on a shared machine the port may answer for another attendee's device.
       if (
         await this.status().then(

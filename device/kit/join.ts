@@ -34,7 +34,10 @@ const PROMPT_HELP = 'commands: stress NAME-2 80 [SECONDS] · status · quit   (C
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 class Join {
+  /** Wall time: compared with the records' registeredAt (join-view.ts). */
   private readonly since = Date.now();
+  /** For the durations said: a clock step (NTP) meanwhile does not change them. */
+  private readonly sinceMs = performance.now();
   private readonly ids: string[];
   private view: JoinView | undefined;
   private stores: KitStores | undefined;
@@ -143,6 +146,8 @@ class Join {
       FLEET_LABELS: `attendee=${name},laptop=${laptop}`,
       // Its own CPU, not the laptop's: then "least loaded" means something among the devices.
       FLEET_LOAD_FROM: 'process',
+      // A laptop's LEDs are not the devices' to drive (several devices share it).
+      FLEET_LED_ROOT: 'off',
       ...(load > 0 ? { FLEET_STRESS: String(load) } : {}),
       // A few devices per laptop: every load change may go to Consul at once (see docs/stores.md).
       FLEET_CONSUL_LOAD_INTERVAL: '0',
@@ -184,7 +189,7 @@ class Join {
       if (entry.holder !== 'ours' || this.shown.has(key)) continue;
       this.shown.add(key);
       if (this.phase === 'starting')
-        say(`  ${entry.id} is in ${entry.store} (${seconds(Date.now() - this.since)} after join)`);
+        say(`  ${entry.id} is in ${entry.store} (${seconds(performance.now() - this.sinceMs)} after join)`);
     }
     this.tellEarlierRuns(named);
     if (this.phase === 'starting' && this.shown.size === this.ids.length * this.view.stores.length)
@@ -206,16 +211,16 @@ class Join {
   private slowNotices(liveness: LivenessSettings): NodeJS.Timeout {
     const windows = (this.view?.stores ?? []).map((s) => livenessWindowMs(s, liveness));
     const firstAfterMs = 20_000 + Math.max(0, ...windows);
-    let next = Date.now() + firstAfterMs;
+    let next = performance.now() + firstAfterMs;
     return setInterval(() => {
-      if (Date.now() < next || this.phase !== 'starting') return;
-      next = Date.now() + 30_000;
+      if (performance.now() < next || this.phase !== 'starting') return;
+      next = performance.now() + 30_000;
       void this.tellMissing();
     }, 1000);
   }
 
   private async tellMissing(): Promise<void> {
-    say(`  still waiting after ${seconds(Date.now() - this.since)}:`);
+    say(`  still waiting after ${seconds(performance.now() - this.sinceMs)}:`);
     for (const device of this.devices) {
       const missing = (this.view?.stores ?? []).filter((s) => !this.shown.has(`${device.id} ${s}`));
       if (missing.length === 0) continue;
@@ -267,7 +272,7 @@ class Join {
   private welcome(): void {
     const stores = this.view?.stores ?? [];
     say(
-      `\njoined in ${seconds(Date.now() - this.since)}: ${this.ids.length} device(s) of "${this.config.name}" in ${stores.join(', ')}`,
+      `\njoined in ${seconds(performance.now() - this.sinceMs)}: ${this.ids.length} device(s) of "${this.config.name}" in ${stores.join(', ')}`,
     );
     for (const device of this.devices.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true })))
       say(`  ${device.id.padEnd(this.config.name.length + 4)} ${device.url}`);

@@ -80,6 +80,8 @@ export class SimFleet {
       FLEET_LOG_LEVEL: 'info',
       // Many devices share this machine: each reports its own process, which its stress loads.
       FLEET_LOAD_FROM: 'process',
+      // Many agents on one machine: none drives its activity LED (a Pi as control host has one).
+      FLEET_LED_ROOT: 'off',
       ...(options.labels ? { FLEET_LABELS: options.labels } : {}),
     };
     const ids = Array.from({ length: options.count }, (_, i) => `sim-${i + 1}`);
