@@ -1,8 +1,10 @@
 // The agent bundle run as a Pi runs it, on this x86-64 machine: the official Node build for arm64 or armv7l
-// under qemu-user (`qemu-aarch64-static -L /usr/aarch64-linux-gnu node --lite-mode fleetkit-agent.mjs`),
+// under qemu-user with the unit's node flags (`qemu-aarch64-static -L /usr/aarch64-linux-gnu node --lite-mode
+// fleetkit-agent.mjs`),
 // called directly (no binfmt_misc). The emulator comes from `npm run stores:install -- qemu`.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -29,6 +31,13 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** Where the tests unpack the `node` of the kit's cached builds (provision/node/, .cache/node). */
 const UNPACKED = path.join(ROOT, '.cache', 'arm-node');
+
+/** A temp folder, removed when this process exits. */
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), prefix));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 export interface ArmNode {
   arch: ArmArch;
@@ -76,7 +85,7 @@ export async function emulatedNodeVersion(build: ArmNode): Promise<string> {
 /** The agent bundle (npm run build:agent's dist/fleetkit-agent.mjs), built once into a temp folder. */
 let bundle: Promise<string> | undefined;
 export function agentBundle(): Promise<string> {
-  bundle ??= mkdtemp(path.join(tmpdir(), 'fleetkit-arm-bundle-')).then(async (dir) => {
+  bundle ??= tempDir('fleetkit-arm-bundle-').then(async (dir) => {
     const built = await buildAgent(dir);
     return built.file;
   });
@@ -89,7 +98,7 @@ export function agentBundle(): Promise<string> {
  */
 export async function startEmulatedAgent(build: ArmNode, env: Record<string, string>): Promise<RunningAgent> {
   const file = await agentBundle();
-  const cwd = await mkdtemp(path.join(tmpdir(), 'fleetkit-arm-pi-'));
+  const cwd = await tempDir('fleetkit-arm-pi-');
   const [program, args] = emulated(build.arch, build.node, [...unitNodeFlags(), file]);
   return await startAgent(env, { program, command: args, cwd, waitUntilServing: false });
 }
