@@ -593,7 +593,11 @@ describe('the agent in the field', { timeout: 180_000, concurrency: true }, () =
     );
     t.diagnostic(`page serving, no route, ${noRoute} ms after start`);
     const page = execFileSync('ip', ['netns', 'exec', host.ns, 'curl', '-sf', `http://127.0.0.1:${PORT}/`]);
-    assert.match(page.toString(), /no route to the stores/);
+    // The status the page starts from (its script shows network.problem): no host, the reason.
+    assert.match(
+      page.toString(),
+      /"host":null,.*"network":\{"host":null,"source":"none","problem":"no route to any store/,
+    );
     // Several address checks later, still the same process: no exit, no restart by systemd.
     await new Promise((r) => setTimeout(r, 2500));
     assert.equal(agent.exited(), false, `still running (output: ${agent.output().slice(-500)})`);
