@@ -264,6 +264,10 @@ describe('first boot of a flashed card, offline, chrooted under qemu-aarch64', {
   });
 
   test('firstrun.sh, with no network but the stores: user, hostname, key, the agent and Node where the unit expects them; it removes itself', async (t) => {
+    // Offline: the Pi's namespace has one route, to the control host's link, and no default route.
+    const routes = (await run('ip', ['netns', 'exec', NETNS, 'ip', 'route'])).stdout;
+    assert.doesNotMatch(routes, /^default/m, `no default route on the Pi: ${routes}`);
+    assert.match(routes, new RegExp(`dev ${PI_LINK}`));
     const rootfs = await freshPi('pi-firstrun');
     const { stdout, ms } = await runOnThePi(rootfs, ['/bin/sh', '/boot/firmware/firstrun.sh']);
     t.diagnostic(`firstrun.sh ran in ${ms} ms (chrooted, emulated)`);
