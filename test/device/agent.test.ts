@@ -6,24 +6,19 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildAgent } from '../../device/build.ts';
 import { unitNodeFlags } from '../../device/unit.ts';
-import {
-  createRegistry,
-  type InstanceWatch,
-  type Registry,
-  STORE_KINDS,
-  type StoreKind,
-} from '../../lib/registry/index.ts';
+import { STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
 import { startStore } from '../../provision/stores/index.ts';
 import { FLEETKIT, type RunningAgent, startAgent, TEST_WINDOWS_MS } from '../support/agents.ts';
 import { eventually } from '../support/eventually.ts';
 import { rawStore } from '../support/raw-store.ts';
+import { StoreWatcher } from '../support/store-views.ts';
 import { startThreeStores, type ThreeStores } from '../support/stores.ts';
 
 const WINDOWS_MS = TEST_WINDOWS_MS;
 
 describe('fleetkit agent', { timeout: 300_000 }, () => {
   let stores: ThreeStores;
-  const registries: Registry[] = [];
+  const watcher = new StoreWatcher(() => stores);
   const agents: RunningAgent[] = [];
   let counter = 0;
 
@@ -33,29 +28,12 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
 
   after(async () => {
     for (const agent of agents) agent.child.kill('SIGKILL');
-    await Promise.all(registries.map((r) => r.close()));
+    await watcher.close();
     await stores?.stop();
   });
 
   /** A namespace per test, and a watcher of the service in each store. */
-  function fleet() {
-    const namespace = `agent${process.pid}n${++counter}`;
-    const views = {} as Record<StoreKind, InstanceWatch>;
-    const clients = {} as Record<StoreKind, Registry>;
-    for (const kind of STORE_KINDS) {
-      const registry = createRegistry({ store: kind, endpoints: stores[kind].endpoints, namespace });
-      registries.push(registry);
-      clients[kind] = registry;
-      views[kind] = registry.watchInstances('web');
-    }
-    const passingEverywhere = (id: string) =>
-      STORE_KINDS.every((k) => views[k].get(id)?.health === 'passing');
-    const goneFrom = (kind: StoreKind, id: string) => {
-      const seen = views[kind].get(id);
-      return seen === undefined || seen.health === 'critical';
-    };
-    return { namespace, views, clients, passingEverywhere, goneFrom };
-  }
+  const fleet = () => watcher.watch(`agent${process.pid}n${++counter}`);
 
   async function agent(namespace: string, id: string, env: Record<string, string> = {}) {
     const running = await startAgent({

@@ -20,14 +20,7 @@ import { pathToFileURL } from 'node:url';
 import type { AgentStatus } from '../../device/agent.ts';
 import { buildAgent } from '../../device/build.ts';
 import { unitNodeFlags } from '../../device/unit.ts';
-import {
-  createRegistry,
-  type InstanceWatch,
-  parseEndpoints,
-  type Registry,
-  STORE_KINDS,
-  type StoreKind,
-} from '../../lib/registry/index.ts';
+import { type InstanceWatch, parseEndpoints, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
 import { canUseNamespaces } from '../../provision/sim/netns.ts';
 import {
   FLEETKIT,
@@ -38,6 +31,7 @@ import {
 } from '../support/agents.ts';
 import { eventually } from '../support/eventually.ts';
 import { freePort } from '../support/ports.ts';
+import { StoreWatcher } from '../support/store-views.ts';
 import { startThreeStores, type ThreeStores } from '../support/stores.ts';
 
 // Names of our own ("fkf..."), apart from the simulated fleet's fk-N / fkhN / fkbr0 that its
@@ -155,7 +149,7 @@ globalThis.Date = SteppedDate;
 describe('the agent in the field', { timeout: 180_000, concurrency: true }, () => {
   let stores: ThreeStores;
   let dir: string;
-  const registries: Registry[] = [];
+  const watcher = new StoreWatcher(() => stores);
   const children: ChildProcess[] = [];
   /** Agents run under strace: not our children's children once strace is gone. */
   const pids: number[] = [];
@@ -175,26 +169,13 @@ describe('the agent in the field', { timeout: 180_000, concurrency: true }, () =
         process.kill(pid, 'SIGKILL');
       } catch {}
     }
-    await Promise.all(registries.map((r) => r.close()));
+    await watcher.close();
     for (const h of hosts) removeHost(h.ns, h.hostLink);
     await stores?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function fleet() {
-    const namespace = `field${process.pid}n${++counter}`;
-    const views = {} as Record<StoreKind, InstanceWatch>;
-    const clients = {} as Record<StoreKind, Registry>;
-    for (const kind of STORE_KINDS) {
-      const registry = createRegistry({ store: kind, endpoints: stores[kind].endpoints, namespace });
-      registries.push(registry);
-      clients[kind] = registry;
-      views[kind] = registry.watchInstances('web');
-    }
-    const passingEverywhere = (id: string) =>
-      STORE_KINDS.every((k) => views[k].get(id)?.health === 'passing');
-    return { namespace, views, clients, passingEverywhere };
-  }
+  const fleet = () => watcher.watch(`field${process.pid}n${++counter}`);
 
   async function agent(
     env: Record<string, string>,

@@ -6,16 +6,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { type StressReply, sendStress } from '../../device/stress-message.ts';
-import {
-  createRegistry,
-  type InstanceWatch,
-  type Registry,
-  STORE_KINDS,
-  type StoreKind,
-} from '../../lib/registry/index.ts';
+import { type InstanceWatch, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
 import { type RunningAgent, startAgent } from '../support/agents.ts';
 import { launchBrowser, openPage } from '../support/browser.ts';
 import { eventually } from '../support/eventually.ts';
+import { StoreWatcher } from '../support/store-views.ts';
 import { startThreeStores, type ThreeStores } from '../support/stores.ts';
 
 const ID = 'stressed-1';
@@ -33,7 +28,7 @@ describe('fleetkit agent: a load told over its IPC channel', { timeout: 180_000 
   let stores: ThreeStores;
   let agent: RunningAgent;
   let browser: Browser;
-  const registries: Registry[] = [];
+  const watcher = new StoreWatcher(() => stores);
   const views = {} as Record<StoreKind, InstanceWatch>;
   const namespace = `stress${process.pid}`;
 
@@ -70,11 +65,7 @@ describe('fleetkit agent: a load told over its IPC channel', { timeout: 180_000 
   before(async () => {
     stores = await startThreeStores();
     browser = await launchBrowser();
-    for (const kind of STORE_KINDS) {
-      const registry = createRegistry({ store: kind, endpoints: stores[kind].endpoints, namespace });
-      registries.push(registry);
-      views[kind] = registry.watchInstances('web');
-    }
+    Object.assign(views, watcher.watch(namespace).views);
     agent = await startAgent(
       {
         ...stores.env(),
@@ -96,7 +87,7 @@ describe('fleetkit agent: a load told over its IPC channel', { timeout: 180_000 
   after(async () => {
     agent?.child.kill('SIGKILL');
     await browser?.close();
-    await Promise.all(registries.map((r) => r.close()));
+    await watcher.close();
     await stores?.stop();
   });
 

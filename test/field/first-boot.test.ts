@@ -26,20 +26,14 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { installPaths } from '../../device/unit.ts';
-import {
-  createRegistry,
-  DEFAULT_PORTS,
-  type InstanceWatch,
-  type Registry,
-  STORE_KINDS,
-  type StoreKind,
-} from '../../lib/registry/index.ts';
+import { DEFAULT_PORTS, type InstanceWatch, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
 import { main as flashMain } from '../../provision/flash/main.ts';
 import { ensureTools, findProgram, TEST_TOOLS } from '../../provision/flash/tools.ts';
 import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import { eventually } from '../support/eventually.ts';
 import { ensureQemu } from '../support/qemu.ts';
 import { copyRootfs, mountSystemDirs, removeRootfs } from '../support/rootfs.ts';
+import { StoreWatcher } from '../support/store-views.ts';
 
 const run = promisify(execFile);
 const work = mkdtempSync(path.join(tmpdir(), 'fleetkit-first-boot-'));
@@ -142,8 +136,8 @@ const inRoot = (rootfs: string, file: string) => path.join(rootfs, file.replace(
 
 describe('first boot of a flashed card, offline, chrooted under qemu-aarch64', { timeout: 1_800_000 }, () => {
   const stores = {} as Record<StoreKind, StoreProcess>;
-  const registries: Registry[] = [];
-  const views = {} as Record<StoreKind, InstanceWatch>;
+  const watcher = new StoreWatcher(() => stores);
+  let views: Record<StoreKind, InstanceWatch>;
   let image: string;
   let sshKey: string;
   let flashOut = '';
@@ -174,11 +168,7 @@ describe('first boot of a flashed card, offline, chrooted under qemu-aarch64', {
       startStore('consul', { host: CONTROL_HOST, ports: { http: DEFAULT_PORTS.consul } }),
     ]);
     for (const store of started) stores[store.kind] = store;
-    for (const kind of STORE_KINDS) {
-      const registry = createRegistry({ store: kind, endpoints: stores[kind].endpoints, namespace: 'fleet' });
-      registries.push(registry);
-      views[kind] = registry.watchInstances('web');
-    }
+    views = watcher.watch('fleet').views;
     sshKey = ed25519PublicKey();
     writeFileSync(path.join(work, 'key.pub'), `${sshKey}\n`);
     image = await makeCard();
@@ -206,7 +196,7 @@ describe('first boot of a flashed card, offline, chrooted under qemu-aarch64', {
 
   after(async () => {
     agent?.kill('SIGKILL');
-    await Promise.all(registries.map((r) => r.close()));
+    await watcher.close();
     await Promise.all(Object.values(stores).map((s) => s.stop({ removeData: true })));
     await run('ip', ['netns', 'del', NETNS]).catch(() => undefined);
     await run('ip', ['link', 'del', HOST_LINK]).catch(() => undefined);

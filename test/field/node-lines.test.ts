@@ -11,7 +11,6 @@ import { promisify } from 'node:util';
 import { buildAgent } from '../../device/build.ts';
 import { buildKit } from '../../device/kit/build.ts';
 import { unitNodeFlags } from '../../device/unit.ts';
-import { createRegistry, type InstanceWatch, type Registry, STORE_KINDS } from '../../lib/registry/index.ts';
 import {
   endOfLifeDate,
   ltsStart,
@@ -23,6 +22,7 @@ import {
 import { type RunningAgent, startAgent } from '../support/agents.ts';
 import { eventually } from '../support/eventually.ts';
 import { startServer } from '../support/servers.ts';
+import { StoreWatcher } from '../support/store-views.ts';
 import { startThreeStores, type ThreeStores } from '../support/stores.ts';
 
 const run = promisify(execFile);
@@ -59,7 +59,7 @@ describe(`the kit on the current Node.js LTS lines (${LINES.join(', ')})`, { tim
   let work: string;
   let agentFile: string;
   let kitFile: string;
-  const registries: Registry[] = [];
+  const watcher = new StoreWatcher(() => stores);
   const agents: RunningAgent[] = [];
 
   before(async () => {
@@ -72,7 +72,7 @@ describe(`the kit on the current Node.js LTS lines (${LINES.join(', ')})`, { tim
 
   after(async () => {
     for (const agent of agents) agent.child.kill('SIGKILL');
-    await Promise.all(registries.map((r) => r.close()));
+    await watcher.close();
     await stores?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   });
@@ -88,13 +88,9 @@ describe(`the kit on the current Node.js LTS lines (${LINES.join(', ')})`, { tim
       const { stdout } = await run(node, ['--version']);
       assert.equal(stdout.trim(), `v${build.version}`);
 
-      const namespace = `lines${process.pid}n${major}`;
-      const views = {} as Record<(typeof STORE_KINDS)[number], InstanceWatch>;
-      for (const kind of STORE_KINDS) {
-        const registry = createRegistry({ store: kind, endpoints: stores[kind].endpoints, namespace });
-        registries.push(registry);
-        views[kind] = registry.watchInstances('web');
-      }
+      const { namespace, passingEverywhere, absentEverywhere } = watcher.watch(
+        `lines${process.pid}n${major}`,
+      );
       const id = `node-${major}`;
       const agent = await startAgent(
         { ...stores.env(), FLEET_NAMESPACE: namespace, FLEET_DEVICE_ID: id },
@@ -102,21 +98,13 @@ describe(`the kit on the current Node.js LTS lines (${LINES.join(', ')})`, { tim
       );
       agents.push(agent);
       // 20 s: three times the slowest start seen here (a cold Node with --lite-mode: up to 5 s under load).
-      const took = await eventually(
-        `${id} passing in every store`,
-        () => STORE_KINDS.every((k) => views[k].get(id)?.health === 'passing'),
-        { timeoutMs: 20_000 },
-      );
+      const took = await eventually(`${id} passing in every store`, () => passingEverywhere(id), {
+        timeoutMs: 20_000,
+      });
       assert.equal((await agent.status()).id, id);
       agent.child.kill('SIGTERM');
       assert.deepEqual(await agent.exited, { code: 143, signal: null }, agent.stderr());
-      await eventually(
-        'gone from every store',
-        () => STORE_KINDS.every((k) => views[k].get(id) === undefined),
-        {
-          timeoutMs: 10_000,
-        },
-      );
+      await eventually('gone from every store', () => absentEverywhere(id), { timeoutMs: 10_000 });
 
       const kit = await run(node, [kitFile, '--help'], { cwd: work });
       assert.match(kit.stdout, /Usage: node fleetkit\.mjs <command>/);

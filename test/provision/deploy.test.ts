@@ -23,13 +23,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { unitNodeFlags } from '../../device/unit.ts';
 import { shellWord as shellQuote } from '../../lib/cli/shell-quote.ts';
-import {
-  createRegistry,
-  type InstanceWatch,
-  type Registry,
-  STORE_KINDS,
-  type StoreKind,
-} from '../../lib/registry/index.ts';
+import { type InstanceWatch, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
 import { parseHostSpec } from '../../provision/deploy/hosts.ts';
 import { ensureDebianPackages, ensureSshServer } from '../../provision/deploy/tools.ts';
 import { type NodeBuild, nodeBuild } from '../../provision/node/index.ts';
@@ -37,6 +31,7 @@ import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import { TEST_LIVENESS_ENV } from '../support/agents.ts';
 import { eventually } from '../support/eventually.ts';
 import { freePort } from '../support/ports.ts';
+import { StoreWatcher } from '../support/store-views.ts';
 
 const DEPLOY = fileURLToPath(new URL('../../provision/deploy/main.ts', import.meta.url));
 const UNIT = fileURLToPath(new URL('../../device/fleetkit-agent.service', import.meta.url));
@@ -92,8 +87,8 @@ function alive(pid: number): boolean {
 
 describe('fleetkit deploy', { timeout: 300_000 }, () => {
   const stores = {} as Record<StoreKind, StoreProcess>;
-  const views = {} as Record<StoreKind, InstanceWatch>;
-  const registries: Registry[] = [];
+  const watcher = new StoreWatcher(() => stores);
+  let views: Record<StoreKind, InstanceWatch>;
   const namespace = `deploy${process.pid}`;
   let work: string;
   let sshd: ChildProcess;
@@ -151,10 +146,8 @@ describe('fleetkit deploy', { timeout: 300_000 }, () => {
     const started = await storesStarted;
     STORE_KINDS.forEach((kind, i) => {
       stores[kind] = started[i]!;
-      const registry = createRegistry({ store: kind, endpoints: stores[kind].endpoints, namespace });
-      registries.push(registry);
-      views[kind] = registry.watchInstances('web');
     });
+    views = watcher.watch(namespace).views;
   });
 
   after(async () => {
@@ -170,7 +163,7 @@ describe('fleetkit deploy', { timeout: 300_000 }, () => {
       sshd.kill('SIGTERM');
       await once(sshd, 'exit');
     }
-    await Promise.all(registries.map((r) => r.close()));
+    await watcher.close();
     await Promise.all(Object.values(stores).map((s) => s.stop({ removeData: true })));
     if (work) await rm(work, { recursive: true, force: true });
   });

@@ -13,18 +13,13 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { buildAgent } from '../../device/build.ts';
 import { unitNodeFlags } from '../../device/unit.ts';
-import {
-  createRegistry,
-  type InstanceWatch,
-  type Registry,
-  STORE_KINDS,
-  type StoreKind,
-} from '../../lib/registry/index.ts';
+import { type InstanceWatch, type Registry, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
 import { installStores } from '../../provision/install-stores.ts';
 import { nodeBuild } from '../../provision/node/index.ts';
 import { type ArmArch, emulated } from '../../provision/qemu.ts';
 import { type RunningAgent, startAgent } from './agents.ts';
 import { eventually } from './eventually.ts';
+import { StoreWatcher } from './store-views.ts';
 import { startThreeStores, type ThreeStores } from './stores.ts';
 
 const run = promisify(execFile);
@@ -122,10 +117,10 @@ export function emulatedAgentSuite(arch: ArmArch, bounds: EmulatedSuiteBounds): 
     let stores: ThreeStores;
     let build: ArmNode;
     let agent: RunningAgent | undefined;
-    const registries: Registry[] = [];
-    const views = {} as Record<StoreKind, InstanceWatch>;
-    const clients = {} as Record<StoreKind, Registry>;
+    const watcher = new StoreWatcher(() => stores);
     const namespace = `arm${arch}${process.pid}`;
+    let views: Record<StoreKind, InstanceWatch>;
+    let clients: Record<StoreKind, Registry>;
     const id = `pi-${arch}`;
 
     before(async () => {
@@ -133,17 +128,12 @@ export function emulatedAgentSuite(arch: ArmArch, bounds: EmulatedSuiteBounds): 
       [stores, build] = await Promise.all([startThreeStores(), armNode(arch), agentBundle()]).then(
         ([s, b]) => [s, b] as const,
       );
-      for (const kind of STORE_KINDS) {
-        const registry = createRegistry({ store: kind, endpoints: stores[kind].endpoints, namespace });
-        registries.push(registry);
-        clients[kind] = registry;
-        views[kind] = registry.watchInstances('web');
-      }
+      ({ views, clients } = watcher.watch(namespace));
     });
 
     after(async () => {
       agent?.child.kill('SIGKILL');
-      await Promise.all(registries.map((r) => r.close()));
+      await watcher.close();
       await stores?.stop();
     });
 
