@@ -335,16 +335,29 @@ describe('the agent in the field', { timeout: 180_000, concurrency: true }, () =
       Number(/^write_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? Number.NaN);
     await new Promise((r) => setTimeout(r, 500));
 
-    // Steady state: 6 s (6 load measurements, Consul's check every second, keepalives, pings).
-    const before = { bytes: writeBytes(), logged: out.length, traced: readFileSync(trace, 'utf8').length };
-    await new Promise((r) => setTimeout(r, 6000));
-    const bytes = writeBytes() - before.bytes;
-    const logged = out.slice(before.logged);
-    const traced = readFileSync(trace, 'utf8').slice(before.traced);
-    t.diagnostic(`steady state, 6 s: ${bytes} bytes to storage, ${logged.length} bytes of log`);
-    assert.ok(f.passingEverywhere('quiet-pi'), 'registered all along');
-    assert.equal(bytes, 0, 'no byte sent to storage by the agent in steady state (/proc/<pid>/io)');
-    assert.equal(logged, '', 'nothing logged in steady state (the journal may be on the card)');
+    // Steady state: 6 s (6 load measurements, Consul's check every second, keepalives, pings). Under
+    // strace on a loaded 2-core machine a store's stream may time out and the agent reconnect (and say
+    // so): that window is not steady, and the next one is measured, up to 4. No window may write a byte.
+    let steady: { bytes: number; logged: string; traced: string } | undefined;
+    const windows: string[] = [];
+    for (let window = 0; window < 4 && !steady; window++) {
+      const before = { bytes: writeBytes(), logged: out.length, traced: readFileSync(trace, 'utf8').length };
+      await new Promise((r) => setTimeout(r, 6000));
+      const measured = {
+        bytes: writeBytes() - before.bytes,
+        logged: out.slice(before.logged),
+        traced: readFileSync(trace, 'utf8').slice(before.traced),
+      };
+      windows.push(`${measured.bytes} bytes to storage, ${measured.logged.length} bytes of log`);
+      assert.equal(measured.bytes, 0, 'no byte sent to storage by the agent (/proc/<pid>/io)');
+      if (measured.logged === '' && f.passingEverywhere('quiet-pi')) steady = measured;
+    }
+    t.diagnostic(`6 s windows: ${windows.join('; ')}`);
+    assert.ok(
+      steady,
+      `a steady 6 s, registered everywhere with nothing logged (the journal may be on the card):\n${out.slice(-1500)}`,
+    );
+    const { traced } = steady;
 
     // To the agent itself: strace, told SIGTERM, would detach and leave it running.
     process.kill(pid, 'SIGTERM');
@@ -390,11 +403,17 @@ describe('the agent in the field', { timeout: 180_000, concurrency: true }, () =
     assert.equal((await ledOf(a))?.state, 'registered');
     assert.equal((await ledOf(a))?.name, 'ACT');
 
-    // A color: 3 blinks, seen in brightness, then the heartbeat again.
+    // A color: 3 blinks, seen in brightness, then the heartbeat again. Sampled from the write until the
+    // heartbeat is back after the blinks (about 1 s; the color itself may take seconds to arrive under
+    // load: 15 s in all).
     const seen: string[] = [];
+    let blinked = false;
     const sampling = (async () => {
-      const end = performance.now() + 1800;
+      const end = performance.now() + 15_000;
       while (performance.now() < end) {
+        const trigger = read(one, 'trigger');
+        if (trigger === 'none') blinked = true;
+        else if (blinked && trigger === 'heartbeat') return;
         const v = read(one, 'brightness');
         if (v !== '' && seen.at(-1) !== v) seen.push(v);
         await new Promise((r) => setTimeout(r, 5));
@@ -402,10 +421,9 @@ describe('the agent in the field', { timeout: 180_000, concurrency: true }, () =
     })();
     await f.clients.zookeeper.setConfig('color', 'orange');
     await sampling;
+    assert.ok(blinked, 'the LED left its heartbeat to blink');
     assert.equal(seen.filter((v) => v === '1').length, 3, `3 blinks: ${seen.join(' ')}`);
-    await eventually('back to the heartbeat', async () => read(one, 'trigger') === 'heartbeat', {
-      timeoutMs: 2000,
-    });
+    assert.equal(read(one, 'trigger'), 'heartbeat', 'back to the heartbeat');
 
     // The same id from another device: that one shows the conflict pattern.
     const two = tree('two');
