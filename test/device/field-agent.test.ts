@@ -12,7 +12,15 @@
 // One set of stores for all, the tests side by side (each its own store namespace and device ids).
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -451,14 +459,23 @@ describe('the agent in the field', { timeout: 180_000, concurrency: true }, () =
       FLEET_LED_ROOT: three,
       FLEET_CONSUL: `http://127.0.0.1:${await freePort()}`,
     });
-    await eventually('unreachable: timer', async () => read(three, 'trigger') === 'timer', {
-      timeoutMs: 15_000,
-    });
-    assert.equal(read(three, 'delay_on'), '100');
-    assert.equal(read(three, 'delay_off'), '100');
-    const led = await ledOf(c);
-    assert.equal(led?.state, 'unreachable');
-    assert.match(led?.shown ?? '', /fast blink/);
+    // The trigger is written first, then its delays (a real kernel makes those files with the trigger).
+    const delay = (file: string) => (existsSync(path.join(three, 'ACT', file)) ? read(three, file) : '');
+    // The status says what was written once the last write is done: both are waited for.
+    await eventually(
+      'unreachable: timer, 100 ms on, 100 ms off, and the status says fast blink',
+      async () => {
+        const led = await ledOf(c);
+        return (
+          read(three, 'trigger') === 'timer' &&
+          delay('delay_on') === '100' &&
+          delay('delay_off') === '100' &&
+          led?.state === 'unreachable' &&
+          /fast blink/.test(led.shown)
+        );
+      },
+      { timeoutMs: 15_000 },
+    );
     assert.match(await (await fetch(c.url)).text(), /"led":\{"name":"ACT","state":"unreachable"/);
 
     // SIGTERM: the LED gets its own trigger back.
