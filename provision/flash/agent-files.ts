@@ -49,6 +49,34 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 NODE_BUILD=${node ? shellWord(node.fileName) : "''"}
 NODE_DIR=${on.nodeDir}
 log() { printf 'fleetkit install: %s\\n' "$*"; }
+# The official Node.js builds link libatomic.so.1 (Debian's libatomic1), which Raspberry Pi OS has and a
+# minimal Debian lacks: the card carries one for its build's architecture, installed only when node needs it.
+LIBATOMIC=/usr/local/lib/libatomic.so.1
+ldconfig_run() {
+  if command -v ldconfig >/dev/null 2>&1; then ldconfig "$@"; else /sbin/ldconfig "$@"; fi
+}
+# node_out: what \`node --version\` printed (its error when it failed).
+node_runs() { node_out=$("$1" --version 2>&1); }
+# Its error names libatomic.so.1, or the loader's cache has none.
+lacks_libatomic() {
+  case "$1" in *libatomic.so.1*) return 0 ;; esac
+  ! ldconfig_run -p 2>/dev/null | grep -q 'libatomic\\.so\\.1 '
+}
+install_libatomic() {
+  if [ ! -f "$HERE/libatomic.so.1" ]; then
+    log "this system has no libatomic.so.1, which Node.js needs, and the card carries none: install Debian's libatomic1"
+    return 1
+  fi
+  if ! (cd "$HERE" && sha256sum -c --quiet libatomic.so.1.sha256); then
+    log "libatomic.so.1 on the card does not match its checksum (a damaged card?): not installed"
+    return 1
+  fi
+  install -d -m 755 /usr/local/lib &&
+    install -m 644 "$HERE/libatomic.so.1" "$LIBATOMIC.fleetkit-new" &&
+    mv -f "$LIBATOMIC.fleetkit-new" "$LIBATOMIC" &&
+    ldconfig_run || return 1
+  log "this system has no libatomic.so.1, which Node.js needs: installed the card's copy as $LIBATOMIC (ldconfig run)"
+}
 # --start (cloud-init, network up): start it now, where systemd runs (not in a chroot).
 start_now() {
   if [ "$2" != "--start" ]; then return 0; fi
@@ -73,8 +101,23 @@ if [ -n "$NODE_BUILD" ] && [ -f "$HERE/$NODE_BUILD" ]; then
     rm -rf "$NODE_DIR.fleetkit-new"
     mkdir -p "$NODE_DIR.fleetkit-new"
     # The official build as npm packs it (package/bin/node): the binary and its licence are all the agent needs.
-    if tar -xzf "$HERE/$NODE_BUILD" -C "$NODE_DIR.fleetkit-new" --strip-components=1 package/bin/node package/LICENSE &&
-      version=$("$NODE_DIR.fleetkit-new/bin/node" --version 2>/dev/null); then
+    version=
+    node_out=
+    if tar -xzf "$HERE/$NODE_BUILD" -C "$NODE_DIR.fleetkit-new" --strip-components=1 package/bin/node package/LICENSE; then
+      if node_runs "$NODE_DIR.fleetkit-new/bin/node"; then
+        version=$node_out
+      elif lacks_libatomic "$node_out" && install_libatomic; then
+        if node_runs "$NODE_DIR.fleetkit-new/bin/node"; then
+          version=$node_out
+        else
+          # Not what it lacked (another architecture?): the system is left as it was.
+          rm -f "$LIBATOMIC"
+          ldconfig_run || true
+          log "Node.js still does not run with $LIBATOMIC ($node_out): removed it again"
+        fi
+      fi
+    fi
+    if [ -n "$version" ]; then
       rm -rf "$NODE_DIR.fleetkit-old"
       if [ -e "$NODE_DIR" ] || [ -L "$NODE_DIR" ]; then mv "$NODE_DIR" "$NODE_DIR.fleetkit-old"; fi
       mv "$NODE_DIR.fleetkit-new" "$NODE_DIR"
@@ -83,7 +126,7 @@ if [ -n "$NODE_BUILD" ] && [ -f "$HERE/$NODE_BUILD" ]; then
       log "installed Node.js $version from the card ($NODE_BUILD) in $NODE_DIR"
     else
       rm -rf "$NODE_DIR.fleetkit-new"
-      log "$NODE_BUILD does not run on this Pi (a 64-bit build on a 32-bit system?): fleetkit-setup.service downloads one"
+      log "$NODE_BUILD does not run on this Pi (a 64-bit build on a 32-bit system?$(printf '%s\\n' "$node_out" | sed -n '1s/^/ It said: /p')): fleetkit-setup.service downloads one"
     fi
   else
     log "$NODE_BUILD does not match its checksum (a damaged card?): fleetkit-setup.service downloads Node.js instead"

@@ -9,6 +9,7 @@ import { type BadSettingsOptions, configOrExit, printBadSettings } from '../../l
 import { errorMessage, parseEndpoints } from '../../lib/registry/index.ts';
 import { isProvisionError } from '../apt.ts';
 import { chooseNodeVersion, NodeBuildError, nodeBuild, PIN_EXPECTED } from '../node/index.ts';
+import { LIBATOMIC_SOURCES, libatomic } from '../node/libatomic.ts';
 import { type BootWriter, directoryWriter } from './boot-writer.ts';
 import { imageWriter } from './fat-image.ts';
 import { type CardArch, imageArch } from './node-on-card.ts';
@@ -119,7 +120,7 @@ export async function main(
       await boot.remove(name);
     }
     for (const note of plan.notes) out(`note: ${note}`);
-    summary(config, boot.description, changed.length, plan.files.length, started, node.said, out);
+    summary(config, boot.description, changed.length, plan.files.length, started, node, out);
     return 0;
   } catch (error) {
     if (isProvisionError(error)) {
@@ -140,7 +141,7 @@ export async function main(
 }
 
 type NodeOutcome =
-  | { plan: NodePlan; said: string }
+  | { plan: NodePlan; said: string; libatomicSaid?: string }
   | { issue: { field: string; expected: string } }
   | { failed: true };
 
@@ -180,12 +181,26 @@ async function planNode(config: FlashConfig, boot: BootWriter, output: FlashOutp
     const build = await nodeBuild(arch, { version: config.node.version, log: out });
     if (build.endOfLife) err(`warning: ${eolNote(build.version, build.endOfLifeDate)}`);
     const data = await readFile(build.file);
+    // The build links libatomic.so.1: the card carries it for a Pi whose image lacks it. Without it the
+    // card still works wherever the image has libatomic1 (Raspberry Pi OS does): said, not an error.
+    const atomic = await libatomic(arch, { log: out });
+    const atomicSaid =
+      'missing' in atomic
+        ? `NOT on the card (${atomic.missing}): the Pi's image must provide libatomic1 (Raspberry Pi OS does)`
+        : `libatomic.so.1 for ${arch} on the card (from Debian's ${LIBATOMIC_SOURCES[arch].debianPackage}), installed at first boot only if the Pi lacks it`;
+    if ('missing' in atomic) {
+      out(
+        `note: no libatomic.so.1 for ${arch} to put on the card (${atomic.missing}). Node.js needs it: the Pi's image must provide Debian's libatomic1 (the usual Raspberry Pi OS does; a minimal Debian does not). Run flash again with apt-get and a network once to carry it.`,
+      );
+    }
     return {
       plan: {
         build: { version: build.version, arch, data, sha256: build.sha256 },
+        libatomic: 'missing' in atomic ? undefined : { data: atomic.data, sha256: atomic.sha256 },
         dist: `v${build.version}`,
       },
       said: `Node.js ${build.version} for ${arch} on the card (${build.reason}${build.endOfLife ? `; END OF LIFE since ${build.endOfLifeDate}` : ''}), installed at first boot with no network`,
+      libatomicSaid: atomicSaid,
     };
   } catch (error) {
     if (!(error instanceof NodeBuildError)) throw error;
@@ -226,7 +241,7 @@ function summary(
   written: number,
   total: number,
   started: number,
-  nodeSaid: string,
+  node: { said: string; libatomicSaid?: string },
   out: (line: string) => void,
 ) {
   const host = config.controlHost;
@@ -253,7 +268,8 @@ function summary(
     ['control host', `${host}: ${stores}`],
     ['first boot', styles[config.style]],
     ['agent', 'fleetkit/ on the boot partition, installed at first boot'],
-    ['Node.js', nodeSaid],
+    ['Node.js', node.said],
+    ...(node.libatomicSaid ? [['libatomic', node.libatomicSaid] as [string, string]] : []),
   ];
   const width = Math.max(...rows.map(([name]) => name.length));
   out(`\nfleetkit flash: done in ${seconds(started)}: ${where}`);

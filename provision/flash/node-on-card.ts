@@ -59,6 +59,16 @@ export function nodeFileNames(version: string, arch: CardArch): { tgz: string; s
   return { tgz, sha256: `${tgz}.sha256` };
 }
 
+/**
+ * libatomic.so.1 for the build's architecture (provision/node/libatomic.ts), with a .sha256 beside it:
+ * install.sh installs it as /usr/local/lib/libatomic.so.1 only when the card's node does not run for lack
+ * of it. One name whatever the architecture: a later run replaces it.
+ */
+export const LIBATOMIC_FILES = {
+  lib: `${AGENT_DIR}/libatomic.so.1`,
+  sha256: `${AGENT_DIR}/libatomic.so.1.sha256`,
+} as const;
+
 /** fleetkit/node-v*.tgz(.sha256) of earlier runs that are not `keep`: a card carries one build. */
 export function staleNodeFiles(namesInAgentDir: readonly string[], keep: readonly string[]): string[] {
   return namesInAgentDir

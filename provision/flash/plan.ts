@@ -4,7 +4,7 @@ import { AGENT_DIR, agentEnv, FLASH_MARKER, installScript, setupScript, setupUni
 import type { BootWriter } from './boot-writer.ts';
 import { cloudInitFiles } from './cloud-init.ts';
 import { editCmdline, FIRSTRUN_FILE, firstrunScript } from './firstrun.ts';
-import { type CardArch, nodeFileNames, staleNodeFiles } from './node-on-card.ts';
+import { type CardArch, LIBATOMIC_FILES, nodeFileNames, staleNodeFiles } from './node-on-card.ts';
 import type { FlashConfig } from './settings.ts';
 
 /** The agent bundle as device/build.ts writes it. */
@@ -30,6 +30,8 @@ export interface CardNodeBuild {
 /** What the card carries of Node.js: a build, or the nodejs.org folder setup.sh downloads from. */
 export interface NodePlan {
   build: CardNodeBuild | undefined;
+  /** libatomic.so.1 for the build's architecture (which links it), when the control host could get one. */
+  libatomic?: { data: Buffer; sha256: string };
   /** nodejs.org/dist/<dist>: v26.12.1, or latest-v22.x. */
   dist: string;
 }
@@ -84,6 +86,16 @@ export async function planBootFiles(
         data: Buffer.from(`${node.build.sha256}  ${names.tgz.slice(AGENT_DIR.length + 1)}\n`),
       },
     );
+  }
+  const libatomicOnCard = (await boot.list(AGENT_DIR)).includes('libatomic.so.1');
+  if (node.build && node.libatomic) {
+    files.push(
+      { name: LIBATOMIC_FILES.lib, data: node.libatomic.data },
+      { name: LIBATOMIC_FILES.sha256, data: Buffer.from(`${node.libatomic.sha256}  libatomic.so.1\n`) },
+    );
+  } else if (libatomicOnCard) {
+    // An earlier run's copy, perhaps for another architecture: not left behind.
+    removals.push(LIBATOMIC_FILES.lib, LIBATOMIC_FILES.sha256);
   }
   const staleBuilds = staleNodeFiles(await boot.list(AGENT_DIR), names ? [names.tgz, names.sha256] : []);
   const cardNode =

@@ -12,6 +12,7 @@ export interface RunResult {
 export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
+  cwd?: string;
 }
 
 export function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
@@ -19,6 +20,7 @@ export function run(command: string, args: readonly string[], options: RunOption
     const child = spawn(command, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: options.env ?? process.env,
+      cwd: options.cwd,
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];

@@ -225,6 +225,84 @@ describe('first-boot scripts on a stand-in Pi (mount namespace, chroot)', {
     assert.equal(execFileSync(node, ['--version']).toString().trim(), `v${x64.version}`);
   });
 
+  test("install.sh: a node that cannot find libatomic.so.1 gets the card's copy in /usr/local/lib, and runs with it", async (t) => {
+    // The x64 build links libatomic.so.1 as the arm builds do: with this machine's copy hidden in the
+    // stand-in's /usr (as a minimal Debian lacks it), its loader fails as a Pi's would. The card carries
+    // this machine's libatomic.so.1 here (the x86-64 one, so that it loads), with its .sha256.
+    const libDir = '/usr/lib/x86_64-linux-gnu';
+    const hidden = readdirSync(libDir)
+      .filter((name) => name.startsWith('libatomic.so.1'))
+      .map((name) => `${libDir.slice(1)}/${name}`);
+    assert.ok(hidden.length > 0, `libatomic.so.1 in ${libDir} (Debian's libatomic1)`);
+    const lib = readFileSync(`${libDir}/libatomic.so.1`);
+    const putLibatomic = (dir: string, data: Buffer, sum = sha256(data)) => {
+      writeFileSync(path.join(dir, 'fleetkit/libatomic.so.1'), data);
+      writeFileSync(path.join(dir, 'fleetkit/libatomic.so.1.sha256'), `${sum}  libatomic.so.1\n`);
+    };
+    const tgz = readFileSync(x64.file);
+    const x64Name = `node-v${x64.version}-linux-x64.tgz`;
+    const dir = cardCopy('install-libatomic');
+    assert.ok(existsSync(path.join(dir, 'fleetkit/libatomic.so.1')), 'flash put one on the card');
+    swapBuild(dir, tgz, x64Name);
+    putLibatomic(dir, lib);
+    const pi = makePi('install-libatomic');
+    // First the build's node as it is, to show the library is missing; then install.sh.
+    const probe = `mkdir -p /tmp/probe && tar -xzf /boot/firmware/fleetkit/${x64Name} -C /tmp/probe package/bin/node && { /tmp/probe/package/bin/node --version || echo "probe: node failed"; }`;
+    const run = await runOnPi(
+      pi,
+      dir,
+      `${probe}; sh /boot/firmware/fleetkit/install.sh`,
+      {},
+      { hide: hidden },
+    );
+    t.diagnostic(`the probe and install.sh in ${run.ms} ms`);
+    assert.equal(run.code, 0, run.output);
+    assert.match(run.output, /libatomic\.so\.1: cannot open shared object file[\s\S]*probe: node failed/);
+    assert.match(
+      run.output,
+      /this system has no libatomic\.so\.1, which Node\.js needs: installed the card's copy as \/usr\/local\/lib\/libatomic\.so\.1 \(ldconfig run\)/,
+    );
+    assert.match(run.output, new RegExp(`installed Node\\.js v${x64.version} from the card`));
+    assert.ok(wants(pi, 'fleetkit-agent.service'), 'the agent is enabled');
+    assert.equal(wants(pi, 'fleetkit-setup.service'), false, 'no download needed');
+    // /usr/local in the stand-in is the overlay's upper folder: the card's bytes, nothing else there.
+    assert.equal(sha256(readFileSync(path.join(pi.upper, 'local/lib/libatomic.so.1'))), sha256(lib));
+    // And the kit's node loads it from there (its memory map names the file), ldconfig's cache saying so.
+    const used = await runOnPi(
+      pi,
+      dir,
+      `/opt/fleetkit/node/bin/node -p "require('fs').readFileSync('/proc/self/maps','utf8').match(/\\S*libatomic\\S*/)[0]"; ldconfig -p | grep libatomic`,
+      {},
+      { hide: hidden },
+    );
+    assert.equal(used.code, 0, used.output);
+    assert.match(used.output, /^\/usr\/local\/lib\/libatomic\.so\.1$/m);
+    assert.match(used.output, /libatomic\.so\.1 \(libc6,x86-64\) => \/usr\/local\/lib\/libatomic\.so\.1/);
+    assert.doesNotMatch(used.output, /x86_64-linux-gnu\/libatomic/, 'the hidden copy stays hidden');
+
+    // A copy that does not match its checksum is not installed: the download fallback instead.
+    const damaged = cardCopy('install-libatomic-damaged');
+    swapBuild(damaged, tgz, x64Name);
+    putLibatomic(damaged, lib, sha256(Buffer.from('another library')));
+    const pi2 = makePi('install-libatomic-damaged');
+    const refused = await runOnPi(
+      pi2,
+      damaged,
+      'sh /boot/firmware/fleetkit/install.sh',
+      {},
+      { hide: hidden },
+    );
+    assert.equal(refused.code, 0, refused.output);
+    assert.match(
+      refused.output,
+      /libatomic\.so\.1 on the card does not match its checksum \(a damaged card\?\): not installed/,
+    );
+    assert.match(refused.output, /does not run on this Pi .*It said: .*libatomic\.so\.1/);
+    assert.equal(existsSync(path.join(pi2.upper, 'local/lib/libatomic.so.1')), false);
+    assert.equal(existsSync(inRoot(pi2, 'opt/fleetkit/node')), false);
+    assert.ok(wants(pi2, 'fleetkit-setup.service'));
+  });
+
   test('install.sh: a damaged build, or one that does not run here, leaves it to fleetkit-setup.service', async () => {
     const damaged = cardCopy('install-damaged');
     const tgz = path.join(damaged, `fleetkit/node-v${arm64.version}-linux-arm64.tgz`);
@@ -255,6 +333,9 @@ describe('first-boot scripts on a stand-in Pi (mount namespace, chroot)', {
     assert.equal(existsSync(inRoot(pi2, 'opt/fleetkit/node')), false, 'no half-installed node');
     assert.equal(existsSync(inRoot(pi2, 'opt/fleetkit/node.fleetkit-new')), false);
     assert.ok(wants(pi2, 'fleetkit-setup.service'));
+    // This system has libatomic.so.1 (ldconfig -p lists it) and the error does not name it: left alone.
+    assert.doesNotMatch(run2.output, /libatomic/);
+    assert.equal(existsSync(path.join(pi2.upper, 'local/lib/libatomic.so.1')), false);
   });
 
   test('firstrun.sh, Raspberry Pi OS branches: userconf names the user, raspi-config the country', async (t) => {

@@ -26,6 +26,12 @@ import { yamlString } from '../../provision/flash/quote.ts';
 import { wpaPsk } from '../../provision/flash/settings.ts';
 import { ensureTools, findProgram, TEST_TOOLS } from '../../provision/flash/tools.ts';
 import { type NodeBuild, nodeBuild } from '../../provision/node/index.ts';
+import {
+  type Libatomic,
+  type LibatomicArch,
+  libatomic,
+  libatomicProblem,
+} from '../../provision/node/libatomic.ts';
 
 const work = mkdtempSync(path.join(tmpdir(), 'fleetkit-flash-test-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -48,6 +54,8 @@ let toolsNote = '';
 /** The builds flash puts on cards, from the kit's cache (fetched with npm the first time). */
 let arm64: NodeBuild;
 let armv7l: NodeBuild;
+/** libatomic.so.1 for each (Debian's cross packages, cached beside the builds). */
+const atomics = {} as Record<LibatomicArch, Libatomic>;
 
 // Every suite waits for this: the Debian tools installed (only when missing) and a key file made.
 const ready = (async () => {
@@ -57,6 +65,11 @@ const ready = (async () => {
   programs = { sfdisk: (await findProgram('sfdisk'))!, mkfsVfat: (await findProgram('mkfs.vfat'))! };
   const log = (line: string) => process.stderr.write(`# ${line}\n`);
   [arm64, armv7l] = [await nodeBuild('arm64', { log }), await nodeBuild('armv7l', { log })];
+  for (const arch of ['arm64', 'armv7l'] as const) {
+    const got = await libatomic(arch, { log });
+    assert.ok(!('missing' in got), `libatomic.so.1 for ${arch}: ${'missing' in got ? got.missing : ''}`);
+    atomics[arch] = got;
+  }
   toolsNote += `; Node.js builds ready in ${Date.now() - started} ms (arm64 ${arm64.version} from ${arm64.source}, armv7l ${armv7l.version} from ${armv7l.source})`;
   sshKeyLine = `${ed25519PublicKey()} ${KEY_COMMENT}`;
   sshKeyFile = path.join(work, 'id_ed25519.pub');
@@ -187,6 +200,14 @@ function firstrunValues(script: string): Record<string, string> {
 
 const countOf = (text: string, part: string) => text.split(part).length - 1;
 
+/** The ELF header read here, byte by byte: EI_CLASS (64- or 32-bit) and e_machine (aarch64 183, ARM 40). */
+function assertElf(data: Buffer, arch: LibatomicArch) {
+  assert.equal(data.subarray(0, 4).toString('latin1'), '\x7fELF');
+  assert.equal(data[4], arch === 'arm64' ? 2 : 1, 'EI_CLASS');
+  assert.equal(data.readUInt16LE(16), 3, 'e_type: a shared object');
+  assert.equal(data.readUInt16LE(18), arch === 'arm64' ? 183 : 40, 'e_machine');
+}
+
 // Each test here reads the image one flash made (in `before`), or a copy of it when it flashes again:
 // any one of them passes alone (--test-name-pattern) or in any order.
 describe('fleetkit flash on an image file', () => {
@@ -214,7 +235,8 @@ describe('fleetkit flash on an image file', () => {
     assert.equal(run.code, 0, run.err);
     assert.match(run.out, /building the agent bundle/);
     assert.match(run.out, new RegExp(`\\[1/\\d+\\] fleetkit/node-v${arm64.version}-linux-arm64\\.tgz`));
-    assert.match(run.out, /\[3\/\d+\] fleetkit\/fleetkit-agent\.mjs/);
+    assert.match(run.out, /\[3\/\d+\] fleetkit\/libatomic\.so\.1 /);
+    assert.match(run.out, /\[5\/\d+\] fleetkit\/fleetkit-agent\.mjs/);
     assert.match(run.out, /done in .*partition 1 \(FAT32, 64 MiB at 4 MiB\)/);
     assert.deepEqual(
       [...first.keys()],
@@ -227,6 +249,8 @@ describe('fleetkit flash on an image file', () => {
         'fleetkit/fleetkit-agent.service',
         'fleetkit/fleetkit-setup.service',
         'fleetkit/install.sh',
+        'fleetkit/libatomic.so.1',
+        'fleetkit/libatomic.so.1.sha256',
         `fleetkit/node-v${arm64.version}-linux-arm64.tgz`,
         `fleetkit/node-v${arm64.version}-linux-arm64.tgz.sha256`,
         'fleetkit/setup.sh',
@@ -360,7 +384,7 @@ describe('fleetkit flash on an image file', () => {
     const run = await flash(['--image', again, ...goodSettings()]);
     t.diagnostic(`second run: ${run.ms} ms`);
     assert.equal(run.code, 0, run.err);
-    assert.match(run.out, /writing 0 files \(13 already as they should be\)/);
+    assert.match(run.out, /writing 0 files \(15 already as they should be\)/);
     assert.deepEqual(hashes(imageFiles(again)), hashes(first));
     assert.equal(imageHash(again), before);
     assert.equal(countOf(first.get('cmdline.txt')!.toString(), 'systemd.run='), 1);
@@ -616,6 +640,22 @@ describe('fleetkit flash on a mounted boot partition (--boot DIR)', () => {
     );
     const listing = execFileSync('tar', ['-tzf', tgz]).toString().split('\n');
     assert.ok(listing.includes('package/bin/node'), 'npm packs the binary as package/bin/node');
+
+    // libatomic.so.1, which the build links: the cached copy byte for byte, an aarch64 shared object.
+    const lib = readFileSync(path.join(dir, 'fleetkit/libatomic.so.1'));
+    assert.equal(sha256(lib), sha256(readFileSync(atomics.arm64.file)));
+    assertElf(lib, 'arm64');
+    assert.equal(
+      readFileSync(path.join(dir, 'fleetkit/libatomic.so.1.sha256'), 'utf8'),
+      `${sha256(lib)}  libatomic.so.1\n`,
+    );
+    execFileSync('sha256sum', ['-c', '--quiet', 'libatomic.so.1.sha256'], {
+      cwd: path.join(dir, 'fleetkit'),
+    });
+    assert.match(
+      run.out,
+      /^ {2}libatomic +libatomic\.so\.1 for arm64 on the card \(from Debian's libatomic1-arm64-cross\), installed at first boot only if the Pi lacks it$/m,
+    );
   });
 
   test("the image's kernels choose the build: 32-bit gets armv7l (flagged end of life), 64-bit arm64", async () => {
@@ -640,6 +680,9 @@ describe('fleetkit flash on a mounted boot partition (--boot DIR)', () => {
       ),
     );
     assert.match(run.out, /for armv7l on the card \(the newest armv7l build there is; END OF LIFE since/);
+    const lib32 = readFileSync(path.join(thirtyTwo, 'fleetkit/libatomic.so.1'));
+    assert.equal(sha256(lib32), sha256(readFileSync(atomics.armv7l.file)));
+    assertElf(lib32, 'armv7l');
 
     // --node-arch overrides what the kernels say; the earlier build goes first, to make room.
     const forced = await flash(['--boot', thirtyTwo, ...goodSettings(), '--node-arch', 'arm64']);
@@ -653,6 +696,7 @@ describe('fleetkit flash on a mounted boot partition (--boot DIR)', () => {
       assert.equal(existsSync(path.join(thirtyTwo, name)), false, name);
     }
     assert.equal(sha256(readFileSync(path.join(thirtyTwo, cardNames(arm64)[0]!))), arm64.sha256);
+    assertElf(readFileSync(path.join(thirtyTwo, 'fleetkit/libatomic.so.1')), 'arm64');
 
     const sixtyFour = makeBootDir('bootfs-arm64');
     for (const kernel of ['kernel8.img', 'kernel_2712.img']) writeFileSync(path.join(sixtyFour, kernel), 'k');
@@ -673,6 +717,8 @@ describe('fleetkit flash on a mounted boot partition (--boot DIR)', () => {
       [],
       'no Node.js build left on the card',
     );
+    assert.equal(existsSync(path.join(dir, 'fleetkit/libatomic.so.1')), false, 'nor its libatomic.so.1');
+    assert.equal(existsSync(path.join(dir, 'fleetkit/libatomic.so.1.sha256')), false);
     assert.match(
       run.out,
       /Node\.js +none on the card \(--no-node-from-card\): the Pi downloads v[\d.]+ for linux-arm64/,
@@ -764,6 +810,26 @@ describe('fleetkit flash on a mounted boot partition (--boot DIR)', () => {
 });
 
 describe('the parts', () => {
+  test("libatomic: the ELF check refuses this machine's x86-64 copy and the other ARM's; offline with no cache says why", async () => {
+    await ready;
+    const x86 = readFileSync('/usr/lib/x86_64-linux-gnu/libatomic.so.1');
+    assert.match(libatomicProblem(x86, 'arm64')!, /ELF machine 62, not 183/);
+    assert.match(libatomicProblem(readFileSync(atomics.arm64.file), 'armv7l')!, /64-bit file, not 32-bit/);
+    assert.match(libatomicProblem(readFileSync(atomics.armv7l.file), 'arm64')!, /32-bit file, not 64-bit/);
+    assert.equal(libatomicProblem(Buffer.from('#!/bin/sh\n'.padEnd(64)), 'arm64'), 'not an ELF file');
+    assert.equal(libatomicProblem(readFileSync(atomics.armv7l.file), 'armv7l'), undefined);
+    const empty = mkdtempSync(path.join(work, 'empty-cache-'));
+    const none = await libatomic('arm64', { cacheDir: empty, offline: true });
+    assert.ok('missing' in none && /none cached/.test(none.missing));
+    // A damaged cached copy is not used.
+    copyFileSync(atomics.arm64.file, path.join(empty, 'libatomic-arm64.so.1'));
+    writeFileSync(
+      path.join(empty, 'libatomic-arm64.so.1.sha256'),
+      `${'0'.repeat(64)}  libatomic-arm64.so.1\n`,
+    );
+    assert.ok('missing' in (await libatomic('arm64', { cacheDir: empty, offline: true })));
+  });
+
   test('shellQuote: sh reads back exactly the text', () => {
     const texts = [`it's`, `"$(id)" \`x\` \\ ;|&<>*?[]{}~#!`, 'new\nline\ttab', "''", '', 'é 😀'];
     for (const text of texts) {
