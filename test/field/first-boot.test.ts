@@ -7,6 +7,8 @@
 // Measured here (rootfs cached; debootstrap the first time took 489 s, 85 s of it the first stage): copying
 // the root filesystem and the card 1-2.4 s, firstrun.sh 11.0 s, user-data's runcmd 7.7 s, the agent
 // registered in all three stores 9.1 s after ExecStart and was gone 0.3 s after SIGTERM; 49 s in all.
+// The firstrun copy has no libatomic1 (its libatomic.so.1* removed, ldconfig run), as a minimal Debian:
+// install.sh installs the card's copy in /usr/local/lib and the agent's node maps it (44.7 s in all here).
 // This is Debian, not Raspberry Pi OS: userconf and raspi-config are covered by flash's script-level tests.
 // Needs root (debootstrap, chroot, network namespaces), as `npm run test:field` has in CI.
 import assert from 'node:assert/strict';
@@ -32,7 +34,7 @@ import { ensureTools, findProgram, TEST_TOOLS } from '../../provision/flash/tool
 import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import { eventually } from '../support/eventually.ts';
 import { ensureQemu } from '../support/qemu.ts';
-import { copyRootfs, mountSystemDirs, removeRootfs } from '../support/rootfs.ts';
+import { copyRootfs, mountSystemDirs, removeLibatomic, removeRootfs } from '../support/rootfs.ts';
 import { StoreWatcher } from '../support/store-views.ts';
 
 const run = promisify(execFile);
@@ -251,6 +253,14 @@ describe('first boot of a flashed card, offline, chrooted under qemu-aarch64', {
       env: mtoolsEnv,
     }).toString();
     assert.match(listing, /node-v\d+\.\d+\.\d+-linux-arm64\.tgz\.sha256/);
+    // libatomic.so.1, which the build links, for aarch64 (ELF header: 64-bit, e_machine 183).
+    assert.match(listing, /^::\/fleetkit\/libatomic\.so\.1\.sha256$/m);
+    const lib = execFileSync('mtype', ['-i', `${image}@@${FAT_OFFSET}`, '::/fleetkit/libatomic.so.1'], {
+      env: mtoolsEnv,
+    });
+    assert.equal(lib.subarray(0, 4).toString('latin1'), '\x7fELF');
+    assert.equal(lib[4], 2, 'EI_CLASS: 64-bit');
+    assert.equal(lib.readUInt16LE(18), 183, 'e_machine: aarch64');
   });
 
   test('firstrun.sh, with no network but the stores: user, hostname, key, the agent and Node where the unit expects them; it removes itself', async (t) => {
@@ -259,6 +269,11 @@ describe('first boot of a flashed card, offline, chrooted under qemu-aarch64', {
     assert.doesNotMatch(routes, /^default/m, `no default route on the Pi: ${routes}`);
     assert.match(routes, new RegExp(`dev ${PI_LINK}`));
     const rootfs = await freshPi('pi-firstrun');
+    // This Pi's image lacks libatomic1 (a minimal Debian): the card's copy must make its Node run.
+    const removed = await removeLibatomic(rootfs);
+    t.diagnostic(`removed ${removed.join(', ')} from the copy, ldconfig run`);
+    assert.ok(removed.includes('libatomic.so.1'), 'the cached root filesystem has libatomic1');
+    assert.doesNotMatch((await runOnThePi(rootfs, ['/sbin/ldconfig', '-p'])).stdout, /libatomic/);
     const { stdout, ms } = await runOnThePi(rootfs, ['/bin/sh', '/boot/firmware/firstrun.sh']);
     t.diagnostic(`firstrun.sh ran in ${ms} ms (chrooted, emulated)`);
     const log = readFileSync(inRoot(rootfs, '/var/log/fleetkit-firstrun.log'), 'utf8');
@@ -282,6 +297,20 @@ describe('first boot of a flashed card, offline, chrooted under qemu-aarch64', {
     assert.ok(existsSync(inRoot(rootfs, '/etc/sudoers.d/020_fleetkit-nopasswd')));
     assertAgentInstalled(rootfs);
     assert.match(log, /installed Node\.js v\d+\.\d+\.\d+ from the card/);
+    assert.match(
+      log,
+      /this system has no libatomic\.so\.1, which Node\.js needs: installed the card's copy as \/usr\/local\/lib\/libatomic\.so\.1 \(ldconfig run\)/,
+    );
+    assert.ok(
+      readFileSync(inRoot(rootfs, '/usr/local/lib/libatomic.so.1')).equals(
+        readFileSync(inRoot(rootfs, '/boot/firmware/fleetkit/libatomic.so.1')),
+      ),
+      "/usr/local/lib/libatomic.so.1 is the card's copy",
+    );
+    assert.match(
+      (await runOnThePi(rootfs, ['/sbin/ldconfig', '-p'])).stdout,
+      /libatomic\.so\.1 \(libc6,AArch64\) => \/usr\/local\/lib\/libatomic\.so\.1/,
+    );
     assert.ok(!existsSync(inRoot(rootfs, '/boot/firmware/firstrun.sh')), 'firstrun.sh removed itself');
     assert.doesNotMatch(readFileSync(inRoot(rootfs, '/boot/firmware/cmdline.txt'), 'utf8'), /systemd\.run/);
   });
@@ -319,6 +348,12 @@ describe('first boot of a flashed card, offline, chrooted under qemu-aarch64', {
     ]);
     t.diagnostic(
       `registered in all three stores ${Math.round(performance.now() - started)} ms after ExecStart`,
+    );
+    // This Pi had no libatomic1: the agent's node (under qemu: its maps are the emulator's) loaded the card's.
+    const maps = readFileSync(`/proc/${agent.pid}/maps`, 'utf8');
+    assert.ok(
+      maps.includes(inRoot(rootfs, '/usr/local/lib/libatomic.so.1')),
+      'the running agent mapped /usr/local/lib/libatomic.so.1',
     );
     for (const kind of STORE_KINDS) {
       const { record } = views[kind].get('pi-field-1')!;
@@ -359,5 +394,7 @@ describe('first boot of a flashed card, offline, chrooted under qemu-aarch64', {
       t.diagnostic(`runcmd ${JSON.stringify(argv).slice(0, 80)}... in ${ms} ms:\n${stdout}${stderr}`);
     }
     assertAgentInstalled(rootfs);
+    // This copy has its libatomic1: the card's copy is not installed.
+    assert.equal(existsSync(inRoot(rootfs, '/usr/local/lib/libatomic.so.1')), false);
   });
 });

@@ -4,7 +4,7 @@
 // with the F flag (the emulator opened once by the kernel, so the root filesystem needs no copy of it).
 // Needs root (debootstrap, chroot, mount): the field suite runs as root, as CI does.
 import { execFile, spawn } from 'node:child_process';
-import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -107,6 +107,20 @@ export async function mountSystemDirs(dir: string): Promise<void> {
   if (!mounts.includes(path.join(dir, 'proc')))
     await run('mount', ['-t', 'proc', 'proc', path.join(dir, 'proc')]);
   if (!mounts.includes(path.join(dir, 'dev'))) await run('mount', ['--bind', '/dev', path.join(dir, 'dev')]);
+}
+
+/**
+ * Makes a copy (never the cache) a Debian without libatomic1: removes /usr/lib/aarch64-linux-gnu/libatomic.so.1*
+ * and runs ldconfig chrooted (under qemu), so that the loader's cache no longer lists it, as on a system
+ * that never had the package. Returns the names removed.
+ */
+export async function removeLibatomic(dir: string): Promise<string[]> {
+  if (path.resolve(dir).startsWith(`${ROOTFS_CACHE}/`)) throw new Error(`not changing the cache: ${dir}`);
+  const libDir = path.join(dir, 'usr/lib/aarch64-linux-gnu');
+  const removed = (await readdir(libDir)).filter((name) => name.startsWith('libatomic.so.1'));
+  for (const name of removed) await rm(path.join(libDir, name));
+  await run('chroot', [dir, '/sbin/ldconfig']);
+  return removed;
 }
 
 async function loud(command: string, args: string[]): Promise<void> {
