@@ -9,7 +9,7 @@ import { type BadSettingsOptions, configOrExit, printBadSettings } from '../../l
 import { errorMessage, parseEndpoints } from '../../lib/registry/index.ts';
 import { isProvisionError } from '../apt.ts';
 import { chooseNodeVersion, NodeBuildError, nodeBuild, PIN_EXPECTED } from '../node/index.ts';
-import { LIBATOMIC_SOURCES, libatomic } from '../node/libatomic.ts';
+import { LIBATOMIC_SOURCES, type Libatomic, type LibatomicMissing, libatomic } from '../node/libatomic.ts';
 import { type BootWriter, directoryWriter } from './boot-writer.ts';
 import { imageWriter } from './fat-image.ts';
 import { type CardArch, imageArch } from './node-on-card.ts';
@@ -184,15 +184,8 @@ async function planNode(config: FlashConfig, boot: BootWriter, output: FlashOutp
     // The build links libatomic.so.1: the card carries it for a Pi whose image lacks it. Without it the
     // card still works wherever the image has libatomic1 (Raspberry Pi OS does): said, not an error.
     const atomic = await libatomic(arch, { log: out });
-    const atomicSaid =
-      'missing' in atomic
-        ? `NOT on the card (${atomic.missing}): the Pi's image must provide libatomic1 (Raspberry Pi OS does)`
-        : `libatomic.so.1 for ${arch} on the card (from Debian's ${LIBATOMIC_SOURCES[arch].debianPackage}), installed at first boot only if the Pi lacks it`;
-    if ('missing' in atomic) {
-      out(
-        `note: no libatomic.so.1 for ${arch} to put on the card (${atomic.missing}). Node.js needs it: the Pi's image must provide Debian's libatomic1 (the usual Raspberry Pi OS does; a minimal Debian does not). Run flash again with apt-get and a network once to carry it.`,
-      );
-    }
+    const atomicSaid = libatomicWords(atomic);
+    if (atomicSaid.note) out(`note: ${atomicSaid.note}`);
     return {
       plan: {
         build: { version: build.version, arch, data, sha256: build.sha256 },
@@ -200,7 +193,7 @@ async function planNode(config: FlashConfig, boot: BootWriter, output: FlashOutp
         dist: `v${build.version}`,
       },
       said: `Node.js ${build.version} for ${arch} on the card (${build.reason}${build.endOfLife ? `; END OF LIFE since ${build.endOfLifeDate}` : ''}), installed at first boot with no network`,
-      libatomicSaid: atomicSaid,
+      libatomicSaid: atomicSaid.said,
     };
   } catch (error) {
     if (!(error instanceof NodeBuildError)) throw error;
@@ -218,6 +211,20 @@ async function planNode(config: FlashConfig, boot: BootWriter, output: FlashOutp
     );
     return { failed: true };
   }
+}
+
+/** What flash says of libatomic.so.1: its summary row, and a note when the card goes without it. */
+export function libatomicWords(atomic: Libatomic | LibatomicMissing): { said: string; note?: string } {
+  const { arch } = atomic;
+  if (!('missing' in atomic)) {
+    return {
+      said: `libatomic.so.1 for ${arch} on the card (from Debian's ${LIBATOMIC_SOURCES[arch].debianPackage}), installed at first boot only if the Pi lacks it`,
+    };
+  }
+  return {
+    said: `NOT on the card (${atomic.missing}): the Pi's image must provide libatomic1 (Raspberry Pi OS does)`,
+    note: `no libatomic.so.1 for ${arch} to put on the card (${atomic.missing}). Node.js needs it: the Pi's image must provide Debian's libatomic1 (the usual Raspberry Pi OS does; a minimal Debian does not). Run flash again once with apt-get and a network to carry it.`,
+  };
 }
 
 async function buildBundle(): Promise<AgentBundle> {

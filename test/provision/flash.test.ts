@@ -20,7 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import { parseAgentConfig } from '../../device/config.ts';
 import { shellQuote } from '../../lib/cli/shell-quote.ts';
 import { editCmdline, FIRSTRUN_HOOK, SETTINGS_BEGIN, SETTINGS_END } from '../../provision/flash/firstrun.ts';
-import { main } from '../../provision/flash/main.ts';
+import { libatomicWords, main } from '../../provision/flash/main.ts';
 import { PartitionTableError, parseMbr } from '../../provision/flash/partition.ts';
 import { yamlString } from '../../provision/flash/quote.ts';
 import { wpaPsk } from '../../provision/flash/settings.ts';
@@ -821,6 +821,17 @@ describe('the parts', () => {
     const empty = mkdtempSync(path.join(work, 'empty-cache-'));
     const none = await libatomic('arm64', { cacheDir: empty, offline: true });
     assert.ok('missing' in none && /none cached/.test(none.missing));
+    // What flash then says: not an error, the image must provide libatomic1.
+    const words = libatomicWords(none);
+    assert.match(
+      words.said,
+      /^NOT on the card \(none cached in .*, and offline\): the Pi's image must provide libatomic1/,
+    );
+    assert.match(
+      words.note!,
+      /the Pi's image must provide Debian's libatomic1 \(the usual Raspberry Pi OS does/,
+    );
+    assert.equal(libatomicWords(atomics.arm64).note, undefined);
     // A damaged cached copy is not used.
     copyFileSync(atomics.arm64.file, path.join(empty, 'libatomic-arm64.so.1'));
     writeFileSync(
