@@ -46,7 +46,7 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
   private writing = false;
   /** The newest version that changed more than the load (written at once, whatever the interval). */
   private urgentVersion = -1;
-  /** When the store was last written (claim or update), for the adapter's load interval: performance.now(), so a clock step cannot hold updates back. */
+  /** When the store was last written (claim or update), for the adapter's load interval: on the monotonic clock, so a clock step cannot hold updates back. */
   private lastWriteAt = 0;
   private loadTimer: NodeJS.Timeout | undefined;
   private waiters: Waiter[] = [];
@@ -56,6 +56,8 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
     private readonly adapter: StoreAdapter,
     record: InstanceRecord,
     backoff: BackoffOptions,
+    /** The monotonic clock of the load interval; a test with fake timers gives its own. */
+    private readonly now: () => number = () => performance.now(),
   ) {
     super();
     this.store = adapter.kind;
@@ -135,7 +137,7 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
       }
       this.backoff.reset();
       this.claim = claim;
-      this.lastWriteAt = performance.now();
+      this.lastWriteAt = this.now();
       this.markWritten(version);
       this.setState('registered');
       this.emit('registered');
@@ -195,7 +197,7 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
         }
         const version = this.version;
         try {
-          this.lastWriteAt = performance.now();
+          this.lastWriteAt = this.now();
           await this.claim.write(this.desired);
           this.markWritten(version);
         } catch {
@@ -213,7 +215,7 @@ export class RegistrationHandle extends EventEmitter<RegistrationEvents> impleme
   private loadWaitMs(): number {
     const interval = this.adapter.loadIntervalMs;
     if (interval <= 0 || this.urgentVersion > this.writtenVersion) return 0;
-    return Math.max(0, this.lastWriteAt + interval - performance.now());
+    return Math.max(0, this.lastWriteAt + interval - this.now());
   }
 
   private flushIn(ms: number): void {

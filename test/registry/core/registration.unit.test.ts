@@ -64,7 +64,8 @@ function setup(
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 });
   const adapter = new FakeAdapter(adapterOptions);
   const record = newRecord({ service: 'web', id: 'dev-1', host: '10.0.0.1', port: 80 }, 'inc-1', new Date(0));
-  const handle = new RegistrationHandle(adapter, record, backoff);
+  // The load interval's clock: the mocked Date (MockTimers does not move performance.now()).
+  const handle = new RegistrationHandle(adapter, record, backoff, () => Date.now());
   const events: string[] = [];
   const states: RegistrationState[] = [];
   const delays: { attempt: number; delayMs: number }[] = [];
