@@ -485,6 +485,31 @@ describe('the agent in the field', { timeout: 180_000, concurrency: true }, () =
     t.diagnostic('heartbeat, 3 blinks, conflict pattern, timer 100/100, mmc0 restored at exit');
   });
 
+  /**
+   * A device in a namespace of its own (`name`, the `index`th subnet; `setup` runs before its agent
+   * starts, such as giving it an address), its agent started there, and the views of its namespace.
+   */
+  function deviceInNamespace(
+    name: string,
+    index: number,
+    idPrefix: string,
+    setup: (host: ReturnType<typeof makeHost>, net: string) => void = () => {},
+  ) {
+    const net = subnet(index);
+    const host = makeHost(name, net);
+    hosts.push(host);
+    setup(host, net);
+    const { namespace, views } = fleet();
+    const id = `${idPrefix}-${process.pid}`;
+    const agent = startNsAgent(host.ns, {
+      ...nsStoreEnv(host.storeHost),
+      FLEET_NAMESPACE: namespace,
+      FLEET_DEVICE_ID: id,
+    });
+    children.push(agent.child);
+    return { net, host, views, id, agent };
+  }
+
   /** The stores' endpoints as seen from a namespace whose host side is `storeHost`. */
   function nsStoreEnv(storeHost: string): Record<string, string> {
     const env: Record<string, string> = {};
@@ -514,18 +539,9 @@ describe('the agent in the field', { timeout: 180_000, concurrency: true }, () =
   test("a new address (DHCP gave another lease) reaches every store and Consul's check, no restart", {
     skip: needsRoot,
   }, async (t) => {
-    const net = subnet(0);
-    const host = makeHost('a', net);
-    ip('-n', host.ns, 'addr', 'add', `${net}.10/24`, 'dev', 'eth0');
-    const { namespace, views } = fleet();
-    const id = `moving-${process.pid}`;
-    const agent = startNsAgent(host.ns, {
-      ...nsStoreEnv(host.storeHost),
-      FLEET_NAMESPACE: namespace,
-      FLEET_DEVICE_ID: id,
-    });
-    children.push(agent.child);
-    hosts.push(host);
+    const { net, host, views, id, agent } = deviceInNamespace('a', 0, 'moving', (h, n) =>
+      ip('-n', h.ns, 'addr', 'add', `${n}.10/24`, 'dev', 'eth0'),
+    );
     const first = await waitFor(
       agent,
       `registered everywhere as ${net}.10`,
@@ -581,18 +597,7 @@ describe('the agent in the field', { timeout: 180_000, concurrency: true }, () =
   test('no route to the stores at start: serves its page and says so, registers once a route appears', {
     skip: needsRoot,
   }, async (t) => {
-    const net = subnet(1);
-    const host = makeHost('b', net);
-    hosts.push(host);
-    const { namespace, views } = fleet();
-    const id = `late-${process.pid}`;
-    const agent = startNsAgent(host.ns, {
-      ...nsStoreEnv(host.storeHost),
-      FLEET_NAMESPACE: namespace,
-      FLEET_DEVICE_ID: id,
-    });
-    children.push(agent.child);
-    hosts.push(host);
+    const { net, host, views, id, agent } = deviceInNamespace('b', 1, 'late');
     const noRoute = await waitFor(
       agent,
       'its page and its log say there is no route',
