@@ -443,19 +443,22 @@ describe('first-boot scripts on a stand-in Pi (mount namespace, chroot)', {
     const env = { FLEETKIT_NODE_MIRROR: `http://127.0.0.1:${(server.address() as AddressInfo).port}/dist` };
     const systemctl = '#!/bin/sh\nprintf "systemctl %s\\n" "$*" >> /var/log/stand-ins.log\n';
     const noNode = ['usr/bin/node', 'usr/local/bin/node'];
+    /** setup.sh run from a copy of the card on a new stand-in Pi (`card`: that copy's name). */
+    const runSetup = async (pi: string, card: string, hide?: string[]) => {
+      const root = makePi(pi);
+      const result = await runOnPi(
+        root,
+        cardCopy(card),
+        'sh /boot/firmware/fleetkit/setup.sh',
+        { 'usr/bin/systemctl': systemctl },
+        { env, ...(hide ? { hide } : {}) },
+      );
+      return { root, result };
+    };
 
     // This machine's node (20+) is on the PATH: linked, nothing downloaded.
-    const linked = makePi('setup-link');
     // setup.sh as install.sh would have put it in /opt/fleetkit: run from the card here.
-    const link2 = await runOnPi(
-      linked,
-      cardCopy('setup-link-2'),
-      'sh /boot/firmware/fleetkit/setup.sh',
-      {
-        'usr/bin/systemctl': systemctl,
-      },
-      { env },
-    );
+    const { root: linked, result: link2 } = await runSetup('setup-link', 'setup-link-2');
     assert.equal(link2.code, 0, link2.output);
     assert.match(link2.output, /linked this Pi's own node \(\/usr\/bin\/node, v\d+/);
     assert.ok(lstatSync(inRoot(linked, 'opt/fleetkit/node/bin/node')).isSymbolicLink());
@@ -465,16 +468,7 @@ describe('first-boot scripts on a stand-in Pi (mount namespace, chroot)', {
     assert.match(calls, /^systemctl disable fleetkit-setup\.service$/m, 'it turns itself off');
 
     // No node at all: the build from the mirror, its checksum checked, unpacked in one move.
-    const fresh = makePi('setup-download');
-    const download = await runOnPi(
-      fresh,
-      cardCopy('setup-download'),
-      'sh /boot/firmware/fleetkit/setup.sh',
-      {
-        'usr/bin/systemctl': systemctl,
-      },
-      { env, hide: noNode },
-    );
+    const { root: fresh, result: download } = await runSetup('setup-download', 'setup-download', noNode);
     assert.equal(download.code, 0, download.output);
     assert.match(
       download.output,
@@ -489,16 +483,7 @@ describe('first-boot scripts on a stand-in Pi (mount namespace, chroot)', {
 
     // A download that does not match SHASUMS256.txt is not installed, and the unit tries again later.
     writeFileSync(path.join(dist, 'SHASUMS256.txt'), shasums(Buffer.from('something else')));
-    const tampered = makePi('setup-tampered');
-    const refused = await runOnPi(
-      tampered,
-      cardCopy('setup-tampered'),
-      'sh /boot/firmware/fleetkit/setup.sh',
-      {
-        'usr/bin/systemctl': systemctl,
-      },
-      { env, hide: noNode },
-    );
+    const { root: tampered, result: refused } = await runSetup('setup-tampered', 'setup-tampered', noNode);
     assert.equal(refused.code, 1, refused.output);
     assert.match(
       refused.output,
