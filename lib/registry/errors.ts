@@ -8,7 +8,8 @@ export type RegistryErrorCode =
   | 'CONFLICT'
   | 'MALFORMED_VALUE'
   | 'CLOSED'
-  | 'STORE_ERROR';
+  | 'STORE_ERROR'
+  | 'UNAUTHORIZED';
 
 export class RegistryError extends Error {
   readonly code: RegistryErrorCode;
@@ -129,6 +130,28 @@ export class StoreError extends RegistryError {
   }
 }
 
+/**
+ * The store answered, and refused the kit's credentials (none, wrong, or not allowed this). Not "down":
+ * retrying will not help until the credentials change. `hint` says what to do.
+ */
+export class UnauthorizedError extends RegistryError {
+  constructor(store: StoreKind, detail: string, cause?: unknown) {
+    super('UNAUTHORIZED', `${store}: unauthorized: ${clip(detail, 200)}; ${UNAUTHORIZED_HINT[store]}`, {
+      store,
+      cause,
+    });
+  }
+}
+
+/** What to do when a store refuses the kit (the settings that carry each store's credentials). */
+export const UNAUTHORIZED_HINT: Record<StoreKind, string> = {
+  etcd: 'set FLEET_ETCD_USER and FLEET_ETCD_PASSWORD (and FLEET_ETCD_CA, FLEET_ETCD_CERT, FLEET_ETCD_KEY for TLS), or FLEET_CREDENTIALS to the env file fleetkit stores --secure wrote (docs/security.md)',
+  consul:
+    'set FLEET_CONSUL_TOKEN, or FLEET_CREDENTIALS to the env file fleetkit stores --secure wrote (docs/security.md)',
+  zookeeper:
+    'set FLEET_ZOOKEEPER_AUTH=user:password, or FLEET_CREDENTIALS to the env file fleetkit stores --secure wrote (docs/security.md)',
+};
+
 export const isRegistryError = (e: unknown): e is RegistryError => e instanceof RegistryError;
 export const isValidationError = (e: unknown): e is ValidationError => e instanceof ValidationError;
 export const isStoreUnavailableError = (e: unknown): e is StoreUnavailableError =>
@@ -137,6 +160,7 @@ export const isConflictError = (e: unknown): e is ConflictError => e instanceof 
 export const isMalformedValueError = (e: unknown): e is MalformedValueError =>
   e instanceof MalformedValueError;
 export const isNotAliveError = (e: unknown): e is NotAliveError => e instanceof NotAliveError;
+export const isUnauthorizedError = (e: unknown): e is UnauthorizedError => e instanceof UnauthorizedError;
 export const isClosedError = (e: unknown): e is ClosedError => e instanceof ClosedError;
 
 export function errorMessage(e: unknown): string {

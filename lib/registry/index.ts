@@ -29,6 +29,7 @@ export {
   PICK_STRATEGY_TEXT,
   skippedText,
 } from './core/pick.ts';
+export * from './credentials.ts';
 export { DEFAULT_PORTS, type Endpoint, endpointAddress, hostPort, parseEndpoints } from './endpoints.ts';
 export * from './errors.ts';
 export { type Layout, layout } from './layout.ts';
@@ -113,6 +114,7 @@ export function createRegistry(options: RegistryOptions): Registry {
     requestTimeoutMs,
     backoff,
     consulLoadIntervalSeconds: loadInterval.data,
+    credentials: options.credentials ?? {},
   });
   return new StoreRegistry(adapter, {
     namespace,

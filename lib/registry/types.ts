@@ -1,6 +1,7 @@
 // The one interface over etcd, ZooKeeper and Consul. Call sites use these types only and never
 // branch on the store's name; what differs per store lives in registry/adapters/.
 import type { EventEmitter } from 'node:events';
+import type { StoreCredentials } from './credentials.ts';
 import type { ConflictError, MalformedValueError, RegistryError } from './errors.ts';
 
 import type { StoreKind } from './store-kinds.ts';
@@ -138,9 +139,18 @@ export interface RegistryOptions {
    * lease, session or registration, are then taken over at once instead of being a conflict.
    */
   incarnation?: string;
+  /**
+   * The kit's credentials on the stores (only this registry's store's part is used): never logged,
+   * never in an error message. See credentials.ts and docs/security.md.
+   */
+  credentials?: StoreCredentials;
 }
 
-export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
+/**
+ * 'unauthorized': the store answers but refuses the kit's credentials (detail.error is an
+ * UnauthorizedError saying what to do); the adapter keeps trying, as for 'disconnected'.
+ */
+export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'unauthorized' | 'closed';
 
 export type MemberRole = 'leader' | 'follower' | 'standalone' | 'unknown';
 

@@ -2,6 +2,7 @@
 // of it, so registration retries, diffing and validation exist once, not once per store.
 import { EventEmitter } from 'node:events';
 import type { BackoffOptions } from '../backoff.ts';
+import type { StoreCredentials } from '../credentials.ts';
 import type { Endpoint } from '../endpoints.ts';
 import type { MalformedValueError, RegistryError } from '../errors.ts';
 import type { Layout } from '../layout.ts';
@@ -26,6 +27,8 @@ export interface AdapterContext {
   backoff: BackoffOptions;
   /** Consul's minimum interval between load-only updates (validated in index.ts). */
   consulLoadIntervalSeconds: number;
+  /** Credentials for this store (credentials.ts); `{}` when none. */
+  credentials: StoreCredentials;
 }
 
 export interface ClaimEvents {
