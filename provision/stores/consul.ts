@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { cachedConsulBinary, findOnPath, firstExecutable } from './paths.ts';
 import { portOf } from './ports.ts';
 import { hostPort, httpGet } from './probes.ts';
+import { consulAclConfig, consulSecureSetup } from './secure/consul.ts';
 import type { StoreContext, StoreDriver } from './types.ts';
 
 const execFileAsync = promisify(execFile);
@@ -66,7 +67,14 @@ export const consulDriver: StoreDriver = {
         `-dns-port=${portOf(context, 'dns')}`,
         '-log-level=warn',
       ],
-      files: [{ path: configFile, content: `${JSON.stringify(consulConfig(), null, 2)}\n` }],
+      files: [
+        {
+          path: configFile,
+          content: `${JSON.stringify(consulConfig(context), null, 2)}\n`,
+          // Secure: it holds the master token.
+          ...(context.options.secure ? { mode: 0o600 } : {}),
+        },
+      ],
     };
   },
 
@@ -76,32 +84,42 @@ export const consulDriver: StoreDriver = {
 
   async probe(context, signal) {
     const base = this.endpoints(context)[0];
-    const leader = await httpGet(`${base}/v1/status/leader`, signal);
+    // Secure: the master token (ACLs deny everything else; /v1/status answers anyone).
+    const master = context.options.secure?.folder.secrets.consul.master;
+    const headers = master ? { headers: { 'X-Consul-Token': master } } : {};
+    const get = (route: string) => httpGet(`${base}${route}`, signal, headers);
+    const leader = await get('/v1/status/leader');
     if (leader.status !== 200 || (JSON.parse(leader.body) as unknown) === '') return false;
     const cluster = context.cluster;
     if (cluster) {
       // Every server in the raft configuration, this one included.
-      const peers = await httpGet(`${base}/v1/status/peers`, signal);
+      const peers = await get('/v1/status/peers');
       if (peers.status !== 200) return false;
       const list = JSON.parse(peers.body) as unknown;
       if (!Array.isArray(list) || list.length !== cluster.members.length) return false;
       // And this member's serf sees every server alive: it has (re)joined, not only kept its raft state.
-      const serf = await httpGet(`${base}/v1/agent/members`, signal);
+      const serf = await get('/v1/agent/members');
       if (serf.status !== 200) return false;
       const alive = (JSON.parse(serf.body) as { Status?: number }[]).filter((m) => m.Status === 1);
       if (alive.length < cluster.members.length) return false;
       // And every server votes again. A server that failed may have been cleaned out of the raft
       // configuration by autopilot; back, it is a non-voter until it has been stable for a while, and
       // killing another member in that time would cost the cluster its quorum.
-      const autopilot = await httpGet(`${base}/v1/operator/autopilot/health`, signal);
+      const autopilot = await get('/v1/operator/autopilot/health');
       if (autopilot.status !== 200) return false;
       const servers = (JSON.parse(autopilot.body) as { Servers?: { Voter?: boolean; Healthy?: boolean }[] })
         .Servers;
       if (servers?.length !== cluster.members.length) return false;
       if (!servers.every((server) => server.Voter === true && server.Healthy === true)) return false;
     }
-    const self = await httpGet(`${base}/v1/agent/self`, signal);
+    const self = await get('/v1/agent/self');
     return self.status === 200;
+  },
+
+  async secureSetup(context, signal) {
+    const secure = context.options.secure;
+    const base = this.endpoints(context)[0];
+    if (secure && base) await consulSecureSetup(base, secure, signal);
   },
 };
 
@@ -111,8 +129,10 @@ function nodeName(context: StoreContext): string {
   return `fleetkit-${member}${createHash('sha256').update(context.dataDir).digest('hex').slice(0, 8)}`;
 }
 
-function consulConfig(): Record<string, unknown> {
+function consulConfig(context: StoreContext): Record<string, unknown> {
+  const secure = context.options.secure;
   return {
+    ...(secure ? consulAclConfig(secure) : {}),
     // No internet at a conference: do not phone home to checkpoint.hashicorp.com.
     disable_update_check: true,
     performance: { raft_multiplier: 1 },

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { findOnPath, firstExecutable } from './paths.ts';
 import { portOf } from './ports.ts';
 import { hostPort, httpGet } from './probes.ts';
+import { etcdAdminTls, etcdSecureArgs, etcdSecureSetup } from './secure/etcd.ts';
 import type { StoreContext, StoreDriver } from './types.ts';
 
 const execFileAsync = promisify(execFile);
@@ -33,8 +34,10 @@ export const etcdDriver: StoreDriver = {
 
   async launchSpec(context: StoreContext) {
     const binary = await this.resolveBinary();
-    const clientUrl = `http://${hostPort(context.host, portOf(context, 'client'))}`;
-    const advertisedClientUrl = `http://${hostPort(context.connectHost, portOf(context, 'client'))}`;
+    const secure = context.options.secure;
+    const scheme = secure ? 'https' : 'http';
+    const clientUrl = `${scheme}://${hostPort(context.host, portOf(context, 'client'))}`;
+    const advertisedClientUrl = `${scheme}://${hostPort(context.connectHost, portOf(context, 'client'))}`;
     const peerUrl = `http://${hostPort(context.connectHost, portOf(context, 'peer'))}`;
     const cluster = context.cluster;
     // In a cluster: 'new' is only read on the first start; a restart with its data dir rejoins as it was.
@@ -59,6 +62,7 @@ export const etcdDriver: StoreDriver = {
         `--initial-advertise-peer-urls=${peerUrl}`,
         '--logger=zap',
         '--log-outputs=stderr',
+        ...(secure ? etcdSecureArgs(secure) : []),
       ],
       env: etcdEnv(),
       files: [],
@@ -66,13 +70,22 @@ export const etcdDriver: StoreDriver = {
   },
 
   endpoints(context) {
-    return [`http://${hostPort(context.connectHost, portOf(context, 'client'))}`];
+    const scheme = context.options.secure ? 'https' : 'http';
+    return [`${scheme}://${hostPort(context.connectHost, portOf(context, 'client'))}`];
   },
 
   async probe(context, signal) {
-    const answer = await httpGet(`${this.endpoints(context)[0]}/health`, signal);
+    const secure = context.options.secure;
+    const tls = secure ? await etcdAdminTls(secure) : undefined;
+    const answer = await httpGet(`${this.endpoints(context)[0]}/health`, signal, tls ? { tls } : {});
     if (answer.status !== 200) return false;
     return (JSON.parse(answer.body) as { health?: unknown }).health === 'true';
+  },
+
+  async secureSetup(context, signal) {
+    const secure = context.options.secure;
+    const endpoint = this.endpoints(context)[0];
+    if (secure && endpoint) await etcdSecureSetup(endpoint, secure, signal);
   },
 };
 

@@ -2,7 +2,7 @@
 // Store-specific knowledge lives in the drivers (etcd.ts, zookeeper.ts, consul.ts).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -122,7 +122,8 @@ export async function writeLaunchFiles(spec: LaunchSpec): Promise<{ path: string
   const written: { path: string; changed: boolean }[] = [];
   for (const file of spec.files) {
     const before = await readFile(file.path, 'utf8').catch(() => undefined);
-    if (before !== file.content) await writeFile(file.path, file.content);
+    if (before !== file.content) await writeFile(file.path, file.content, { mode: file.mode });
+    if (file.mode !== undefined) await chmod(file.path, file.mode);
     written.push({ path: file.path, changed: before !== file.content });
   }
   return written;
@@ -202,6 +203,22 @@ class ManagedStore implements StoreProcess {
           .on('line', (line) => this.onLine(line));
     }
     await this.waitUntilReady(child, spec.command);
+    if (this.context.options.secure && this.driver.secureSetup) await this.secureSetup();
+  }
+
+  /** The roles' users, tokens and ACLs, before the store is handed out; on failure the store is stopped. */
+  private async secureSetup(): Promise<void> {
+    const timeoutMs = this.context.options.startTimeoutMs ?? defaultStartTimeoutMs;
+    try {
+      await this.driver.secureSetup?.(this.context, AbortSignal.timeout(timeoutMs));
+    } catch (error) {
+      await this.terminate('SIGKILL');
+      throw new StoreStartError(
+        this.kind,
+        `${this.kind} answered but setting up its credentials failed: ${(error as Error).message}`,
+        { cause: error, logTail: [...this.logTail] },
+      );
+    }
   }
 
   async stop(options: StopOptions = {}): Promise<void> {

@@ -1,5 +1,6 @@
 // Public types of the store runner, and the contract each store's driver fulfils.
 import { STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
+import type { SecureLaunch } from './secure/types.ts';
 
 export type { StoreKind };
 
@@ -24,6 +25,12 @@ export interface StartOptions {
   zookeeper?: { tickTimeMs?: number };
   /** 'server' (default) keeps its state across restart() like a real server; 'dev' keeps everything in memory. */
   consul?: { mode?: 'dev' | 'server' };
+  /**
+   * Run the store requiring credentials (provision/stores/secure): etcd TLS with client certificates and
+   * JWT auth, Consul ACLs with default deny, ZooKeeper digest ACLs on the namespace. Users, roles,
+   * policies, tokens and ACLs are made after it answers, before start resolves (each start: idempotent).
+   */
+  secure?: SecureLaunch;
 }
 
 export interface StopOptions {
@@ -70,6 +77,8 @@ export interface StoreDriver {
   endpoints(context: StoreContext): string[];
   /** True once the store answers like a ready server. Must honour the signal. */
   probe(context: StoreContext, signal: AbortSignal): Promise<boolean>;
+  /** With options.secure: make the roles' users/tokens/ACLs once the store answers (idempotent). */
+  secureSetup?(context: StoreContext, signal: AbortSignal): Promise<void>;
 }
 
 export interface StoreContext {
@@ -134,4 +143,6 @@ export interface LaunchSpec {
 export interface LaunchFile {
   path: string;
   content: string;
+  /** File mode, e.g. 0o600 for a file holding a token or a digest; default: the umask's. */
+  mode?: number;
 }

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { findOnPath, firstExecutable, firstReadable, isReadable } from './paths.ts';
 import { portOf } from './ports.ts';
 import { fourLetterWord, hostPort } from './probes.ts';
+import { zookeeperSecureCfg, zookeeperSecureSetup } from './secure/zookeeper.ts';
 import type { StoreContext, StoreDriver } from './types.ts';
 
 const execFileAsync = promisify(execFile);
@@ -68,7 +69,12 @@ export const zookeeperDriver: StoreDriver = {
     const configFile = path.join(context.dataDir, 'zoo.cfg');
     const log4jFile = path.join(context.dataDir, 'log4j.properties');
     const files = [
-      { path: configFile, content: zooCfg(context, tickTimeMs) },
+      // Secure: zoo.cfg holds the super user's digest.
+      {
+        path: configFile,
+        content: zooCfg(context, tickTimeMs),
+        ...(context.options.secure ? { mode: 0o600 } : {}),
+      },
       { path: log4jFile, content: log4jProperties },
       // A cluster member's id, read by QuorumPeerMain from the data dir.
       ...(context.cluster
@@ -102,6 +108,12 @@ export const zookeeperDriver: StoreDriver = {
     // A cluster member serves once it has joined a quorum: leader or follower (not 'looking').
     return context.cluster ? /Mode: (leader|follower)/.test(answer) : answer.includes('Mode:');
   },
+
+  async secureSetup(context, signal) {
+    const secure = context.options.secure;
+    const connect = this.endpoints(context)[0];
+    if (secure && connect) await zookeeperSecureSetup(connect, secure, signal);
+  },
 };
 
 function zooCfg(context: StoreContext, tickTimeMs: number): string {
@@ -117,6 +129,7 @@ function zooCfg(context: StoreContext, tickTimeMs: number): string {
     'admin.enableServer=false',
     '4lw.commands.whitelist=ruok,srvr,stat,mntr,cons',
     ...ensembleCfg(context),
+    ...(context.options.secure ? zookeeperSecureCfg(context.options.secure) : []),
     '',
   ].join('\n');
 }

@@ -1,0 +1,91 @@
+// ZooKeeper's side of secure mode: a super user (superDigest, set in zoo.cfg: ZooKeeper turns an
+// unknown zoo.cfg key into the system property `zookeeper.<key>`, so no digest shows in `ps`), then,
+// once it answers, the namespace's nodes with digest ACLs. node-zookeeper-client has no SASL and no
+// TLS: ZooKeeper traffic, the digest credentials included, stays cleartext (docs/security.md).
+import { createHash } from 'node:crypto';
+import zookeeper, { type ACL, type Client } from 'node-zookeeper-client';
+import { type SecureLaunch, ZOOKEEPER_USERS } from './types.ts';
+
+const { Permission } = zookeeper;
+
+/** The digest ZooKeeper keeps for `user:password`: base64(sha1("user:password")), as `user:<digest>`. */
+export function zookeeperDigest(user: string, password: string): string {
+  return `${user}:${createHash('sha1').update(`${user}:${password}`).digest('base64')}`;
+}
+
+/** zoo.cfg lines of secure mode. */
+export function zookeeperSecureCfg(secure: SecureLaunch): string[] {
+  return [
+    `DigestAuthenticationProvider.superDigest=${zookeeperDigest(ZOOKEEPER_USERS.admin, secure.folder.secrets.zookeeper.super)}`,
+  ];
+}
+
+function digestAcl(perms: number, user: string, password: string): ACL {
+  return new zookeeper.ACL(perms, new zookeeper.Id('digest', zookeeperDigest(user, password)));
+}
+
+/** Each namespace node's ACL (docs/security.md): children created by the kit copy their parent's. */
+export function namespaceAcls(secure: SecureLaunch): Record<string, ACL[]> {
+  const pw = secure.folder.secrets.zookeeper;
+  const server = (perms: number) => digestAcl(perms, ZOOKEEPER_USERS.server, pw.server);
+  const device = (perms: number) => digestAcl(perms, ZOOKEEPER_USERS.device, pw.device);
+  const ns = `/${secure.namespace}`;
+  return {
+    // Root: anyone may read (ZooKeeper's own /zookeeper lives there), only the server creates.
+    '/': [new zookeeper.ACL(Permission.READ, new zookeeper.Id('world', 'anyone')), server(Permission.ALL)],
+    [ns]: [device(Permission.READ | Permission.CREATE), server(Permission.ALL)],
+    [`${ns}/services`]: [
+      device(Permission.READ | Permission.CREATE | Permission.DELETE | Permission.WRITE),
+      server(Permission.ALL),
+    ],
+    [`${ns}/config`]: [device(Permission.READ), server(Permission.ALL)],
+  };
+}
+
+function promised<T>(run: (done: (error: unknown, value?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) =>
+    run((error, value) => (error ? reject(error) : resolve(value as T))),
+  );
+}
+
+/** Connect as super, create or re-ACL /, /<ns>, /<ns>/services, /<ns>/config. Safe to run again. */
+export async function zookeeperSecureSetup(
+  connect: string,
+  secure: SecureLaunch,
+  signal: AbortSignal,
+): Promise<void> {
+  const client: Client = zookeeper.createClient(connect, { sessionTimeout: 5_000, retries: 0 });
+  const abort = () => client.close();
+  signal.addEventListener('abort', abort, { once: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      client.once('connected', () => resolve());
+      signal.addEventListener(
+        'abort',
+        () => reject(new Error('ZooKeeper did not accept a session in time')),
+        {
+          once: true,
+        },
+      );
+      client.connect();
+    });
+    client.addAuthInfo(
+      'digest',
+      Buffer.from(`${ZOOKEEPER_USERS.admin}:${secure.folder.secrets.zookeeper.super}`),
+    );
+    for (const [path, acls] of Object.entries(namespaceAcls(secure))) {
+      const setAcl = () =>
+        promised<unknown>((done) => client.setACL(path, acls, -1, (e, stat) => done(e, stat)));
+      await promised<string>((done) =>
+        client.create(path, Buffer.alloc(0), acls, zookeeper.CreateMode.PERSISTENT, (e, p) => done(e, p)),
+      ).catch(async (error: { code?: number }) => {
+        // '/' and a kept data dir's nodes exist: set their ACL (the kit's roles may have new passwords).
+        if (error.code !== zookeeper.Exception.NODE_EXISTS) throw error;
+        await setAcl();
+      });
+    }
+  } finally {
+    signal.removeEventListener('abort', abort);
+    client.close();
+  }
+}
