@@ -58,6 +58,8 @@ interface StoreLink {
   registration: Registration;
   colorWatch: ConfigWatch;
   problem: string | null;
+  /** The store's refusal last logged (state 'unauthorized'), or null: logged once, not per retry. */
+  refused: string | null;
 }
 
 export interface AgentIdentity {
@@ -263,6 +265,7 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
       liveness: this.config.liveness,
       consulLoadIntervalSeconds: this.config.consulLoadIntervalSeconds,
       incarnation: this.incarnation,
+      credentials: this.config.credentials,
     });
     const registration = registry.register({
       service: this.config.service,
@@ -274,10 +277,26 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
       color: this.color,
     });
     const colorWatch = registry.watchConfig('color');
-    const link: StoreLink = { registry, registration, colorWatch, problem: null };
+    const link: StoreLink = { registry, registration, colorWatch, problem: null, refused: null };
     const log = this.log.child({ store });
 
     registry.on('state', (state, detail) => {
+      if (state === 'unauthorized') {
+        // The store refuses this device's credentials: said once (error), with what to do (the
+        // UnauthorizedError's message ends with it), not at every retry of the adapter.
+        const message = detail.error?.message ?? `${store}: unauthorized`;
+        if (link.refused !== message) log.error({ state, endpoint: detail.endpoint }, message);
+        link.refused = message;
+        link.problem = message;
+        this.changed();
+        return;
+      }
+      if (link.refused !== null && state === 'connecting') {
+        log.debug({ state, endpoint: detail.endpoint }, `${store}: connecting again (refused before)`);
+        this.changed();
+        return;
+      }
+      if (state !== 'connecting') link.refused = null;
       log.info(
         { state, endpoint: detail.endpoint },
         `${store}: ${state}${detail.error ? ` (${detail.error.message})` : ''}`,
@@ -361,7 +380,12 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
     if (this.stopping) return 'stopped';
     const links = [...this.links.values()];
     if (links.some((l) => l.registration.state === 'conflict')) return 'conflict';
-    if (links.length === 0 || links.some((l) => l.registry.state === 'disconnected')) return 'unreachable';
+    // Refused (unauthorized) blinks as unreachable: the device is in no store either way.
+    if (
+      links.length === 0 ||
+      links.some((l) => l.registry.state === 'disconnected' || l.registry.state === 'unauthorized')
+    )
+      return 'unreachable';
     if (links.every((l) => l.registration.state === 'registered')) return 'registered';
     return 'starting';
   }

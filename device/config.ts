@@ -10,6 +10,7 @@ import {
   parseStores,
   STORE_SETTINGS,
 } from '../lib/cli/common-settings.ts';
+import { CREDENTIAL_SETTINGS, loadCredentials } from '../lib/cli/credentials-settings.ts';
 import { LOG_LEVELS } from '../lib/cli/log.ts';
 import {
   type ParsedCommand,
@@ -18,7 +19,7 @@ import {
   type SettingSpec,
   type SettingsInput,
 } from '../lib/cli/settings.ts';
-import type { LivenessSettings, StoreKind } from '../lib/registry/index.ts';
+import type { LivenessSettings, StoreCredentials, StoreKind } from '../lib/registry/index.ts';
 import {
   DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS,
   hostSchema,
@@ -36,6 +37,7 @@ import { stressParamsSchema } from './stress-message.ts';
 
 export const AGENT_SETTINGS: readonly SettingSpec[] = [
   ...STORE_SETTINGS,
+  ...CREDENTIAL_SETTINGS,
   {
     key: 'deviceId',
     flag: 'device-id',
@@ -117,6 +119,10 @@ export type LoadSource = (typeof LOAD_SOURCES)[number];
 
 export interface AgentConfig {
   stores: Partial<Record<StoreKind, string[]>>;
+  /** The device role's credentials on the stores (never logged: lib/cli/credentials-settings.ts). */
+  credentials: StoreCredentials;
+  /** Which credentials were given, in words without a secret (for the start line), or null. */
+  credentialsSummary: string | null;
   namespace: string;
   service: string;
   /** undefined: found from the hardware at start (identity.ts). */
@@ -182,49 +188,57 @@ export type ParsedAgentArgs = ParsedCommand<AgentConfig>;
 
 /** Throws a SettingsError naming every bad setting by its flag and variable. */
 export function parseAgentConfig(input: SettingsInput): ParsedAgentArgs {
-  return parseCommand(AGENT_SETTINGS, input, ABOUT, (values, issues): AgentConfig | undefined => {
-    const stores = parseStores(values, issues);
-    const labels = parseLabels(values.labels as string[] | undefined, issues);
-    const parsed = schema.safeParse({
-      namespace: orDefault(values.namespace, 'fleet'),
-      service: orDefault(values.service, 'web'),
-      deviceId: values.deviceId,
-      host: values.host,
-      addressCheck: orDefault(numberSetting(values.addressCheck), DEFAULT_ADDRESS_CHECK_SECONDS),
-      port: orDefault(numberSetting(values.port), 8080),
-      listen: orDefault(values.listen, '0.0.0.0'),
-      labels,
-      reportInterval: orDefault(numberSetting(values.reportInterval), 5),
-      consulLoadInterval: orDefault(
-        numberSetting(values.consulLoadInterval),
-        DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS,
-      ),
-      loadFrom: orDefault(values.loadFrom, 'machine'),
-      stress: orDefault(numberSetting(values.stress), 0),
-      ledRoot: orDefault(values.ledRoot, DEFAULT_LED_ROOT),
-      logLevel: orDefault(values.logLevel, 'info'),
-    });
-    if (!parsed.success) issues.push(...toFieldIssues(parsed.error));
-    const liveness = parseLiveness(values, issues);
-    if (!parsed.success) return undefined;
-    const p = parsed.data;
-    return {
-      stores,
-      namespace: p.namespace,
-      service: p.service,
-      deviceId: p.deviceId,
-      host: p.host,
-      addressCheckSeconds: p.addressCheck,
-      port: p.port,
-      listen: p.listen,
-      labels: p.labels,
-      liveness,
-      consulLoadIntervalSeconds: p.consulLoadInterval,
-      reportIntervalSeconds: p.reportInterval,
-      loadFrom: p.loadFrom,
-      stressPercent: p.stress,
-      ledRoot: p.ledRoot === 'off' ? null : p.ledRoot,
-      logLevel: p.logLevel,
-    };
-  });
+  return parseCommand(
+    AGENT_SETTINGS,
+    input,
+    ABOUT,
+    (values, issues, { sources }): AgentConfig | undefined => {
+      const stores = parseStores(values, issues);
+      const credentials = loadCredentials(values, sources, issues);
+      const labels = parseLabels(values.labels as string[] | undefined, issues);
+      const parsed = schema.safeParse({
+        namespace: orDefault(values.namespace, 'fleet'),
+        service: orDefault(values.service, 'web'),
+        deviceId: values.deviceId,
+        host: values.host,
+        addressCheck: orDefault(numberSetting(values.addressCheck), DEFAULT_ADDRESS_CHECK_SECONDS),
+        port: orDefault(numberSetting(values.port), 8080),
+        listen: orDefault(values.listen, '0.0.0.0'),
+        labels,
+        reportInterval: orDefault(numberSetting(values.reportInterval), 5),
+        consulLoadInterval: orDefault(
+          numberSetting(values.consulLoadInterval),
+          DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS,
+        ),
+        loadFrom: orDefault(values.loadFrom, 'machine'),
+        stress: orDefault(numberSetting(values.stress), 0),
+        ledRoot: orDefault(values.ledRoot, DEFAULT_LED_ROOT),
+        logLevel: orDefault(values.logLevel, 'info'),
+      });
+      if (!parsed.success) issues.push(...toFieldIssues(parsed.error));
+      const liveness = parseLiveness(values, issues);
+      if (!parsed.success) return undefined;
+      const p = parsed.data;
+      return {
+        stores,
+        credentials: credentials.credentials,
+        credentialsSummary: credentials.summary,
+        namespace: p.namespace,
+        service: p.service,
+        deviceId: p.deviceId,
+        host: p.host,
+        addressCheckSeconds: p.addressCheck,
+        port: p.port,
+        listen: p.listen,
+        labels: p.labels,
+        liveness,
+        consulLoadIntervalSeconds: p.consulLoadInterval,
+        reportIntervalSeconds: p.reportInterval,
+        loadFrom: p.loadFrom,
+        stressPercent: p.stress,
+        ledRoot: p.ledRoot === 'off' ? null : p.ledRoot,
+        logLevel: p.logLevel,
+      };
+    },
+  );
 }

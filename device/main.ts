@@ -50,8 +50,8 @@ export async function main(
     await agent.start();
     const { host } = agent.status();
     log.info(
-      { id: id.id, idSource: id.source, host },
-      `device ${id.id} (from ${id.source}) advertised as ${host ?? '(no route yet)'}:${config.port}`,
+      { id: id.id, idSource: id.source, host, credentials: config.credentialsSummary ?? 'none' },
+      `device ${id.id} (from ${id.source}) advertised as ${host ?? '(no route yet)'}:${config.port}; credentials: ${config.credentialsSummary ?? 'none'}`,
     );
   } catch (error) {
     log.error(`fleetkit agent cannot start: ${errorMessage(error)}`);

@@ -26,6 +26,7 @@ export function renderPage(status: AgentStatus): string {
   .dot { display: inline-block; width: .8em; height: .8em; border-radius: 50%; margin-right: .5em; background: #888; }
   .ok { background: #3c3; } .warn { background: #fc3; } .bad { background: #e33; }
   .problem { color: #fc3; }
+  .refused { color: #fdd; overflow-wrap: anywhere; }
   .problem:empty, .sub:empty { display: none; }
   .live { position: fixed; top: .5em; right: .8em; font-size: .8em; color: #fff; background: rgba(0,0,0,.6); padding: .2em .6em; border-radius: 6px; }
 </style>
@@ -62,7 +63,12 @@ export function renderPage(status: AgentStatus): string {
       const li = document.createElement('li');
       const dot = document.createElement('span');
       dot.className = 'dot ' + (st.connection === 'connected' ? (dotClass[st.registration] || '') : 'bad');
-      li.append(dot, st.store + ': ' + st.registration + ' (' + st.connection + ')' + (st.problem ? ' · ' + st.problem : ''));
+      // Refused credentials: said as such (not "down"), with what to do (the problem ends with it).
+      const refused = st.connection === 'unauthorized';
+      li.className = refused ? 'refused' : '';
+      li.dataset.connection = st.connection;
+      li.append(dot, st.store + ': ' + (refused ? 'UNAUTHORIZED, not registered' : st.registration + ' (' + st.connection + ')') +
+        (st.problem ? ' · ' + st.problem : ''));
       return li;
     }));
     const l = s.load;

@@ -27,7 +27,17 @@ export interface SettingSpec {
    * 1/true/yes or 0/false/no. The raw value is that string: the command's schema checks it.
    */
   switch?: boolean;
+  /**
+   * A secret (a password, a token): taken from the environment or a settings file only. Its flag is
+   * refused with a settings error (a flag shows in `ps` to every user of the machine, and in shell
+   * history); --help shows its variable without the flag. Its value is never echoed in any message.
+   */
+  secret?: boolean;
 }
+
+/** What a secret's flag gets instead of its value (see SettingSpec.secret). */
+export const secretFlagRefused = (env: string) =>
+  `${env}: give it in the environment or a file (a flag shows in ps)`;
 
 export type RawSettings = Record<string, string | string[] | undefined>;
 
@@ -135,6 +145,14 @@ export function readSettings(
     }
     if (token.kind !== 'option') continue;
     const option = options_[token.name];
+    // Known as a flag only to be refused by name (its value, taken as the flag's, is never a stray
+    // argument echoed back): once per flag, however often given.
+    const secret = specs.find((s) => s.secret && s.flag === token.name);
+    if (secret) {
+      if (!flagIssues.some((i) => i.field === `--${secret.flag}`))
+        flagIssues.push({ field: `--${secret.flag}`, expected: secretFlagRefused(secret.env) });
+      continue;
+    }
     if (!option) flagIssues.push({ field: token.rawName, expected: 'a known flag (see --help)' });
     else if (option.type === 'string' && token.value === undefined) {
       flagIssues.push({ field: token.rawName, expected: 'a value after the flag' });
@@ -175,7 +193,7 @@ export function readSettings(
       values[spec.key] = spec.list ? splitList(fromEnv) : fromEnv;
       sources[spec.key] = spec.env;
     }
-    const fromFlag = flags[spec.flag];
+    const fromFlag = spec.secret ? undefined : flags[spec.flag];
     if (spec.switch && fromFlag === true) {
       values[spec.key] = 'true';
       sources[spec.key] = `--${spec.flag}`;
@@ -216,6 +234,12 @@ export function nameFields(
     const spec = specs.find((s) => s.key === key);
     if (!spec) return issue;
     const source = sources[key];
+    // A secret has no flag to name (SettingSpec.secret).
+    if (spec.secret)
+      return {
+        field: source && source !== spec.env ? `${spec.env} (${source})` : spec.env,
+        expected: issue.expected,
+      };
     const field =
       source && source !== `--${spec.flag}` ? `${source} (--${spec.flag})` : `--${spec.flag} (${spec.env})`;
     return { field, expected: issue.expected };
@@ -227,9 +251,9 @@ export function helpText(about: CommandAbout, specs: readonly SettingSpec[]): st
   const settingsFile = about.settingsFile ?? ENV_FILE;
   const rows = [
     ...specs.map((s) => [
-      `--${s.flag}${s.switch ? '' : s.list ? ' LIST' : ' VALUE'}`,
+      s.secret ? '' : `--${s.flag}${s.switch ? '' : s.list ? ' LIST' : ' VALUE'}`,
       s.env,
-      `${s.help}${s.defaultText ? ` (default: ${s.defaultText})` : ''}`,
+      `${s.help}${s.defaultText ? ` (default: ${s.defaultText})` : ''}${s.secret ? ' [secret: environment or file only, no flag]' : ''}`,
     ]),
     [`--${settingsFile.flag} FILE`, settingsFile.env, settingsFile.help],
     ['--help', '', 'this help'],
