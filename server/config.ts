@@ -11,6 +11,7 @@ import {
   parseStores,
   STORE_SETTINGS,
 } from '../lib/cli/common-settings.ts';
+import { CREDENTIAL_SETTINGS, loadCredentials } from '../lib/cli/credentials-settings.ts';
 import { LOG_LEVELS } from '../lib/cli/log.ts';
 import {
   type ParsedCommand,
@@ -19,7 +20,7 @@ import {
   type SettingsInput,
   switchValue,
 } from '../lib/cli/settings.ts';
-import type { LivenessSettings, StoreKind } from '../lib/registry/index.ts';
+import type { LivenessSettings, StoreCredentials, StoreKind } from '../lib/registry/index.ts';
 import {
   hostSchema,
   namespaceSchema,
@@ -40,6 +41,7 @@ export const DEFAULT_DATA_DIR = '.cache/server';
 
 export const SERVER_SETTINGS: readonly SettingSpec[] = [
   ...STORE_SETTINGS,
+  ...CREDENTIAL_SETTINGS,
   { key: 'port', flag: 'port', env: 'FLEET_SERVER_PORT', help: 'port of the live page', defaultText: '3000' },
   {
     key: 'listen',
@@ -61,6 +63,7 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     env: 'FLEET_PRESENTER_TOKEN',
     help: 'the presenter URL carries it; without it the page is read-only',
     defaultText: 'random, printed at start',
+    secret: true,
   },
   {
     key: 'simControl',
@@ -80,8 +83,9 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     key: 'storeControlSecret',
     flag: 'store-control-secret',
     env: 'FLEET_STORE_CONTROL_SECRET',
-    help: 'the secret of --store-control (give it as the variable: a flag shows in ps)',
+    help: 'the secret of --store-control',
     defaultText: 'none',
+    secret: true,
   },
   {
     key: 'maxDevices',
@@ -110,6 +114,10 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
 
 export interface ServerConfig {
   stores: Partial<Record<StoreKind, string[]>>;
+  /** The server role's credentials on the stores (never logged, never on a page). */
+  credentials: StoreCredentials;
+  /** Which credentials were given, in words without a secret (for the start line), or null. */
+  credentialsSummary: string | null;
   namespace: string;
   service: string;
   port: number;
@@ -179,53 +187,64 @@ const ABOUT = {
 };
 
 export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
-  return parseCommand(SERVER_SETTINGS, input, ABOUT, (values, issues): ServerConfig | undefined => {
-    const stores = parseStores(values, issues);
-    const liveness = parseLiveness(values, issues);
-    const classroom = switchValue(values.classroom);
-    if (classroom === undefined)
-      issues.push({ field: 'classroom', expected: 'on/1/true/yes or off/0/false/no' });
-    const parsed = schema.safeParse({
-      namespace: values.namespace ?? 'fleet',
-      service: values.service ?? 'web',
-      port: numberSetting(values.port) ?? 3000,
-      listen: values.listen ?? '0.0.0.0',
-      publicUrl: values.publicUrl,
-      token: values.token ?? randomBytes(12).toString('base64url'),
-      simControl: values.simControl,
-      storeControl: values.storeControl,
-      storeControlSecret: values.storeControlSecret,
-      maxDevices: numberSetting(values.maxDevices) ?? DEFAULT_MAX_DEVICES,
-      logLevel: values.logLevel ?? 'info',
-      dataDir: values.dataDir ?? DEFAULT_DATA_DIR,
-    });
-    if (!parsed.success) {
-      issues.push(...toFieldIssues(parsed.error));
-      return undefined;
-    }
-    // Both or neither: the API refuses every request without its secret.
-    const { storeControl: controlUrl, storeControlSecret, ...rest } = parsed.data;
-    if (controlUrl !== undefined && storeControlSecret === undefined)
-      issues.push({
-        field: 'storeControlSecret',
-        expected: 'the secret of --store-control (FLEET_STORE_CONTROL_SECRET)',
+  return parseCommand(
+    SERVER_SETTINGS,
+    input,
+    ABOUT,
+    (values, issues, { sources }): ServerConfig | undefined => {
+      const stores = parseStores(values, issues);
+      const credentials = loadCredentials(values, sources, issues);
+      const liveness = parseLiveness(values, issues);
+      const classroom = switchValue(values.classroom);
+      if (classroom === undefined)
+        issues.push({ field: 'classroom', expected: 'on/1/true/yes or off/0/false/no' });
+      const parsed = schema.safeParse({
+        namespace: values.namespace ?? 'fleet',
+        service: values.service ?? 'web',
+        port: numberSetting(values.port) ?? 3000,
+        listen: values.listen ?? '0.0.0.0',
+        publicUrl: values.publicUrl,
+        token: values.token ?? randomBytes(12).toString('base64url'),
+        simControl: values.simControl,
+        storeControl: values.storeControl,
+        storeControlSecret: values.storeControlSecret,
+        maxDevices: numberSetting(values.maxDevices) ?? DEFAULT_MAX_DEVICES,
+        logLevel: values.logLevel ?? 'info',
+        dataDir: values.dataDir ?? DEFAULT_DATA_DIR,
       });
-    if (controlUrl === undefined && storeControlSecret !== undefined)
-      issues.push({ field: 'storeControl', expected: 'the URL the secret belongs to (FLEET_STORE_CONTROL)' });
-    if (issues.length > 0) return undefined;
-    if (classroom === undefined) return undefined;
-    return {
-      ...rest,
-      storeControl:
-        controlUrl && storeControlSecret
-          ? { url: controlUrl.replace(/\/+$/, ''), secret: storeControlSecret }
-          : undefined,
-      publicUrl: parsed.data.publicUrl,
-      simControl: parsed.data.simControl,
-      dataDir: path.resolve(parsed.data.dataDir),
-      stores,
-      classroom,
-      liveness,
-    };
-  });
+      if (!parsed.success) {
+        issues.push(...toFieldIssues(parsed.error));
+        return undefined;
+      }
+      // Both or neither: the API refuses every request without its secret.
+      const { storeControl: controlUrl, storeControlSecret, ...rest } = parsed.data;
+      if (controlUrl !== undefined && storeControlSecret === undefined)
+        issues.push({
+          field: 'storeControlSecret',
+          expected: 'the secret of --store-control (FLEET_STORE_CONTROL_SECRET)',
+        });
+      if (controlUrl === undefined && storeControlSecret !== undefined)
+        issues.push({
+          field: 'storeControl',
+          expected: 'the URL the secret belongs to (FLEET_STORE_CONTROL)',
+        });
+      if (issues.length > 0) return undefined;
+      if (classroom === undefined) return undefined;
+      return {
+        ...rest,
+        storeControl:
+          controlUrl && storeControlSecret
+            ? { url: controlUrl.replace(/\/+$/, ''), secret: storeControlSecret }
+            : undefined,
+        publicUrl: parsed.data.publicUrl,
+        simControl: parsed.data.simControl,
+        dataDir: path.resolve(parsed.data.dataDir),
+        stores,
+        credentials: credentials.credentials,
+        credentialsSummary: credentials.summary,
+        classroom,
+        liveness,
+      };
+    },
+  );
 }

@@ -175,6 +175,8 @@ export type TimelineKind =
   | 'color-set'
   | 'store-down'
   | 'store-up'
+  // The store refuses the server's credentials (the registry's 'unauthorized' state).
+  | 'store-unauthorized'
   // The presenter's store controls (server/store-control.ts): an action, then the election it caused.
   | 'store-control'
   | 'leader'

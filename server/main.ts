@@ -69,6 +69,11 @@ export async function main(
   simulation?.start();
   storeControl?.start();
   log.info({ audienceUrl }, `audience (read-only): ${audienceUrl}`);
+  // Which credentials the server uses on the stores, in words (never the secrets themselves).
+  log.info(
+    { credentials: config.credentialsSummary ?? 'none' },
+    `credentials on the stores: ${config.credentialsSummary ?? 'none (the stores are open, or they will say unauthorized)'}`,
+  );
   log.info(`presenter: ${presenterUrl}`);
   if (config.classroom) log.info(`classroom: attendees get the kit at ${new URL('kit/', audienceUrl).href}`);
   crashPolicy.started();

@@ -15,6 +15,7 @@ import {
   clip,
   createRegistry,
   deviceLivenessModel,
+  isUnauthorizedError,
   livenessModel,
 } from '../../lib/registry/index.ts';
 import { type BoundCommands, bindCommands } from '../commands.ts';
@@ -23,6 +24,12 @@ import type { DeviceView, ExpiredStamp, KitStore, LivenessView, StoreKind, Store
 import { LivenessPoller } from './liveness-poll.ts';
 import { NoteBudget } from './note-budget.ts';
 import type { Note } from './timeline.ts';
+
+/**
+ * A refusal's message is shown whole: it ends with what to do (the settings to set), which a cut at the
+ * usual 300 characters would lose.
+ */
+const REFUSED_CHARS = 800;
 
 /** Load samples kept per device for the sparklines. */
 const HISTORY = 30;
@@ -62,6 +69,8 @@ export class StoreLink {
   private readonly invalidNotes: NoteBudget;
   /** The next pick is worked out once per event-loop turn, however many devices changed in it. */
   private pickQueued = false;
+  /** The store refuses the server's credentials, and the timeline says so (once per refusal). */
+  private refusedNoted = false;
 
   constructor(
     readonly store: StoreKind,
@@ -69,8 +78,8 @@ export class StoreLink {
     private readonly config: Readonly<ServerConfig>,
     private readonly hooks: StoreLinkHooks,
   ) {
-    const { namespace, service, liveness } = config;
-    this.registry = createRegistry({ store, endpoints, namespace, liveness });
+    const { namespace, service, liveness, credentials } = config;
+    this.registry = createRegistry({ store, endpoints, namespace, liveness, credentials });
     this.watch = this.registry.watchInstances(service);
     this.colorWatch = this.registry.watchConfig('color');
     this.commands = bindCommands(store, { endpoint: endpoints[0]!, namespace, service });
@@ -215,6 +224,12 @@ export class StoreLink {
   private listen(): void {
     const { store, registry, watch, colorWatch } = this;
     registry.on('state', (connection, detail) => {
+      if (connection === 'unauthorized') {
+        this.refused(detail.error?.message ?? `${store}: unauthorized`);
+        this.update({ connection });
+        return;
+      }
+      if (connection === 'connected') this.refusedNoted = false;
       this.update({
         connection,
         error:
@@ -223,6 +238,12 @@ export class StoreLink {
     });
     watch.on('state', (state, error) => {
       const wasDown = this.current.watch === 'down';
+      // Down because the store refuses the credentials: said as that, not as "down".
+      if (state === 'down' && (isUnauthorizedError(error) || this.current.connection === 'unauthorized')) {
+        if (isUnauthorizedError(error)) this.refused(error.message);
+        this.update({ watch: state });
+        return;
+      }
       this.update({ watch: state, error: state === 'down' ? clip(error?.message ?? 'unreachable') : null });
       if (state === 'down' && !wasDown)
         this.hooks.note({
@@ -246,6 +267,18 @@ export class StoreLink {
     watch.on('skipped', (skipped) => this.update({ skipped }));
     colorWatch.on('value', (color) => this.update({ color: color ?? null }));
     colorWatch.on('invalid', (error) => this.noteInvalid(error.message));
+  }
+
+  /** The store refuses the server's credentials: the column's error says so and what to do; the timeline once. */
+  private refused(message: string): void {
+    this.update({ error: clip(message, REFUSED_CHARS) });
+    if (this.refusedNoted) return;
+    this.refusedNoted = true;
+    this.hooks.note({
+      store: this.store,
+      kind: 'store-unauthorized',
+      text: `${this.store} refuses the server's credentials: ${clip(message, REFUSED_CHARS)}`,
+    });
   }
 
   /**

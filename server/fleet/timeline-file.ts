@@ -34,6 +34,7 @@ const KINDS = [
   'color-set',
   'store-down',
   'store-up',
+  'store-unauthorized',
   'store-control',
   'leader',
   'invalid',

@@ -20,11 +20,13 @@ const SUMMARY_COLORS = 6;
 
 interface StoreStatus {
   label: string;
-  tone: 'ok' | 'pending' | 'down' | 'unknown';
+  tone: 'ok' | 'pending' | 'down' | 'refused' | 'unknown';
 }
 
 function storeStatus(view: StoreView | undefined): StoreStatus {
   if (!view) return { label: 'no data', tone: 'unknown' };
+  // The store answers and refuses the server's credentials: not "down" (the error line says what to do).
+  if (view.connection === 'unauthorized') return { label: 'UNAUTHORIZED', tone: 'refused' };
   if (view.watch === 'down' || view.connection === 'disconnected') return { label: 'DOWN', tone: 'down' };
   if (view.watch === 'closed' || view.connection === 'closed') return { label: 'closed', tone: 'down' };
   if (view.connection === 'connecting') return { label: 'connecting…', tone: 'pending' };
@@ -158,7 +160,7 @@ export class Column {
     setAttr(this.state, 'data-tone', status.tone);
     setText(this.error, view?.error ?? '');
     setHidden(this.error, !view?.error);
-    setHidden(this.stale, status.tone !== 'down');
+    setHidden(this.stale, status.tone !== 'down' && status.tone !== 'refused');
     setText(this.window, view ? `liveness: ${view.windowText}` : 'not configured on this host');
     // On the stage the line is cut to one line; all of it on hover.
     setAttr(this.window, 'title', view ? view.windowText : null);
@@ -262,7 +264,8 @@ export class Column {
     const devices = `${formatCount(n)} ${n === 1 ? 'device' : 'devices'}`;
     const parts = [this.filtered ? `${formatCount(shown)} of ${devices} shown` : devices];
     if (critical > 0) parts.push(`${critical} critical`);
-    if (storeStatus(this.view).tone === 'down') parts.push('last known');
+    const tone = storeStatus(this.view).tone;
+    if (tone === 'down' || tone === 'refused') parts.push('last known');
     setText(this.count, parts.join(' · '));
     this.updateDensity(shown);
   }

@@ -14,6 +14,8 @@ const config: ServerConfig = {
     zookeeper: ['0.0.0.0:2181'],
     consul: ['http://localhost:8500'],
   },
+  credentials: {},
+  credentialsSummary: null,
   namespace: 'fleet',
   service: 'web',
   port: 3000,
