@@ -27,6 +27,11 @@ export interface SimFleetOptions {
   /** The node flags the devices run with (the systemd unit's). */
   nodeFlags: string[];
   labels?: string;
+  /**
+   * The devices' credentials on the stores as the variables an agent reads (FLEET_CREDENTIALS with an
+   * absolute path, FLEET_ETCD_USER ...: lib/cli/credentials-settings.ts LoadedCredentials.env).
+   */
+  credentialsEnv?: Record<string, string>;
   log?: (line: string) => void;
 }
 
@@ -83,6 +88,7 @@ export class SimFleet {
       // Many agents on one machine: none drives its activity LED (a Pi as control host has one).
       FLEET_LED_ROOT: 'off',
       ...(options.labels ? { FLEET_LABELS: options.labels } : {}),
+      ...options.credentialsEnv,
     };
     const ids = Array.from({ length: options.count }, (_, i) => `sim-${i + 1}`);
     // In a namespace every device has the host to itself; as processes they share the loopback.

@@ -12,6 +12,7 @@ import {
   parseStores,
   STORE_SETTINGS,
 } from '../../lib/cli/common-settings.ts';
+import { CREDENTIAL_SETTINGS, loadCredentials } from '../../lib/cli/credentials-settings.ts';
 import {
   configOrExit,
   parseCommand,
@@ -40,6 +41,8 @@ import { SimFleet } from './fleet.ts';
 
 const SIM_SETTINGS: readonly SettingSpec[] = [
   ...STORE_SETTINGS,
+  // The devices' credentials: passed to every simulated agent (FLEET_CREDENTIALS and the variables).
+  ...CREDENTIAL_SETTINGS,
   ...LIVENESS_SETTINGS,
   {
     key: 'mode',
@@ -100,6 +103,9 @@ type SimCommand =
       namespace: string;
       service: string;
       liveness: LivenessSettings;
+      /** The variables that carry the devices' credentials to each agent (no secret printed). */
+      credentialsEnv: Record<string, string>;
+      credentialsSummary: string | null;
     }
   | { verb: 'list' | 'stop'; control: string }
   | { verb: Exclude<SimAction, 'stress'>; id: string; control: string }
@@ -133,7 +139,7 @@ export function parseSimCommand(input: SettingsInput) {
       };
       if (verb === 'start') {
         onlyFor(CLIENT_SETTINGS, 'sim list, stop, unplug, replug, kill, stress');
-        return checkStart(arg, values, issues);
+        return checkStart(arg, values, issues, sources);
       }
       onlyFor(START_SETTINGS, 'sim start');
       const control = (values.control as string | undefined) ?? DEFAULT_SIM_CONTROL;
@@ -171,11 +177,13 @@ function checkStart(
   countText: string | undefined,
   values: Record<string, string | string[] | undefined>,
   issues: SettingIssue[],
+  sources: Readonly<Record<string, string>>,
 ): SimCommand | undefined {
   const count = wholeNumber(1, 1000, 'a number of devices').safeParse(numberSetting(countText ?? '6'));
   if (!count.success) issues.push(...toFieldIssues(count.error, 'N'));
   const stores = parseStores(values, issues);
   const liveness = parseLiveness(values, issues);
+  const credentials = loadCredentials(values, sources, issues);
   const namespace = namespaceSchema.safeParse(values.namespace ?? 'fleet');
   const service = serviceSchema.safeParse(values.service ?? 'web');
   if (!namespace.success) issues.push(...toFieldIssues(namespace.error, 'namespace'));
@@ -195,6 +203,8 @@ function checkStart(
     namespace: namespace.data,
     service: service.data,
     liveness,
+    credentialsEnv: credentials.env,
+    credentialsSummary: credentials.summary,
   };
 }
 
@@ -209,7 +219,7 @@ function table(devices: SimDeviceInfo[]): string {
 }
 
 async function start(settings: Extract<SimCommand, { verb: 'start' }>): Promise<number | undefined> {
-  const { count, mode, stores, namespace, service, liveness, controlPort } = settings;
+  const { count, mode, stores, namespace, service, liveness, controlPort, credentialsEnv } = settings;
   const fleet = await SimFleet.start({
     count,
     mode,
@@ -217,9 +227,11 @@ async function start(settings: Extract<SimCommand, { verb: 'start' }>): Promise<
     namespace,
     service,
     liveness,
+    credentialsEnv,
     nodeFlags: unitNodeFlags(),
     log: (line) => process.stdout.write(`${line}\n`),
   });
+  process.stdout.write(`credentials of the devices: ${settings.credentialsSummary ?? 'none'}\n`);
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= fleet.stop().then(() => {

@@ -1,6 +1,9 @@
 // `fleetkit sim stress ID PERCENT [SECONDS]` as typed: the load checked where it is typed, every bad
 // argument named (the running fleet checks it again: control.ts).
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { SettingsError } from '../../lib/cli/settings.ts';
 import { parseSimCommand } from '../../provision/sim/main.ts';
@@ -55,5 +58,31 @@ test('the load as the control API and the page send it: an object with both fiel
   assert.deepEqual(
     checkStressParams({ percent: -5 }).issues?.map((i) => i.field),
     ['percent', 'seconds'],
+  );
+});
+
+test('sim start: the devices get the credentials as the variables an agent reads, paths absolute; secrets never as flags', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'fleetkit-sim-creds-'));
+  writeFileSync(
+    path.join(dir, 'credentials.env'),
+    'FLEET_CONSUL_TOKEN=tok-from-file\nFLEET_ZOOKEEPER_AUTH=device:pw\n',
+  );
+  const parsed = parseSimCommand({
+    argv: ['start', '2', '--credentials', path.relative(process.cwd(), path.join(dir, 'credentials.env'))],
+    env: { FLEET_CONSUL: 'http://127.0.0.1:8500', FLEET_CONSUL_TOKEN: 'tok-from-env' },
+  });
+  assert.ok(!parsed.help);
+  const start = parsed.config as { credentialsEnv: Record<string, string>; credentialsSummary: string };
+  assert.deepEqual(start.credentialsEnv, {
+    FLEET_CREDENTIALS: path.join(dir, 'credentials.env'),
+    FLEET_CONSUL_TOKEN: 'tok-from-env',
+  });
+  assert.equal(start.credentialsSummary, 'Consul token, ZooKeeper identity device');
+  assert.throws(
+    () => parseSimCommand({ argv: ['start', '--consul-token', 'tok-secret'], env: { FLEET_CONSUL: 'x' } }),
+    (e: unknown) =>
+      e instanceof SettingsError &&
+      /--consul-token: FLEET_CONSUL_TOKEN: give it in the environment or a file/.test(e.message) &&
+      !e.message.includes('tok-secret'),
   );
 });
