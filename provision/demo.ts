@@ -28,8 +28,9 @@ import {
 import { lanAddress } from '../server/lan-address.ts';
 import { installStores } from './install-stores.ts';
 import { startStoreOnUsualPort } from './run-stores.ts';
-import { serveControl } from './sim/control.ts';
+import { type SimControl, serveControl } from './sim/control.ts';
 import { SimFleet } from './sim/fleet.ts';
+import { BRIDGE_ADDRESS, claimNamespaces, releaseNamespaces } from './sim/netns.ts';
 import { type ControlledStore, type StoreControl, serveStoreControl } from './stores/control.ts';
 import { startCluster, stopAllStores, storeKinds } from './stores/index.ts';
 import { parseMembers } from './stores/members.ts';
@@ -55,20 +56,22 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const mode = SimFleet.resolveMode(options.mode);
   let server: ChildProcess | undefined;
   let fleet: SimFleet | undefined;
-  let control: Awaited<ReturnType<typeof serveControl>> | undefined;
+  let control: SimControl | undefined;
   let storeControl: StoreControl | undefined;
   let stopping: Promise<void> | undefined;
+  let bridgeClaimed = false;
   const stop = () =>
     (stopping ??= (async () => {
       say('\nstopping: devices deregister, then the page and the stores go...');
       await fleet?.stop();
-      control?.close();
+      await control?.close();
       await storeControl?.close();
       if (server && server.exitCode === null && server.signalCode === null) {
         server.kill('SIGTERM');
         await once(server, 'exit');
       }
       await stopAllStores();
+      if (bridgeClaimed) await releaseNamespaces(); // made for the stores; the fleet may not have started
       say('stopped: nothing of the demo is left running');
     })());
   onShutdown(stop);
@@ -76,9 +79,15 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   try {
     say('[1/4] the stores: checking they are installed');
     await installStores({ log: (line) => say(`  ${line}`) });
-    // Devices in namespaces reach the stores through the bridge, and attendees' laptops through the
-    // LAN: then the stores listen on every address.
-    const host = mode === 'namespaces' || options.classroom ? '0.0.0.0' : '127.0.0.1';
+    // Nothing listening that need not be: devices in namespaces reach the stores through the bridge,
+    // so then the stores listen on the bridge's address alone (ZooKeeper takes one address; the host's
+    // own processes reach it too, it is this machine's), which is made first. Attendees' laptops reach
+    // them through the LAN: in a classroom they listen on every address, on purpose.
+    const host = options.classroom ? '0.0.0.0' : mode === 'namespaces' ? BRIDGE_ADDRESS : '127.0.0.1';
+    if (host === BRIDGE_ADDRESS) {
+      bridgeClaimed = true;
+      await claimNamespaces();
+    }
     const clusters = options.members > 1 ? ` as clusters of ${options.members} members` : '';
     say(`[2/4] starting etcd, ZooKeeper and Consul${clusters} (listening on ${host})`);
     const stores: (ControlledStore & { endpoints: string[] })[] = await Promise.all(
@@ -113,7 +122,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       log: (line) => say(`  ${line}`),
     });
     const controlPort = (await allocatePorts('127.0.0.1', ['control'])).control!;
-    control = await serveControl(fleet, controlPort, () => void stop().then(() => process.exit(0)));
+    // Its secret: to the page's server in its environment, to `fleetkit sim` commands in a 0600 file.
+    control = await serveControl(fleet, controlPort, () => void stop().then(() => process.exit(0)), {
+      writeFile: true,
+    });
 
     say('[4/4] starting the live page');
     const token = randomBytes(12).toString('base64url');
@@ -124,7 +136,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         ...livenessEnv(liveness),
         FLEET_SERVER_PORT: String(options.serverPort),
         FLEET_PRESENTER_TOKEN: token,
-        FLEET_SIM_CONTROL: `http://127.0.0.1:${controlPort}`,
+        FLEET_SIM_CONTROL: control.url,
+        FLEET_SIM_CONTROL_SECRET: control.secret,
         FLEET_STORE_CONTROL: storeControl.url,
         FLEET_STORE_CONTROL_SECRET: storeControl.secret,
         FLEET_LOG_LEVEL: 'warn',
@@ -149,7 +162,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 ready in ${((Date.now() - started) / 1000).toFixed(1)} s
   presenter (can change colors, unplug devices, stop and kill stores): ${url}?token=${token}
   audience (read-only; on the LAN use this machine's address): ${url}
-  simulated devices: fleetkit sim list --control http://127.0.0.1:${controlPort}${classroomLines(options)}
+  simulated devices: fleetkit sim list --control ${control.url}${classroomLines(options)}
 Ctrl-C stops everything.`);
     await once(server, 'exit');
     say('the live page stopped');

@@ -239,12 +239,19 @@ function consulStep(mirrorOverride: string | undefined): Step {
             );
           }
         });
+        // Not world-writable (it was 0777 so that apt's sandbox user _apt could write in it: then any
+        // local user could swap the .deb between download and unpack). 0755, this user's (root's when
+        // root); as root apt then downloads as root (no _apt sandbox); the .deb is still checked against
+        // the signed Release file's hashes.
         const debs = path.join(work, 'debs');
         await fs.mkdirp(debs);
-        await fs.chmod(debs, 0o777);
+        await fs.chmod(debs, 0o755);
+        const unsandboxed = process.getuid?.() === 0 ? ['-o', 'APT::Sandbox::User=root'] : [];
         log('downloading the consul .deb...');
         await withRetry('apt-get download consul', networkHint, log, () =>
-          $quiet({ cwd: debs })`apt-get ${aptOptions} download consul`.timeout(aptNetworkTimeout),
+          $quiet({
+            cwd: debs,
+          })`apt-get ${aptOptions} ${unsandboxed} download consul`.timeout(aptNetworkTimeout),
         );
         const deb = (await fs.readdir(debs)).find(
           (name: string) => name.startsWith('consul_') && name.endsWith('.deb'),

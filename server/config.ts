@@ -73,6 +73,14 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     defaultText: 'none',
   },
   {
+    key: 'simControlSecret',
+    flag: 'sim-control-secret',
+    env: 'FLEET_SIM_CONTROL_SECRET',
+    help: 'the secret of --sim-control (npm run demo sets it; fleetkit sim start writes it to .cache/sim/control-PORT.env)',
+    defaultText: 'none',
+    secret: true,
+  },
+  {
     key: 'storeControl',
     flag: 'store-control',
     env: 'FLEET_STORE_CONTROL',
@@ -125,6 +133,8 @@ export interface ServerConfig {
   publicUrl: string | undefined;
   token: string;
   simControl: string | undefined;
+  /** The secret of the simulated fleet's control API (simulation-contract.ts); set whenever simControl is. */
+  simControlSecret?: string | undefined;
   /** The kit's store control API (store-control-contract.ts) and its secret; undefined: read-only stores. */
   storeControl?: { url: string; secret: string } | undefined;
   /** Devices shown per store; the others are counted. */
@@ -157,6 +167,10 @@ const schema = z.strictObject({
       hostname: /^(127\.0\.0\.1|localhost)$/,
       error: 'an http:// URL on this machine (the kit serves it on 127.0.0.1)',
     })
+    .optional(),
+  simControlSecret: z
+    .string()
+    .regex(STORE_CONTROL_SECRET, '16-128 letters, digits, - or _ (the secret the simulated fleet made)')
     .optional(),
   storeControlSecret: z
     .string()
@@ -206,6 +220,7 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
         publicUrl: values.publicUrl,
         token: values.token ?? randomBytes(12).toString('base64url'),
         simControl: values.simControl,
+        simControlSecret: values.simControlSecret,
         storeControl: values.storeControl,
         storeControlSecret: values.storeControlSecret,
         maxDevices: numberSetting(values.maxDevices) ?? DEFAULT_MAX_DEVICES,
@@ -227,6 +242,11 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
         issues.push({
           field: 'storeControl',
           expected: 'the URL the secret belongs to (FLEET_STORE_CONTROL)',
+        });
+      if (parsed.data.simControl !== undefined && parsed.data.simControlSecret === undefined)
+        issues.push({
+          field: 'simControlSecret',
+          expected: 'the secret of --sim-control (FLEET_SIM_CONTROL_SECRET: in .cache/sim/control-PORT.env)',
         });
       if (issues.length > 0) return undefined;
       if (classroom === undefined) return undefined;

@@ -40,7 +40,9 @@ export async function main(
   let fleet: Fleet | undefined;
   const saved = await openTimelineFile(config, log, () => fleet?.timelineEntries() ?? []);
   fleet = new Fleet(config, log, saved);
-  const simulation = config.simControl ? new SimulationLink(config.simControl, fleet, log) : undefined;
+  const simulation = config.simControl
+    ? new SimulationLink(config.simControl, config.simControlSecret ?? '', fleet, log)
+    : undefined;
   const storeControl = config.storeControl
     ? new StoreControlLink(config.storeControl.url, config.storeControl.secret, fleet, log)
     : undefined;

@@ -3,6 +3,12 @@
 // owns this contract and provision/sim implements it, so that server/ imports nothing from provision/.
 // The page's own view of a simulated device (SimulatedDevice) is in contract.ts.
 //
+// It unplugs and kills devices and stops the fleet, so it has the store control's guard
+// (loopback-api.ts): 127.0.0.1 only, the secret `fleetkit sim` / `npm run demo` made at start in every
+// request (`authorization: Bearer SECRET`: the server gets it as FLEET_SIM_CONTROL_SECRET, the
+// `fleetkit sim list|unplug|...` commands from a 0600 file the running fleet writes), Host checked,
+// Origin refused.
+//
 // POST /devices/ID/stress takes a body {"percent": 80, "seconds": 60}: the device burns that share of
 // one core in its own process (the agent's IPC message, device/stress-message.ts, which also says what
 // a valid load is); seconds 0 takes it back to its base load.
@@ -10,6 +16,7 @@
 import { type StressParams, stressParamsSchema } from '../device/stress-message.ts';
 import { type FieldIssue, toFieldIssues } from '../lib/registry/index.ts';
 import type { SimAction, SimulatedDevice } from './contract.ts';
+import { bearer, LOOPBACK } from './loopback-api.ts';
 
 export type { StressParams } from '../device/stress-message.ts';
 export type { SimAction, SimMode, SimStress, SimulatedDeviceState } from './contract.ts';
@@ -30,7 +37,9 @@ export function checkStressParams(
 }
 
 export const DEFAULT_SIM_CONTROL_PORT = 7070;
-export const DEFAULT_SIM_CONTROL = `http://127.0.0.1:${DEFAULT_SIM_CONTROL_PORT}`;
+export const DEFAULT_SIM_CONTROL = `http://${LOOPBACK}:${DEFAULT_SIM_CONTROL_PORT}`;
+/** The variable that gives the server (and a `fleetkit sim` command) the control API's secret. */
+export const SIM_CONTROL_SECRET_VARIABLE = 'FLEET_SIM_CONTROL_SECRET';
 
 /** One simulated device as the control API reports it. */
 export interface SimDeviceInfo extends SimulatedDevice {
@@ -42,7 +51,10 @@ export interface SimDeviceInfo extends SimulatedDevice {
 
 /** Talks to a running simulated fleet. */
 export class SimControlClient {
-  constructor(readonly url: string = DEFAULT_SIM_CONTROL) {}
+  constructor(
+    readonly url: string,
+    private readonly secret: string,
+  ) {}
 
   list(): Promise<SimDeviceInfo[]> {
     return this.request('GET', '/devices') as Promise<SimDeviceInfo[]>;
@@ -67,9 +79,11 @@ export class SimControlClient {
       res = await fetch(`${this.url}${path}`, {
         method,
         signal: AbortSignal.timeout(10_000),
-        ...(payload === undefined
-          ? {}
-          : { body: JSON.stringify(payload), headers: { 'content-type': 'application/json' } }),
+        headers: {
+          ...bearer(this.secret),
+          ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
       });
     } catch {
       throw new Error(`no simulated fleet answers at ${this.url}: start one with \`fleetkit sim start 6\``);

@@ -1,6 +1,7 @@
 // The presenter's hands on the simulated fleet: the server asks the fleet's supervisor (its loopback
 // control API) for its devices, shows them on the page, and forwards unplug / replug / kill / stress. The
-// control API is the server's own contract (simulation-contract.ts), which provision/sim implements.
+// control API is the server's own contract (simulation-contract.ts), which provision/sim implements;
+// its secret comes from the server's environment (FLEET_SIM_CONTROL_SECRET), never from a page.
 
 import type { Logger } from '../lib/cli/log.ts';
 import { errorMessage, type FieldIssue, instanceIdSchema, ValidationError } from '../lib/registry/index.ts';
@@ -22,13 +23,15 @@ export class SimulationLink {
   private readonly client: SimControlClient;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private refusedSaid = false;
 
   constructor(
     url: string,
+    secret: string,
     private readonly fleet: Fleet,
     private readonly log: Logger,
   ) {
-    this.client = new SimControlClient(url);
+    this.client = new SimControlClient(url, secret);
   }
 
   start(): void {
@@ -62,6 +65,11 @@ export class SimulationLink {
       const devices = await this.client.list();
       this.fleet.setSimulation(devices.map(pageView));
     } catch (error) {
+      // A refused secret is a setting to fix, said once; a fleet that is not running is normal.
+      const refused = /^authorization:/.test(errorMessage(error));
+      if (refused && !this.refusedSaid)
+        this.log.warn(`the simulated fleet refused FLEET_SIM_CONTROL_SECRET: ${errorMessage(error)}`);
+      this.refusedSaid = refused;
       this.log.debug(`no simulated fleet: ${errorMessage(error)}`);
       this.fleet.setSimulation(null);
     }

@@ -7,15 +7,17 @@
 //   POST /stores/STORE/members/N/ACTION       one member of a cluster (N from 1)
 //
 // An action answers when it is done (a restart once the member answers again), with the store's new
-// KitStore. The API stops and kills processes, so it is guarded like a door, not like a page:
-// - it listens on 127.0.0.1 only;
-// - every request carries the secret the kit made at start (`authorization: Bearer SECRET`), which
-//   reaches the server through its environment (FLEET_STORE_CONTROL_SECRET), never a page;
-// - Host must be this loopback address and port (a DNS-rebinding page names its own host), and a
-//   request with an Origin header is refused (a browser adds one to a cross-site request; the server's
-//   client never sends one).
+// KitStore. The API stops and kills processes, so it is guarded like a door, not like a page, by the
+// guard it shares with the simulated fleet's (loopback-api.ts): 127.0.0.1 only, the secret in every
+// request (`authorization: Bearer SECRET`; the server gets it as FLEET_STORE_CONTROL_SECRET), Host
+// checked, Origin refused.
 import { type FieldIssue, STORE_KINDS, type StoreKind, ValidationError } from '../lib/registry/index.ts';
 import type { KitStore, StoreControlAction, StoreControlRequest } from './contract.ts';
+import { bearer } from './loopback-api.ts';
+
+export { SECRET_PATTERN, sameSecret } from './loopback-api.ts';
+/** The variable that gives the server the store control's secret. */
+export const STORE_CONTROL_SECRET_VARIABLE = 'FLEET_STORE_CONTROL_SECRET';
 
 export type {
   KitMemberState,
@@ -28,8 +30,6 @@ export type {
 export const STORE_CONTROL_ACTIONS: readonly StoreControlAction[] = ['stop', 'kill', 'restart'];
 /** The kit runs 1, 3 or 5 members; the runner allows up to 9. */
 export const MAX_MEMBERS = 9;
-/** What a secret looks like: the kit makes 32 random bytes in base64url (43 characters). */
-export const SECRET_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
 /** A restart waits until the member answers as part of its cluster: up to a minute on a busy 2-core machine. */
 export const ACTION_TIMEOUT_MS = 150_000;
 
@@ -102,7 +102,7 @@ export class StoreControlClient {
     try {
       res = await fetch(`${this.url}${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.secret}` },
+        headers: bearer(this.secret),
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
@@ -119,6 +119,3 @@ export class StoreControlClient {
     return body;
   }
 }
-
-/** The secret compared in constant time (the presenter token's comparison: any input, any length). */
-export { sameToken as sameSecret } from './http/socket-guard.ts';

@@ -35,7 +35,13 @@ import {
   DEFAULT_STRESS_SECONDS,
   type StressParams,
 } from '../../server/simulation-contract.ts';
-import { DEFAULT_SIM_CONTROL, DEFAULT_SIM_CONTROL_PORT, SimControlClient, serveControl } from './control.ts';
+import {
+  DEFAULT_SIM_CONTROL,
+  DEFAULT_SIM_CONTROL_PORT,
+  SimControlClient,
+  serveControl,
+  simControlSecret,
+} from './control.ts';
 import { SIM_ACTIONS, type SimAction, type SimDeviceInfo } from './device.ts';
 import { SimFleet } from './fleet.ts';
 
@@ -236,16 +242,17 @@ async function start(settings: Extract<SimCommand, { verb: 'start' }>): Promise<
   const stop = () => {
     stopping ??= fleet.stop().then(() => {
       process.stdout.write('all simulated devices stopped\n');
-      control.close();
+      return control.close();
     });
     return stopping;
   };
-  const control = await serveControl(fleet, controlPort, () => void stop());
+  // Its secret goes into a file only this user reads, for `fleetkit sim unplug` in another terminal.
+  const control = await serveControl(fleet, controlPort, () => void stop(), { writeFile: true });
   process.stdout.write(
-    `${table(fleet.list())}\ncontrol: http://127.0.0.1:${controlPort} (fleetkit sim unplug sim-1)\n`,
+    `${table(fleet.list())}\ncontrol: ${control.url} (fleetkit sim unplug sim-1; its secret is in ${control.file})\n`,
   );
   onShutdown(stop);
-  await once(control, 'close');
+  await once(control.server, 'close');
   return 0;
 }
 
@@ -257,7 +264,7 @@ export async function main(
   if (typeof command === 'number') return command;
   try {
     if (command.verb === 'start') return await start(command);
-    const client = new SimControlClient(command.control);
+    const client = new SimControlClient(command.control, await simControlSecret(command.control, env));
     if (command.verb === 'stress') {
       const device = await client.act(command.id, 'stress', command.params);
       const { percent, seconds } = command.params;

@@ -55,6 +55,9 @@ export async function claimNamespaces(): Promise<void> {
         '(Ctrl-C where `npm run demo` or `fleetkit sim` runs), or start this one with --mode processes',
     );
   }
+  // Claimed already by this process (the demo makes the bridge before its stores listen on it):
+  // clearing now would take the stores' address away.
+  if (owner === process.pid) return ensureBridge();
   writeFileSync(OWNER_FILE, `${process.pid}\n`);
   await removeAll(); // what a crashed run may have left
   await ensureBridge();

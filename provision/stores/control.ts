@@ -3,19 +3,19 @@
 // nobody else. `npm run demo` and `fleetkit stores` serve it. The API is the server's contract
 // (server/store-control-contract.ts), which says the routes and the protections: loopback only, the
 // secret in every request, Host checked, Origin refused.
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { errorMessage, isValidationError } from '../../lib/registry/index.ts';
+import { guardLoopbackRequest, LOOPBACK, newSecret } from '../../server/loopback-api.ts';
 import {
   checkStoreControl,
   type KitStore,
   type KitStoreMember,
   STORE_CONTROL_ACTIONS,
+  STORE_CONTROL_SECRET_VARIABLE,
   type StoreControlAction,
   type StoreControlRequest,
-  sameSecret,
   targetText,
 } from '../../server/store-control-contract.ts';
 import type { StoreKind, StoreProcess } from './types.ts';
@@ -66,7 +66,7 @@ export async function serveStoreControl(
   stores: readonly ControlledStore[],
   options: { port?: number; secret?: string } = {},
 ): Promise<StoreControl> {
-  const secret = options.secret ?? randomBytes(32).toString('base64url');
+  const secret = options.secret ?? newSecret();
   const members = new Map<StoreKind, MemberState[]>(
     stores.map((store) => [
       store.kind,
@@ -145,20 +145,13 @@ export async function serveStoreControl(
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    // A page elsewhere that makes a browser send requests here (DNS rebinding, a form) names its own
-    // host, or sends an Origin; the server's client does neither.
-    const host = req.headers.host ?? '';
-    if (host !== `127.0.0.1:${port}` && host !== `localhost:${port}`)
-      throw new Refused(403, `Host: 127.0.0.1:${port} expected (this API answers on loopback only)`);
-    if (req.headers.origin !== undefined || (req.headers['sec-fetch-site'] ?? 'none') !== 'none')
-      throw new Refused(403, 'requests from a web page are refused: the live page acts through its server');
-    const auth = req.headers.authorization ?? '';
-    const given = auth.startsWith('Bearer ') ? auth.slice('Bearer '.length) : undefined;
-    if (!sameSecret(given, secret))
-      throw new Refused(
-        401,
-        'authorization: Bearer SECRET expected, the secret the kit made at start (the server gets it as FLEET_STORE_CONTROL_SECRET)',
-      );
+    // The guard shared with the simulated fleet's API: Host, Origin, the secret (server/loopback-api.ts).
+    const refused = guardLoopbackRequest(req.headers, {
+      port,
+      secret,
+      secretVariable: STORE_CONTROL_SECRET_VARIABLE,
+    });
+    if (refused) throw new Refused(refused.status, refused.error);
     const parts = new URL(req.url ?? '/', 'http://control').pathname.split('/').filter(Boolean);
     if (req.method === 'GET' && parts.length === 1 && parts[0] === 'stores')
       return reply(res, 200, [...members.keys()].map(view));
@@ -175,11 +168,11 @@ export async function serveStoreControl(
     throw new Refused(404, routes());
   }
 
-  server.listen(options.port ?? 0, '127.0.0.1');
+  server.listen(options.port ?? 0, LOOPBACK);
   await once(server, 'listening');
   port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${LOOPBACK}:${port}`,
     secret,
     server,
     async close() {

@@ -139,10 +139,7 @@ for (const mode of ['namespaces', 'processes'] as const) {
     test('kill through the control API: the process is gone; replug starts it again', async () => {
       const control = await serveControl(fleet, await freePort(), () => {});
       try {
-        const address = control.address();
-        const client = new SimControlClient(
-          `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
-        );
+        const client = new SimControlClient(control.url, control.secret);
         const killed = await client.act('sim-3', 'kill');
         assert.equal(killed.state, 'killed');
         await eventually('sim-3 gone from etcd', () => !passing('etcd', 'sim-3'), { timeoutMs: 5000 });
@@ -154,7 +151,7 @@ for (const mode of ['namespaces', 'processes'] as const) {
         });
         assert.equal((await client.list()).length, 3);
       } finally {
-        control.close();
+        await control.close();
       }
     });
 
@@ -168,17 +165,25 @@ for (const mode of ['namespaces', 'processes'] as const) {
           throw new Error(`${error.message}; at the end: ${figures()}`);
         });
       try {
-        const address = control.address();
-        const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-        const client = new SimControlClient(url);
+        const url = control.url;
+        const client = new SimControlClient(url, control.secret);
+        const headers = { authorization: `Bearer ${control.secret}` };
         await assert.rejects(
           client.act('sim-1', 'stress', { percent: 150, seconds: 5 }),
           /^Error: percent: a whole percent of one core from 0 to 100$/,
         );
-        const raw = await fetch(`${url}/devices/sim-1/stress`, { method: 'POST', body: '{"percent": 80,' });
+        const raw = await fetch(`${url}/devices/sim-1/stress`, {
+          method: 'POST',
+          headers,
+          body: '{"percent": 80,',
+        });
         assert.equal(raw.status, 400);
         assert.match(((await raw.json()) as { error: string }).error, /^body: JSON such as/);
-        const big = await fetch(`${url}/devices/sim-1/stress`, { method: 'POST', body: 'x'.repeat(5000) });
+        const big = await fetch(`${url}/devices/sim-1/stress`, {
+          method: 'POST',
+          headers,
+          body: 'x'.repeat(5000),
+        });
         assert.equal(big.status, 400);
 
         await waitFor(
@@ -221,7 +226,7 @@ for (const mode of ['namespaces', 'processes'] as const) {
           timeoutMs: 10_000,
         });
       } finally {
-        control.close();
+        await control.close();
       }
     });
 

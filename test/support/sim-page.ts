@@ -1,10 +1,9 @@
 // The live page with a simulated fleet attached, as `npm run demo` runs it: the three real stores, a
 // simulated fleet of real agents (processes mode: no root needed), its loopback control API and the
 // real `fleetkit server` pointed at both. For the page tests that unplug, kill or stress devices.
-import type { Server } from 'node:http';
 import { unitNodeFlags } from '../../device/unit.ts';
 import { STORE_KINDS } from '../../lib/registry/index.ts';
-import { serveControl } from '../../provision/sim/control.ts';
+import { type SimControl, serveControl } from '../../provision/sim/control.ts';
 import { SimFleet } from '../../provision/sim/fleet.ts';
 import { TEST_LIVENESS } from './agents.ts';
 import { freePort } from './ports.ts';
@@ -22,11 +21,11 @@ export interface SimPage {
 export async function startSimPage(count: number, namespace: string): Promise<SimPage> {
   let stores: ThreeStores | undefined;
   let fleet: SimFleet | undefined;
-  let control: Server | undefined;
+  let control: SimControl | undefined;
   let server: RunningServer | undefined;
   const stop = async () => {
     await server?.stop();
-    control?.close();
+    await control?.close();
     await fleet?.stop();
     await stores?.stop();
   };
@@ -47,7 +46,8 @@ export async function startSimPage(count: number, namespace: string): Promise<Si
     server = await startServer({
       ...stores.env(),
       FLEET_NAMESPACE: namespace,
-      FLEET_SIM_CONTROL: `http://127.0.0.1:${controlPort}`,
+      FLEET_SIM_CONTROL: control.url,
+      FLEET_SIM_CONTROL_SECRET: control.secret,
     });
     return { stores, fleet, server, stop };
   } catch (error) {
