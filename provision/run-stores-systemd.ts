@@ -4,7 +4,7 @@
 // Safe to run again: identical files are left as they are and said "unchanged". `--remove` takes them away.
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lchown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -12,8 +12,17 @@ import type { StoreKind } from '../lib/registry/index.ts';
 import { createRegistry, errorMessage } from '../lib/registry/index.ts';
 import { installStores } from './install-stores.ts';
 import { drivers } from './stores/drivers.ts';
+import { projectRoot } from './stores/paths.ts';
 import { writeLaunchFiles } from './stores/process.ts';
-import { type PlannedUnit, planUnits, renderUnit, UNIT_MARKER, UNIT_NAME } from './stores/systemd.ts';
+import {
+  type PlannedUnit,
+  PROGRAM_DIR,
+  planUnits,
+  renderUnit,
+  storeUser,
+  UNIT_MARKER,
+  UNIT_NAME,
+} from './stores/systemd.ts';
 import { storeKinds } from './stores/types.ts';
 
 const execFileAsync = promisify(execFile);
@@ -87,11 +96,44 @@ async function installUnits(
       })),
     );
   }
+  // Each store as its own system user, from an installed program (never the project folder, which
+  // its owner could change under a root-started unit).
+  const root = process.getuid?.() === 0;
+  const users = new Map<StoreKind, { uid: number; gid: number }>();
+  if (root) {
+    for (const kind of new Set(units.map((unit) => unit.kind))) {
+      const made = await ensureSystemUser(storeUser(kind), `fleetkit ${kind}`);
+      users.set(kind, made.ids);
+      if (made.created) say(`  user ${storeUser(kind)}: created (a system user, no home, no shell)`);
+    }
+  } else {
+    say(
+      `  not root: the units run as ${[...new Set(units.map((u) => storeUser(u.kind)))].join(', ')}, which only root can create (and their data dirs owned by them): run it as root`,
+    );
+  }
+  // The data dir holds one folder per store (0700, its user's): the folder above is root's, 0755, so
+  // that each store's user can reach its own and no other.
+  await mkdir(config.dataDir, { recursive: true, mode: 0o755 });
+  if (root) await chmod(config.dataDir, 0o755);
+  const installed = new Map<string, string>();
+  for (const unit of units) {
+    const program = unit.spec.command;
+    const inProject = path.relative(projectRoot, program);
+    if (inProject.startsWith('..') || path.isAbsolute(inProject)) continue;
+    if (!installed.has(program)) {
+      const target = await installProgram(program);
+      installed.set(program, target.path);
+      say(`  ${path.basename(program)}: ${target.state} as ${target.path}`);
+    }
+    unit.spec = { ...unit.spec, command: installed.get(program)! };
+  }
   /** Units already there whose unit file or config changed: a running one must restart to see it. */
   const changed: string[] = [];
   for (const unit of units) {
     await mkdir(unit.context.dataDir, { recursive: true, mode: 0o700 });
     const files = await writeLaunchFiles(unit.spec);
+    const owner = users.get(unit.kind);
+    if (owner) await chownTree(unit.context.dataDir, owner.uid, owner.gid);
     const file = path.join(config.unitDir, unit.unitName);
     const text = renderUnit(unit, removeCommand);
     const before = await readFile(file, 'utf8').catch(() => undefined);
@@ -142,6 +184,54 @@ async function installUnits(
     `ready: the stores run as systemd units (journalctl -u 'fleetkit-*' for their logs); ${removeCommand} removes them.`,
   );
   return 0;
+}
+
+/** The system user `name` (created if missing: no home, no login shell) and its uid and gid. */
+async function ensureSystemUser(
+  name: string,
+  comment: string,
+): Promise<{ created: boolean; ids: { uid: number; gid: number } }> {
+  const ids = async () => {
+    const { stdout: uid } = await execFileAsync('id', ['-u', name]);
+    const { stdout: gid } = await execFileAsync('id', ['-g', name]);
+    return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
+  };
+  try {
+    return { created: false, ids: await ids() };
+  } catch {
+    const args = ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent'];
+    args.push('--shell', '/usr/sbin/nologin', '--comment', comment, name);
+    try {
+      await execFileAsync('useradd', args, { timeout: 30_000 });
+    } catch (error) {
+      const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim();
+      throw new Error(`useradd ${name} failed: ${stderr || errorMessage(error)}`);
+    }
+    return { created: true, ids: await ids() };
+  }
+}
+
+/** A data dir and everything in it owned by the store's user (symbolic links themselves, never followed). */
+async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
+  await lchown(dir, uid, gid);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const child = path.join(dir, entry.name);
+    if (entry.isDirectory()) await chownTree(child, uid, gid);
+    else await lchown(child, uid, gid);
+  }
+}
+
+/** A program from the project's cache copied to PROGRAM_DIR (root's, 0755), replaced only when it differs. */
+async function installProgram(program: string): Promise<{ path: string; state: string }> {
+  const target = path.join(PROGRAM_DIR, path.basename(program));
+  const [wanted, present] = await Promise.all([readFile(program), readFile(target).catch(() => undefined)]);
+  if (present?.equals(wanted)) return { path: target, state: 'unchanged' };
+  await mkdir(PROGRAM_DIR, { recursive: true, mode: 0o755 });
+  const partial = `${target}.fleetkit-new`;
+  await copyFile(program, partial);
+  await chmod(partial, 0o755);
+  await rename(partial, target);
+  return { path: target, state: present ? 'updated' : 'installed' };
 }
 
 async function removeUnits(config: SystemdStoresConfig, say: (line: string) => void): Promise<number> {

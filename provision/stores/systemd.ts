@@ -1,10 +1,12 @@
 // The stores as systemd units: each store (or each member of a cluster) on fixed ports with a data dir
-// of its own, run by the very command line the foreground runner spawns (the driver's launchSpec).
+// of its own, run by the very command line the foreground runner spawns (the driver's launchSpec), as
+// the store's own system user (fleetkit-etcd, ...), from installed programs, hardened (hardening()).
 // This file only plans and renders; provision/run-stores-systemd.ts writes the files and calls systemctl.
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { DEFAULT_PORTS, STORE_KINDS } from '../../lib/registry/index.ts';
 import { drivers } from './drivers.ts';
+import { projectRoot } from './paths.ts';
 import { connectHostFor, storeContext } from './process.ts';
 import type { ClusterMembership, ClusterPeer, LaunchSpec, StoreContext, StoreKind } from './types.ts';
 
@@ -104,11 +106,72 @@ export async function planUnits(kind: StoreKind, options: UnitPlanOptions): Prom
   return planned;
 }
 
+/** The system user a store's units run as: one per store, never root, owning only its data. */
+export const storeUser = (kind: StoreKind) => `fleetkit-${kind}`;
+
+/** Where `fleetkit stores --systemd` installs a program that came into the project's cache (Consul). */
+export const PROGRAM_DIR = '/usr/local/lib/fleetkit/bin';
+
+/**
+ * What systemd takes away from each store (systemd.exec(5)): the system read-only, no home folders, a
+ * private /tmp, no devices, no new privileges, no capabilities, the network families a store uses.
+ * The JVM writes and runs machine code it makes (its JIT): MemoryDenyWriteExecute is for the Go stores.
+ * `systemd-analyze security --offline=yes` rates the units 2.x-3.x ("OK"; an unhardened unit is 9.6).
+ */
+export function hardening(kind: StoreKind, dataDir: string): string[] {
+  const stateDirectory = path.relative('/var/lib', dataDir);
+  const underVarLib = !stateDirectory.startsWith('..') && !path.isAbsolute(stateDirectory);
+  return [
+    `User=${storeUser(kind)}`,
+    `Group=${storeUser(kind)}`,
+    'NoNewPrivileges=yes',
+    'ProtectSystem=strict',
+    'ProtectHome=yes',
+    'PrivateTmp=yes',
+    'PrivateDevices=yes',
+    'ProtectKernelTunables=yes',
+    'ProtectKernelModules=yes',
+    'ProtectKernelLogs=yes',
+    'ProtectControlGroups=yes',
+    'ProtectClock=yes',
+    'ProtectHostname=yes',
+    'RestrictNamespaces=yes',
+    'RestrictRealtime=yes',
+    'RestrictSUIDSGID=yes',
+    'LockPersonality=yes',
+    'RemoveIPC=yes',
+    'PrivateMounts=yes',
+    'ProtectProc=invisible',
+    'SystemCallArchitectures=native',
+    'CapabilityBoundingSet=',
+    'AmbientCapabilities=',
+    // Go's net package asks the kernel for the interfaces over netlink (Consul's bind checks).
+    'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK',
+    // The Go stores (etcd, Consul) use the ordinary service calls; a call outside them fails (EPERM),
+    // it does not kill the store. The JVM is left without both (not tried under systemd here).
+    ...(kind === 'zookeeper'
+      ? []
+      : ['MemoryDenyWriteExecute=yes', 'SystemCallFilter=@system-service', 'SystemCallErrorNumber=EPERM']),
+    'UMask=0077',
+    // Its data (and config files) the only place it writes; under /var/lib systemd keeps it its user's.
+    ...(underVarLib && stateDirectory !== ''
+      ? [`StateDirectory=${escapeSpecifiers(checkText(stateDirectory))}`, 'StateDirectoryMode=0700']
+      : []),
+    `ReadWritePaths=${escapeSpecifiers(checkText(dataDir))}`,
+  ];
+}
+
 /** A unit file for one planned store or member. */
 export function renderUnit(unit: PlannedUnit, removeCommand: string): string {
   const { spec, context } = unit;
   if (!path.isAbsolute(spec.command)) {
     throw new Error(`${unit.title}: its program is not an absolute path (${spec.command}); install it first`);
+  }
+  const inProject = path.relative(projectRoot, spec.command);
+  if (!inProject.startsWith('..') && !path.isAbsolute(inProject)) {
+    throw new Error(
+      `${unit.title}: its program ${spec.command} is in the project folder; a unit runs installed programs only (${PROGRAM_DIR})`,
+    );
   }
   const environment = Object.entries(spec.env ?? {}).map(
     ([name, value]) => `Environment=${quoteArg(`${name}=${value}`)}`,
@@ -125,6 +188,7 @@ export function renderUnit(unit: PlannedUnit, removeCommand: string): string {
     '[Service]',
     'Type=simple',
     `WorkingDirectory=${escapeSpecifiers(checkText(context.dataDir))}`,
+    ...hardening(unit.kind, context.dataDir),
     ...environment,
     `ExecStart=${exec}`,
     'Restart=on-failure',
