@@ -34,10 +34,9 @@ export function namespaceAcls(secure: SecureLaunch): Record<string, ACL[]> {
     // Root: anyone may read (ZooKeeper's own /zookeeper lives there), only the server creates.
     '/': [new zookeeper.ACL(Permission.READ, new zookeeper.Id('world', 'anyone')), server(Permission.ALL)],
     [ns]: [device(Permission.READ | Permission.CREATE), server(Permission.ALL)],
-    [`${ns}/services`]: [
-      device(Permission.READ | Permission.CREATE | Permission.DELETE | Permission.WRITE),
-      server(Permission.ALL),
-    ],
+    // The device needs ADMIN here: ZooKeeper 3.8 hands getACL's digests to ADMIN holders only (others
+    // see `device:x`), and the kit's clients create each node with a copy of its parent's ACL.
+    [`${ns}/services`]: [device(Permission.ALL), server(Permission.ALL)],
     [`${ns}/config`]: [device(Permission.READ), server(Permission.ALL)],
   };
 }
@@ -84,8 +83,41 @@ export async function zookeeperSecureSetup(
         await setAcl();
       });
     }
+    // Nodes left by a run without credentials (a kept data dir) are open to anyone: give every node
+    // below services/ and config/ its top node's ACL, as the kit's clients would have.
+    const acls = namespaceAcls(secure);
+    for (const top of [`/${secure.namespace}/services`, `/${secure.namespace}/config`]) {
+      await reAclBelow(client, top, acls[top] ?? [], signal);
+    }
   } finally {
     signal.removeEventListener('abort', abort);
     client.close();
+  }
+}
+
+/** The most nodes re-ACLed below one top node: the kit keeps a few thousand at most. */
+const MAX_NODES_BELOW = 100_000;
+
+async function reAclBelow(client: Client, top: string, acls: ACL[], signal: AbortSignal): Promise<void> {
+  const pending = [top];
+  for (let seen = 0; pending.length > 0 && seen < MAX_NODES_BELOW; seen++) {
+    if (signal.aborted) throw new Error('ZooKeeper setup ran out of time re-ACLing old nodes');
+    const parent = pending.pop() as string;
+    const children = await promised<string[]>((done) =>
+      client.getChildren(parent, (e, list) => done(e, list)),
+    ).catch((error: { code?: number }) => {
+      if (error.code === zookeeper.Exception.NO_NODE) return [];
+      throw error;
+    });
+    for (const child of children) {
+      const path = `${parent}/${child}`;
+      await promised<unknown>((done) => client.setACL(path, acls, -1, (e, stat) => done(e, stat))).catch(
+        (error: { code?: number }) => {
+          // An ephemeral node of a session that just ended.
+          if (error.code !== zookeeper.Exception.NO_NODE) throw error;
+        },
+      );
+      pending.push(path);
+    }
   }
 }
