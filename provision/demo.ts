@@ -27,7 +27,12 @@ import {
 } from '../lib/registry/index.ts';
 import { lanAddress } from '../server/lan-address.ts';
 import { installStores } from './install-stores.ts';
-import { startStoreOnUsualPort } from './run-stores.ts';
+import {
+  DEFAULT_STORES_DATA,
+  prepareSecureFolder,
+  secureFolderOf,
+  startStoreOnUsualPort,
+} from './run-stores.ts';
 import { type SimControl, serveControl } from './sim/control.ts';
 import { SimFleet } from './sim/fleet.ts';
 import { BRIDGE_ADDRESS, claimNamespaces, releaseNamespaces } from './sim/netns.ts';
@@ -49,6 +54,11 @@ export interface DemoOptions {
   classroom: boolean;
   /** Members per store: 1, or a cluster of 3 or 5 on this machine (the presenter kills one on stage). */
   members: number;
+  /**
+   * Stores requiring credentials (`fleetkit stores --secure`'s folder, .cache/stores/data/secure): the
+   * server runs with the server role's credentials, the simulated devices with the device role's.
+   */
+  secure?: boolean;
 }
 
 export async function runDemo(options: DemoOptions): Promise<number> {
@@ -78,7 +88,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 
   try {
     say('[1/4] the stores: checking they are installed');
-    await installStores({ log: (line) => say(`  ${line}`) });
+    await installStores({
+      only: [...storeKinds, ...(options.secure ? (['openssl'] as const) : [])],
+      log: (line) => say(`  ${line}`),
+    });
     // Nothing listening that need not be: devices in namespaces reach the stores through the bridge,
     // so then the stores listen on the bridge's address alone (ZooKeeper takes one address; the host's
     // own processes reach it too, it is this machine's), which is made first. Attendees' laptops reach
@@ -88,13 +101,17 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       bridgeClaimed = true;
       await claimNamespaces();
     }
+    const folder = options.secure
+      ? await prepareSecureFolder(secureFolderOf(DEFAULT_STORES_DATA), (line) => say(line))
+      : undefined;
+    const secure = folder ? { folder, namespace: DEMO_NAMESPACE } : undefined;
     const clusters = options.members > 1 ? ` as clusters of ${options.members} members` : '';
     say(`[2/4] starting etcd, ZooKeeper and Consul${clusters} (listening on ${host})`);
     const stores: (ControlledStore & { endpoints: string[] })[] = await Promise.all(
       storeKinds.map((kind) =>
         options.members > 1
           ? startCluster(kind, { members: options.members, host, startTimeoutMs: CLUSTER_START_TIMEOUT_MS })
-          : startStoreOnUsualPort(kind, { host, log: say }).then((store) => ({
+          : startStoreOnUsualPort(kind, { host, log: say, secure }).then((store) => ({
               kind,
               members: [store],
               endpoints: store.endpoints,
@@ -114,8 +131,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       count: options.devices,
       mode,
       stores: Object.fromEntries(stores.map((s) => [s.kind, s.endpoints])),
-      namespace: 'fleet',
+      namespace: DEMO_NAMESPACE,
       service: 'web',
+      // The devices' credentials: the device role's file (FLEET_CREDENTIALS), the server gets the server's.
+      ...(folder ? { credentialsEnv: { FLEET_CREDENTIALS: folder.roles.device.env } } : {}),
       liveness,
       nodeFlags: unitNodeFlags(),
       labels: 'zone=demo',
@@ -141,6 +160,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         FLEET_STORE_CONTROL: storeControl.url,
         FLEET_STORE_CONTROL_SECRET: storeControl.secret,
         FLEET_LOG_LEVEL: 'warn',
+        ...(folder ? { FLEET_CREDENTIALS: folder.roles.server.env } : {}),
         ...(options.classroom ? { FLEET_CLASSROOM: 'on', FLEET_SERVER_LISTEN: '0.0.0.0' } : {}),
       },
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -187,6 +207,7 @@ classroom: attendees open ${page}/kit/ (or type, in an empty folder, with Node 2
 }
 
 const MODES = ['auto', 'namespaces', 'processes'] as const;
+const DEMO_NAMESPACE = 'fleet';
 
 const DEMO_SETTINGS: readonly SettingSpec[] = [
   {
@@ -218,6 +239,13 @@ const DEMO_SETTINGS: readonly SettingSpec[] = [
     switch: true,
     help: "a workshop: the stores and the page on the LAN, the attendee kit at /kit/ (attendees' laptops join)",
   },
+  {
+    key: 'secure',
+    flag: 'secure',
+    env: 'FLEET_DEMO_SECURE',
+    switch: true,
+    help: 'stores requiring credentials (as `fleetkit stores --secure`, same folder): the devices and the page use them',
+  },
 ];
 
 const ABOUT = {
@@ -239,7 +267,17 @@ export function parseDemoOptions(input: SettingsInput) {
     const classroom = switchValue(values.classroom);
     if (classroom === undefined) issues.push({ field: 'classroom', expected: '1/true/yes or 0/false/no' });
     const members = parseMembers(values.members, issues);
-    if (!devices.success || !port.success || classroom === undefined || members === undefined)
+    const secure = switchValue(values.secure);
+    if (secure === undefined) issues.push({ field: 'secure', expected: '1/true/yes or 0/false/no' });
+    if (secure && members !== undefined && members > 1)
+      issues.push({ field: 'secure', expected: 'with --members 1 (secure clusters are not done yet)' });
+    if (
+      !devices.success ||
+      !port.success ||
+      classroom === undefined ||
+      members === undefined ||
+      secure === undefined
+    )
       return undefined;
     return {
       devices: devices.data,
@@ -247,6 +285,7 @@ export function parseDemoOptions(input: SettingsInput) {
       mode: mode as DemoOptions['mode'],
       classroom,
       members,
+      secure,
     };
   });
 }

@@ -30,8 +30,8 @@ import { $quiet } from './zx.ts';
  * What this script installs: the three stores, Debian's Chromium for the page's browser tests, and qemu-user
  * with the ARM libraries and debootstrap for the agent's ARM tests (provision/qemu.ts).
  */
-export type Installable = StoreKind | 'chromium' | 'qemu' | 'strace';
-export const installables: readonly Installable[] = [...storeKinds, 'chromium', 'qemu', 'strace'];
+export type Installable = StoreKind | 'chromium' | 'qemu' | 'strace' | 'openssl';
+export const installables: readonly Installable[] = [...storeKinds, 'chromium', 'qemu', 'strace', 'openssl'];
 
 export interface InstallOptions {
   /** Default: the three stores. */
@@ -132,6 +132,13 @@ function stepFor(kind: Installable, opts: InstallOptions): Step {
         plan: 'installing strace from Debian (the agent test that watches for files written: test/device/field-agent.test.ts)',
         installed: async () => ((await missingPackages(['strace'])).length > 0 ? undefined : 'strace'),
         install: async (log) => void (await installMissing(['strace'], { log })),
+      };
+    case 'openssl':
+      return {
+        kind: 'openssl',
+        plan: "installing openssl from Debian (`--secure` makes the stores' CA and certificates with it)",
+        installed: async () => ((await missingPackages(['openssl'])).length > 0 ? undefined : 'openssl'),
+        install: async (log) => void (await installMissing(['openssl'], { log })),
       };
     case 'etcd':
     case 'zookeeper':
