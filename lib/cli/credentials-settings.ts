@@ -355,3 +355,89 @@ export function hidden(c: StoreCredentials): StoreCredentials {
   Object.defineProperty(c, inspect.custom, { value: () => shown, enumerable: false });
   return c;
 }
+
+/** A credentials file made ready to carry to a Pi: its files (PEM files under fixed names), checked. */
+export interface PackedCredentials {
+  /** The file as given (absolute), for messages. */
+  source: string;
+  /** credentials.env (relative paths) and the PEM files it names, to put in one folder. */
+  files: { name: string; data: Buffer }[];
+  /** Which credentials, in words without a secret. */
+  summary: string;
+  /** It carries an etcd CA: the Pis reach etcd over https://. */
+  etcdTls: boolean;
+}
+
+/** The names the PEM files get in a carried folder (its credentials.env names them so). */
+export const PACKED_PEM_NAMES: Record<'FLEET_ETCD_CA' | 'FLEET_ETCD_CERT' | 'FLEET_ETCD_KEY', string> = {
+  FLEET_ETCD_CA: 'ca.pem',
+  FLEET_ETCD_CERT: 'client.pem',
+  FLEET_ETCD_KEY: 'client-key.pem',
+};
+export const PACKED_ENV_NAME = 'credentials.env';
+
+/** A value as parseEnvFile reads it back unchanged. */
+const envValue = (value: string) => (/^[A-Za-z0-9._:@/+=,-]*$/.test(value) ? value : `'${value}'`);
+
+/**
+ * The device role's credentials file (`fleetkit stores --secure` writes <secure>/device/credentials.env)
+ * read, checked as the agent will check it, and made into a folder's files for flash and deploy. The
+ * admin role's (etcd root, ZooKeeper super) is refused: a card carries it to every Pi. Problems go to
+ * `issues` under `field`; none holds a secret.
+ */
+export function packCredentials(
+  file: string,
+  field: string,
+  issues: SettingIssue[],
+  cwd = process.cwd(),
+): PackedCredentials | undefined {
+  const before = issues.length;
+  const absolute = path.resolve(cwd, file);
+  const fromFile = readCredentialsFile(absolute, field, issues);
+  if (issues.length > before) return undefined;
+  const given = new Map<CredentialVariable, Given>();
+  for (const [variable, [value, line]] of fromFile)
+    given.set(variable, { value, where: line, base: path.dirname(absolute), fromFile: true });
+  const credentials = buildCredentials(given, issues, {});
+  if (given.size === 0)
+    issues.push({
+      field,
+      expected: `a credentials file with at least one of ${CREDENTIAL_VARIABLES.join(', ')} (${absolute} has none)`,
+    });
+  // The roles `fleetkit stores --secure` makes: only the device role's may go onto every Pi.
+  const zkUser = credentials.zookeeper?.auth?.slice(0, credentials.zookeeper.auth.indexOf(':'));
+  const role =
+    credentials.etcd?.username === 'root' || zkUser === 'super'
+      ? 'admin'
+      : credentials.etcd?.username === 'fleet-server' || zkUser === 'server'
+        ? 'server'
+        : undefined;
+  if (role)
+    issues.push({
+      field,
+      expected: `the devices' credentials (<secure folder>/device/credentials.env), not the ${role}'s (${absolute}): every Pi would carry them`,
+    });
+  if (issues.length > before) return undefined;
+  const lines = [
+    `# ${PACKED_ENV_NAME}: the devices' credentials on the stores, from ${path.basename(path.dirname(absolute))}/${path.basename(absolute)}`,
+  ];
+  const files: { name: string; data: Buffer }[] = [];
+  for (const variable of CREDENTIAL_VARIABLES) {
+    const g = given.get(variable);
+    if (!g) continue;
+    if (variable in PACKED_PEM_NAMES) {
+      const name = PACKED_PEM_NAMES[variable as keyof typeof PACKED_PEM_NAMES];
+      files.push({ name, data: readFileSync(path.resolve(g.base, g.value)) });
+      lines.push(`${variable}=${name}`);
+    } else {
+      lines.push(`${variable}=${envValue(g.value)}`);
+    }
+  }
+  files.unshift({ name: PACKED_ENV_NAME, data: Buffer.from(`${lines.join('\n')}\n`) });
+  return {
+    source: absolute,
+    files,
+    summary: summarize(credentials) ?? 'none',
+    etcdTls: credentials.etcd?.ca !== undefined,
+  };
+}

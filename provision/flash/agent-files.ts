@@ -6,6 +6,7 @@ import { installPaths } from '../../device/unit.ts';
 import { shellWord } from '../../lib/cli/shell-quote.ts';
 import { parseEndpoints } from '../../lib/registry/index.ts';
 import { MIN_NODE_MAJOR } from '../node/versions.ts';
+import { credentialsInstallShell } from './credentials.ts';
 
 /** In every file `fleetkit flash` generates: how a later run (and firstrun.sh) knows a file is its own. */
 export const FLASH_MARKER = 'written by fleetkit flash';
@@ -94,8 +95,7 @@ install -m 644 "$HERE/agent.env" ${on.env}
 install -m 644 "$HERE/fleetkit-agent.service" ${unit}
 install -m 644 "$HERE/fleetkit-setup.service" ${on.unitDir}/fleetkit-setup.service
 log "installed the agent in ${on.agentDir}, its settings in ${on.env}"
-
-node_ok=
+${credentialsInstallShell()}node_ok=
 if [ -n "$NODE_BUILD" ] && [ -f "$HERE/$NODE_BUILD" ]; then
   if (cd "$HERE" && sha256sum -c --quiet "$NODE_BUILD.sha256"); then
     rm -rf "$NODE_DIR.fleetkit-new"

@@ -121,15 +121,19 @@ finish() {
         "$dir/cmdline.txt"
     fi
     rm -f "$dir/firstrun.sh"
+    # The stores' credentials never stay on the card: install.sh moved them (or failed: they go anyway).
+    if [ -z "$CLOUD_INIT_LATER" ]; then rm -rf "$dir/fleetkit/credentials"; fi
   done
   sync
 }
+CLOUD_INIT_LATER=
 trap finish EXIT
 
 # On an image with cloud-init, the user-data beside this script does the same work after the reboot.
 if [ -n "$BOOT" ] && [ -f "$BOOT/user-data" ] && grep -q 'fleetkit flash' "$BOOT/user-data" &&
   command -v cloud-init >/dev/null 2>&1; then
   log "cloud-init is installed: it applies $BOOT/user-data after this reboot"
+  CLOUD_INIT_LATER=1
   exit 0
 fi
 

@@ -11,6 +11,7 @@ import { isProvisionError } from '../apt.ts';
 import { chooseNodeVersion, NodeBuildError, nodeBuild, PIN_EXPECTED } from '../node/index.ts';
 import { LIBATOMIC_SOURCES, type Libatomic, type LibatomicMissing, libatomic } from '../node/libatomic.ts';
 import { type BootWriter, directoryWriter } from './boot-writer.ts';
+import { agentUser, piCredentials } from './credentials.ts';
 import { imageWriter } from './fat-image.ts';
 import { type CardArch, imageArch } from './node-on-card.ts';
 import {
@@ -275,6 +276,12 @@ function summary(
     ['control host', `${host}: ${stores}`],
     ['first boot', styles[config.style]],
     ['agent', 'fleetkit/ on the boot partition, installed at first boot'],
+    [
+      'credentials',
+      config.credentials
+        ? `${config.credentials.summary}, from ${config.credentials.source}: on the card until the first boot moves them to ${piCredentials().dir}/ (0700, files 0600, user ${agentUser()})`
+        : 'none (the stores take the devices without credentials)',
+    ],
     ['Node.js', node.said],
     ...(node.libatomicSaid ? [['libatomic', node.libatomicSaid] as [string, string]] : []),
   ];

@@ -3,6 +3,7 @@
 import { AGENT_DIR, agentEnv, FLASH_MARKER, installScript, setupScript, setupUnit } from './agent-files.ts';
 import type { BootWriter } from './boot-writer.ts';
 import { cloudInitFiles } from './cloud-init.ts';
+import { CARD_CREDENTIALS_DIR, envWithCredentials } from './credentials.ts';
 import { editCmdline, FIRSTRUN_FILE, firstrunScript } from './firstrun.ts';
 import { type CardArch, LIBATOMIC_FILES, nodeFileNames, staleNodeFiles } from './node-on-card.ts';
 import type { FlashConfig } from './settings.ts';
@@ -105,11 +106,28 @@ export async function planBootFiles(
   files.push(
     { name: `${AGENT_DIR}/fleetkit-agent.mjs`, data: bundle.script },
     { name: `${AGENT_DIR}/fleetkit-agent.service`, data: Buffer.from(bundle.unit) },
-    { name: `${AGENT_DIR}/agent.env`, data: Buffer.from(agentEnv(bundle.envTemplate, config.controlHost)) },
+    {
+      name: `${AGENT_DIR}/agent.env`,
+      data: Buffer.from(
+        envWithCredentials(agentEnv(bundle.envTemplate, config.controlHost), config.credentials),
+      ),
+    },
     { name: `${AGENT_DIR}/install.sh`, data: Buffer.from(installScript(cardNode)) },
     { name: `${AGENT_DIR}/setup.sh`, data: Buffer.from(setupScript(node.dist)) },
     { name: `${AGENT_DIR}/fleetkit-setup.service`, data: Buffer.from(setupUnit()) },
   );
+
+  // The devices' credentials, until the first boot moves them off the card (credentials.ts); an earlier
+  // run's that are not carried now are removed.
+  const carried = (config.credentials?.files ?? []).map((f) => ({
+    name: `${CARD_CREDENTIALS_DIR}/${f.name}`,
+    data: f.data,
+  }));
+  files.push(...carried);
+  for (const name of await boot.list(CARD_CREDENTIALS_DIR)) {
+    const onCard = `${CARD_CREDENTIALS_DIR}/${name}`;
+    if (!carried.some((f) => f.name === onCard)) removals.push(onCard);
+  }
 
   const firstrunIsOurs = await ours(FIRSTRUN_FILE);
   if (withFirstrun) {

@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { fileProblem } from '../../lib/cli/checks.ts';
+import { type PackedCredentials, packCredentials } from '../../lib/cli/credentials-settings.ts';
 import {
   type ParsedCommand,
   parseCommand,
@@ -97,6 +98,13 @@ export const FLASH_SETTINGS: readonly SettingSpec[] = [
     help: "the image's architecture: auto (from its kernels), arm64 (64-bit) or armv7l (32-bit)",
     defaultText: 'auto, arm64 when the image does not say',
   },
+  {
+    key: 'credentials',
+    flag: 'credentials',
+    env: 'FLEET_CREDENTIALS',
+    help: "the devices' credentials on the stores: <secure folder>/device/credentials.env (fleetkit stores --secure); the card carries them until the first boot moves them to /etc/fleetkit/credentials/, readable by the agent's user only",
+    defaultText: 'none: stores without credentials',
+  },
 ];
 
 export type FlashTarget =
@@ -121,6 +129,8 @@ export interface FlashConfig {
   controlHost: string;
   style: FlashStyle;
   node: NodeSettings;
+  /** The devices' credentials to carry (their files, checked), or undefined: none. */
+  credentials?: PackedCredentials | undefined;
 }
 
 export interface NodeSettings {
@@ -222,12 +232,15 @@ const ABOUT = {
 
 /** Throws one SettingsError naming every bad setting by its flag and variable. Nothing is written. */
 export function loadFlashConfig(input: SettingsInput): Promise<ParsedFlashArgs> {
-  return parseCommand(FLASH_SETTINGS, input, ABOUT, (values, issues) => checkFlashSettings(values, issues));
+  return parseCommand(FLASH_SETTINGS, input, ABOUT, (values, issues, { sources }) =>
+    checkFlashSettings(values, issues, sources),
+  );
 }
 
 async function checkFlashSettings(
   values: Record<string, string | string[] | undefined>,
   issues: SettingIssue[],
+  sources: Readonly<Record<string, string>> = {},
 ): Promise<FlashConfig | undefined> {
   const text = (key: string) => {
     const value = values[key];
@@ -290,6 +303,18 @@ async function checkFlashSettings(
   const sshKeyFile = text('sshKey');
   const sshKeys = sshKeyFile ? readPublicKeys(sshKeyFile, issues) : [];
   const target = await findTarget(text('image'), text('boot'), issues);
+  const credentialsFile = text('credentials');
+  const credentials =
+    credentialsFile === undefined
+      ? undefined
+      : packCredentials(
+          credentialsFile,
+          // Named as every other setting is (settings.ts nameFields): the source first.
+          sources.credentials === '--credentials'
+            ? '--credentials (FLEET_CREDENTIALS)'
+            : `${sources.credentials ?? 'FLEET_CREDENTIALS'} (--credentials)`,
+          issues,
+        );
 
   if (!parsed.success || !target) return undefined;
   const p = parsed.data;
@@ -314,6 +339,7 @@ async function checkFlashSettings(
       version: p.nodeVersion,
       arch: p.nodeArch ?? 'auto',
     },
+    credentials,
   };
 }
 

@@ -20,6 +20,7 @@ import {
   readFileSync,
   readlinkSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:http';
@@ -27,9 +28,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { loadCredentials } from '../../lib/cli/credentials-settings.ts';
+import type { SettingIssue } from '../../lib/cli/settings.ts';
+import { agentUser } from '../../provision/flash/credentials.ts';
 import { main } from '../../provision/flash/main.ts';
 import { ensureTools, SCRIPT_TEST_TOOLS } from '../../provision/flash/tools.ts';
 import { type NodeBuild, nodeBuild } from '../../provision/node/index.ts';
+import { makeSecureFolder } from '../../provision/stores/secure/index.ts';
 
 const isRoot = process.getuid?.() === 0;
 const work = mkdtempSync(path.join(tmpdir(), 'fleetkit-first-boot-'));
@@ -223,6 +228,106 @@ describe('first-boot scripts on a stand-in Pi (mount namespace, chroot)', {
       /systemd is not running here \(a chroot\?\): fleetkit-agent\.service starts at the next boot/,
     );
     assert.equal(execFileSync(node, ['--version']).toString().trim(), `v${x64.version}`);
+  });
+
+  test("install.sh: the stores' credentials moved off the card into /etc/fleetkit/credentials (0700, files 0600, the agent's user)", async (t) => {
+    const dir = cardCopy('install-credentials');
+    const secure = await makeSecureFolder(path.join(work, 'install-credentials', 'secure'));
+    const out: string[] = [];
+    const flashed = await main(
+      [
+        '--boot',
+        dir,
+        '--hostname',
+        'pi-stage',
+        '--user',
+        'fleet',
+        '--ssh-key',
+        path.join(work, 'key.pub'),
+        '--control-host',
+        '10.9.8.7',
+        '--credentials',
+        secure.roles.device.env,
+      ],
+      {},
+      { out: (line) => out.push(line), err: (line) => out.push(line) },
+    );
+    assert.equal(flashed, 0, out.join('\n'));
+    swapBuild(dir, readFileSync(x64.file), `node-v${x64.version}-linux-x64.tgz`);
+    const pi = makePi('install-credentials');
+    const run = await runOnPi(pi, dir, 'sh /boot/firmware/fleetkit/install.sh');
+    t.diagnostic(`install.sh with credentials in ${run.ms} ms`);
+    assert.equal(run.code, 0, run.output);
+    const user = agentUser();
+    assert.match(
+      run.output,
+      new RegExp(
+        `installed the stores' credentials in /etc/fleetkit/credentials \\(folder 0700, files 0600, owner ${user}\\)`,
+      ),
+    );
+    for (const secret of [
+      secure.secrets.etcd.device,
+      secure.secrets.consul.device,
+      secure.secrets.zookeeper.device,
+    ])
+      assert.ok(!run.output.includes(secret), "no secret in install.sh's output");
+    const credentials = inRoot(pi, 'etc/fleetkit/credentials');
+    // The user's uid in the Pi's own /etc/passwd (its /usr is mounted only while a script runs).
+    const passwd = readFileSync(inRoot(pi, 'etc/passwd'), 'utf8');
+    const uid = Number(new RegExp(`^${user}:[^:]*:(\\d+):`, 'm').exec(passwd)?.[1]);
+    const folder = statSync(credentials);
+    assert.equal(folder.mode & 0o777, 0o700);
+    assert.equal(folder.uid, uid);
+    assert.deepEqual(readdirSync(credentials).sort(), [
+      'ca.pem',
+      'client-key.pem',
+      'client.pem',
+      'credentials.env',
+    ]);
+    for (const name of readdirSync(credentials)) {
+      const file = statSync(path.join(credentials, name));
+      assert.equal(file.mode & 0o777, 0o600, `${name} is 0600`);
+      assert.equal(file.uid, uid, `${name} belongs to ${user}`);
+    }
+    assert.ok(
+      readFileSync(path.join(credentials, 'client-key.pem')).equals(readFileSync(secure.roles.device.key)),
+    );
+    assert.equal(existsSync(path.join(dir, 'fleetkit/credentials')), false, 'gone from the boot partition');
+    assert.match(
+      readFileSync(inRoot(pi, 'etc/fleetkit/agent.env'), 'utf8'),
+      /^FLEET_CREDENTIALS=\/etc\/fleetkit\/credentials\/credentials\.env$/m,
+    );
+    // What the agent reads on the Pi: the card's credentials.env with its paths against its own folder.
+    const issues: SettingIssue[] = [];
+    const loaded = loadCredentials({ credentials: path.join(credentials, 'credentials.env') }, {}, issues);
+    assert.deepEqual(issues, []);
+    assert.equal(loaded.credentials.etcd?.password, secure.secrets.etcd.device);
+    assert.match(loaded.credentials.etcd?.key ?? '', /PRIVATE KEY/);
+
+    // Run again (cloud-init after firstrun): the card has none now, the Pi keeps its own.
+    const again = await runOnPi(pi, dir, 'sh /boot/firmware/fleetkit/install.sh');
+    assert.equal(again.code, 0, again.output);
+    assert.deepEqual(readdirSync(credentials).sort(), [
+      'ca.pem',
+      'client-key.pem',
+      'client.pem',
+      'credentials.env',
+    ]);
+  });
+
+  test('firstrun.sh: credentials never stay on the card, even when install.sh fails', async () => {
+    const dir = cardCopy('firstrun-credentials');
+    mkdirSync(path.join(dir, 'fleetkit/credentials'));
+    writeFileSync(path.join(dir, 'fleetkit/credentials/credentials.env'), 'FLEET_CONSUL_TOKEN=t\n');
+    writeFileSync(path.join(dir, 'fleetkit/install.sh'), '#!/bin/sh\necho broken >&2\nexit 1\n');
+    const pi = makePi('firstrun-credentials');
+    const run = await runOnPi(pi, dir, 'sh /boot/firmware/firstrun.sh');
+    assert.equal(run.code, 0, run.output);
+    assert.match(
+      readFileSync(inRoot(pi, 'var/log/fleetkit-firstrun.log'), 'utf8'),
+      /fleetkit\/install\.sh failed/,
+    );
+    assert.equal(existsSync(path.join(dir, 'fleetkit/credentials')), false);
   });
 
   test("install.sh: a node that cannot find libatomic.so.1 gets the card's copy in /usr/local/lib, and runs with it", async (t) => {

@@ -18,6 +18,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseAgentConfig } from '../../device/config.ts';
+import { loadCredentials } from '../../lib/cli/credentials-settings.ts';
+import type { SettingIssue } from '../../lib/cli/settings.ts';
 import { shellQuote } from '../../lib/cli/shell-quote.ts';
 import { editCmdline, FIRSTRUN_HOOK, SETTINGS_BEGIN, SETTINGS_END } from '../../provision/flash/firstrun.ts';
 import { libatomicWords, main } from '../../provision/flash/main.ts';
@@ -32,6 +34,7 @@ import {
   libatomic,
   libatomicProblem,
 } from '../../provision/node/libatomic.ts';
+import { makeSecureFolder, type SecureFolder } from '../../provision/stores/secure/index.ts';
 
 const work = mkdtempSync(path.join(tmpdir(), 'fleetkit-flash-test-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -441,6 +444,144 @@ describe('fleetkit flash on an image file', () => {
     assert.equal(countOf(cmdline, 'cfg80211.ieee80211_regdom='), 1);
     assert.match(cmdline, /regdom=DE systemd\.run=/);
     assert.match(mtools('mtype', other, ['::/firstrun.sh']).toString(), /^FLEETKIT_WIFI_COUNTRY='DE'$/m);
+  });
+});
+
+// The devices' credentials (`fleetkit stores --secure`'s device folder) carried on the card's FAT
+// partition until the first boot (flash-scripts.test.ts runs install.sh on them).
+describe("the devices' credentials on the card (--credentials, FLEET_CREDENTIALS)", () => {
+  let secure: SecureFolder;
+  /** Every secret of the secure folder, none of which may appear in flash's output. */
+  let secrets: string[];
+  before(async () => {
+    await ready;
+    secure = await makeSecureFolder(path.join(work, 'secure'));
+    secrets = [
+      ...Object.values(secure.secrets.etcd),
+      ...Object.values(secure.secrets.consul),
+      ...Object.values(secure.secrets.zookeeper),
+    ];
+  });
+  const noSecret = (run: { out: string; err: string }) => {
+    for (const secret of secrets) {
+      assert.ok(!run.out.includes(secret), "no secret in flash's output");
+      assert.ok(!run.err.includes(secret), "no secret in flash's errors");
+    }
+    assert.doesNotMatch(`${run.out}\n${run.err}`, /PRIVATE KEY/);
+  };
+
+  test('the device folder goes to fleetkit/credentials/; agent.env names where install.sh puts it', async (t) => {
+    const image = makeImage('credentials.img');
+    const run = await flash(['--image', image, ...goodSettings(), '--credentials', secure.roles.device.env]);
+    t.diagnostic(`flash with credentials: ${run.ms} ms`);
+    assert.equal(run.code, 0, run.err);
+    noSecret(run);
+    const files = imageFiles(image);
+    const carried = [...files.keys()].filter((name) => name.startsWith('fleetkit/credentials/'));
+    assert.deepEqual(carried, [
+      'fleetkit/credentials/ca.pem',
+      'fleetkit/credentials/client-key.pem',
+      'fleetkit/credentials/client.pem',
+      'fleetkit/credentials/credentials.env',
+    ]);
+    const device = secure.roles.device;
+    assert.ok(files.get('fleetkit/credentials/ca.pem')!.equals(readFileSync(device.ca)));
+    assert.ok(files.get('fleetkit/credentials/client.pem')!.equals(readFileSync(device.cert)));
+    assert.ok(files.get('fleetkit/credentials/client-key.pem')!.equals(readFileSync(device.key)));
+    // The card's credentials.env names its files relative to its own folder, and reads back as the original.
+    const cardEnv = files.get('fleetkit/credentials/credentials.env')!.toString('utf8');
+    assert.match(cardEnv, /^FLEET_ETCD_CA=ca\.pem$/m);
+    assert.match(cardEnv, /^FLEET_ETCD_KEY=client-key\.pem$/m);
+    const folder = mkdtempSync(path.join(work, 'card-credentials-'));
+    for (const name of carried) writeFileSync(path.join(folder, path.basename(name)), files.get(name)!);
+    const issues: SettingIssue[] = [];
+    const fromCard = loadCredentials({ credentials: path.join(folder, 'credentials.env') }, {}, issues);
+    const original = loadCredentials({ credentials: device.env }, {}, issues);
+    assert.deepEqual(issues, []);
+    assert.deepEqual(
+      JSON.parse(JSON.stringify(fromCard.credentials, (_k, v) => v)),
+      JSON.parse(JSON.stringify(original.credentials, (_k, v) => v)),
+    );
+    assert.equal(fromCard.credentials.etcd?.password, secure.secrets.etcd.device);
+    assert.equal(fromCard.credentials.consul?.token, secure.secrets.consul.device);
+    // agent.env: no secret, the Pi's path of the credentials, etcd over https (the folder has its CA).
+    const agentEnv = files.get('fleetkit/agent.env')!.toString('utf8');
+    assert.match(agentEnv, /^FLEET_CREDENTIALS=\/etc\/fleetkit\/credentials\/credentials\.env$/m);
+    assert.match(agentEnv, /^FLEET_ETCD=https:\/\/10\.1\.2\.3:2379$/m);
+    for (const secret of secrets) assert.ok(!agentEnv.includes(secret), 'no secret in agent.env');
+    // install.sh moves them off the card: checked by sh here, run in flash-scripts.test.ts.
+    const install = files.get('fleetkit/install.sh')!.toString('utf8');
+    assertShellSyntax('install.sh with credentials', install);
+    assert.match(install, /^CRED_DIR='?\/etc\/fleetkit\/credentials'?$/m);
+    assert.match(install, /install -d -m 700 -o "\$cred_owner"/);
+    assert.match(install, /install -m 600 -o "\$cred_owner"/);
+    assert.match(files.get('firstrun.sh')!.toString('utf8'), /rm -rf "\$dir\/fleetkit\/credentials"/);
+    assert.match(
+      run.out,
+      /credentials +etcd user fleet-device, etcd CA, etcd client certificate, Consul token, ZooKeeper identity device, from .*device\/credentials\.env: on the card until the first boot moves them to \/etc\/fleetkit\/credentials\/ \(0700, files 0600, user \w+\)/,
+    );
+
+    // Flashed again without them: the card carries none, and agent.env names none.
+    const without = await flash(['--image', image, ...goodSettings()]);
+    assert.equal(without.code, 0, without.err);
+    assert.match(without.out, /removed fleetkit\/credentials\/credentials\.env/);
+    const after = imageFiles(image);
+    assert.deepEqual(
+      [...after.keys()].filter((name) => name.startsWith('fleetkit/credentials/')),
+      [],
+    );
+    assert.doesNotMatch(after.get('fleetkit/agent.env')!.toString(), /FLEET_CREDENTIALS/);
+    assert.match(after.get('fleetkit/agent.env')!.toString(), /^FLEET_ETCD=http:\/\/10\.1\.2\.3:2379$/m);
+  });
+
+  test("the server's or the admin's folder, a missing one or a broken one: exit 2, nothing written, no secret said", async () => {
+    const image = makeImage('credentials-refused.img');
+    const hash = imageHash(image);
+    const broken = path.join(work, 'broken-credentials');
+    mkdirSync(broken, { recursive: true });
+    writeFileSync(
+      path.join(broken, 'credentials.env'),
+      `FLEET_ETCD_USER=fleet-device\nFLEET_ETCD_PASSWORD=${secure.secrets.etcd.device}\nFLEET_ETCD_CA=missing.pem\nFLEET_ZOOKEEPER_AUTH=${secure.secrets.zookeeper.device}\n`,
+    );
+    const cases: [string, RegExp][] = [
+      [
+        secure.roles.admin.env,
+        /--credentials \(FLEET_CREDENTIALS\): the devices' credentials .*not the admin's/,
+      ],
+      [
+        secure.roles.server.env,
+        /--credentials \(FLEET_CREDENTIALS\): the devices' credentials .*not the server's/,
+      ],
+      [
+        path.join(work, 'nope.env'),
+        /--credentials \(FLEET_CREDENTIALS\): a readable credentials file .*no such file/,
+      ],
+      [
+        path.join(broken, 'credentials.env'),
+        /broken-credentials\/credentials\.env:3: a PEM file of a certificate .*no such file[\s\S]*credentials\.env:4: user:password/,
+      ],
+    ];
+    for (const [file, expected] of cases) {
+      const run = await flash(['--image', image, ...goodSettings(), '--credentials', file]);
+      assert.equal(run.code, 2, run.out);
+      assert.match(run.err, expected);
+      assert.match(run.err, /bad settings, nothing written/);
+      noSecret(run);
+    }
+    // As the variable: named so.
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(
+      ['--image', image, ...goodSettings()],
+      { FLEET_CREDENTIALS: secure.roles.admin.env },
+      {
+        out: (line) => out.push(line),
+        err: (line) => err.push(line),
+      },
+    );
+    assert.equal(code, 2);
+    assert.match(err.join('\n'), /FLEET_CREDENTIALS \(--credentials\): the devices' credentials/);
+    assert.equal(imageHash(image), hash, 'the image untouched');
   });
 });
 
