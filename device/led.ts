@@ -220,14 +220,14 @@ export class ActivityLed extends EventEmitter<{ change: [LedStatus] }> {
     if (!this.dir) return false;
     const file = path.join(this.dir, attr);
     try {
-      await writeFile(file, value);
+      await writeWhenAllowed(file, value);
       if (this.problem) {
         this.problem = null;
         this.changed();
       }
       return true;
     } catch (error) {
-      const problem = `cannot write ${value} to ${file}: ${errorMessage(error)} (the agent drives the LED as root)`;
+      const problem = `cannot write ${value} to ${file}: ${errorMessage(error)} (the agent's user needs the udev rule /etc/udev/rules.d/99-fleetkit-led.rules, which install.sh writes)`;
       if (problem !== this.problem) {
         this.problem = problem;
         this.changed();
@@ -238,5 +238,22 @@ export class ActivityLed extends EventEmitter<{ change: [LedStatus] }> {
 
   private changed(): void {
     this.emit('change', this.status());
+  }
+}
+
+/**
+ * The timer trigger's delay_on / delay_off are made anew (root's, 0644) each time that trigger is set;
+ * the udev rule gives them to the agent's group on the kernel's change event, a few milliseconds later.
+ * A refused write is tried again for up to RULE_WAIT_MS before it counts as refused.
+ */
+const RULE_WAIT_MS = 1000;
+async function writeWhenAllowed(file: string, value: string): Promise<void> {
+  for (let waited = 0; ; waited += 50) {
+    try {
+      return await writeFile(file, value);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EACCES' || waited >= RULE_WAIT_MS) throw error;
+      await sleep(50);
+    }
   }
 }

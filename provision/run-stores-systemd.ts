@@ -12,11 +12,9 @@ import type { StoreKind } from '../lib/registry/index.ts';
 import { createRegistry, errorMessage } from '../lib/registry/index.ts';
 import { installStores } from './install-stores.ts';
 import { drivers } from './stores/drivers.ts';
-import { projectRoot } from './stores/paths.ts';
 import { writeLaunchFiles } from './stores/process.ts';
 import {
   type PlannedUnit,
-  PROGRAM_DIR,
   planUnits,
   renderUnit,
   storeUser,
@@ -117,15 +115,10 @@ async function installUnits(
   if (root) await chmod(config.dataDir, 0o755);
   const installed = new Map<string, string>();
   for (const unit of units) {
-    const program = unit.spec.command;
-    const inProject = path.relative(projectRoot, program);
-    if (inProject.startsWith('..') || path.isAbsolute(inProject)) continue;
-    if (!installed.has(program)) {
-      const target = await installProgram(program);
-      installed.set(program, target.path);
-      say(`  ${path.basename(program)}: ${target.state} as ${target.path}`);
-    }
-    unit.spec = { ...unit.spec, command: installed.get(program)! };
+    if (!unit.install || installed.has(unit.install.to)) continue;
+    const state = await installProgram(unit.install.from, unit.install.to);
+    installed.set(unit.install.to, state);
+    say(`  ${path.basename(unit.install.to)}: ${state} as ${unit.install.to}`);
   }
   /** Units already there whose unit file or config changed: a running one must restart to see it. */
   const changed: string[] = [];
@@ -221,17 +214,16 @@ async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
   }
 }
 
-/** A program from the project's cache copied to PROGRAM_DIR (root's, 0755), replaced only when it differs. */
-async function installProgram(program: string): Promise<{ path: string; state: string }> {
-  const target = path.join(PROGRAM_DIR, path.basename(program));
-  const [wanted, present] = await Promise.all([readFile(program), readFile(target).catch(() => undefined)]);
-  if (present?.equals(wanted)) return { path: target, state: 'unchanged' };
-  await mkdir(PROGRAM_DIR, { recursive: true, mode: 0o755 });
-  const partial = `${target}.fleetkit-new`;
-  await copyFile(program, partial);
+/** A program from the project's cache copied to its installed path (root's, 0755), replaced only when it differs. */
+async function installProgram(from: string, to: string): Promise<string> {
+  const [wanted, present] = await Promise.all([readFile(from), readFile(to).catch(() => undefined)]);
+  if (present?.equals(wanted)) return 'unchanged';
+  await mkdir(path.dirname(to), { recursive: true, mode: 0o755 });
+  const partial = `${to}.fleetkit-new`;
+  await copyFile(from, partial);
   await chmod(partial, 0o755);
-  await rename(partial, target);
-  return { path: target, state: present ? 'updated' : 'installed' };
+  await rename(partial, to);
+  return present ? 'updated' : 'installed';
 }
 
 async function removeUnits(config: SystemdStoresConfig, say: (line: string) => void): Promise<number> {

@@ -2,7 +2,7 @@
 // two scripts both first-boot styles share. install.sh (offline) puts them in place, Node.js included;
 // setup.sh is the fallback at a boot with internet when the card has no Node.js that runs. Everything
 // here is the same for the same settings.
-import { installPaths } from '../../device/unit.ts';
+import { agentAccount, agentAccountShell, installPaths, LED_RULES_FILE } from '../../device/unit.ts';
 import { shellWord } from '../../lib/cli/shell-quote.ts';
 import { parseEndpoints } from '../../lib/registry/index.ts';
 import { MIN_NODE_MAJOR } from '../node/versions.ts';
@@ -95,7 +95,9 @@ install -m 644 "$HERE/agent.env" ${on.env}
 install -m 644 "$HERE/fleetkit-agent.service" ${unit}
 install -m 644 "$HERE/fleetkit-setup.service" ${on.unitDir}/fleetkit-setup.service
 log "installed the agent in ${on.agentDir}, its settings in ${on.env}"
-${credentialsInstallShell()}node_ok=
+${agentAccountShell()}log "the agent runs as ${agentAccount()}; the LED through ${LED_RULES_FILE}"
+${credentialsInstallShell()}
+node_ok=
 if [ -n "$NODE_BUILD" ] && [ -f "$HERE/$NODE_BUILD" ]; then
   if (cd "$HERE" && sha256sum -c --quiet "$NODE_BUILD.sha256"); then
     rm -rf "$NODE_DIR.fleetkit-new"

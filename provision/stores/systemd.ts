@@ -68,6 +68,15 @@ export interface PlannedUnit {
   context: StoreContext;
   spec: LaunchSpec;
   endpoints: string[];
+  /** A program of the project's cache (Consul) that the unit runs from PROGRAM_DIR: copied there first. */
+  install?: { from: string; to: string };
+}
+
+/** A program in the project folder, and the installed path a unit runs it from instead. */
+export function installedProgram(program: string): { from: string; to: string } | undefined {
+  const inProject = path.relative(projectRoot, program);
+  if (inProject.startsWith('..') || path.isAbsolute(inProject)) return undefined;
+  return { from: program, to: path.join(PROGRAM_DIR, path.basename(program)) };
 }
 
 /** The units of one store: one, or one per member. */
@@ -94,13 +103,16 @@ export async function planUnits(kind: StoreKind, options: UnitPlanOptions): Prom
       dataDir: dataDirOf(peer.index),
       cluster,
     });
+    const spec = await driver.launchSpec(context);
+    const install = installedProgram(spec.command);
     planned.push({
       kind,
       unitName: clustered ? `fleetkit-${kind}-m${peer.index}.service` : `fleetkit-${kind}.service`,
       title: clustered ? `${kind} (member ${peer.index} of ${count})` : kind,
       context,
-      spec: await driver.launchSpec(context),
+      spec: install ? { ...spec, command: install.to } : spec,
       endpoints: driver.endpoints(context),
+      ...(install ? { install } : {}),
     });
   }
   return planned;
@@ -167,8 +179,7 @@ export function renderUnit(unit: PlannedUnit, removeCommand: string): string {
   if (!path.isAbsolute(spec.command)) {
     throw new Error(`${unit.title}: its program is not an absolute path (${spec.command}); install it first`);
   }
-  const inProject = path.relative(projectRoot, spec.command);
-  if (!inProject.startsWith('..') && !path.isAbsolute(inProject)) {
+  if (installedProgram(spec.command)) {
     throw new Error(
       `${unit.title}: its program ${spec.command} is in the project folder; a unit runs installed programs only (${PROGRAM_DIR})`,
     );

@@ -28,6 +28,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { agentAccount, LED_RULES_FILE, ledRules } from '../../device/unit.ts';
 import { loadCredentials } from '../../lib/cli/credentials-settings.ts';
 import type { SettingIssue } from '../../lib/cli/settings.ts';
 import { agentUser } from '../../provision/flash/credentials.ts';
@@ -219,6 +220,17 @@ describe('first-boot scripts on a stand-in Pi (mount namespace, chroot)', {
       readFileSync(inRoot(pi, 'etc/fleetkit/agent.env'), 'utf8'),
       /^FLEET_ETCD=http:\/\/10\.9\.8\.7:2379$/m,
     );
+    // The agent's own system user (no login), and the LED's udev rule for its group, with the unit.
+    const account = agentAccount();
+    assert.match(
+      readFileSync(inRoot(pi, 'etc/passwd'), 'utf8'),
+      new RegExp(`^${account}:[^:]*:\\d+:\\d+:fleetkit device agent:/nonexistent:/usr/sbin/nologin$`, 'm'),
+    );
+    assert.match(readFileSync(inRoot(pi, 'etc/group'), 'utf8'), new RegExp(`^${account}:`, 'm'));
+    const rules = inRoot(pi, LED_RULES_FILE.slice(1));
+    assert.equal(readFileSync(rules, 'utf8'), ledRules());
+    assert.equal(statSync(rules).mode & 0o777, 0o644);
+    assert.match(run.output, new RegExp(`the agent runs as ${account}; the LED through ${LED_RULES_FILE}`));
 
     // Run again (cloud-init after firstrun, or by hand): same result, the build replaced in one move.
     const again = await runOnPi(pi, dir, 'sh /boot/firmware/fleetkit/install.sh --start');
