@@ -1,7 +1,7 @@
 // Making the secure folder once, reusing it after: CA, etcd server certificate, JWT keys, secrets,
 // and one folder per role (device/, server/, admin/) with credentials.env and its PEM files.
 // The folder is 0700 and every file 0600; nothing here prints a secret.
-import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { newJwtKeys, newKeyPem, serverAltNames, signCertificate } from './certs.ts';
@@ -55,6 +55,9 @@ async function privateDir(dir: string): Promise<void> {
   await chmod(dir, DIR_MODE);
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const PASSWORD = /^[A-Za-z0-9_-]{16,128}$/;
+
 /** Read secrets.json, filling in any missing value (a folder from an older kit gains the new ones). */
 function mergeSecrets(saved: unknown): SecureSecrets {
   const fresh = newSecrets();
@@ -65,8 +68,11 @@ function mergeSecrets(saved: unknown): SecureSecrets {
   const pick = <S extends keyof SecureSecrets>(store: S): SecureSecrets[S] => {
     const result = { ...fresh[store] } as Record<string, string>;
     for (const key of Object.keys(result)) {
-      const value = old[store]?.[key];
-      if (typeof value === 'string' && value.length >= 16) result[key] = value;
+      const own = old[store];
+      const value = typeof own === 'object' && own !== null && Object.hasOwn(own, key) ? own[key] : undefined;
+      // Only what this file makes: a value that could break credentials.env or a digest id is made anew.
+      const shape = store === 'consul' ? UUID : PASSWORD;
+      if (typeof value === 'string' && shape.test(value)) result[key] = value;
     }
     return result as SecureSecrets[S];
   };
@@ -136,12 +142,15 @@ export async function makeSecureFolder(dir: string): Promise<SecureFolder> {
   };
 
   const savedSecrets = await readText(files.secrets);
-  const secrets = mergeSecrets(savedSecrets ? JSON.parse(savedSecrets) : undefined);
+  const secrets = mergeSecrets(
+    savedSecrets === undefined ? undefined : parseSecrets(savedSecrets, files.secrets),
+  );
   await writePrivate(files.secrets, `${JSON.stringify(secrets, null, 2)}\n`);
 
   let caPem = await readText(files.ca);
   let caKeyPem = await readText(files.caKey);
-  const created = !caPem || !caKeyPem || !stillValid(caPem);
+  // A CA whose key is unreadable or not its own cannot sign: a new one (the Pis need the new folder).
+  const created = !caPem || !caKeyPem || !stillValid(caPem) || !keyMatches(caPem, caKeyPem);
   if (created) {
     caKeyPem = newKeyPem();
     caPem = await signCertificate({ kind: 'ca', commonName: 'fleetkit CA', keyPem: caKeyPem });
@@ -150,7 +159,7 @@ export async function makeSecureFolder(dir: string): Promise<SecureFolder> {
   }
   const ca = { certPem: caPem as string, keyPem: caKeyPem as string };
 
-  if (!(await readText(files.jwtPrivate)) || !(await readText(files.jwtPublic))) {
+  if (!jwtPairValid(await readText(files.jwtPrivate), await readText(files.jwtPublic))) {
     const jwt = newJwtKeys();
     await writePrivate(files.jwtPrivate, jwt.privatePem);
     await writePrivate(files.jwtPublic, jwt.publicPem);
@@ -160,7 +169,7 @@ export async function makeSecureFolder(dir: string): Promise<SecureFolder> {
   const pair = async (certFile: string, keyFile: string, make: (keyPem: string) => Promise<string>) => {
     const cert = await readText(certFile);
     const key = await readText(keyFile);
-    if (!created && cert && key && stillValid(cert) && signedBy(cert, ca.certPem)) {
+    if (!created && cert && key && stillValid(cert) && signedBy(cert, ca.certPem) && keyMatches(cert, key)) {
       await chmod(certFile, FILE_MODE);
       await chmod(keyFile, FILE_MODE);
       return { cert, key };
@@ -196,6 +205,40 @@ export async function makeSecureFolder(dir: string): Promise<SecureFolder> {
 function signedBy(certPem: string, caPem: string): boolean {
   try {
     return new X509Certificate(certPem).verify(new X509Certificate(caPem).publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/** secrets.json as written by this file; anything else is said plainly (never with its content). */
+function parseSecrets(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new Error(
+      `${file} is not valid JSON: restore it, or delete it to make new passwords and tokens ` +
+        '(then every Pi needs the new device folder)',
+    );
+  }
+}
+
+/** The certificate's public key is the key's. */
+function keyMatches(certPem: string, keyPem: string): boolean {
+  try {
+    const fromKey = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
+    const fromCert = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
+    return fromKey.equals(fromCert);
+  } catch {
+    return false;
+  }
+}
+
+/** Both JWT files readable and a pair (else etcd would not start): made again when not. */
+function jwtPairValid(privatePem: string | undefined, publicPem: string | undefined): boolean {
+  if (!privatePem || !publicPem) return false;
+  try {
+    const fromPrivate = createPublicKey(createPrivateKey(privatePem)).export({ type: 'spki', format: 'der' });
+    return fromPrivate.equals(createPublicKey(publicPem).export({ type: 'spki', format: 'der' }));
   } catch {
     return false;
   }
