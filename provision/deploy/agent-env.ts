@@ -4,8 +4,10 @@
 import { readFileSync } from 'node:fs';
 import { parseAgentConfig } from '../../device/config.ts';
 import { fileProblem } from '../../lib/cli/checks.ts';
+import type { PackedCredentials } from '../../lib/cli/credentials-settings.ts';
 import { isSettingsError, type RawSettings, type SettingIssue } from '../../lib/cli/settings.ts';
 import { DEFAULT_PORTS, hostPort, hostSchema, type StoreKind } from '../../lib/registry/index.ts';
+import { envWithCredentials } from '../flash/credentials.ts';
 
 export interface AgentEnv {
   /** The env file's text, pushed as /etc/fleetkit/agent.env. */
@@ -23,6 +25,8 @@ export function readAgentEnv(
   values: RawSettings,
   targetCount: number,
   issues: SettingIssue[],
+  /** The credentials deploy copies: agent.env names where (under --prefix), and etcd goes https:// with a CA. */
+  options: { credentials?: PackedCredentials | undefined; prefix?: string } = {},
 ): AgentEnv | undefined {
   const controlHost = values.controlHost as string | undefined;
   const file = values.agentEnvFile as string | undefined;
@@ -57,11 +61,19 @@ export function readAgentEnv(
     }
     origin = file!;
   }
+  const { credentials } = options;
+  // With credentials: the Pi's path in FLEET_CREDENTIALS (any given line replaced), checked here with the
+  // local folder's (the agent then reads the same files on the Pi).
+  const localCredentials = credentials ? ['--credentials', credentials.source] : [];
+  if (credentials) text = envWithCredentials(text, credentials, options.prefix);
   let config: ReturnType<typeof parseAgentConfig>;
   try {
     // The agent's own parser: what it would refuse on the Pi is refused here.
     config = parseAgentConfig(
-      file !== undefined ? { argv: ['--env-file', file], env: {} } : { argv: [], env: envLines(text) },
+      // --credentials wins over a FLEET_CREDENTIALS line of the file, as a flag does.
+      file !== undefined
+        ? { argv: ['--env-file', file, ...localCredentials], env: {} }
+        : { argv: localCredentials, env: withoutCredentialsLine(envLines(text), credentials) },
     );
   } catch (error) {
     if (!isSettingsError(error)) throw error;
@@ -98,6 +110,16 @@ export function controlHostEnv(controlHost: string): string {
     `FLEET_CONSUL=http://${at('consul')}`,
     '',
   ].join('\n');
+}
+
+/** The Pi's FLEET_CREDENTIALS is no path here: the local folder (--credentials) stands for it. */
+function withoutCredentialsLine(
+  env: Record<string, string>,
+  credentials: PackedCredentials | undefined,
+): Record<string, string> {
+  if (!credentials) return env;
+  const { FLEET_CREDENTIALS: _onPi, ...rest } = env;
+  return rest;
 }
 
 function envLines(text: string): Record<string, string> {

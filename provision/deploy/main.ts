@@ -2,7 +2,7 @@
 // it, check it answers. Exit codes: 0 every Pi deployed, 1 some Pi failed (the summary says which, why
 // and what to do) or the deploy could not start, 2 bad settings (every one named), 130 after Ctrl-C.
 
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildAgent } from '../../device/build.ts';
@@ -54,6 +54,13 @@ export async function main(
     try {
       const { bytes } = await buildAgent(bundleDir);
       await writeFile(path.join(bundleDir, BUNDLE.env), settings.agentEnv.text, { mode: 0o600 });
+      if (settings.credentials) {
+        const folder = path.join(bundleDir, BUNDLE.credentials);
+        await mkdir(folder, { mode: 0o700 });
+        for (const file of settings.credentials.files)
+          await writeFile(path.join(folder, file.name), file.data, { mode: 0o600 });
+        say(`credentials: ${settings.credentials.summary} (from ${settings.credentials.source})`);
+      }
       const total = bytes + (await stat(path.join(bundleDir, BUNDLE.unit))).size;
       say(
         `built the agent (${(total / 1024).toFixed(0)} KB) in ${Date.now() - started} ms; settings ${settings.agentEnv.origin}`,
@@ -106,6 +113,10 @@ function printDryRun(settings: DeploySettings, steps: readonly Step[]): void {
   say('fleetkit-agent.mjs and fleetkit-agent.service from `npm run build:agent` (it writes dist/), and');
   say(`agent.env with this text (${settings.agentEnv.origin}), installed as ${paths.env}:`);
   for (const line of settings.agentEnv.text.trimEnd().split('\n')) say(`  | ${line}`);
+  if (settings.credentials)
+    say(
+      `and credentials/ with ${settings.credentials.files.map((f) => f.name).join(', ')}: the files of ${settings.credentials.source}, its credentials.env naming them by these names (not shown: secrets)`,
+    );
   for (const target of settings.targets) {
     say(`\n${target.label}:`);
     for (const step of steps) {

@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { installPaths } from '../../device/unit.ts';
 import { shellWord as q } from '../../lib/cli/shell-quote.ts';
+import { agentUser, piCredentials } from '../flash/credentials.ts';
 import { MIN_NODE_MAJOR, type NodeArch } from '../node/versions.ts';
 import type { DeploySettings } from './settings.ts';
 
@@ -23,11 +24,13 @@ export interface Step {
   showOutput?: boolean;
 }
 
-/** The files of the bundle folder (buildAgent writes the first two; main writes agent.env). */
+/** The files of the bundle folder (buildAgent writes the first two; main writes agent.env and credentials/). */
 export const BUNDLE = {
   agent: 'fleetkit-agent.mjs',
   unit: 'fleetkit-agent.service',
   env: 'agent.env',
+  /** The devices' credentials folder (--credentials), its files as packCredentials made them. */
+  credentials: 'credentials',
 } as const;
 
 export interface RemotePaths {
@@ -198,6 +201,53 @@ const HEALTH_CHECK =
   'if(Date.now()>end){console.error("no healthy answer from "+url+" within "+seconds+" s (last: "+last+")");process.exit(1)}' +
   'await new Promise(r=>setTimeout(r,500))}})()';
 
+/**
+ * The devices' credentials into <prefix>/etc/fleetkit/credentials: a fresh folder (0700) beside it, each
+ * file written 0600 (umask 077 from the first byte), owned by the agent's user (the unit's User=, else
+ * root; the ssh user when that user does not exist there), then moved into place in one rename. Only file
+ * names and modes appear in the commands: the contents go on stdin.
+ */
+function credentialsSteps(settings: DeploySettings, privileged: (script: string) => string): Step[] {
+  const packed = settings.credentials;
+  if (!packed) return [];
+  const { dir } = piCredentials(settings.prefix);
+  const fresh = `${dir}.fleetkit-new`;
+  const old = `${dir}.fleetkit-old`;
+  const user = agentUser();
+  const place = [
+    `owner=${q(user)}`,
+    'id "$owner" >/dev/null 2>&1 || owner=$(id -un)',
+    `chown -R "$owner:$(id -gn "$owner")" ${q(fresh)}`,
+    `rm -rf ${q(old)}`,
+    `{ { [ ! -e ${q(dir)} ] && [ ! -L ${q(dir)} ]; } || mv ${q(dir)} ${q(old)}; }`,
+    `mv ${q(fresh)} ${q(dir)}`,
+    `rm -rf ${q(old)}`,
+    'echo "(owner $owner)"',
+  ].join(' && ');
+  return [
+    {
+      name: 'copy',
+      title: `creating ${fresh} (mode 700)`,
+      remoteCommand: privileged(`umask 077 && rm -rf ${q(fresh)} && mkdir -p -m 700 ${q(fresh)}`),
+    },
+    ...packed.files.map((file) => ({
+      name: 'copy' as const,
+      title: `copying the credentials' ${file.name} (mode 600)`,
+      remoteCommand: privileged(
+        `umask 077 && cat > ${q(`${fresh}/${file.name}`)} && chmod 600 ${q(`${fresh}/${file.name}`)}`,
+      ),
+      stdinName: `${BUNDLE.credentials}/${file.name}`,
+    })),
+    {
+      name: 'copy',
+      title: `moving them into ${dir}`,
+      remoteCommand: privileged(place),
+      done: `copied the stores' credentials (${packed.summary}) to ${dir} (folder 700, files 600)`,
+      showOutput: true,
+    },
+  ];
+}
+
 /** The steps for every Pi, in order. */
 export function planSteps(settings: DeploySettings): Step[] {
   const paths = remotePaths(settings.prefix);
@@ -242,6 +292,7 @@ export function planSteps(settings: DeploySettings): Step[] {
       stdinName: BUNDLE.env,
       done: 'copied 3 files',
     },
+    ...credentialsSteps(settings, privileged),
     {
       name: 'restart',
       title: 'restarting the agent',

@@ -5,6 +5,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { fileProblem, numberSetting, wholeNumber } from '../../lib/cli/checks.ts';
+import { type PackedCredentials, packCredentials } from '../../lib/cli/credentials-settings.ts';
 import {
   type ParsedCommand,
   parseCommand,
@@ -63,6 +64,13 @@ export const DEPLOY_SETTINGS: readonly SettingSpec[] = [
     flag: 'env-file',
     env: 'FLEET_DEPLOY_ENV_FILE',
     help: 'or: an agent env file (FLEET_* lines) to push as it is',
+  },
+  {
+    key: 'credentials',
+    flag: 'credentials',
+    env: 'FLEET_CREDENTIALS',
+    help: "the devices' credentials on the stores: <secure folder>/device/credentials.env (fleetkit stores --secure), copied to /etc/fleetkit/credentials/ (0700, files 0600, the agent's user) and named in agent.env",
+    defaultText: 'none',
   },
   {
     key: 'identity',
@@ -153,6 +161,8 @@ export const DEPLOY_SETTINGS: readonly SettingSpec[] = [
 export interface DeploySettings {
   targets: readonly DeployTarget[];
   agentEnv: AgentEnv;
+  /** The devices' credentials to copy (their files, checked), or undefined: none. */
+  credentials?: PackedCredentials | undefined;
   connection: SshConnection;
   parallel: number;
   prefix: string;
@@ -209,58 +219,77 @@ const ABOUT = {
 
 /** Throws a SettingsError naming every bad setting by its flag and variable. */
 export function parseDeploySettings(input: SettingsInput): ParsedDeployArgs {
-  return parseCommand(DEPLOY_SETTINGS, input, ABOUT, (values, issues): DeploySettings | undefined => {
-    // Switches (lib/cli/settings.ts): the flag alone, or the variable as true/false.
-    const switches = Object.fromEntries(
-      DEPLOY_SETTINGS.filter((spec) => spec.switch).map((spec) => {
-        const value = switchValue(values[spec.key]);
-        if (value === undefined) {
-          issues.push({
-            field: spec.key,
-            expected: `true or false (or the flag alone), not ${JSON.stringify(values[spec.key])}`,
-          });
-        }
-        return [spec.key, value ?? false];
-      }),
-    );
-    const parsed = schema.safeParse({
-      parallel: numberSetting(values.parallel) ?? 8,
-      prefix: values.prefix ?? '/',
-      restartCommand: values.restartCommand ?? DEFAULT_RESTART_COMMAND,
-      remoteNode: values.remoteNode ?? 'node',
-      nodeVersion: values.nodeVersion,
-      healthTimeout: numberSetting(values.healthTimeout) ?? 30,
-      timeout: numberSetting(values.timeout) ?? 180,
-      ...switches,
-    });
-    if (!parsed.success) issues.push(...toFieldIssues(parsed.error));
+  return parseCommand(
+    DEPLOY_SETTINGS,
+    input,
+    ABOUT,
+    (values, issues, { sources }): DeploySettings | undefined => {
+      // Switches (lib/cli/settings.ts): the flag alone, or the variable as true/false.
+      const switches = Object.fromEntries(
+        DEPLOY_SETTINGS.filter((spec) => spec.switch).map((spec) => {
+          const value = switchValue(values[spec.key]);
+          if (value === undefined) {
+            issues.push({
+              field: spec.key,
+              expected: `true or false (or the flag alone), not ${JSON.stringify(values[spec.key])}`,
+            });
+          }
+          return [spec.key, value ?? false];
+        }),
+      );
+      const parsed = schema.safeParse({
+        parallel: numberSetting(values.parallel) ?? 8,
+        prefix: values.prefix ?? '/',
+        restartCommand: values.restartCommand ?? DEFAULT_RESTART_COMMAND,
+        remoteNode: values.remoteNode ?? 'node',
+        nodeVersion: values.nodeVersion,
+        healthTimeout: numberSetting(values.healthTimeout) ?? 30,
+        timeout: numberSetting(values.timeout) ?? 180,
+        ...switches,
+      });
+      if (!parsed.success) issues.push(...toFieldIssues(parsed.error));
 
-    const targets = readTargets(values, issues);
-    const sshOptions: string[] = [];
-    for (const text of (values.sshOptions as string[] | undefined) ?? []) {
-      const result = parseSshOption(text);
-      if ('problem' in result) issues.push({ field: 'sshOptions', expected: result.problem });
-      else sshOptions.push(result.option);
-    }
-    const identityFile = checkIdentity(values.identity as string | undefined, issues);
-    const agentEnv = readAgentEnv(values, targets.length, issues);
-    if (!parsed.success || !agentEnv) return undefined;
-    const p = parsed.data;
-    return {
-      targets: Object.freeze(targets),
-      agentEnv,
-      connection: Object.freeze({ identityFile, options: Object.freeze(sshOptions) }),
-      parallel: p.parallel,
-      prefix: path.posix.normalize(p.prefix),
-      restartCommand: p.restartCommand,
-      sudo: p.sudo,
-      remoteNode: p.remoteNode,
-      nodeVersion: p.nodeVersion,
-      healthTimeoutSeconds: p.skipHealth ? undefined : p.healthTimeout,
-      hostTimeoutSeconds: p.timeout,
-      dryRun: p.dryRun,
-    };
-  });
+      const targets = readTargets(values, issues);
+      const sshOptions: string[] = [];
+      for (const text of (values.sshOptions as string[] | undefined) ?? []) {
+        const result = parseSshOption(text);
+        if ('problem' in result) issues.push({ field: 'sshOptions', expected: result.problem });
+        else sshOptions.push(result.option);
+      }
+      const identityFile = checkIdentity(values.identity as string | undefined, issues);
+      const credentialsFile = values.credentials as string | undefined;
+      const credentials = credentialsFile
+        ? packCredentials(
+            credentialsFile,
+            // Named as every other setting is (settings.ts nameFields): the source first.
+            sources.credentials === '--credentials'
+              ? '--credentials (FLEET_CREDENTIALS)'
+              : `${sources.credentials ?? 'FLEET_CREDENTIALS'} (--credentials)`,
+            issues,
+          )
+        : undefined;
+      const prefix = parsed.success ? path.posix.normalize(parsed.data.prefix) : '/';
+      const agentEnv = readAgentEnv(values, targets.length, issues, { credentials, prefix });
+      if (credentialsFile && !credentials) return undefined;
+      if (!parsed.success || !agentEnv) return undefined;
+      const p = parsed.data;
+      return {
+        targets: Object.freeze(targets),
+        agentEnv,
+        credentials,
+        connection: Object.freeze({ identityFile, options: Object.freeze(sshOptions) }),
+        parallel: p.parallel,
+        prefix: path.posix.normalize(p.prefix),
+        restartCommand: p.restartCommand,
+        sudo: p.sudo,
+        remoteNode: p.remoteNode,
+        nodeVersion: p.nodeVersion,
+        healthTimeoutSeconds: p.skipHealth ? undefined : p.healthTimeout,
+        hostTimeoutSeconds: p.timeout,
+        dryRun: p.dryRun,
+      };
+    },
+  );
 }
 
 function readTargets(values: RawSettings, issues: SettingIssue[]): DeployTarget[] {

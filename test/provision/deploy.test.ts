@@ -23,14 +23,16 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { unitNodeFlags } from '../../device/unit.ts';
 import { shellWord as shellQuote } from '../../lib/cli/shell-quote.ts';
-import { type InstanceWatch, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
+import { createRegistry, type InstanceWatch, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
 import { parseHostSpec } from '../../provision/deploy/hosts.ts';
 import { ensureDebianPackages, ensureSshServer } from '../../provision/deploy/tools.ts';
+import { agentUser } from '../../provision/flash/credentials.ts';
 import { type NodeBuild, nodeBuild } from '../../provision/node/index.ts';
 import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import { TEST_LIVENESS_ENV } from '../support/agents.ts';
 import { eventually } from '../support/eventually.ts';
 import { freePort } from '../support/ports.ts';
+import { startSecureStores } from '../support/secure-stores.ts';
 import { StoreWatcher } from '../support/store-views.ts';
 
 const DEPLOY = fileURLToPath(new URL('../../provision/deploy/main.ts', import.meta.url));
@@ -269,6 +271,102 @@ describe('fleetkit deploy', { timeout: 300_000 }, () => {
       timeoutMs: 20_000,
     });
     t.diagnostic(`registered in all three stores ${ms} ms after the deploy returned`);
+  });
+
+  test("--credentials: the devices' folder lands in etc/fleetkit/credentials (700, files 600), no secret said; the agent registers in the secure stores", async (t) => {
+    const secureNamespace = `deploysec${process.pid}`;
+    const started = Date.now();
+    const secure = await startSecureStores({ namespace: secureNamespace });
+    t.after(() => secure.stop());
+    t.diagnostic(`secure stores up in ${Date.now() - started} ms`);
+    const target = await pi('secure-pi', {
+      FLEET_ETCD: secure.endpoints.etcd.join(','),
+      FLEET_ZOOKEEPER: secure.endpoints.zookeeper.join(','),
+      FLEET_CONSUL: secure.endpoints.consul.join(','),
+      FLEET_NAMESPACE: secureNamespace,
+    });
+    prefixes.push(target.prefix);
+    const device = secure.folder.roles.device;
+    const secrets = [
+      ...Object.values(secure.folder.secrets.etcd),
+      ...Object.values(secure.folder.secrets.consul),
+      ...Object.values(secure.folder.secrets.zookeeper),
+    ];
+    // The dry run shows the agent.env and the files' names, never their contents.
+    const dry = await deploy(['--host', host, ...target.args, '--credentials', device.env, '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /credentials\/ with credentials\.env, ca\.pem, client\.pem, client-key\.pem/);
+    const cli = await deploy(['--host', host, ...target.args], { FLEET_CREDENTIALS: device.env });
+    report(t, 'deploy with credentials', cli);
+    assert.equal(cli.code, 0, `exit code (stdout: ${cli.stdout}\nstderr: ${cli.stderr})`);
+    for (const run of [dry, cli]) {
+      for (const secret of secrets) {
+        assert.ok(
+          !run.stdout.includes(secret) && !run.stderr.includes(secret),
+          "no secret in deploy's output",
+        );
+      }
+      assert.doesNotMatch(run.stdout + run.stderr, /PRIVATE KEY|BEGIN CERTIFICATE/);
+    }
+    const label = `127.0.0.1:${sshPort}`;
+    const folder = path.join(target.prefix, 'etc/fleetkit/credentials');
+    // The unit's user when it exists on this "Pi", else the ssh user (root here).
+    const user = agentUser();
+    const owner = spawnSync('id', ['-u', user]).status === 0 ? user : 'root';
+    const ownerUid = Number(run('id', ['-u', owner]).trim());
+    assert.match(
+      cli.stdout,
+      new RegExp(
+        `^${label}: copied the stores' credentials \\(etcd user fleet-device, .*\\) to ${folder} \\(folder 700, files 600\\) \\(owner ${owner}\\)$`,
+        'm',
+      ),
+    );
+    assert.equal((await stat(folder)).mode & 0o777, 0o700);
+    assert.deepEqual((await readdir(folder)).sort(), [
+      'ca.pem',
+      'client-key.pem',
+      'client.pem',
+      'credentials.env',
+    ]);
+    for (const name of await readdir(folder)) {
+      const file = await stat(path.join(folder, name));
+      assert.equal(file.mode & 0o777, 0o600, `${name} is 600`);
+      assert.equal(file.uid, ownerUid, `${name} belongs to ${owner}`);
+    }
+    assert.ok((await readFile(path.join(folder, 'client-key.pem'))).equals(await readFile(device.key)));
+    assert.deepEqual(
+      (await readdir(path.join(target.prefix, 'etc/fleetkit'))).filter((f) => f.includes('.fleetkit-')),
+      [],
+      'no partial folders left',
+    );
+    const agentEnv = await readFile(path.join(target.prefix, 'etc/fleetkit/agent.env'), 'utf8');
+    assert.match(agentEnv, new RegExp(`^FLEET_CREDENTIALS=${folder}/credentials\\.env$`, 'm'));
+    assert.match(agentEnv, /^FLEET_ETCD=https:\/\//m);
+    for (const secret of secrets) assert.ok(!agentEnv.includes(secret), 'no secret in agent.env');
+
+    // The deployed agent, with the device role's credentials, registers in the three secure stores.
+    const watchers = STORE_KINDS.map((store) =>
+      createRegistry({
+        store,
+        endpoints: secure.endpoints[store],
+        namespace: secureNamespace,
+        credentials: secure.roles.server.credentials,
+      }),
+    );
+    t.after(() => Promise.all(watchers.map((r) => r.close())));
+    const seen = watchers.map((r) => r.watchInstances('web'));
+    const ms = await eventually(
+      `${target.id} passing in the three secure stores (agent log: ${path.join(target.prefix, 'agent.log')})`,
+      () => seen.every((view) => view.get(target.id)?.health === 'passing'),
+      { timeoutMs: 30_000 },
+    );
+    t.diagnostic(`registered in the three secure stores ${ms} ms after the deploy returned`);
+    const log = await readFile(path.join(target.prefix, 'agent.log'), 'utf8');
+    for (const secret of secrets) assert.ok(!log.includes(secret), "no secret in the agent's log");
+    assert.match(
+      log,
+      /credentials: etcd user fleet-device, etcd CA, etcd client certificate, Consul token, ZooKeeper identity device/,
+    );
   });
 
   test('a Pi that cannot be reached fails the run (exit 1) and is named; the others are deployed', async (t) => {
