@@ -110,7 +110,12 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const stores: (ControlledStore & { endpoints: string[] })[] = await Promise.all(
       storeKinds.map((kind) =>
         options.members > 1
-          ? startCluster(kind, { members: options.members, host, startTimeoutMs: CLUSTER_START_TIMEOUT_MS })
+          ? startCluster(kind, {
+              members: options.members,
+              host,
+              startTimeoutMs: CLUSTER_START_TIMEOUT_MS,
+              secure,
+            })
           : startStoreOnUsualPort(kind, { host, log: say, secure }).then((store) => ({
               kind,
               members: [store],
@@ -269,8 +274,6 @@ export function parseDemoOptions(input: SettingsInput) {
     const members = parseMembers(values.members, issues);
     const secure = switchValue(values.secure);
     if (secure === undefined) issues.push({ field: 'secure', expected: '1/true/yes or 0/false/no' });
-    if (secure && members !== undefined && members > 1)
-      issues.push({ field: 'secure', expected: 'with --members 1 (secure clusters are not done yet)' });
     if (
       !devices.success ||
       !port.success ||

@@ -224,8 +224,6 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
         if (secure === undefined) issues.push({ field: 'secure', expected: '1, true, yes, 0, false or no' });
         if (secure && systemd)
           issues.push({ field: 'secure', expected: 'not with --systemd (yet): run them here' });
-        if (secure && members !== undefined && members > 1)
-          issues.push({ field: 'secure', expected: 'with --members 1 (secure clusters are not done yet)' });
         const namespace = namespaceSchema.safeParse(values.namespace ?? DEFAULT_SECURE_NAMESPACE);
         if (!namespace.success) issues.push(...toFieldIssues(namespace.error, 'namespace'));
         if (!secure && values.namespace !== undefined)
@@ -282,7 +280,7 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
     for (const kind of storeKinds) {
       if (config.members > 1) {
         // A cluster's members keep their data in temporary folders, for a talk's length.
-        stores.push(await startCluster(kind, { members: config.members, host: config.listen }));
+        stores.push(await startCluster(kind, { members: config.members, host: config.listen, secure }));
         continue;
       }
       const dataDir = path.join(config.dataDir, kind);

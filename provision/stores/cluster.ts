@@ -54,6 +54,7 @@ export async function launchCluster(
           host,
           ports: { ...peer.ports },
           startTimeoutMs: options.startTimeoutMs ?? defaultClusterStartTimeoutMs,
+          ...(options.secure ? { secure: options.secure } : {}),
           ...(log ? { log: (line: string) => log(`m${peer.index} ${line}`) } : {}),
         },
         membership,

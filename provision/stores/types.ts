@@ -118,6 +118,8 @@ export interface ClusterOptions {
   log?: (line: string) => void;
   /** How long to wait for each member to answer, default 60000. */
   startTimeoutMs?: number;
+  /** Every member requiring credentials (StartOptions.secure); the setup runs on each, idempotent. */
+  secure?: SecureLaunch;
 }
 
 export interface StoreCluster {

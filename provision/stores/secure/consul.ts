@@ -83,7 +83,10 @@ function must(answer: Answer, what: string): Answer {
   return answer;
 }
 
-/** Policies fleet-device, fleet-server, fleet-agent and the tokens with the kit's SecretIDs. Safe to run again. */
+/**
+ * Policies fleet-device, fleet-server, fleet-agent and the tokens with the kit's SecretIDs. Safe to run
+ * again, and on every member of a cluster at once: a write that lost a race is read back and retried.
+ */
 export async function consulSecureSetup(
   base: string,
   secure: SecureLaunch,
@@ -92,19 +95,21 @@ export async function consulSecureSetup(
   const secrets = secure.folder.secrets.consul;
   const master = secrets.master;
   for (const [name, rules] of Object.entries(consulPolicyRules(secure.namespace))) {
-    const existing = await call(
-      base,
-      'GET',
-      `/v1/acl/policy/name/${encodeURIComponent(name)}`,
-      master,
-      signal,
-    );
-    const id = existing.status === 200 ? (existing.body as { ID?: string }).ID : undefined;
-    const policy = { Name: name, Rules: rules, Description: `fleetkit ${name}` };
-    must(
-      await call(base, 'PUT', id ? `/v1/acl/policy/${id}` : '/v1/acl/policy', master, signal, policy),
-      `write policy ${name}`,
-    );
+    await retried(async () => {
+      const existing = await call(
+        base,
+        'GET',
+        `/v1/acl/policy/name/${encodeURIComponent(name)}`,
+        master,
+        signal,
+      );
+      const id = existing.status === 200 ? (existing.body as { ID?: string }).ID : undefined;
+      const policy = { Name: name, Rules: rules, Description: `fleetkit ${name}` };
+      must(
+        await call(base, 'PUT', id ? `/v1/acl/policy/${id}` : '/v1/acl/policy', master, signal, policy),
+        `write policy ${name}`,
+      );
+    });
   }
   const tokens = [
     [secrets.device, CONSUL_POLICIES.device],
@@ -112,20 +117,35 @@ export async function consulSecureSetup(
     [secrets.agent, CONSUL_POLICIES.agent],
   ] as const;
   for (const [secretId, policy] of tokens) {
-    // Known already (a kept data dir): update it by its AccessorID; else create it with our SecretID.
-    const self = await call(base, 'GET', '/v1/acl/token/self', secretId, signal);
-    const accessor = self.status === 200 ? (self.body as { AccessorID?: string }).AccessorID : undefined;
-    const token = { SecretID: secretId, Description: `fleetkit ${policy}`, Policies: [{ Name: policy }] };
-    must(
-      await call(
-        base,
-        'PUT',
-        accessor ? `/v1/acl/token/${accessor}` : '/v1/acl/token',
-        master,
-        signal,
-        accessor ? { ...token, AccessorID: accessor } : token,
-      ),
-      `write the ${policy} token`,
-    );
+    await retried(async () => {
+      // Known already (a kept data dir): update it by its AccessorID; else create it with our SecretID.
+      const self = await call(base, 'GET', '/v1/acl/token/self', secretId, signal);
+      const accessor = self.status === 200 ? (self.body as { AccessorID?: string }).AccessorID : undefined;
+      const token = { SecretID: secretId, Description: `fleetkit ${policy}`, Policies: [{ Name: policy }] };
+      must(
+        await call(
+          base,
+          'PUT',
+          accessor ? `/v1/acl/token/${accessor}` : '/v1/acl/token',
+          master,
+          signal,
+          accessor ? { ...token, AccessorID: accessor } : token,
+        ),
+        `write the ${policy} token`,
+      );
+    });
+  }
+}
+
+/** Three tries, 200 ms apart: another member may have written the same policy or token meanwhile. */
+async function retried(write: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await write();
+      return;
+    } catch (error) {
+      if (attempt >= 3) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
 }
