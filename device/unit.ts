@@ -4,6 +4,7 @@
 // the user it runs as, and the udev rule that lets that user drive the activity LED.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { shellWord as q } from '../lib/cli/shell-quote.ts';
 
 const readUnit = () => readFileSync(new URL('./fleetkit-agent.service', import.meta.url), 'utf8');
 
@@ -88,17 +89,18 @@ SUBSYSTEM=="leds", KERNEL=="ACT|led0", ACTION=="add|change", RUN+="/bin/sh -c 'c
  */
 export function agentAccountShell(prefix = '/'): string {
   const user = agentAccount();
-  const rules = path.posix.join(prefix, LED_RULES_FILE);
+  const rules = q(path.posix.join(prefix, LED_RULES_FILE));
+  const fresh = q(`${path.posix.join(prefix, LED_RULES_FILE)}.fleetkit-new`);
   return `# The agent's own user (never root); the LED through a udev rule for its group.
 if ! id ${user} >/dev/null 2>&1; then
   useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \\
     --comment 'fleetkit device agent' ${user}
 fi
-install -d -m 755 ${path.posix.dirname(rules)}
-cat >${rules}.fleetkit-new <<'FLEETKIT_LED_RULES'
+install -d -m 755 ${q(path.posix.dirname(path.posix.join(prefix, LED_RULES_FILE)))}
+cat >${fresh} <<'FLEETKIT_LED_RULES'
 ${ledRules(user).trimEnd()}
 FLEETKIT_LED_RULES
-chmod 644 ${rules}.fleetkit-new && mv -f ${rules}.fleetkit-new ${rules}
+chmod 644 ${fresh} && mv -f ${fresh} ${rules}
 if [ -d /run/systemd/system ] && command -v udevadm >/dev/null 2>&1; then
   udevadm control --reload && udevadm trigger --subsystem-match=leds --action=change || true
 fi

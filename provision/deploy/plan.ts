@@ -2,7 +2,7 @@
 // Every path and argument in a remote command is single-quoted; the only unquoted text is the user's
 // own restart command, which is a shell command by definition.
 import path from 'node:path';
-import { installPaths } from '../../device/unit.ts';
+import { agentAccount, agentAccountShell, installPaths, LED_RULES_FILE } from '../../device/unit.ts';
 import { shellWord as q } from '../../lib/cli/shell-quote.ts';
 import { agentUser, piCredentials } from '../flash/credentials.ts';
 import { MIN_NODE_MAJOR, type NodeArch } from '../node/versions.ts';
@@ -272,6 +272,13 @@ export function planSteps(settings: DeploySettings): Step[] {
       remoteCommand: privileged(
         `mkdir -p ${[paths.agentDir, paths.configDir, paths.unitDir].map(q).join(' ')}`,
       ),
+    },
+    {
+      // The unit runs the agent as its own user (never root), the LED through a udev rule: both made
+      // before the credentials, which that user owns (device/unit.ts).
+      name: 'prepare',
+      title: `the agent's user ${agentAccount()} and its LED rule ${path.posix.join(settings.prefix, LED_RULES_FILE)}`,
+      remoteCommand: privileged(agentAccountShell(settings.prefix)),
     },
     {
       name: 'copy',

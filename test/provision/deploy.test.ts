@@ -1,7 +1,7 @@
 // `fleetkit deploy`, run as the real CLI against a real sshd (Debian's openssh-server on a free loopback
 // port, its own keys and config) and the three real stores: the deployed agent must register in each.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import {
@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { unitNodeFlags } from '../../device/unit.ts';
+import { agentAccount, LED_RULES_FILE, ledRules, unitNodeFlags } from '../../device/unit.ts';
 import { shellWord as shellQuote } from '../../lib/cli/shell-quote.ts';
 import { createRegistry, type InstanceWatch, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
 import { parseHostSpec } from '../../provision/deploy/hosts.ts';
@@ -259,6 +259,9 @@ describe('fleetkit deploy', { timeout: 300_000 }, () => {
       await readFile(landed('etc/systemd/system/fleetkit-agent.service'), 'utf8'),
       await readFile(UNIT, 'utf8'),
     );
+    // The unit's user exists on the "Pi" (this machine), and the LED's udev rule landed with the unit.
+    assert.doesNotThrow(() => execFileSync('id', [agentAccount()]), `the user ${agentAccount()}`);
+    assert.equal(await readFile(landed(LED_RULES_FILE.slice(1)), 'utf8'), ledRules());
     assert.equal(
       await readFile(landed('etc/fleetkit/agent.env'), 'utf8'),
       await readFile(target.envFile, 'utf8'),
@@ -466,7 +469,11 @@ describe('fleetkit deploy', { timeout: 300_000 }, () => {
     for (const label of [`127.0.0.1:${sshPort}:`, 'pi-7.local:'])
       assert.ok(cli.stdout.includes(`\n${label}\n`), label);
     const commands = cli.stdout.split('\n').filter((line) => line.startsWith('  ssh '));
-    assert.equal(commands.length, 2 * 7, 'check, mkdir, three copies, restart, health for each Pi');
+    assert.equal(
+      commands.length,
+      2 * 8,
+      "check, mkdir, the agent's user and LED rule, three copies, restart, health for each Pi",
+    );
     assert.match(
       cli.stdout,
       /# then, by what it answers: .*opt\/fleetkit\/node\/bin\/node kept when it runs and is 20\+/,
