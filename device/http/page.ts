@@ -16,9 +16,10 @@ export function renderPage(status: AgentStatus): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>fleetkit device</title>
 <style>
-  html, body { margin: 0; height: 100%; font: 18px/1.4 system-ui, sans-serif; }
-  body { display: flex; align-items: center; justify-content: center; background: #444; transition: background .3s; }
-  main { background: rgba(0,0,0,.72); color: #fff; padding: 1.5em 2em; border-radius: 12px; max-width: 90vw; }
+  html, body { margin: 0; font: 18px/1.4 system-ui, sans-serif; }
+  /* Centered by margin: auto, so that a page taller than the screen (a phone, long problems) scrolls from its top. */
+  body { display: flex; min-height: 100vh; background: #444; transition: background .3s; }
+  main { margin: auto; background: rgba(0,0,0,.72); color: #fff; padding: 1.5em 2em; border-radius: 12px; max-width: 90vw; box-sizing: border-box; }
   h1 { margin: 0 0 .2em; font-size: 2em; word-break: break-all; }
   .sub { opacity: .8; margin-bottom: 1em; }
   ul { list-style: none; padding: 0; margin: .5em 0; }

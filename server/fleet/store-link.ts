@@ -30,6 +30,8 @@ import type { Note } from './timeline.ts';
  * usual 300 characters would lose.
  */
 const REFUSED_CHARS = 800;
+/** How long a watch down while connecting waits for the connection's state before the timeline says "down". */
+const DOWN_NOTE_WAIT_MS = 3000;
 
 /** Load samples kept per device for the sparklines. */
 const HISTORY = 30;
@@ -71,6 +73,11 @@ export class StoreLink {
   private pickQueued = false;
   /** The store refuses the server's credentials, and the timeline says so (once per refusal). */
   private refusedNoted = false;
+  /**
+   * A watch down while the connection is still being made: the timeline's "is down" waits for the
+   * connection's state, since a store that refuses the credentials is not down (its refusal is said).
+   */
+  private downPending: { error: string; timer: NodeJS.Timeout } | undefined;
 
   constructor(
     readonly store: StoreKind,
@@ -215,6 +222,7 @@ export class StoreLink {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.cancelDownNote();
     clearTimeout(this.membersTimer);
     this.invalidNotes.close();
     this.poller.close();
@@ -225,10 +233,12 @@ export class StoreLink {
     const { store, registry, watch, colorWatch } = this;
     registry.on('state', (connection, detail) => {
       if (connection === 'unauthorized') {
+        this.cancelDownNote();
         this.refused(detail.error?.message ?? `${store}: unauthorized`);
         this.update({ connection });
         return;
       }
+      if (connection !== 'connecting') this.flushDownNote();
       if (connection === 'connected') this.refusedNoted = false;
       this.update({
         connection,
@@ -245,12 +255,17 @@ export class StoreLink {
         return;
       }
       this.update({ watch: state, error: state === 'down' ? clip(error?.message ?? 'unreachable') : null });
-      if (state === 'down' && !wasDown)
-        this.hooks.note({
-          store,
-          kind: 'store-down',
-          text: `${store} is down: ${error?.message ?? 'unreachable'}; its devices are shown as last known`,
-        });
+      if (state !== 'down') this.cancelDownNote();
+      if (state === 'down' && !wasDown) {
+        const text = `${store} is down: ${error?.message ?? 'unreachable'}; its devices are shown as last known`;
+        if (this.current.connection !== 'connecting') this.hooks.note({ store, kind: 'store-down', text });
+        else {
+          this.cancelDownNote();
+          const timer = setTimeout(() => this.flushDownNote(), DOWN_NOTE_WAIT_MS);
+          timer.unref();
+          this.downPending = { error: text, timer };
+        }
+      }
       if (state === 'live' && wasDown)
         this.hooks.note({
           store,
@@ -269,15 +284,35 @@ export class StoreLink {
     colorWatch.on('invalid', (error) => this.noteInvalid(error.message));
   }
 
+  private cancelDownNote(): void {
+    clearTimeout(this.downPending?.timer);
+    this.downPending = undefined;
+  }
+
+  /** The connection's state is known (or the wait is over): a pending "is down" goes to the timeline. */
+  private flushDownNote(): void {
+    const pending = this.downPending;
+    this.cancelDownNote();
+    if (
+      pending &&
+      !this.closed &&
+      this.current.watch === 'down' &&
+      this.current.connection !== 'unauthorized'
+    )
+      this.hooks.note({ store: this.store, kind: 'store-down', text: pending.error });
+  }
+
   /** The store refuses the server's credentials: the column's error says so and what to do; the timeline once. */
   private refused(message: string): void {
     this.update({ error: clip(message, REFUSED_CHARS) });
     if (this.refusedNoted) return;
     this.refusedNoted = true;
+    // The message starts "etcd: unauthorized: ...": the store is named once.
+    const why = message.replace(new RegExp(`^${this.store}: unauthorized: `), '');
     this.hooks.note({
       store: this.store,
       kind: 'store-unauthorized',
-      text: `${this.store} refuses the server's credentials: ${clip(message, REFUSED_CHARS)}`,
+      text: `${this.store} refuses the server's credentials: ${clip(why, REFUSED_CHARS)}`,
     });
   }
 

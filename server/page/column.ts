@@ -265,7 +265,9 @@ export class Column {
     const parts = [this.filtered ? `${formatCount(shown)} of ${devices} shown` : devices];
     if (critical > 0) parts.push(`${critical} critical`);
     const tone = storeStatus(this.view).tone;
-    if (tone === 'down' || tone === 'refused') parts.push('last known');
+    // On a phone this line is the store's tab: a refusal is said there too.
+    if (tone === 'down') parts.push('last known');
+    if (tone === 'refused') parts.push('UNAUTHORIZED');
     setText(this.count, parts.join(' · '));
     this.updateDensity(shown);
   }
