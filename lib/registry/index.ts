@@ -5,6 +5,7 @@ import { ConsulAdapter } from './adapters/consul.ts';
 import { EtcdAdapter } from './adapters/etcd.ts';
 import { ZooKeeperAdapter } from './adapters/zookeeper.ts';
 import { StoreRegistry } from './core/store-registry.ts';
+import { credentialIssues, type StoreCredentials, tlsIssues } from './credentials.ts';
 import { parseEndpoints } from './endpoints.ts';
 import { type FieldIssue, ValidationError } from './errors.ts';
 import { layout } from './layout.ts';
@@ -99,6 +100,21 @@ export function createRegistry(options: RegistryOptions): Registry {
       issues.push(...error.issues);
     }
   }
+  // Credentials: only this store's part is read (one settings object may carry all three).
+  const credentials = (options.credentials ?? {}) as StoreCredentials;
+  const credentialProblems = STORE_KINDS.includes(store) ? credentialIssues(store, options.credentials) : [];
+  issues.push(...credentialProblems);
+  if (store === 'etcd' && credentialProblems.length === 0) {
+    const etcd = credentials.etcd;
+    issues.push(...tlsIssues(etcd));
+    if ((etcd?.ca || etcd?.cert || etcd?.key) && endpoints.some((e) => !e.secure))
+      issues.push({
+        field: 'endpoints',
+        expected: 'https:// endpoints when a CA or client certificate is set',
+      });
+  }
+  if (store === 'etcd' && endpoints.some((e) => e.secure) && endpoints.some((e) => !e.secure))
+    issues.push({ field: 'endpoints', expected: 'all https:// or all http:// (etcd3 cannot mix them)' });
   if (options.incarnation !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(options.incarnation))
     issues.push({ field: 'incarnation', expected: '1 to 64 letters, digits, - or _' });
   if (issues.length > 0 || !liveness.success || !loadInterval.success)
@@ -114,7 +130,7 @@ export function createRegistry(options: RegistryOptions): Registry {
     requestTimeoutMs,
     backoff,
     consulLoadIntervalSeconds: loadInterval.data,
-    credentials: options.credentials ?? {},
+    credentials,
   });
   return new StoreRegistry(adapter, {
     namespace,

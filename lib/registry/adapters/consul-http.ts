@@ -3,7 +3,13 @@
 import { EventEmitter } from 'node:events';
 import Consul from 'consul';
 import type { Endpoint } from '../endpoints.ts';
-import { isRegistryError, type RegistryError, StoreError, StoreUnavailableError } from '../errors.ts';
+import {
+  isRegistryError,
+  type RegistryError,
+  StoreError,
+  StoreUnavailableError,
+  UnauthorizedError,
+} from '../errors.ts';
 import type { ConsulServiceFields } from './consul-meta.ts';
 
 export interface HealthEntry {
@@ -65,8 +71,26 @@ interface LooseClient {
 
 const TRANSIENT_STATUS = new Set([429, 500, 502, 503, 504]);
 
-export function consulError(error: unknown): RegistryError {
-  if (isRegistryError(error)) return error;
+/** The AccessorID of Consul's built-in anonymous token (what a request without a token acts as). */
+const ANONYMOUS_ACCESSOR = '00000000-0000-0000-0000-000000000002';
+
+/**
+ * The library's error without what it carries of the request: papi's error keeps the response, whose
+ * request keeps its headers, X-Consul-Token among them; a caller that logs the error with its cause
+ * (util.inspect, console.error) would print the token. Only the message and the status are kept.
+ */
+function scrubbed(error: unknown): Error {
+  const e = error as { message?: string; code?: string; response?: { statusCode?: number } } | undefined;
+  const plain = new Error(String(e?.message ?? error));
+  return Object.assign(plain, {
+    ...(e?.code ? { code: e.code } : {}),
+    ...(e?.response?.statusCode !== undefined ? { response: { statusCode: e.response.statusCode } } : {}),
+  });
+}
+
+export function consulError(raw: unknown): RegistryError {
+  if (isRegistryError(raw)) return raw;
+  const error = scrubbed(raw);
   const e = error as {
     message?: string;
     code?: string;
@@ -76,6 +100,8 @@ export function consulError(error: unknown): RegistryError {
   // The client prefixes its own name and call ("consul: kv.get: ..."); our errors already name the store.
   const message = (e?.message ?? String(error)).replace(/^consul: [\w.]+: /, '');
   const status = e?.response?.statusCode;
+  // 403: "ACL not found" (a token Consul does not know) or "Permission denied" (this token may not).
+  if (status === 403) return new UnauthorizedError('consul', `${message} (HTTP 403)`, error);
   if (
     status === undefined ||
     TRANSIENT_STATUS.has(status) ||
@@ -93,16 +119,68 @@ export class ConsulHttp {
   readonly address: string;
   private readonly client: LooseClient;
 
+  /** Sent as X-Consul-Token on every request (the package's `defaults`, and our own raw requests). */
+  private readonly headers: Record<string, string>;
+
   constructor(
     endpoint: Endpoint,
     private readonly timeoutMs: number,
+    token?: string,
   ) {
     this.address = endpoint.address;
+    this.headers = token ? { 'x-consul-token': token } : {};
     this.client = new Consul({
       host: endpoint.host,
       port: endpoint.port,
       secure: endpoint.secure,
+      ...(token ? { defaults: { token } } : {}),
     }) as unknown as LooseClient;
+  }
+
+  /**
+   * Whether Consul accepts this client's token, asked once per connection (ConsulAdapter): with ACLs
+   * on, reads are filtered, not refused, so a client with no token or a wrong one would see "no
+   * devices". GET /v1/acl/token/self: 403 "ACL not found" for a token Consul does not know; the
+   * anonymous token's own record for no token at all (the anonymous token reads nothing under default
+   * deny); 401 "ACL support disabled" when ACLs are off (nothing to check).
+   */
+  async checkToken(): Promise<void> {
+    let res: Response;
+    try {
+      res = (await cancellable(undefined, (ctx) =>
+        this.client._get(
+          {
+            ctx,
+            name: 'acl.token.self',
+            path: '/acl/token/self',
+            headers: { ...this.headers },
+            timeout: this.timeoutMs,
+          },
+          (request: { err?: Error; res: Response }, next: (...args: unknown[]) => void) => {
+            if (request.err) {
+              (request.err as Error & { response?: Response }).response = request.res;
+              return next(false, request.err);
+            }
+            next(false, undefined, request.res);
+          },
+        ),
+      )) as Response;
+    } catch (error) {
+      const status = (error as { response?: { statusCode?: number } })?.response?.statusCode;
+      if (status === 401 || status === 404) return; // ACLs off, or a Consul without this endpoint
+      if (status === 403 && !this.headers['x-consul-token'])
+        throw new UnauthorizedError('consul', 'no token, and Consul requires one (ACLs on)', scrubbed(error));
+      if (status === 403)
+        throw new UnauthorizedError(
+          'consul',
+          'Consul does not know this token (ACL not found)',
+          scrubbed(error),
+        );
+      throw consulError(error);
+    }
+    const accessor = (res.body as { AccessorID?: unknown } | undefined)?.AccessorID;
+    if (accessor === ANONYMOUS_ACCESSOR)
+      throw new UnauthorizedError('consul', 'no token, and Consul requires one (ACLs on, default deny)');
   }
 
   /** `onlyId`: the entries of that one service ID (a filter in the agent: the answer stays small). */
@@ -152,6 +230,7 @@ export class ConsulHttp {
             path: '/agent/service/{id}',
             params: { id },
             query: hash ? { hash, wait: `${waitSeconds}s` } : {},
+            headers: { ...this.headers },
             timeout: hash ? (waitSeconds + 5) * 1000 : this.timeoutMs,
           },
           (request: { err?: Error; res: Response }, next: (...args: unknown[]) => void) => {
@@ -208,7 +287,7 @@ export class ConsulHttp {
     try {
       return await method({ ...options, timeout: this.timeoutMs });
     } catch (error) {
-      throw isNotFound(error) ? error : consulError(error);
+      throw isNotFound(error) ? scrubbed(error) : consulError(error);
     }
   }
 

@@ -8,7 +8,13 @@
 // come back from its data dir, passing, with stale Meta).
 import { sleep, withBackoff } from '../backoff.ts';
 import { hostPort } from '../endpoints.ts';
-import { ConflictError, isStoreUnavailableError, NotAliveError, type RegistryError } from '../errors.ts';
+import {
+  ConflictError,
+  isStoreUnavailableError,
+  isUnauthorizedError,
+  NotAliveError,
+  type RegistryError,
+} from '../errors.ts';
 import { livenessWindowMs } from '../schema.ts';
 import type {
   ClusterMember,
@@ -66,7 +72,8 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
 
   constructor(private readonly ctx: AdapterContext) {
     super();
-    this.agents = ctx.endpoints.map((e) => new ConsulHttp(e, ctx.requestTimeoutMs));
+    const token = ctx.credentials.consul?.token || undefined;
+    this.agents = ctx.endpoints.map((e) => new ConsulHttp(e, ctx.requestTimeoutMs, token));
     this.config = new ConfigSync(
       (key, to, signal) =>
         void this.follow(
@@ -77,10 +84,38 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
         ),
       {
         value: () => this.setState('connected', { endpoint: this.agent.address }),
-        down: (error) => this.setState('disconnected', { endpoint: this.agent.address, error }),
+        down: (error) =>
+          this.setState(isUnauthorizedError(error) ? 'unauthorized' : 'disconnected', {
+            endpoint: this.agent.address,
+            error,
+          }),
       },
       this.closing.signal,
     );
+  }
+
+  /** Per agent, its token check (ConsulHttp.checkToken) since the last failure of a query to it. */
+  private readonly tokenChecks = new Map<ConsulHttp, Promise<void>>();
+
+  /**
+   * Resolves once `agent` accepted this registry's token (asked once, then again after any failure:
+   * a token deleted or a Consul restarted with other ACLs). Rejects with an UnauthorizedError.
+   */
+  authorized(agent: ConsulHttp): Promise<void> {
+    let check = this.tokenChecks.get(agent);
+    if (!check) {
+      check = agent.checkToken();
+      this.tokenChecks.set(agent, check);
+      check.catch(() => {
+        if (this.tokenChecks.get(agent) === check) this.tokenChecks.delete(agent);
+      });
+    }
+    return check;
+  }
+
+  /** After a failure: ask `agent` about the token again before the next query. */
+  recheck(agent: ConsulHttp): void {
+    this.tokenChecks.delete(agent);
   }
 
   /** The agent this process talks to now; the next one after a failure. */
@@ -95,6 +130,7 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
   async claim(record: InstanceRecord): Promise<Claim> {
     const agent = this.agent;
     try {
+      await this.authorized(agent);
       await this.assertFree(agent, record);
       await agent.register(this.definition(record));
       if (this.ctx.liveness.consulCheck === 'ttl') await agent.passCheck(checkIdOf(record.id));
@@ -251,6 +287,7 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
       async (backoff) => {
         while (!all.aborted) {
           agent = agentOf();
+          await this.authorized(agent);
           const result = await query(agent, index, all);
           if (all.aborted) return;
           backoff.reset();
@@ -265,8 +302,11 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
         ...this.ctx.backoff,
         signal: all,
         onRetry: (error) => {
-          to.down(consulError(error));
-          this.failover(agent);
+          const e = consulError(error);
+          to.down(e);
+          this.recheck(agent);
+          // A refusal is the same on every agent (ACLs are cluster-wide): no failover for it.
+          if (!isUnauthorizedError(e)) this.failover(agent);
           index = '0';
           return undefined;
         },

@@ -2,6 +2,10 @@
 // Pitfalls handled here: a lost lease is dead (a new one is granted by the next claim); after an etcd
 // restart leases get a fresh TTL, so our own old key may still be there (recognised by incarnation);
 // watches resync with a full read after every reconnect.
+
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import {
   ConsecutiveBreaker,
   circuitBreaker,
@@ -12,23 +16,32 @@ import {
 } from 'cockatiel';
 import {
   Etcd3,
+  EtcdAuthenticationFailedError,
+  EtcdPermissionDeniedError,
   GRPCResourceExhastedError,
+  GRPCUnauthenticatedError,
   type IKeyValue,
+  type IOptions,
   isRecoverableError,
   type Lease,
   Range,
   type Watcher,
 } from 'etcd3';
 import { withBackoff } from '../backoff.ts';
+import type { EtcdCredentials } from '../credentials.ts';
+import type { Endpoint } from '../endpoints.ts';
 import {
   ConflictError,
   errorMessage,
   isRegistryError,
+  isStoreUnavailableError,
+  isUnauthorizedError,
   MalformedValueError,
   NotAliveError,
   type RegistryError,
   StoreError,
   StoreUnavailableError,
+  UnauthorizedError,
 } from '../errors.ts';
 import { decodeRecord, encodeRecord } from '../record.ts';
 import type { ClusterMember, InstanceRecord, LivenessReading, LivenessTarget } from '../types.ts';
@@ -73,9 +86,79 @@ const isTooLarge = (error: unknown) =>
   (isRegistryError(error) && error.cause instanceof GRPCResourceExhastedError);
 const isTransient = (error: Error) => isRecoverableError(error) && !isTooLarge(error);
 
+/**
+ * etcd's refusals of the kit's credentials (none, wrong, or this user may not do that). Their messages
+ * name no secret: etcd says "authentication failed, invalid user ID or password", never which.
+ */
+const REFUSED =
+  /user name is empty|authentication failed|permission denied|auth: revision|role is not granted|user name not found/i;
+
+/**
+ * A token etcd no longer takes: expired (JWT ttl), or made before the users or roles last changed
+ * ("revision of auth store is old": etcd3 does not authenticate again for that one by itself). Not a
+ * refusal: the adapter drops the token and the next request authenticates again (reauthenticate()).
+ */
+const STALE_TOKEN = /invalid auth token|revision of auth store is old/i;
+
+/** The host policies a call is running inside (see reentrant()). */
+const insidePolicies = new AsyncLocalStorage<ReadonlySet<object>>();
+
+/**
+ * The host's circuit breaker, made safe to enter again from inside itself. etcd3 retries a call that
+ * etcd answered "invalid auth token" (an expired JWT) from inside that call's own run of the host
+ * policy; when that run was the breaker's half-open test, the retry waited for the test and the test
+ * for the retry: every later call to that host hung for good (measured: a root client after an etcd
+ * restart, tokens of 3 s). A call made from inside the policy's own run goes straight through.
+ */
+function reentrant<P extends { execute: (fn: never, signal?: AbortSignal) => Promise<unknown> }>(
+  policy: P,
+): P {
+  const execute = policy.execute.bind(policy) as (
+    fn: (context: { signal: AbortSignal }) => unknown,
+    signal?: AbortSignal,
+  ) => Promise<unknown>;
+  return Object.assign(Object.create(policy) as P, {
+    execute(fn: (context: { signal: AbortSignal }) => unknown, signal?: AbortSignal) {
+      const inside = insidePolicies.getStore();
+      if (inside?.has(policy))
+        return Promise.resolve().then(() => fn({ signal: signal ?? new AbortController().signal }));
+      return insidePolicies.run(new Set([...(inside ?? []), policy]), () => execute(fn, signal));
+    },
+  });
+}
+
+/** What the watch stream is closed with when the adapter renews its token (reauthenticate). */
+const TOKEN_RENEWED = new Error('etcd auth token renewed');
+
+/**
+ * grpc-js names the TLS failure behind "No connection established" only sometimes ("Last error:
+ * Error: unable to verify the first certificate"); when it does, it is a refusal, not an outage.
+ */
+const TLS_FAILURE = /Last error: .*(certificate|handshake|alert|SSL routines|self.signed)/i;
+
 export function etcdError(error: unknown): RegistryError {
   if (isRegistryError(error)) return error;
   const message = errorMessage(error);
+  if (
+    error instanceof EtcdAuthenticationFailedError ||
+    error instanceof EtcdPermissionDeniedError ||
+    error instanceof GRPCUnauthenticatedError ||
+    REFUSED.test(message)
+  ) {
+    return new UnauthorizedError('etcd', message.replace(/^\d+ [A-Z_]+: /, ''), error);
+  }
+  if (STALE_TOKEN.test(message))
+    return new StoreUnavailableError(
+      'etcd',
+      'the auth token is no longer valid; authenticating again',
+      error,
+    );
+  if (TLS_FAILURE.test(message))
+    return new UnauthorizedError(
+      'etcd',
+      `TLS refused (${/Last error: (?:Error: )?([^.]{1,120})/.exec(message)?.[1] ?? 'handshake failed'})`,
+      error,
+    );
   if (
     error instanceof Error &&
     (isTransient(error) ||
@@ -93,21 +176,30 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
   private readonly closing = new AbortController();
   /** The config keys in use, each synced on its own; the kit's own keys' sync also tells the connection. */
   private readonly config: ConfigSync;
+  /** The TLS check of the endpoints under way (connectionDown). */
+  private probe: Promise<UnauthorizedError | undefined> | undefined;
+  /** Values read of the kit's own keys: a TLS check that ends after one was read is stale. */
+  private reads = 0;
+  /** Why etcd refuses this client, while it does: what every watch says when it is down. */
+  private refusal: UnauthorizedError | undefined;
 
   constructor(private readonly ctx: AdapterContext) {
     super();
     const timeout = ctx.requestTimeoutMs;
     this.client = new Etcd3({
       hosts: ctx.endpoints.map((e) => e.address),
+      ...etcdCredentialOptions(ctx.credentials.etcd),
       dialTimeout: timeout,
       // Deadlines for unary calls only: a deadline on the watch or keepalive stream would cut it.
       defaultCallOptions: (call) => (call.isStream ? {} : { deadline: new Date(Date.now() + timeout) }),
       faultHandling: {
         host: () =>
-          circuitBreaker(handleWhen(isTransient), {
-            halfOpenAfter: 1000,
-            breaker: new ConsecutiveBreaker(3),
-          }),
+          reentrant(
+            circuitBreaker(handleWhen(isTransient), {
+              halfOpenAfter: 1000,
+              breaker: new ConsecutiveBreaker(3),
+            }),
+          ),
         global: retry(handleWhen(isTransient), { maxAttempts: Math.max(1, ctx.endpoints.length) }),
         watchBackoff: new ExponentialBackoff({
           initialDelay: ctx.backoff.initialMs ?? 250,
@@ -119,11 +211,45 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
       (key, to, signal) =>
         void this.syncRange({ key: ctx.layout.configPath(key) }, valueHandlers(to), signal),
       {
-        value: () => this.setState('connected'),
-        down: (error) => this.setState('disconnected', { error }),
+        value: () => {
+          this.reads++;
+          this.refusal = undefined;
+          this.setState('connected');
+        },
+        down: (error) => void this.connectionDown(error),
       },
       this.closing.signal,
     );
+  }
+
+  /**
+   * The kit's own keys could not be read. A refusal (auth failed, permission denied) says
+   * 'unauthorized'. grpc-js says the same "UNAVAILABLE: No connection established" for an etcd that is
+   * down and for one that refuses our TLS (no client certificate, one from another CA, a server
+   * certificate we do not trust): a TLS handshake of our own tells them apart (tlsRefusal).
+   */
+  private async connectionDown(error: RegistryError): Promise<void> {
+    const reads = this.reads;
+    if (isUnauthorizedError(error)) {
+      this.refusal = error;
+      return this.setState('unauthorized', { error });
+    }
+    if (isStoreUnavailableError(error) && this.ctx.endpoints.some((e) => e.secure)) {
+      // One check at a time; a "down" told meanwhile waits for its answer.
+      this.probe ??= tlsRefusal(
+        this.ctx.endpoints,
+        this.ctx.credentials.etcd,
+        this.ctx.requestTimeoutMs,
+      ).finally(() => {
+        this.probe = undefined;
+      });
+      const refusal = await this.probe;
+      // A value read meanwhile (etcd came back during the handshake) is the news, not this.
+      if (this.closing.signal.aborted || this.reads !== reads) return;
+      this.refusal = refusal;
+      if (refusal) return this.setState('unauthorized', { error: refusal });
+    }
+    this.setState('disconnected', { error });
   }
 
   /**
@@ -134,8 +260,47 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
     try {
       return await request(this.client);
     } catch (error) {
-      throw etcdError(error);
+      throw this.converted(error);
     }
+  }
+
+  /**
+   * etcdError(), and a stale token dropped so that the next request authenticates again; `watch`: the
+   * error came from a watch, whose stream carries the token it was opened with.
+   */
+  converted(error: unknown, watch = false): RegistryError {
+    const raw = isRegistryError(error) ? error.cause : error; // call() converted it already
+    if (STALE_TOKEN.test(errorMessage(raw ?? error))) this.reauthenticate(watch);
+    return etcdError(error);
+  }
+
+  /**
+   * Forgets the auth token: the next request authenticates again. etcd3 does it by itself only for
+   * "invalid auth token" on unary calls; a watch refused for it, or "revision of auth store is old",
+   * would otherwise keep the dead token for ever. (etcd3 keeps it in its connection pool's authenticator.)
+   */
+  private reauthenticate(watch: boolean): void {
+    const client = this.client as unknown as {
+      pool?: { authenticator?: { invalidateMetadata?(): void } };
+      watchManager?: { state?: number; handleError?(error: Error): void };
+    };
+    client.pool?.authenticator?.invalidateMetadata?.();
+    // etcd checks a watch's token when the stream opens: every watch created later on that stream is
+    // refused once the token expired (a new page's watch, a resync), however often the client
+    // authenticates again. The one stream of etcd3's watch manager is closed so that it opens again
+    // with the new token (its watches are told 'disconnected', and resync). State 2: connected.
+    if (watch) this.reopenWatchStream();
+  }
+
+  /** Closes etcd3's one watch stream (if open): it opens again, its watches are told and resync. */
+  private reopenWatchStream(): void {
+    const manager = (
+      this.client as unknown as {
+        watchManager?: { state?: number; handleError?(error: Error): void };
+      }
+    ).watchManager;
+    // State 2: connected (etcd3's WatchManager). Closed while connecting, it would open two streams.
+    if (manager?.state === 2) manager.handleError?.(TOKEN_RENEWED);
   }
 
   async claim(record: InstanceRecord): Promise<Claim> {
@@ -288,7 +453,7 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
             watcher = ('prefix' in target ? builder.prefix(target.prefix) : builder.key(target.key))
               .startRevision(next)
               .watcher();
-            await this.call(() => confirmed(watcher!, signal));
+            await this.call(() => confirmed(watcher!, signal, this.ctx.requestTimeoutMs));
             backoff.reset();
             await this.followUntilDisconnect(watcher, handlers, signal);
           } finally {
@@ -296,8 +461,26 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
           }
         }
       },
-      { ...this.ctx.backoff, signal, onRetry: (error) => void handlers.down(etcdError(error)) },
+      {
+        ...this.ctx.backoff,
+        signal,
+        onRetry: (error) => {
+          const raw = isRegistryError(error) ? error.cause : error;
+          if (raw instanceof WatchNotConfirmed) this.reopenWatchStream();
+          const converted = this.converted(error, true);
+          // A token renewed (expired, or older than etcd's users and roles): the next try is a resync
+          // with a new one, nothing was down.
+          if (!STALE_TOKEN.test(errorMessage(isRegistryError(error) ? (error.cause ?? error) : error)))
+            handlers.down(this.refined(converted));
+          return undefined;
+        },
+      },
     ).catch(() => undefined); // thrown only once the signal aborted: the sync is over
+  }
+
+  /** "Unavailable" said as the refusal it is, while etcd refuses this client (see connectionDown). */
+  private refined(error: RegistryError): RegistryError {
+    return this.refusal && isStoreUnavailableError(error) ? this.refusal : error;
   }
 
   /** One consistent read of the range (one revision), decoded page by page (see PAGE_KEYS). */
@@ -349,7 +532,8 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
         .on('put', (kv) => handlers.put(handlers.decode(kv)))
         .on('delete', (kv) => handlers.remove(kv))
         .on('disconnected', (error) => {
-          handlers.down(etcdError(error));
+          // Our own renewal of the stream's token (reauthenticate): resync at once, nothing was down.
+          if (error !== TOKEN_RENEWED) handlers.down(this.refined(this.converted(error)));
           finish();
         })
         .on('error', (error) => {
@@ -363,6 +547,98 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
       else signal.addEventListener('abort', finish, { once: true });
     });
   }
+}
+
+/**
+ * etcd3's options for the kit's credentials: `auth` (user/password: the client authenticates, keeps
+ * the token and authenticates again when etcd says it expired) and `credentials` (TLS: the CA that
+ * signed etcd's certificate, this client's certificate and key), as Buffers of the PEM text.
+ */
+function etcdCredentialOptions(etcd: EtcdCredentials | undefined): Partial<IOptions> {
+  if (!etcd) return {};
+  const options: Partial<IOptions> = {};
+  if (etcd.username && etcd.password) options.auth = { username: etcd.username, password: etcd.password };
+  if (etcd.ca || etcd.cert || etcd.key) {
+    options.credentials = {
+      // null: the system's roots (grpc-js createSsl), for an etcd whose certificate a public CA signed.
+      rootCertificate: (etcd.ca ? Buffer.from(etcd.ca) : null) as Buffer,
+      ...(etcd.cert && etcd.key
+        ? { certChain: Buffer.from(etcd.cert), privateKey: Buffer.from(etcd.key) }
+        : {}),
+    };
+  }
+  return options;
+}
+
+/**
+ * Whether etcd refuses our TLS: a handshake with each https endpoint, with the CA, certificate and key
+ * the client uses. An UnauthorizedError saying what was refused (never the PEM text) when at least one
+ * endpoint answered and refused and none accepted; undefined when one accepted or none answered (down).
+ * With TLS 1.3 a server refuses a client certificate after the client's side of the handshake ends:
+ * a refusal arrives within a round trip of `secureConnect`, so each accepted handshake waits a little.
+ */
+export async function tlsRefusal(
+  endpoints: readonly Endpoint[],
+  etcd: EtcdCredentials | undefined,
+  timeoutMs: number,
+): Promise<UnauthorizedError | undefined> {
+  const answers = await Promise.all(
+    endpoints.filter((e) => e.secure).map((e) => handshake(e, etcd, Math.min(timeoutMs, 3000))),
+  );
+  if (answers.includes('accepted')) return undefined;
+  const refused = answers.find((a): a is { refused: string } => typeof a === 'object');
+  return refused ? new UnauthorizedError('etcd', `TLS refused: ${refused.refused}`) : undefined;
+}
+
+type Handshake = 'accepted' | 'unreachable' | { refused: string };
+
+function handshake(
+  endpoint: Endpoint,
+  etcd: EtcdCredentials | undefined,
+  timeoutMs: number,
+): Promise<Handshake> {
+  return new Promise((resolve) => {
+    let secured = false;
+    const socket = tlsConnect({
+      host: endpoint.host,
+      port: endpoint.port,
+      ...(isIP(endpoint.host) ? {} : { servername: endpoint.host }),
+      ca: etcd?.ca || undefined,
+      cert: etcd?.cert || undefined,
+      key: etcd?.key || undefined,
+      ALPNProtocols: ['h2'],
+    });
+    const done = (answer: Handshake) => {
+      clearTimeout(timer);
+      clearTimeout(settle);
+      socket.removeAllListeners();
+      socket.on('error', () => undefined);
+      socket.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => done('unreachable'), timeoutMs);
+    let settle: NodeJS.Timeout | undefined;
+    socket.on('secureConnect', () => {
+      secured = true;
+      settle = setTimeout(() => done('accepted'), Math.min(500, timeoutMs));
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      const code = String(error.code ?? '');
+      if (/^(ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/.test(code))
+        return done('unreachable');
+      if (/CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|HANDSHAKE_FAILURE/.test(code))
+        return done({
+          refused: `etcd at ${endpoint.address} refused this client's certificate (${code}): set FLEET_ETCD_CERT and FLEET_ETCD_KEY to a certificate its CA signed`,
+        });
+      if (/CERT|SELF_SIGNED|VERIFY|ALTNAME|ISSUER/.test(code))
+        return done({
+          refused: `the certificate of etcd at ${endpoint.address} is not trusted (${code}): set FLEET_ETCD_CA to the CA that signed it`,
+        });
+      // A reset before the handshake ended: a plain-HTTP etcd, or something else listening.
+      done(secured ? 'accepted' : 'unreachable');
+    });
+    socket.on('close', () => done(secured ? 'accepted' : 'unreachable'));
+  });
 }
 
 /** LeaseTimeToLive requests in flight at once, per registry: a page of tiles, without a burst. */
@@ -380,11 +656,24 @@ async function eachAtMost<T>(limit: number, items: readonly T[], work: (item: T)
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-/** Resolves once etcd confirms the watch (rejects with its error), or at once when `signal` aborts. */
-function confirmed(watcher: Watcher, signal: AbortSignal): Promise<void> {
+/** A watch etcd did not confirm in time (see confirmed()). */
+class WatchNotConfirmed extends Error {}
+
+/**
+ * Resolves once etcd confirms the watch (rejects with its error), or at once when `signal` aborts.
+ * Rejects with WatchNotConfirmed after `timeoutMs`: after an etcd restart with auth, etcd3's watch
+ * stream was seen open and silent, the create request never answered (measured: 8 s and counting, the
+ * config watch of a device dead while its reads worked); the caller then reopens the stream.
+ */
+function confirmed(watcher: Watcher, signal: AbortSignal, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return resolve();
+    const timer = setTimeout(
+      () => done(new WatchNotConfirmed(`etcd did not confirm the watch within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const done = (error?: Error) => {
+      clearTimeout(timer);
       watcher.off('connected', onConnected);
       watcher.off('error', done);
       signal.removeEventListener('abort', onAbort);

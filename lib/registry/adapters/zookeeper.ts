@@ -38,8 +38,15 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
       ctx.endpoints.map((e) => e.address).join(','),
       ctx.liveness.sessionTimeoutMs,
       ctx.requestTimeoutMs,
+      {
+        auth: ctx.credentials.zookeeper?.auth || undefined,
+        // The namespace: '/<ns>' (its services folder's parent).
+        probePath: ctx.layout.servicePath('x').replace(/\/services\/x$/, ''),
+        backoff: ctx.backoff,
+      },
     );
     this.session.on('connected', () => this.setState('connected'));
+    this.session.on('unauthorized', (error) => this.setState('unauthorized', { error }));
     this.session.on('disconnected', (error) => this.setState('disconnected', { error }));
   }
 
@@ -280,6 +287,9 @@ class OrderedFeed {
   private stopped = false;
   private readonly onConnected = () => this.run(this.resync);
   private readonly onDisconnected = (error: RegistryError) => this.down(error);
+  private readonly onUnauthorized = (error: RegistryError) => {
+    if (!this.stopped) this.down(error);
+  };
 
   constructor(
     private readonly session: ZooKeeperSession,
@@ -288,12 +298,23 @@ class OrderedFeed {
   ) {}
 
   start(): () => void {
-    this.session.on('connected', this.onConnected).on('disconnected', this.onDisconnected);
+    this.session
+      .on('connected', this.onConnected)
+      .on('disconnected', this.onDisconnected)
+      .on('unauthorized', this.onUnauthorized);
     if (this.session.connected) this.run(this.resync);
-    else this.down(new StoreUnavailableError('zookeeper', 'not connected'));
+    // Told on the next tick, as etcd and Consul tell theirs: the caller listens once it has the watch.
+    else
+      queueMicrotask(() => {
+        if (!this.stopped && !this.session.connected)
+          this.down(this.session.refusal ?? new StoreUnavailableError('zookeeper', 'not connected'));
+      });
     return () => {
       this.stopped = true;
-      this.session.off('connected', this.onConnected).off('disconnected', this.onDisconnected);
+      this.session
+        .off('connected', this.onConnected)
+        .off('disconnected', this.onDisconnected)
+        .off('unauthorized', this.onUnauthorized);
     };
   }
 

@@ -226,6 +226,8 @@ export class StoreRegistry extends EventEmitter<RegistryEvents> implements Regis
         else if (state === 'closed') done(new ClosedError(this.store));
       };
       const timer = setTimeout(() => {
+        // A refusal is said as it is: the store answered, and will not list for these credentials.
+        if (pv.lastError?.code === 'UNAUTHORIZED') return done(pv.lastError);
         // The last error without its "<store> is unavailable:" prefix, which this error says already.
         const why = pv.lastError?.message.replace(new RegExp(`^${this.store}( is unavailable)?: `), '');
         done(

@@ -13,6 +13,8 @@ export abstract class WatchView<
   Events extends WatchStateEvents & Record<keyof Events, unknown[]>,
 > extends EventEmitter<Events> {
   private current: WatchState = 'syncing';
+  /** The code of the error the last 'down' was told with. */
+  private downCode: string | undefined;
   private stopWatch: (() => void) | undefined;
 
   get state(): WatchState {
@@ -44,7 +46,9 @@ export abstract class WatchView<
   }
 
   protected setState(state: WatchState, error?: RegistryError): void {
-    if (this.current === state) return;
+    // 'down' is told again when its reason changes kind (unreachable -> unauthorized, and back).
+    if (this.current === state && !(state === 'down' && error?.code !== this.downCode)) return;
+    this.downCode = state === 'down' ? error?.code : undefined;
     this.current = state;
     (this as EventEmitter<WatchStateEvents>).emit('state', state, error);
   }
