@@ -4,8 +4,13 @@
 // nothing, etcd's watch and keepalive outlive a JWT expiry and a restart, ZooKeeper authenticates its
 // new session after an expiry, and no secret ever shows in an error or a state.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { inspect } from 'node:util';
+import { inspect, promisify } from 'node:util';
 import {
   type ConnectionState,
   createRegistry,
@@ -210,6 +215,93 @@ describe('credentials: each role on each store', { timeout: 240_000 }, () => {
     await reg.deregister();
   });
 });
+
+describe('credentials: etcd over TLS', { timeout: 120_000 }, () => {
+  test('a refused client certificate is unauthorized and says which; an etcd that is not there is disconnected', async () => {
+    const device = role('device').etcd!;
+    const other = await selfSignedPair();
+    const cases: [string, StoreCredentials, RegExp][] = [
+      [
+        'no client certificate',
+        { etcd: { ...device, cert: undefined, key: undefined } },
+        /refused this client's certificate/,
+      ],
+      [
+        'a certificate from another CA',
+        { etcd: { ...device, ...other } },
+        /refused this client's certificate/,
+      ],
+      ['no CA', { etcd: { ...device, ca: undefined } }, /not trusted/],
+    ];
+    for (const [label, credentials, said] of cases) {
+      const r = registry('etcd', credentials);
+      const ms = await waitState(r, 'unauthorized', 10_000);
+      const why = lastError.get(r) ?? '';
+      assert.match(why, said, label);
+      assert.match(why, /FLEET_ETCD/, `${label}: says what to set`);
+      note(`# etcd ${label}: unauthorized after ${ms} ms: ${why.slice(0, 120)}`);
+      await r.close();
+    }
+    // Nothing listening on that port: down, not refused.
+    const port = await freePort();
+    const nowhere = createRegistry({
+      store: 'etcd',
+      endpoints: [`https://127.0.0.1:${port}`],
+      credentials: role('device'),
+      backoff: { initialMs: 100, maxMs: 1000 },
+      requestTimeoutMs: 2000,
+    });
+    open.push(nowhere);
+    const states: string[] = [];
+    nowhere.on('state', (state, detail) => {
+      states.push(state);
+      seen.push(state, detail, detail.error);
+    });
+    await eventually('disconnected', () => nowhere.state === 'disconnected', { timeoutMs: 10_000 });
+    await delay(1500);
+    assert.ok(!states.includes('unauthorized'), states.join(', '));
+    await nowhere.close();
+  });
+});
+
+/** A client certificate and key that the kit's CA did not sign (openssl, as the secure folder is made). */
+async function selfSignedPair(): Promise<{ cert: string; key: string }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'fleetkit-other-ca-'));
+  try {
+    await promisify(execFile)('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-keyout',
+      path.join(dir, 'key.pem'),
+      '-out',
+      path.join(dir, 'cert.pem'),
+      '-subj',
+      '/CN=fleet-device',
+    ]);
+    return {
+      cert: await readFile(path.join(dir, 'cert.pem'), 'utf8'),
+      key: await readFile(path.join(dir, 'key.pem'), 'utf8'),
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 describe('credentials: tokens, restarts and sessions', { timeout: 300_000 }, () => {
   test(`etcd: watch and lease keepalive outlive JWT expiry (ttl ${JWT_TTL_SECONDS} s) and a restart`, async () => {
