@@ -22,6 +22,7 @@ import {
   type StoreKind,
   ValidationError,
 } from '../../lib/registry/index.ts';
+import { byteProxy } from '../support/byte-proxy.ts';
 import { delay, eventually } from '../support/eventually.ts';
 import { Fuzz, fuzzSeed } from '../support/fuzz.ts';
 import { type SecureStores, startSecureStores } from '../support/secure-stores.ts';
@@ -379,6 +380,52 @@ describe('credentials: tokens, restarts and sessions', { timeout: 300_000 }, () 
       `# zookeeper: restart to re-registered with a new session: ${Date.now() - restartAt} ms (${expired.join('; ')})`,
     );
     await reg.deregister();
+  });
+});
+
+describe('credentials: ZooKeeper reconnect within the session', { timeout: 120_000 }, () => {
+  test('the digest is sent again on the new connection: the same session still writes its node', async () => {
+    const [host, port] = stores.endpoints.zookeeper[0]!.split(':');
+    const proxy = await byteProxy(host!, Number(port));
+    try {
+      const device = createRegistry({
+        store: 'zookeeper',
+        endpoints: [proxy.address],
+        namespace: stores.namespace,
+        credentials: role('device'),
+        backoff: { initialMs: 100, maxMs: 1000 },
+        requestTimeoutMs: 3000,
+        liveness: { sessionTimeoutMs: 10_000 },
+      });
+      open.push(device);
+      device.on('state', (state, detail) => seen.push(state, detail, detail.error));
+      const server = registry('zookeeper', role('server'));
+      const reg = device.register(spec('reconnect-zk'));
+      const expired: string[] = [];
+      reg.on('expired', (reason) => expired.push(reason));
+      await eventually('registered', () => reg.state === 'registered', { timeoutMs: 10_000 });
+      const watch = server.watchInstances(SERVICE);
+      await eventually('server sees it', () => watch.get('reconnect-zk'), { timeoutMs: 6000 });
+      const before = await adminSessionOf('reconnect-zk');
+      proxy.cut();
+      await eventually('device disconnected', () => device.state === 'disconnected', { timeoutMs: 6000 });
+      const cutAt = Date.now();
+      proxy.restore();
+      await eventually('device connected', () => device.state === 'connected', { timeoutMs: 10_000 });
+      // setData needs the device's digest on this new connection (services/ is not open to anyone).
+      await reg.update({ color: 'pink' });
+      await eventually('update seen', () => watch.get('reconnect-zk')?.record.color === 'pink', {
+        timeoutMs: 10_000,
+      });
+      const after = await adminSessionOf('reconnect-zk');
+      assert.equal(after, before, 'the same session');
+      assert.deepEqual(expired, []);
+      note(`# zookeeper: link back to an authenticated write seen, same session: ${Date.now() - cutAt} ms`);
+      watch.close();
+      await reg.deregister();
+    } finally {
+      await proxy.close();
+    }
   });
 });
 
