@@ -3,7 +3,9 @@
 // Once: Registry.pick per store. --follow: each store's pushed view, a new line whenever the choice
 // changes. Exit codes: 0 when some store picked a device, 1 when none did (down or nothing passing),
 // 2 for bad settings, 130 after Ctrl-C (--follow).
+
 import { numberSetting, wholeNumber } from '../../lib/cli/checks.ts';
+import { CREDENTIAL_SETTINGS, loadCredentials } from '../../lib/cli/credentials-settings.ts';
 import {
   configOrExit,
   type ParsedCommand,
@@ -29,6 +31,7 @@ import {
   type PickStrategy,
   type Registry,
   STORE_KINDS,
+  type StoreCredentials,
   type StoreKind,
   toFieldIssues,
 } from '../../lib/registry/index.ts';
@@ -51,6 +54,8 @@ const MAX_COUNT = 1000;
 
 export const PICK_SETTINGS: readonly SettingSpec[] = [
   ...PICK_STORE_SETTINGS,
+  // Stores that require credentials (fleetkit stores --secure): environment or files only.
+  ...CREDENTIAL_SETTINGS,
   {
     key: 'store',
     flag: 'store',
@@ -95,6 +100,7 @@ const ABOUT = {
 };
 
 export interface PickConfig extends PickStores {
+  credentials: StoreCredentials;
   /** The stores to ask, in STORE_KINDS order. */
   ask: StoreKind[];
   strategy: PickStrategy;
@@ -109,8 +115,9 @@ export function parsePickConfig(input: SettingsInput): Promise<ParsedCommand<Pic
     PICK_SETTINGS,
     input,
     ABOUT,
-    async (values, issues): Promise<PickConfig | undefined> => {
+    async (values, issues, { sources }): Promise<PickConfig | undefined> => {
       const where = await pickStores(values, issues);
+      const { credentials } = loadCredentials(values, sources, issues);
       const configured = STORE_KINDS.filter((k) => where?.stores[k]);
       const only = values.store as string | undefined;
       if (only !== undefined && !(STORE_KINDS as readonly string[]).includes(only))
@@ -142,6 +149,7 @@ export function parsePickConfig(input: SettingsInput): Promise<ParsedCommand<Pic
       if (!where || !count.success || issues.length > 0) return undefined;
       return {
         ...where,
+        credentials,
         ask: only ? [only as StoreKind] : configured,
         strategy: strategy as PickStrategy,
         count: count.data,
@@ -200,7 +208,12 @@ function output(config: PickConfig, stamp: boolean): Output {
 }
 
 const open = (config: PickConfig, store: StoreKind): Registry =>
-  createRegistry({ store, endpoints: config.stores[store]!, namespace: config.namespace });
+  createRegistry({
+    store,
+    endpoints: config.stores[store]!,
+    namespace: config.namespace,
+    credentials: config.credentials,
+  });
 
 const notAnswering = (store: StoreKind, error: unknown) =>
   `not answering: ${errorMessage(error)}; check that ${store} runs and that --${store} (FLEET_${store.toUpperCase()}) names it`;

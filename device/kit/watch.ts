@@ -2,6 +2,7 @@
 // live page gets them), a line per change: + joined, ~ changed (health, color, load), - gone. What a
 // watcher of your own would print (lab 2), before you write one. Ctrl-C ends it (exit 130).
 
+import { CREDENTIAL_SETTINGS, loadCredentials } from '../../lib/cli/credentials-settings.ts';
 import {
   configOrExit,
   type ParsedCommand,
@@ -19,6 +20,7 @@ import {
   type InstanceWatch,
   type Registry,
   STORE_KINDS,
+  type StoreCredentials,
   type StoreKind,
 } from '../../lib/registry/index.ts';
 import { KIT_STORE_SETTINGS, type KitStores, storesFromSettings } from './stores-from-page.ts';
@@ -26,6 +28,8 @@ import { printable } from './terminal.ts';
 
 const WATCH_SETTINGS: readonly SettingSpec[] = [
   ...KIT_STORE_SETTINGS,
+  // Stores that require credentials (fleetkit stores --secure): environment or files only.
+  ...CREDENTIAL_SETTINGS,
   {
     key: 'store',
     flag: 'store',
@@ -49,12 +53,14 @@ const ABOUT = {
 };
 
 interface WatchConfig extends KitStores {
+  credentials: StoreCredentials;
   watch: StoreKind[];
   json: boolean;
 }
 
 export function parseWatchConfig(input: SettingsInput): Promise<ParsedCommand<WatchConfig>> {
-  return parseCommand(WATCH_SETTINGS, input, ABOUT, async (values, issues) => {
+  return parseCommand(WATCH_SETTINGS, input, ABOUT, async (values, issues, { sources }) => {
+    const { credentials } = loadCredentials(values, sources, issues);
     const only = values.store as string | undefined;
     if (only !== undefined && !(STORE_KINDS as readonly string[]).includes(only))
       issues.push({ field: 'store', expected: `one of ${STORE_KINDS.join(', ')}` });
@@ -70,7 +76,7 @@ export function parseWatchConfig(input: SettingsInput): Promise<ParsedCommand<Wa
       });
       return undefined;
     }
-    return { ...found, watch: only ? [only as StoreKind] : configured, json: json === true };
+    return { ...found, credentials, watch: only ? [only as StoreKind] : configured, json: json === true };
   });
 }
 
@@ -115,6 +121,7 @@ export async function main(
         endpoints: config.stores[store]!,
         namespace: config.namespace,
         liveness: config.liveness,
+        credentials: config.credentials,
       });
       const watch = registry.watchInstances(config.service);
       const tag = store.padEnd(width);

@@ -253,7 +253,7 @@ export function helpText(about: CommandAbout, specs: readonly SettingSpec[]): st
     ...specs.map((s) => [
       s.secret ? '' : `--${s.flag}${s.switch ? '' : s.list ? ' LIST' : ' VALUE'}`,
       s.env,
-      `${s.help}${s.defaultText ? ` (default: ${s.defaultText})` : ''}${s.secret ? ' [secret: environment or file only, no flag]' : ''}`,
+      `${s.help}${s.defaultText ? ` (default: ${s.defaultText})` : ''}${s.secret ? ' [environment or file only: no flag]' : ''}`,
     ]),
     [`--${settingsFile.flag} FILE`, settingsFile.env, settingsFile.help],
     ['--help', '', 'this help'],

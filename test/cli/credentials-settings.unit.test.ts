@@ -211,7 +211,7 @@ describe('credentials settings', () => {
         assert.ok(!text.includes(flag), `${flag} is not in --help`);
       assert.match(
         text,
-        /^ {4,}FLEET_ETCD_PASSWORD\s+that user's password \[secret: environment or file only, no flag\]$/m,
+        /^ {4,}FLEET_ETCD_PASSWORD\s+that user's password \[environment or file only: no flag\]$/m,
       );
     }
     const serverHelp = parseServerConfig({ argv: ['--help'], env: {} });

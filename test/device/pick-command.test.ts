@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -24,6 +24,7 @@ import { FLEETKIT, type RunningAgent, startAgent } from '../support/agents.ts';
 import { eventually } from '../support/eventually.ts';
 import { loadOf } from '../support/loads.ts';
 import { freePort } from '../support/ports.ts';
+import { type SecureStores, startSecureStores } from '../support/secure-stores.ts';
 import { startThreeStores, type ThreeStores } from '../support/stores.ts';
 
 interface Run {
@@ -428,5 +429,54 @@ describe('fleetkit pick against the real stores', { timeout: 300_000 }, () => {
     const none = await fleetkitPick([], {});
     assert.equal(none.code, 2);
     assert.match(none.stderr, /--from INSTRUCTOR, or --etcd/);
+  });
+});
+
+describe('fleetkit pick against the secure stores (fleetkit stores --secure)', { timeout: 120_000 }, () => {
+  let secure: SecureStores;
+  const namespace = `picksec${process.pid}`;
+  const registries: Registry[] = [];
+  before(async () => {
+    // The folder the first suite ran in (and removed when it ended): empty again, no ./fleetkit.env.
+    mkdirSync(CWD, { recursive: true });
+    secure = await startSecureStores({ namespace });
+    for (const store of STORE_KINDS) {
+      const registry = createRegistry({
+        store,
+        endpoints: secure.endpoints[store],
+        namespace,
+        credentials: secure.roles.device.credentials,
+        // Nothing answers an HTTP check here: the device says itself that it lives.
+        liveness: { consulCheck: 'ttl', checkTtlSeconds: 30 },
+      });
+      registries.push(registry);
+      registry.register({ service: 'web', id: 'sec-1', host: '127.0.0.1', port: 9, load: loadOf(5) });
+    }
+  });
+  after(async () => {
+    await Promise.all(registries.map((r) => r.close()));
+    await secure?.stop();
+    rmSync(CWD, { recursive: true, force: true });
+  });
+
+  test('with the device role credentials (FLEET_CREDENTIALS) every store picks; without, each says unauthorized', async (t) => {
+    const env = { ...secure.env(), FLEET_NAMESPACE: namespace };
+    const ms = await eventually(
+      'sec-1 picked by every store',
+      async () => {
+        const run = await fleetkitPick(['--json'], { ...env, FLEET_CREDENTIALS: secure.roles.device.file });
+        return run.code === 0 && jsonLines(run.stdout).every((p) => p.picked?.id === 'sec-1') && run;
+      },
+      { timeoutMs: 20_000 },
+    );
+    t.diagnostic(`picked in every secure store within ${ms} ms`);
+    const bare = await fleetkitPick([], env);
+    assert.equal(bare.code, 1, bare.stdout + bare.stderr);
+    for (const store of STORE_KINDS)
+      assert.match(bare.stdout + bare.stderr, new RegExp(`${store}: .*unauthorized`));
+    const flag = await fleetkitPick(['--consul-token', 'x-secret-x'], env);
+    assert.equal(flag.code, 2);
+    assert.match(flag.stderr, /--consul-token: FLEET_CONSUL_TOKEN: give it in the environment or a file/);
+    assert.doesNotMatch(flag.stderr, /x-secret-x/);
   });
 });
