@@ -25,6 +25,7 @@ import {
   portSchema,
   toFieldIssues,
 } from '../lib/registry/index.ts';
+import { makeClassCode } from '../server/kit-contract.ts';
 import { lanAddress } from '../server/lan-address.ts';
 import { installStores } from './install-stores.ts';
 import {
@@ -153,6 +154,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 
     say('[4/4] starting the live page');
     const token = randomBytes(12).toString('base64url');
+    // A secure classroom: attendees get the devices' credentials at /kit/ for this code, said in the room.
+    const classCode = options.classroom && folder ? makeClassCode() : undefined;
     server = spawn(process.execPath, [FLEETKIT, 'server'], {
       env: {
         ...process.env,
@@ -167,6 +170,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         FLEET_LOG_LEVEL: 'warn',
         ...(folder ? { FLEET_CREDENTIALS: folder.roles.server.env } : {}),
         ...(options.classroom ? { FLEET_CLASSROOM: 'on', FLEET_SERVER_LISTEN: '0.0.0.0' } : {}),
+        ...(folder && classCode
+          ? { FLEET_CLASS_CREDENTIALS: folder.roles.device.env, FLEET_CLASS_CODE: classCode }
+          : {}),
       },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
@@ -187,7 +193,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 ready in ${((Date.now() - started) / 1000).toFixed(1)} s
   presenter (can change colors, unplug devices, stop and kill stores): ${url}?token=${token}
   audience (read-only; on the LAN use this machine's address): ${url}
-  simulated devices: fleetkit sim list --control ${control.url}${classroomLines(options)}
+  simulated devices: fleetkit sim list --control ${control.url}${classroomLines(options, classCode)}
 Ctrl-C stops everything.`);
     await once(server, 'exit');
     say('the live page stopped');
@@ -201,13 +207,18 @@ Ctrl-C stops everything.`);
 }
 
 /** With --classroom: what the attendees open and type, with this machine's LAN address in it. */
-function classroomLines(options: DemoOptions): string {
+function classroomLines(options: DemoOptions, classCode: string | undefined): string {
   if (!options.classroom) return '';
   const page = `http://${hostPort(lanAddress(), options.serverPort)}`;
+  const code = classCode
+    ? `
+  the class code: ${classCode}   (write it on the board or say it in the room: it is never on the page)
+    join asks for it, then gives each laptop the devices' credentials; rotate them after the class (docs/security.md)`
+    : '';
   return `
 classroom: attendees open ${page}/kit/ (or type, in an empty folder, with Node 20+):
     curl -O ${page}/kit/fleetkit.mjs
-    node fleetkit.mjs join ${hostPort(lanAddress(), options.serverPort)} --name theirname
+    node fleetkit.mjs join ${hostPort(lanAddress(), options.serverPort)} --name theirname${code}
   the stores and the page listen on every address of this machine: use it on the classroom's network only`;
 }
 

@@ -11,7 +11,12 @@ import {
   parseStores,
   STORE_SETTINGS,
 } from '../lib/cli/common-settings.ts';
-import { CREDENTIAL_SETTINGS, loadCredentials } from '../lib/cli/credentials-settings.ts';
+import {
+  CREDENTIAL_SETTINGS,
+  loadCredentials,
+  type PackedCredentials,
+  packCredentials,
+} from '../lib/cli/credentials-settings.ts';
 import { LOG_LEVELS } from '../lib/cli/log.ts';
 import {
   type ParsedCommand,
@@ -28,6 +33,7 @@ import {
   serviceSchema,
   toFieldIssues,
 } from '../lib/registry/index.ts';
+import { isClassCode, makeClassCode } from './kit-contract.ts';
 import { SECRET_PATTERN as STORE_CONTROL_SECRET } from './store-control-contract.ts';
 
 /**
@@ -110,6 +116,22 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     help: 'serve the attendee kit at /kit/ (fleetkit.mjs, the stores as attendees reach them): laptops join with `node fleetkit.mjs join`',
   },
   {
+    key: 'classCredentials',
+    flag: 'class-credentials',
+    env: 'FLEET_CLASS_CREDENTIALS',
+    help: "with --classroom and stores requiring credentials: the devices' credentials file to hand to each attendee who gives the class code (<secure folder>/device/credentials.env)",
+    defaultText: 'none: attendees get no credentials',
+    secret: true,
+  },
+  {
+    key: 'classCode',
+    flag: 'class-code',
+    env: 'FLEET_CLASS_CODE',
+    help: 'the code attendees type to get FLEET_CLASS_CREDENTIALS (6-64 letters or digits; say it in the room, never on a page)',
+    defaultText: 'made at start and printed once on this terminal',
+    secret: true,
+  },
+  {
     key: 'dataDir',
     flag: 'data-dir',
     env: 'FLEET_SERVER_DATA',
@@ -141,6 +163,11 @@ export interface ServerConfig {
   maxDevices: number;
   /** Serve the attendee kit (/kit/); off: /kit/ answers 404 saying how to turn it on. */
   classroom: boolean;
+  /**
+   * The devices' credentials handed to attendees at /kit/credentials with the class code (classroom
+   * only), and that code; undefined: the kit gets none. Never logged, never on a page.
+   */
+  classCredentials?: ClassCredentials | undefined;
   liveness: LivenessSettings;
   logLevel: (typeof LOG_LEVELS)[number];
   /** An absolute path: where the timeline's file lives. */
@@ -191,6 +218,23 @@ const schema = z.strictObject({
       'a directory path without line breaks or control characters',
     ),
 });
+
+export interface ClassCredentials {
+  /** The device role's folder as files (credentials.env with relative paths, the PEM files). */
+  packed: PackedCredentials;
+  /** The code as given or made (shown to the instructor when made). */
+  code: string;
+  /** Made at start (true: the server prints it once on its terminal). */
+  codeMade: boolean;
+}
+
+/** The class credentials, which show no secret when logged or serialized by mistake. */
+function hiddenClass(c: ClassCredentials): ClassCredentials {
+  const shown = () => '[class credentials]';
+  Object.defineProperty(c, 'toJSON', { value: shown, enumerable: false });
+  Object.defineProperty(c, Symbol.for('nodejs.util.inspect.custom'), { value: shown, enumerable: false });
+  return c;
+}
 
 export type ParsedServerArgs = ParsedCommand<ServerConfig>;
 
@@ -248,6 +292,7 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
           field: 'simControlSecret',
           expected: 'the secret of --sim-control (FLEET_SIM_CONTROL_SECRET: in .cache/sim/control-PORT.env)',
         });
+      const classCredentials = parseClassCredentials(values, sources, classroom, issues);
       if (issues.length > 0) return undefined;
       if (classroom === undefined) return undefined;
       return {
@@ -263,8 +308,46 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
         credentials: credentials.credentials,
         credentialsSummary: credentials.summary,
         classroom,
+        classCredentials,
         liveness,
       };
     },
   );
+}
+
+/** FLEET_CLASS_CREDENTIALS (the device role's file, checked as flash checks it) and FLEET_CLASS_CODE. */
+function parseClassCredentials(
+  values: Record<string, unknown>,
+  sources: Readonly<Record<string, string>>,
+  classroom: boolean | undefined,
+  issues: { field: string; expected: string }[],
+): ClassCredentials | undefined {
+  const file = values.classCredentials as string | undefined;
+  const code = values.classCode as string | undefined;
+  if (code !== undefined && !isClassCode(code))
+    // The value is never echoed: it is a secret.
+    issues.push({
+      field: 'FLEET_CLASS_CODE',
+      expected: '6-64 letters or digits (dashes and spaces allowed)',
+    });
+  if (file === undefined || file === '') {
+    if (code !== undefined)
+      issues.push({
+        field: 'FLEET_CLASS_CODE',
+        expected: 'given with FLEET_CLASS_CREDENTIALS (the code gives attendees those credentials)',
+      });
+    return undefined;
+  }
+  if (classroom === false) {
+    issues.push({
+      field: 'FLEET_CLASS_CREDENTIALS',
+      expected: 'given with --classroom (FLEET_CLASSROOM=on): attendees get them from /kit/credentials',
+    });
+    return undefined;
+  }
+  const where = sources.classCredentials ?? 'FLEET_CLASS_CREDENTIALS';
+  const field = where === 'FLEET_CLASS_CREDENTIALS' ? where : `FLEET_CLASS_CREDENTIALS (${where})`;
+  const packed = packCredentials(file, field, issues);
+  if (!packed || (code !== undefined && !isClassCode(code))) return undefined;
+  return hiddenClass({ packed, code: code ?? makeClassCode(), codeMade: code === undefined });
 }

@@ -78,6 +78,15 @@ export async function main(
   );
   log.info(`presenter: ${presenterUrl}`);
   if (config.classroom) log.info(`classroom: attendees get the kit at ${new URL('kit/', audienceUrl).href}`);
+  // The class code: printed once, on this terminal only (never through the logger, never on a page).
+  if (config.classCredentials?.codeMade)
+    process.stdout.write(
+      `classroom: the class code is ${config.classCredentials.code}: write it on the board or say it (never on the page); attendees type it to get the devices' credentials\n`,
+    );
+  if (config.classroom && !config.classCredentials && config.credentialsSummary)
+    log.warn(
+      'classroom: this server uses credentials on the stores, but hands none to attendees: their devices will be unauthorized (give it FLEET_CLASS_CREDENTIALS=<secure folder>/device/credentials.env)',
+    );
   crashPolicy.started();
   onShutdown(async () => {
     simulation?.close();

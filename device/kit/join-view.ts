@@ -59,6 +59,7 @@ export class JoinView {
         endpoints,
         namespace: stores.namespace,
         liveness: stores.liveness,
+        ...(stores.credentials ? { credentials: stores.credentials } : {}),
       });
       const watch = registry.watchInstances(stores.service);
       for (const event of ['change', 'synced', 'state'] as const) watch.on(event, () => this.changed());

@@ -17,11 +17,17 @@ import {
   toFieldIssues,
 } from '../../lib/registry/index.ts';
 import { stressParamsSchema } from '../stress-message.ts';
+import {
+  CLASS_CODE_VARIABLE,
+  classCode,
+  fetchClassCredentials,
+  saveClassCredentials,
+} from './class-credentials.ts';
 import { JoinedDevice } from './join-devices.ts';
 import { type JoinConfig, parseJoinConfig } from './join-settings.ts';
 import { type Attendee, JoinView, type NamedEntry } from './join-view.ts';
 import { laptopId, writeKitEnv } from './kit-env.ts';
-import { KitError, type KitStores, kitStores } from './stores-from-page.ts';
+import { KitError, type KitStores, kitStores, parseInstructor } from './stores-from-page.ts';
 import { printable, say } from './terminal.ts';
 
 /** How long each store gets to answer the name check. */
@@ -75,6 +81,7 @@ class Join {
       this.stores = stores;
       for (const [store, list] of Object.entries(stores.stores))
         say(`  ${store.padEnd(9)} ${list.join(', ')}`);
+      if (stores.credentialsRequired) await this.classCredentials(stores);
       const laptop = laptopId(this.env as Record<string, string>);
       // A laptop refuses inbound connections: Consul cannot check its devices over HTTP, so they pass TTL checks.
       const liveness: LivenessSettings = { ...stores.liveness, consulCheck: 'ttl' };
@@ -117,6 +124,19 @@ class Join {
     return this.commands();
   }
 
+  /** The stores require credentials: the class code gets the devices' (before anything registers). */
+  private async classCredentials(stores: KitStores & { page: string }): Promise<void> {
+    say("  the stores require credentials: the class code gets your devices' (the instructor gives it)");
+    const code = await classCode(this.env, say);
+    // To the address typed, not to one the answer names: the code goes where the attendee meant it to.
+    const typed = parseInstructor(this.config.instructor);
+    const answer = await fetchClassCredentials('url' in typed ? typed.url : stores.page, code);
+    const saved = saveClassCredentials(process.cwd(), answer);
+    stores.credentials = saved.credentials;
+    stores.credentialsFile = saved.file;
+    say(`  credentials saved in ./credentials/ (${saved.summary}; files readable by you alone)`);
+  }
+
   private saveEnv(stores: KitStores, liveness: LivenessSettings, laptop: string): void {
     try {
       writeKitEnv(process.cwd(), { ...stores, liveness }, laptop);
@@ -153,7 +173,10 @@ class Join {
       FLEET_CONSUL_LOAD_INTERVAL: '0',
       FLEET_LOG_LEVEL: 'warn',
       FLEET_ENV_FILE: '',
+      ...(stores.credentialsFile ? { FLEET_CREDENTIALS: stores.credentialsFile } : {}),
     };
+    // The code is for the page alone; the agents get the credentials.
+    delete env[CLASS_CODE_VARIABLE];
     const started = JoinedDevice.start({
       id,
       command: [process.execPath, ...process.execArgv, process.argv[1]!, 'agent'],

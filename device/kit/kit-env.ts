@@ -14,7 +14,12 @@ export const KIT_ENV_FILE = 'fleetkit.env';
 export const LAPTOP_VARIABLE = 'FLEET_KIT_LAPTOP';
 const LAPTOP_RE = /^[a-z0-9]{8,32}$/;
 
-const KNOWN = new Set([...STORE_SETTINGS, ...LIVENESS_SETTINGS].map((s) => s.env).concat(LAPTOP_VARIABLE));
+/** The class's credentials join fetched (./credentials/credentials.env), for the commands run here. */
+export const CREDENTIALS_VARIABLE = 'FLEET_CREDENTIALS';
+
+const KNOWN = new Set(
+  [...STORE_SETTINGS, ...LIVENESS_SETTINGS].map((s) => s.env).concat(LAPTOP_VARIABLE, CREDENTIALS_VARIABLE),
+);
 
 /** The file's values (empty when there is none); a SettingsError naming each bad line. */
 export function readKitEnv(dir = process.cwd()): Record<string, string> {
@@ -49,6 +54,10 @@ export function writeKitEnv(dir: string, stores: KitStores, laptop: string): str
     `FLEET_NAMESPACE=${stores.namespace}`,
     `FLEET_SERVICE=${stores.service}`,
     ...Object.entries(livenessEnv(stores.liveness)).map(([key, value]) => `${key}=${value}`),
+    // A path relative to this folder: the commands run here (the folder may be moved whole).
+    ...(stores.credentialsFile
+      ? [`${CREDENTIALS_VARIABLE}=${path.relative(dir, stores.credentialsFile) || stores.credentialsFile}`]
+      : []),
     `${LAPTOP_VARIABLE}=${laptop}`,
     '',
   ];

@@ -18,6 +18,7 @@ import {
   namespaceSchema,
   parseEndpoints,
   STORE_KINDS,
+  type StoreCredentials,
   type StoreKind,
   serviceSchema,
   toFieldIssues,
@@ -41,6 +42,12 @@ export interface KitStores {
   liveness: LivenessSettings;
   /** The instructor's live page, when the stores came from it. */
   page: string | null;
+  /** The page said its stores require credentials (the class code gets them: class-credentials.ts). */
+  credentialsRequired?: boolean;
+  /** The credentials to use on the stores (join: the class's, once fetched). */
+  credentials?: StoreCredentials;
+  /** The file they came from (FLEET_CREDENTIALS for the agents and ./fleetkit.env). */
+  credentialsFile?: string;
 }
 
 /** A problem the attendee can act on, said in a sentence (printed as is, exit 1). */
@@ -187,6 +194,7 @@ export async function kitStores(
     service: answer.data.service,
     liveness: answer.data.liveness,
     page: answer.data.page,
+    credentialsRequired: answer.data.credentials === true,
   };
 }
 

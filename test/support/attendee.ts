@@ -62,7 +62,12 @@ export interface AttendeeTerminal {
 }
 
 /** `node fleetkit.mjs ARGS` in the folder, as the attendee (see the top of this file). */
-export async function runKit(folder: string, args: string[]): Promise<AttendeeTerminal> {
+export async function runKit(
+  folder: string,
+  args: string[],
+  /** More of the attendee's environment (FLEET_CLASS_CODE ...). */
+  extraEnv: Record<string, string> = {},
+): Promise<AttendeeTerminal> {
   const PATH = await nodeOnlyPath();
   const command = ['node', 'fleetkit.mjs', ...args];
   const argv =
@@ -73,7 +78,7 @@ export async function runKit(folder: string, args: string[]): Promise<AttendeeTe
     throw new Error('running as root without setpriv: cannot run the kit as another user');
   const child = spawn(argv[0] === 'node' ? path.join(PATH, 'node') : argv[0]!, argv.slice(1), {
     cwd: folder,
-    env: { PATH, HOME: folder },
+    env: { ...extraEnv, PATH, HOME: folder },
     stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,
   });

@@ -54,6 +54,8 @@ export interface SecureStoresOptions {
   folder?: string;
   /** etcd's JWT lifetime, e.g. '3s' to test token expiry (default '5m'). */
   etcdJwtTtl?: string;
+  /** Listen address (StartOptions.host), default 127.0.0.1; '0.0.0.0' for a classroom on the LAN. */
+  host?: string;
   log?: StartOptions['log'];
   zookeeper?: StartOptions['zookeeper'];
   consul?: StartOptions['consul'];
@@ -67,6 +69,7 @@ export async function startSecureStores(opts: SecureStoresOptions = {}): Promise
   const namespace = opts.namespace ?? DEFAULT_SECURE_NAMESPACE;
   const startOptions: StartOptions = {
     secure: { folder, namespace, ...(opts.etcdJwtTtl ? { etcdJwtTtl: opts.etcdJwtTtl } : {}) },
+    host: opts.host,
     log: opts.log,
     zookeeper: opts.zookeeper,
     consul: opts.consul,
