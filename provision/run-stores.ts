@@ -42,10 +42,10 @@ import {
 import { parseMembers } from './stores/members.ts';
 import {
   DEFAULT_SECURE_NAMESPACE,
-  makeSecureFolder,
+  prepareSecureFolder,
   roleCredentials,
-  type SecureFolder,
   type SecureLaunch,
+  secureFolderOf,
 } from './stores/secure/index.ts';
 import { highestFixedPort } from './stores/systemd.ts';
 
@@ -77,28 +77,13 @@ export const DEFAULT_STORES_DATA = path.join(
   '.cache/stores/data',
 );
 
-/** The secure folder under a data dir, made once (`fleetkit stores --secure`, `demo --secure`). */
-export function secureFolderOf(dataDir: string): string {
-  return path.join(dataDir, 'secure');
-}
-
-/** Make or reuse the secure folder, saying where it is and which folder goes to the Pis; no secret printed. */
-export async function prepareSecureFolder(dir: string, say: (line: string) => void): Promise<SecureFolder> {
-  const started = Date.now();
-  const folder = await makeSecureFolder(dir);
-  say(
-    `  credentials: ${folder.created ? 'made' : 'reused'} ${folder.dir} (0700) in ${Date.now() - started} ms`,
-  );
-  say(`  the Pis get the folder ${folder.roles.device.dir} (flash and deploy carry it whole)`);
-  say(`  the server: FLEET_CREDENTIALS=${folder.roles.server.env}`);
-  say(`  the kit's own setup and tests (root/master/super; never to a Pi): ${folder.roles.admin.env}`);
-  return folder;
-}
+export { prepareSecureFolder, secureFolderOf } from './stores/secure/index.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** In the data dir: the settings that give `fleetkit server` the store controls (--env-file). */
 export const STORE_CONTROL_FILE = 'store-control.env';
 const DEFAULT_UNIT_DIR = '/etc/systemd/system';
+const DEFAULT_CONFIG_DIR = '/etc/fleetkit';
 const DEFAULT_SYSTEMD_DATA = '/var/lib/fleetkit';
 const SETTINGS: readonly SettingSpec[] = [
   {
@@ -137,6 +122,13 @@ const SETTINGS: readonly SettingSpec[] = [
     defaultText: DEFAULT_UNIT_DIR,
   },
   {
+    key: 'configDir',
+    flag: 'config-dir',
+    env: 'FLEET_STORES_CONFIG_DIR',
+    help: "with --systemd --secure: each store's keys and config files go to <dir>/<store> (root's, readable by the store's user only)",
+    defaultText: DEFAULT_CONFIG_DIR,
+  },
+  {
     key: 'portOffset',
     flag: 'port-offset',
     env: 'FLEET_STORES_PORT_OFFSET',
@@ -168,8 +160,6 @@ const SETTINGS: readonly SettingSpec[] = [
 
 interface StoresConfig extends SystemdStoresConfig {
   systemd: boolean;
-  secure: boolean;
-  namespace: string;
 }
 
 /** An absolute path for a unit file or a data dir: a control character would break the unit's lines. */
@@ -209,6 +199,11 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
           'unitDir',
           issues,
         );
+        const configDir = checkPath(
+          (values.configDir as string | undefined) ?? DEFAULT_CONFIG_DIR,
+          'configDir',
+          issues,
+        );
         const members = parseMembers(values.members, issues);
         // The highest offset that keeps every member's every port at most 65535.
         const maxOffset = 65535 - highestFixedPort(members ?? 1, 0);
@@ -216,14 +211,12 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
         if (!offset.success) issues.push(...toFieldIssues(offset.error, 'portOffset'));
         const portOffset = offset.success ? offset.data : 0;
         if (!systemd) {
-          for (const key of ['unitDir', 'portOffset', 'remove'] as const) {
+          for (const key of ['unitDir', 'configDir', 'portOffset', 'remove'] as const) {
             if (values[key] !== undefined) issues.push({ field: key, expected: 'only with --systemd' });
           }
         }
         const secure = switchValue(values.secure);
         if (secure === undefined) issues.push({ field: 'secure', expected: '1, true, yes, 0, false or no' });
-        if (secure && systemd)
-          issues.push({ field: 'secure', expected: 'not with --systemd (yet): run them here' });
         const namespace = namespaceSchema.safeParse(values.namespace ?? DEFAULT_SECURE_NAMESPACE);
         if (!namespace.success) issues.push(...toFieldIssues(namespace.error, 'namespace'));
         if (!secure && values.namespace !== undefined)
@@ -243,6 +236,7 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
           members,
           systemd,
           unitDir,
+          configDir,
           portOffset,
           remove,
           secure,

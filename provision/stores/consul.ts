@@ -32,7 +32,7 @@ export const consulDriver: StoreDriver = {
   async launchSpec(context: StoreContext) {
     const binary = await this.resolveBinary();
     const dev = context.options.consul?.mode === 'dev';
-    const configFile = path.join(context.dataDir, 'fleetkit-consul.json');
+    const configFile = path.join(context.configDir ?? context.dataDir, 'fleetkit-consul.json');
     // Serf and Raft need one concrete address; a wildcard host only widens the HTTP side.
     const bindAddress = context.connectHost;
     const cluster = context.cluster;

@@ -101,6 +101,7 @@ export function storeContext(given: {
   host: string;
   ports: Readonly<Record<string, number>>;
   dataDir: string;
+  configDir?: string;
   options?: StartOptions;
   cluster?: ClusterMembership | undefined;
 }): StoreContext {
@@ -109,6 +110,7 @@ export function storeContext(given: {
     connectHost: connectHostFor(given.host),
     ports: given.ports,
     dataDir: given.dataDir,
+    ...(given.configDir ? { configDir: given.configDir } : {}),
     options: Object.freeze({ ...given.options }),
     ...(given.cluster ? { cluster: given.cluster } : {}),
   };

@@ -3,12 +3,21 @@
 // the store's own system user (fleetkit-etcd, ...), from installed programs, hardened (hardening()).
 // This file only plans and renders; provision/run-stores-systemd.ts writes the files and calls systemctl.
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_PORTS, STORE_KINDS } from '../../lib/registry/index.ts';
 import { drivers } from './drivers.ts';
 import { projectRoot } from './paths.ts';
 import { connectHostFor, storeContext } from './process.ts';
-import type { ClusterMembership, ClusterPeer, LaunchSpec, StoreContext, StoreKind } from './types.ts';
+import type { SecureFolder, SecureLaunch } from './secure/types.ts';
+import type {
+  ClusterMembership,
+  ClusterPeer,
+  LaunchFile,
+  LaunchSpec,
+  StoreContext,
+  StoreKind,
+} from './types.ts';
 
 /** The first line of every unit the kit writes: only files carrying it are ever rewritten or removed. */
 export const UNIT_MARKER = '# Written by `fleetkit stores --systemd`';
@@ -57,6 +66,11 @@ export interface UnitPlanOptions {
   dataDir: string;
   /** Added to every fixed port. */
   portOffset: number;
+  /**
+   * Secure units (`--secure`): each store's config files and its copies of the secure folder's
+   * server-side files go to `<configDir>/<kind>` (or `<kind>-m<K>`), root's and readable by its group.
+   */
+  secure?: { launch: SecureLaunch; configDir: string };
 }
 
 export interface PlannedUnit {
@@ -70,6 +84,39 @@ export interface PlannedUnit {
   endpoints: string[];
   /** A program of the project's cache (Consul) that the unit runs from PROGRAM_DIR: copied there first. */
   install?: { from: string; to: string };
+  /**
+   * Secure units: the folder (root:fleetkit-<kind>, 0750) holding its secret-bearing files (0640): the
+   * config files its launchSpec writes there, and copies (never links) of the secure folder's files it needs.
+   */
+  configDir?: string;
+}
+
+/** The marker file in every config folder the kit makes: only such folders are ever emptied or removed. */
+export const CONFIG_MARKER = '.fleetkit';
+
+/**
+ * What etcd reads from the secure folder (the CA to check clients, its server certificate and key, the
+ * JWT keys): copied into its config folder, for its user cannot (and must not) read root's secure folder.
+ * Consul's and ZooKeeper's secrets are in their config files (fleetkit-consul.json, zoo.cfg) instead.
+ */
+const ETCD_COPIES = ['ca', 'etcdServerCert', 'etcdServerKey', 'jwtPrivate', 'jwtPublic'] as const;
+
+/** The secure launch a unit sees: etcd's files named by their copies in `configDir`. */
+async function unitSecure(
+  kind: StoreKind,
+  launch: SecureLaunch,
+  configDir: string,
+): Promise<{ launch: SecureLaunch; copies: LaunchFile[] }> {
+  if (kind !== 'etcd') return { launch, copies: [] };
+  const files: SecureFolder['files'] = { ...launch.folder.files };
+  const copies: LaunchFile[] = [];
+  for (const name of ETCD_COPIES) {
+    const from = launch.folder.files[name];
+    const to = path.join(configDir, path.basename(from));
+    files[name] = to;
+    copies.push({ path: to, content: await readFile(from, 'utf8') });
+  }
+  return { launch: { ...launch, folder: { ...launch.folder, files } }, copies };
 }
 
 /** A program in the project folder, and the installed path a unit runs it from instead. */
@@ -97,13 +144,22 @@ export async function planUnits(kind: StoreKind, options: UnitPlanOptions): Prom
     const cluster: ClusterMembership | undefined = clustered
       ? Object.freeze({ index: peer.index, token, members: peers })
       : undefined;
+    const dataDir = dataDirOf(peer.index);
+    const configDir = options.secure
+      ? path.join(options.secure.configDir, path.basename(dataDir))
+      : undefined;
+    const secure =
+      options.secure && configDir ? await unitSecure(kind, options.secure.launch, configDir) : undefined;
     const context = storeContext({
       host: options.host,
       ports: peer.ports,
-      dataDir: dataDirOf(peer.index),
+      dataDir,
+      ...(configDir ? { configDir } : {}),
+      ...(secure ? { options: { secure: secure.launch } } : {}),
       cluster,
     });
-    const spec = await driver.launchSpec(context);
+    const launched = await driver.launchSpec(context);
+    const spec = secure ? { ...launched, files: [...launched.files, ...secure.copies] } : launched;
     const install = installedProgram(spec.command);
     planned.push({
       kind,
@@ -113,6 +169,7 @@ export async function planUnits(kind: StoreKind, options: UnitPlanOptions): Prom
       spec: install ? { ...spec, command: install.to } : spec,
       endpoints: driver.endpoints(context),
       ...(install ? { install } : {}),
+      ...(configDir ? { configDir } : {}),
     });
   }
   return planned;
@@ -130,7 +187,7 @@ export const PROGRAM_DIR = '/usr/local/lib/fleetkit/bin';
  * The JVM writes and runs machine code it makes (its JIT): MemoryDenyWriteExecute is for the Go stores.
  * `systemd-analyze security --offline=yes` rates the units 2.x-3.x ("OK"; an unhardened unit is 9.6).
  */
-export function hardening(kind: StoreKind, dataDir: string): string[] {
+export function hardening(kind: StoreKind, dataDir: string, configDir?: string): string[] {
   const stateDirectory = path.relative('/var/lib', dataDir);
   const underVarLib = !stateDirectory.startsWith('..') && !path.isAbsolute(stateDirectory);
   return [
@@ -170,6 +227,8 @@ export function hardening(kind: StoreKind, dataDir: string): string[] {
       ? [`StateDirectory=${escapeSpecifiers(checkText(stateDirectory))}`, 'StateDirectoryMode=0700']
       : []),
     `ReadWritePaths=${escapeSpecifiers(checkText(dataDir))}`,
+    // Secure: its keys and config, read-only (ProtectSystem=strict makes /etc so; said for any path).
+    ...(configDir ? [`ReadOnlyPaths=${escapeSpecifiers(checkText(configDir))}`] : []),
   ];
 }
 
@@ -190,7 +249,7 @@ export function renderUnit(unit: PlannedUnit, removeCommand: string): string {
   const exec = [spec.command, ...spec.args].map(quoteArg).join(' \\\n    ');
   return [
     `${UNIT_MARKER} (${unit.title}). A run rewrites it;`,
-    `# \`${removeCommand}\` removes it. Its config files are in ${checkText(context.dataDir)}.`,
+    `# \`${removeCommand}\` removes it. Its config files are in ${checkText(unit.configDir ?? context.dataDir)}.`,
     '[Unit]',
     `Description=fleetkit ${unit.title}`,
     'After=network-online.target',
@@ -199,7 +258,7 @@ export function renderUnit(unit: PlannedUnit, removeCommand: string): string {
     '[Service]',
     'Type=simple',
     `WorkingDirectory=${escapeSpecifiers(checkText(context.dataDir))}`,
-    ...hardening(unit.kind, context.dataDir),
+    ...hardening(unit.kind, context.dataDir, unit.configDir),
     ...environment,
     `ExecStart=${exec}`,
     'Restart=on-failure',

@@ -87,6 +87,11 @@ export interface StoreContext {
   readonly connectHost: string;
   readonly ports: Readonly<Record<string, number>>;
   readonly dataDir: string;
+  /**
+   * Where the config files the store reads go (zoo.cfg, fleetkit-consul.json, log4j.properties), when
+   * not the data dir: a secure systemd unit's /etc/fleetkit/<store>, root's, readable by its group.
+   */
+  readonly configDir?: string;
   readonly options: Readonly<StartOptions>;
   /** Set when this store is one member of a cluster started by startCluster(). */
   readonly cluster?: ClusterMembership;

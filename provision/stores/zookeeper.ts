@@ -66,8 +66,8 @@ export const zookeeperDriver: StoreDriver = {
   async launchSpec(context: StoreContext) {
     const launch = await resolveJava();
     const tickTimeMs = context.options.zookeeper?.tickTimeMs ?? defaultTickTimeMs;
-    const configFile = path.join(context.dataDir, 'zoo.cfg');
-    const log4jFile = path.join(context.dataDir, 'log4j.properties');
+    const configFile = path.join(context.configDir ?? context.dataDir, 'zoo.cfg');
+    const log4jFile = path.join(context.configDir ?? context.dataDir, 'log4j.properties');
     const files = [
       // Secure: zoo.cfg holds the super user's digest.
       {

@@ -94,6 +94,15 @@ export async function consulSecureSetup(
 ): Promise<void> {
   const secrets = secure.folder.secrets.consul;
   const master = secrets.master;
+  // This Consul has the kit's ACL config (its master token), else another Consul answers on the port
+  // (a unit that did not start): nothing is written to it.
+  await retried(async () => {
+    const self = await call(base, 'GET', '/v1/acl/token/self', master, signal);
+    if (self.status !== 200)
+      throw new Error(
+        `the Consul at ${base} does not take the kit's master token (HTTP ${self.status}: ${self.text.slice(0, 80)}): not the kit's, or started without --secure; nothing changed in it`,
+      );
+  });
   for (const [name, rules] of Object.entries(consulPolicyRules(secure.namespace))) {
     await retried(async () => {
       const existing = await call(

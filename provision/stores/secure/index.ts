@@ -1,11 +1,31 @@
 // Secure mode of the stores (`fleetkit stores --secure`): the folder of credentials made once, and
 // what each store's driver needs to require them (StartOptions.secure).
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { StoreCredentials } from '../../../lib/registry/index.ts';
+import { makeSecureFolder } from './folder.ts';
 import type { SecureFolder, SecureRole } from './types.ts';
 
 export { makeSecureFolder } from './folder.ts';
 export * from './types.ts';
+
+/** The secure folder under a data dir, made once (`fleetkit stores --secure`, `demo --secure`). */
+export function secureFolderOf(dataDir: string): string {
+  return path.join(dataDir, 'secure');
+}
+
+/** Make or reuse the secure folder, saying where it is and which folder goes to the Pis; no secret printed. */
+export async function prepareSecureFolder(dir: string, say: (line: string) => void): Promise<SecureFolder> {
+  const started = Date.now();
+  const folder = await makeSecureFolder(dir);
+  say(
+    `  credentials: ${folder.created ? 'made' : 'reused'} ${folder.dir} (0700) in ${Date.now() - started} ms`,
+  );
+  say(`  the Pis get the folder ${folder.roles.device.dir} (flash and deploy carry it whole)`);
+  say(`  the server: FLEET_CREDENTIALS=${folder.roles.server.env}`);
+  say(`  the kit's own setup and tests (root/master/super; never to a Pi): ${folder.roles.admin.env}`);
+  return folder;
+}
 
 /** The default namespace the roles' permissions are made for. */
 export const DEFAULT_SECURE_NAMESPACE = 'fleet';

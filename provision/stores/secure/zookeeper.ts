@@ -2,7 +2,7 @@
 // unknown zoo.cfg key into the system property `zookeeper.<key>`, so no digest shows in `ps`), then,
 // once it answers, the namespace's nodes with digest ACLs. node-zookeeper-client has no SASL and no
 // TLS: ZooKeeper traffic, the digest credentials included, stays cleartext (docs/security.md).
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import zookeeper, { type ACL, type Client } from 'node-zookeeper-client';
 import { type SecureLaunch, ZOOKEEPER_USERS } from './types.ts';
 
@@ -72,6 +72,7 @@ export async function zookeeperSecureSetup(
       'digest',
       Buffer.from(`${ZOOKEEPER_USERS.admin}:${secure.folder.secrets.zookeeper.super}`),
     );
+    await checkSuper(client, connect);
     for (const [path, acls] of Object.entries(namespaceAcls(secure))) {
       const setAcl = () =>
         promised<unknown>((done) => client.setACL(path, acls, -1, (e, stat) => done(e, stat)));
@@ -93,6 +94,33 @@ export async function zookeeperSecureSetup(
     signal.removeEventListener('abort', abort);
     client.close();
   }
+}
+
+/**
+ * This ZooKeeper knows the kit's super user (its zoo.cfg has the superDigest), else stop before touching
+ * any ACL: another ZooKeeper on that port (a unit that did not start, the port taken) must not have its
+ * root locked by the kit. An ephemeral node only a stranger's digest may read: super reads it anyway.
+ */
+async function checkSuper(client: Client, connect: string): Promise<void> {
+  const node = `/fleetkit-super-check-${randomBytes(6).toString('hex')}`;
+  const nobody = digestAcl(Permission.READ, 'nobody', randomBytes(12).toString('base64url'));
+  const created = await promised<string>((done) =>
+    client.create(node, Buffer.alloc(0), [nobody], zookeeper.CreateMode.EPHEMERAL, (e, p) => done(e, p)),
+  ).then(
+    () => true,
+    () => false,
+  );
+  const read =
+    created &&
+    (await promised<unknown>((done) => client.getData(node, (e, data) => done(e, data))).then(
+      () => true,
+      () => false,
+    ));
+  if (created) await promised<unknown>((done) => client.remove(node, -1, (e) => done(e))).catch(() => {});
+  if (!read)
+    throw new Error(
+      `the ZooKeeper on ${connect} does not know the kit's super user (no superDigest in its zoo.cfg): not the kit's, or started without --secure; nothing changed in it`,
+    );
 }
 
 /** The most nodes re-ACLed below one top node: the kit keeps a few thousand at most. */
