@@ -1,7 +1,7 @@
 // Consul by hand (what `curl http://host:8500/v1/kv/...` and `consul catalog services` do), with the
 // consul package. Besides the key/value operations every store has: the services and their health.
 import Consul from 'consul';
-import { errorMessage, parseEndpoints } from '../../../lib/registry/index.ts';
+import { errorMessage, parseEndpoints, type StoreCredentials } from '../../../lib/registry/index.ts';
 import type { RawClient, RawEvent } from './raw-client.ts';
 
 const REQUEST_TIMEOUT_MS = 8000;
@@ -33,10 +33,20 @@ type Loose = (options: Record<string, unknown>) => Promise<unknown>;
 /** Consul's KV keys have no leading '/': given one (as in etcd), it is taken off, as curl's URL would. */
 const kvKey = (key: string) => key.replace(/^\/+/, '');
 
-export function consulClient(endpoints: readonly string[]): ConsulRawClient {
+export function consulClient(
+  endpoints: readonly string[],
+  credentials: StoreCredentials = {},
+): ConsulRawClient {
   // One endpoint: Consul agents are not a failover list (each holds its own services).
   const [first] = parseEndpoints('consul', [...endpoints]);
-  const client = new Consul({ host: first!.host, port: first!.port, secure: first!.secure });
+  const token = credentials.consul?.token;
+  const client = new Consul({
+    host: first!.host,
+    port: first!.port,
+    secure: first!.secure,
+    // The class's token (X-Consul-Token on every request, as curl -H would send it).
+    ...(token ? { defaults: { token } } : {}),
+  });
   const kv = client.kv as unknown as { get: Loose; set: Loose; keys: Loose };
   const limited = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
     let timer: NodeJS.Timeout | undefined;

@@ -1,13 +1,31 @@
 // etcd by hand (what `etcdctl get/put/watch` do), with the etcd3 client.
 import { Etcd3 } from 'etcd3';
-import { errorMessage } from '../../../lib/registry/index.ts';
+import { errorMessage, type StoreCredentials } from '../../../lib/registry/index.ts';
 import type { RawClient, RawEvent } from './raw-client.ts';
 
 /** A request that waits longer than this is reported, not waited for (the venue's network may drop it). */
 const REQUEST_TIMEOUT_MS = 8000;
 
-export function etcdClient(endpoints: readonly string[]): RawClient {
-  const client = new Etcd3({ hosts: [...endpoints], dialTimeout: REQUEST_TIMEOUT_MS });
+export function etcdClient(endpoints: readonly string[], credentials: StoreCredentials = {}): RawClient {
+  const etcd = credentials.etcd;
+  const client = new Etcd3({
+    hosts: [...endpoints],
+    dialTimeout: REQUEST_TIMEOUT_MS,
+    // The class's credentials (./credentials/ of a join's folder): a user, and TLS with the kit's CA.
+    ...(etcd?.username && etcd.password
+      ? { auth: { username: etcd.username, password: etcd.password } }
+      : {}),
+    ...(etcd?.ca
+      ? {
+          credentials: {
+            rootCertificate: Buffer.from(etcd.ca),
+            ...(etcd.cert && etcd.key
+              ? { certChain: Buffer.from(etcd.cert), privateKey: Buffer.from(etcd.key) }
+              : {}),
+          },
+        }
+      : {}),
+  });
   const limited = <T>(what: string, call: Promise<T>): Promise<T> => {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {

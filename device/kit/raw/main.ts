@@ -3,6 +3,7 @@
 // 130 after Ctrl-C ends a watch.
 
 import { STORE_SETTINGS } from '../../../lib/cli/common-settings.ts';
+import { CREDENTIAL_SETTINGS, loadCredentials } from '../../../lib/cli/credentials-settings.ts';
 import {
   type CommandAbout,
   configOrExit,
@@ -12,7 +13,7 @@ import {
   switchValue,
 } from '../../../lib/cli/settings.ts';
 import { onShutdown } from '../../../lib/cli/shutdown.ts';
-import { errorMessage, type StoreKind } from '../../../lib/registry/index.ts';
+import { errorMessage, type StoreCredentials, type StoreKind } from '../../../lib/registry/index.ts';
 import { FROM_SETTING, storesFromSettings } from '../stores-from-page.ts';
 import { printable } from '../terminal.ts';
 import { consulClient } from './consul.ts';
@@ -81,6 +82,8 @@ function settingsOf(store: StoreKind): readonly SettingSpec[] {
   return [
     FROM_SETTING,
     ...STORE_SETTINGS.filter((s) => s.key === store),
+    // Stores that require credentials: ./fleetkit.env names the class's (join fetched them).
+    ...CREDENTIAL_SETTINGS,
     {
       key: 'prefix',
       flag: 'prefix',
@@ -101,51 +104,58 @@ function aboutOf(store: StoreKind): CommandAbout {
 
 interface RawCommand {
   endpoints: string[];
+  credentials: StoreCredentials;
   spec: OpSpec;
   args: string[];
   prefix: boolean;
 }
 
 export function parseRawCommand(store: StoreKind, input: SettingsInput) {
-  return parseCommand(settingsOf(store), input, aboutOf(store), async (values, issues, { positionals }) => {
-    const ops = OPS[store];
-    const spec = ops.find((o) => o.words.every((w, i) => positionals[i] === w));
-    const usage = ops.map((o) => [...o.words, ...o.args].join(' ')).join(', ');
-    if (!spec) {
-      issues.push({
-        field: positionals.slice(0, 2).join(' ') || 'OPERATION',
-        expected: `one of: ${usage}`,
-      });
-      return undefined;
-    }
-    const args = positionals.slice(spec.words.length);
-    if (args.length !== spec.args.length) {
-      issues.push({
-        field: spec.words.join(' '),
-        expected: `${spec.args.length === 0 ? 'no arguments' : spec.args.join(' ')} (${args.length} given)`,
-      });
-    }
-    const prefix = switchValue(values.prefix);
-    if (prefix === undefined) issues.push({ field: 'prefix', expected: '1/true/yes or 0/false/no' });
-    const found = await storesFromSettings(values, issues);
-    const endpoints = found?.stores[store];
-    if (found && !endpoints) {
-      issues.push({
-        field: found.page ? 'from' : store,
-        expected: found.page
-          ? `a page that watches ${NAMES[store]} (${found.page} names only ${Object.keys(found.stores).join(', ')})`
-          : `the ${NAMES[store]} endpoints`,
-      });
-    }
-    if (!endpoints || issues.length > 0) return undefined;
-    return { endpoints, spec, args, prefix: prefix === true } satisfies RawCommand;
-  });
+  return parseCommand(
+    settingsOf(store),
+    input,
+    aboutOf(store),
+    async (values, issues, { positionals, sources }) => {
+      const { credentials } = loadCredentials(values, sources, issues);
+      const ops = OPS[store];
+      const spec = ops.find((o) => o.words.every((w, i) => positionals[i] === w));
+      const usage = ops.map((o) => [...o.words, ...o.args].join(' ')).join(', ');
+      if (!spec) {
+        issues.push({
+          field: positionals.slice(0, 2).join(' ') || 'OPERATION',
+          expected: `one of: ${usage}`,
+        });
+        return undefined;
+      }
+      const args = positionals.slice(spec.words.length);
+      if (args.length !== spec.args.length) {
+        issues.push({
+          field: spec.words.join(' '),
+          expected: `${spec.args.length === 0 ? 'no arguments' : spec.args.join(' ')} (${args.length} given)`,
+        });
+      }
+      const prefix = switchValue(values.prefix);
+      if (prefix === undefined) issues.push({ field: 'prefix', expected: '1/true/yes or 0/false/no' });
+      const found = await storesFromSettings(values, issues);
+      const endpoints = found?.stores[store];
+      if (found && !endpoints) {
+        issues.push({
+          field: found.page ? 'from' : store,
+          expected: found.page
+            ? `a page that watches ${NAMES[store]} (${found.page} names only ${Object.keys(found.stores).join(', ')})`
+            : `the ${NAMES[store]} endpoints`,
+        });
+      }
+      if (!endpoints || issues.length > 0) return undefined;
+      return { endpoints, credentials, spec, args, prefix: prefix === true } satisfies RawCommand;
+    },
+  );
 }
 
-function clientFor(store: StoreKind, endpoints: string[]): RawClient {
-  if (store === 'etcd') return etcdClient(endpoints);
-  if (store === 'zookeeper') return zookeeperClient(endpoints);
-  return consulClient(endpoints);
+function clientFor(store: StoreKind, endpoints: string[], credentials: StoreCredentials): RawClient {
+  if (store === 'etcd') return etcdClient(endpoints, credentials);
+  if (store === 'zookeeper') return zookeeperClient(endpoints, credentials);
+  return consulClient(endpoints, credentials);
 }
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -225,7 +235,7 @@ export async function main(
     untouched: 'nothing read or written',
   });
   if (typeof command === 'number') return command;
-  const client = clientFor(store, command.endpoints);
+  const client = clientFor(store, command.endpoints, command.credentials);
   try {
     return await runOp(store, client, command);
   } catch (error) {

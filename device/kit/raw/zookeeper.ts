@@ -1,5 +1,6 @@
 // ZooKeeper by hand (what zkCli.sh's get / set / ls and a watch do), with node-zookeeper-client.
 import zookeeper from 'node-zookeeper-client';
+import type { StoreCredentials } from '../../../lib/registry/index.ts';
 import type { RawClient, RawEvent } from './raw-client.ts';
 
 const CONNECT_TIMEOUT_MS = 8000;
@@ -20,11 +21,13 @@ export function zookeeperPathProblem(path: string): string | undefined {
 const code = (error: unknown) => (error as { getCode?: () => number } | null)?.getCode?.();
 const noNode = (error: unknown) => code(error) === zookeeper.Exception.NO_NODE;
 
-export function zookeeperClient(endpoints: readonly string[]): RawClient {
+export function zookeeperClient(endpoints: readonly string[], credentials: StoreCredentials = {}): RawClient {
   const client = zookeeper.createClient(endpoints.join(','), {
     sessionTimeout: SESSION_TIMEOUT_MS,
     retries: 1,
   });
+  // The class's digest identity (sent when the session starts, as zkCli's addauth does).
+  if (credentials.zookeeper?.auth) client.addAuthInfo('digest', Buffer.from(credentials.zookeeper.auth));
   // A client that never connects would wait for ever: a time limit, then a sentence.
   const connected = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {

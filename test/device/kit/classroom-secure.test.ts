@@ -219,6 +219,30 @@ describe('a classroom with credentials: the class code gets the devices in', { t
     assert.match(answer.picked.id, /^(alice|bob)-\d$/);
   });
 
+  test('the raw commands in the folder use the credentials too: etcd, ZooKeeper and Consul read; a config write is refused (the device role)', async (t) => {
+    const folder = terminals.get('alice')!.folder;
+    const run = async (args: string[]) => {
+      const terminal = await runKit(folder, args);
+      others.push(terminal);
+      const exit = await terminal.exitCode(REFUSED_MS);
+      return { exit, output: terminal.output() };
+    };
+    const started = Date.now();
+    const etcd = await run(['etcd', 'ls', `/${stores.namespace}/services/`]);
+    assert.equal(etcd.exit, 0, etcd.output);
+    assert.match(etcd.output, /alice-1/);
+    const zk = await run(['zookeeper', 'ls', `/${stores.namespace}/services/web`]);
+    assert.equal(zk.exit, 0, zk.output);
+    assert.match(zk.output, /alice-1/);
+    const consul = await run(['consul', 'health', 'web']);
+    assert.equal(consul.exit, 0, consul.output);
+    assert.match(consul.output, /alice-1/);
+    const put = await run(['etcd', 'put', `/${stores.namespace}/config/color`, 'red']);
+    assert.notEqual(put.exit, 0, put.output);
+    assert.match(put.output, /permission denied/i);
+    t.diagnostic(`4 raw commands in alice's folder: ${Date.now() - started} ms`);
+  });
+
   test('a wrong code is refused before anything registers, and says what to do; no code typed says so too', async (t) => {
     const folder = await attendeeFolder(kit);
     const mallory = await runKit(folder, ['join', instructor, '--name', 'mallory'], {
