@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { agentAccount, agentAccountShell, installPaths, LED_RULES_FILE } from '../../device/unit.ts';
 import { shellWord as q } from '../../lib/cli/shell-quote.ts';
-import { agentUser, piCredentials } from '../flash/credentials.ts';
+import { piCredentials } from '../flash/credentials.ts';
 import { MIN_NODE_MAJOR, type NodeArch } from '../node/versions.ts';
 import type { DeploySettings } from './settings.ts';
 
@@ -203,8 +203,8 @@ const HEALTH_CHECK =
 
 /**
  * The devices' credentials into <prefix>/etc/fleetkit/credentials: a fresh folder (0700) beside it, each
- * file written 0600 (umask 077 from the first byte), owned by the agent's user (the unit's User=, else
- * root; the ssh user when that user does not exist there), then moved into place in one rename. Only file
+ * file written 0600 (umask 077 from the first byte), owned by the agent's user (the unit's User=, device/unit.ts
+ * agentAccount; the ssh user when that user does not exist there), then moved into place in one rename. Only file
  * names and modes appear in the commands: the contents go on stdin.
  */
 function credentialsSteps(settings: DeploySettings, privileged: (script: string) => string): Step[] {
@@ -213,7 +213,7 @@ function credentialsSteps(settings: DeploySettings, privileged: (script: string)
   const { dir } = piCredentials(settings.prefix);
   const fresh = `${dir}.fleetkit-new`;
   const old = `${dir}.fleetkit-old`;
-  const user = agentUser();
+  const user = agentAccount();
   const place = [
     `owner=${q(user)}`,
     'id "$owner" >/dev/null 2>&1 || owner=$(id -un)',

@@ -5,7 +5,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { fileProblem, numberSetting, wholeNumber } from '../../lib/cli/checks.ts';
-import { type PackedCredentials, packCredentials } from '../../lib/cli/credentials-settings.ts';
+import type { PackedCredentials } from '../../lib/cli/credentials-settings.ts';
 import {
   type ParsedCommand,
   parseCommand,
@@ -17,6 +17,7 @@ import {
   switchValue,
 } from '../../lib/cli/settings.ts';
 import { toFieldIssues } from '../../lib/registry/index.ts';
+import { packCredentialsSetting } from '../flash/credentials.ts';
 import { parsePin } from '../node/versions.ts';
 import { type AgentEnv, readAgentEnv } from './agent-env.ts';
 import {
@@ -258,16 +259,7 @@ export function parseDeploySettings(input: SettingsInput): ParsedDeployArgs {
       }
       const identityFile = checkIdentity(values.identity as string | undefined, issues);
       const credentialsFile = values.credentials as string | undefined;
-      const credentials = credentialsFile
-        ? packCredentials(
-            credentialsFile,
-            // Named as every other setting is (settings.ts nameFields): the source first.
-            sources.credentials === '--credentials'
-              ? '--credentials (FLEET_CREDENTIALS)'
-              : `${sources.credentials ?? 'FLEET_CREDENTIALS'} (--credentials)`,
-            issues,
-          )
-        : undefined;
+      const credentials = packCredentialsSetting(credentialsFile, sources, issues);
       const prefix = parsed.success ? path.posix.normalize(parsed.data.prefix) : '/';
       const agentEnv = readAgentEnv(values, targets.length, issues, { credentials, prefix });
       if (credentialsFile && !credentials) return undefined;

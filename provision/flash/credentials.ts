@@ -3,10 +3,14 @@
 // whose install.sh moves it to /etc/fleetkit/credentials/ (folder 0700, files 0600, owned by the agent's
 // user) and deletes it from the boot partition; deploy copies it there over ssh with the same modes. The
 // agent's env file names it: FLEET_CREDENTIALS=/etc/fleetkit/credentials/credentials.env.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { installPaths } from '../../device/unit.ts';
-import { PACKED_ENV_NAME, type PackedCredentials } from '../../lib/cli/credentials-settings.ts';
+import { agentAccount, installPaths } from '../../device/unit.ts';
+import {
+  PACKED_ENV_NAME,
+  type PackedCredentials,
+  packCredentials,
+} from '../../lib/cli/credentials-settings.ts';
+import type { SettingIssue } from '../../lib/cli/settings.ts';
 import { shellWord as q } from '../../lib/cli/shell-quote.ts';
 
 /** On the boot partition, beside the agent's files. */
@@ -18,10 +22,22 @@ export function piCredentials(prefix = '/'): { dir: string; file: string } {
   return { dir, file: path.posix.join(dir, PACKED_ENV_NAME) };
 }
 
-/** The user the agent's unit runs as (User=), root when it names none: it alone reads the credentials. */
-export function agentUser(): string {
-  const unit = readFileSync(new URL('../../device/fleetkit-agent.service', import.meta.url), 'utf8');
-  return /^User=([a-z_][a-z0-9_-]*)\s*$/m.exec(unit)?.[1] ?? 'root';
+/**
+ * flash's and deploy's --credentials / FLEET_CREDENTIALS: the file read and checked as a device's
+ * (packCredentials), its problems named as every other setting is (settings.ts nameFields): the
+ * source first. Undefined when none was given or it has problems (then in `issues`).
+ */
+export function packCredentialsSetting(
+  file: string | undefined,
+  sources: Readonly<Record<string, string>>,
+  issues: SettingIssue[],
+): PackedCredentials | undefined {
+  if (file === undefined || file === '') return undefined;
+  const field =
+    sources.credentials === '--credentials'
+      ? '--credentials (FLEET_CREDENTIALS)'
+      : `${sources.credentials ?? 'FLEET_CREDENTIALS'} (--credentials)`;
+  return packCredentials(file, field, issues);
 }
 
 /**
@@ -43,12 +59,12 @@ export function envWithCredentials(
 
 /**
  * install.sh's step (a shell fragment; HERE is the card's fleetkit/ folder): the card's credentials
- * moved into place, then deleted from the boot partition. The owner is the unit's User= when that user
- * exists (else root, said in the log).
+ * moved into place, then deleted from the boot partition. The owner is the unit's User= (device/unit.ts
+ * agentAccount) when that user exists (else root, said in the log).
  */
 export function credentialsInstallShell(): string {
   const { dir } = piCredentials();
-  const user = agentUser();
+  const user = agentAccount();
   return `# The stores' credentials (fleetkit flash --credentials): moved off the boot partition, which anyone holding
 # the card can read, into a folder only the agent's user reads; then deleted from the card.
 CRED_CARD="$HERE/credentials"

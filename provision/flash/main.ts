@@ -5,13 +5,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildAgent } from '../../device/build.ts';
+import { agentAccount } from '../../device/unit.ts';
 import { type BadSettingsOptions, configOrExit, printBadSettings } from '../../lib/cli/settings.ts';
 import { errorMessage, parseEndpoints } from '../../lib/registry/index.ts';
 import { isProvisionError } from '../apt.ts';
 import { chooseNodeVersion, NodeBuildError, nodeBuild, PIN_EXPECTED } from '../node/index.ts';
 import { LIBATOMIC_SOURCES, type Libatomic, type LibatomicMissing, libatomic } from '../node/libatomic.ts';
 import { type BootWriter, directoryWriter } from './boot-writer.ts';
-import { agentUser, piCredentials } from './credentials.ts';
+import { piCredentials } from './credentials.ts';
 import { imageWriter } from './fat-image.ts';
 import { type CardArch, imageArch } from './node-on-card.ts';
 import {
@@ -279,7 +280,7 @@ function summary(
     [
       'credentials',
       config.credentials
-        ? `${config.credentials.summary}, from ${config.credentials.source}: on the card until the first boot moves them to ${piCredentials().dir}/ (0700, files 0600, user ${agentUser()})`
+        ? `${config.credentials.summary}, from ${config.credentials.source}: on the card until the first boot moves them to ${piCredentials().dir}/ (0700, files 0600, user ${agentAccount()})`
         : 'none (the stores take the devices without credentials)',
     ],
     ['Node.js', node.said],

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { fileProblem } from '../../lib/cli/checks.ts';
-import { type PackedCredentials, packCredentials } from '../../lib/cli/credentials-settings.ts';
+import type { PackedCredentials } from '../../lib/cli/credentials-settings.ts';
 import {
   type ParsedCommand,
   parseCommand,
@@ -20,6 +20,7 @@ import {
 import { hostSchema, toFieldIssues } from '../../lib/registry/index.ts';
 import { parsePin } from '../node/versions.ts';
 import { COUNTRY_CODES } from './countries.ts';
+import { packCredentialsSetting } from './credentials.ts';
 import { type FatPartition, findFatPartition, PartitionTableError } from './partition.ts';
 import { MAX_KEY_FILE_BYTES, parsePublicKeys, SSH_KEY_EXPECTED } from './ssh-key.ts';
 
@@ -48,7 +49,8 @@ export const FLASH_SETTINGS: readonly SettingSpec[] = [
     key: 'wifiPassphrase',
     flag: 'wifi-passphrase',
     env: 'FLEET_FLASH_WIFI_PASSPHRASE',
-    help: 'Wi-Fi passphrase (prefer the variable: flags show in ps)',
+    help: 'Wi-Fi passphrase, in the environment or the --env-file (a flag shows in ps)',
+    secret: true,
   },
   {
     key: 'wifiCountry',
@@ -297,24 +299,16 @@ async function checkFlashSettings(
     });
   }
   if (given.passphrase && !given.ssid) {
-    issues.push({ field: 'wifiSsid', expected: 'required with --wifi-passphrase: the network name' });
+    issues.push({
+      field: 'wifiSsid',
+      expected: 'required with FLEET_FLASH_WIFI_PASSPHRASE: the network name',
+    });
   }
 
   const sshKeyFile = text('sshKey');
   const sshKeys = sshKeyFile ? readPublicKeys(sshKeyFile, issues) : [];
   const target = await findTarget(text('image'), text('boot'), issues);
-  const credentialsFile = text('credentials');
-  const credentials =
-    credentialsFile === undefined
-      ? undefined
-      : packCredentials(
-          credentialsFile,
-          // Named as every other setting is (settings.ts nameFields): the source first.
-          sources.credentials === '--credentials'
-            ? '--credentials (FLEET_CREDENTIALS)'
-            : `${sources.credentials ?? 'FLEET_CREDENTIALS'} (--credentials)`,
-          issues,
-        );
+  const credentials = packCredentialsSetting(text('credentials'), sources, issues);
 
   if (!parsed.success || !target) return undefined;
   const p = parsed.data;

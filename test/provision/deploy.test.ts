@@ -26,7 +26,6 @@ import { shellWord as shellQuote } from '../../lib/cli/shell-quote.ts';
 import { createRegistry, type InstanceWatch, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
 import { parseHostSpec } from '../../provision/deploy/hosts.ts';
 import { ensureDebianPackages, ensureSshServer } from '../../provision/deploy/tools.ts';
-import { agentUser } from '../../provision/flash/credentials.ts';
 import { type NodeBuild, nodeBuild } from '../../provision/node/index.ts';
 import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import { TEST_LIVENESS_ENV } from '../support/agents.ts';
@@ -314,7 +313,7 @@ describe('fleetkit deploy', { timeout: 300_000 }, () => {
     const label = `127.0.0.1:${sshPort}`;
     const folder = path.join(target.prefix, 'etc/fleetkit/credentials');
     // The unit's user when it exists on this "Pi", else the ssh user (root here).
-    const user = agentUser();
+    const user = agentAccount();
     const owner = spawnSync('id', ['-u', user]).status === 0 ? user : 'root';
     const ownerUid = Number(run('id', ['-u', owner]).trim());
     assert.match(

@@ -31,7 +31,6 @@ import { after, before, describe, test } from 'node:test';
 import { agentAccount, LED_RULES_FILE, ledRules } from '../../device/unit.ts';
 import { loadCredentials } from '../../lib/cli/credentials-settings.ts';
 import type { SettingIssue } from '../../lib/cli/settings.ts';
-import { agentUser } from '../../provision/flash/credentials.ts';
 import { main } from '../../provision/flash/main.ts';
 import { ensureTools, SCRIPT_TEST_TOOLS } from '../../provision/flash/tools.ts';
 import { type NodeBuild, nodeBuild } from '../../provision/node/index.ts';
@@ -179,14 +178,12 @@ describe('first-boot scripts on a stand-in Pi (mount namespace, chroot)', {
         key,
         '--wifi-ssid',
         'venue',
-        '--wifi-passphrase',
-        'correct horse',
         '--wifi-country',
         'GB',
         '--control-host',
         '10.9.8.7',
       ],
-      {},
+      { FLEET_FLASH_WIFI_PASSPHRASE: 'correct horse' },
       { out: () => {}, err: (line) => errors.push(line) },
     );
     assert.equal(code, 0, errors.join('\n'));
@@ -270,7 +267,7 @@ describe('first-boot scripts on a stand-in Pi (mount namespace, chroot)', {
     const run = await runOnPi(pi, dir, 'sh /boot/firmware/fleetkit/install.sh');
     t.diagnostic(`install.sh with credentials in ${run.ms} ms`);
     assert.equal(run.code, 0, run.output);
-    const user = agentUser();
+    const user = agentAccount();
     assert.match(
       run.output,
       new RegExp(

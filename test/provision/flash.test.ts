@@ -141,11 +141,14 @@ const hashes = (files: Map<string, Buffer>) =>
   new Map([...files].map(([name, data]) => [name, sha256(data)]));
 const imageHash = (image: string) => sha256(readFileSync(image));
 
-async function flash(args: string[]) {
+/** The Wi-Fi passphrase is a secret setting: given as its variable, never as a flag. */
+const goodEnv = (): Record<string, string> => ({ FLEET_FLASH_WIFI_PASSPHRASE: PASSPHRASE });
+
+async function flash(args: string[], env: Record<string, string> = goodEnv()) {
   const out: string[] = [];
   const err: string[] = [];
   const started = Date.now();
-  const code = await main(args, {}, { out: (line) => out.push(line), err: (line) => err.push(line) });
+  const code = await main(args, env, { out: (line) => out.push(line), err: (line) => err.push(line) });
   return { code, out: out.join('\n'), err: err.join('\n'), ms: Date.now() - started };
 }
 
@@ -158,8 +161,6 @@ const goodSettings = () => [
   sshKeyFile,
   '--wifi-ssid',
   SSID,
-  '--wifi-passphrase',
-  PASSPHRASE,
   '--wifi-country',
   'gb',
   '--control-host',
@@ -573,7 +574,7 @@ describe("the devices' credentials on the card (--credentials, FLEET_CREDENTIALS
     const err: string[] = [];
     const code = await main(
       ['--image', image, ...goodSettings()],
-      { FLEET_CREDENTIALS: secure.roles.admin.env },
+      { ...goodEnv(), FLEET_CREDENTIALS: secure.roles.admin.env },
       {
         out: (line) => out.push(line),
         err: (line) => err.push(line),
@@ -594,8 +595,18 @@ describe('bad input: exit 2, every bad field named, the image untouched', () => 
     hash = imageHash(image);
   });
 
-  const cases: [string, string[], string][] = [
-    ['a passphrase under 8 characters', ['--wifi-passphrase', 'short'], '--wifi-passphrase'],
+  const cases: [string, string[], string, Record<string, string>?][] = [
+    [
+      'a passphrase under 8 characters',
+      [],
+      'FLEET_FLASH_WIFI_PASSPHRASE',
+      { FLEET_FLASH_WIFI_PASSPHRASE: 'short' },
+    ],
+    [
+      'the passphrase as a flag: refused by name, the value not echoed (a flag shows in ps)',
+      ['--wifi-passphrase', PASSPHRASE],
+      '--wifi-passphrase',
+    ],
     ['an unknown country code', ['--wifi-country', 'XX'], '--wifi-country'],
     ['UK, which is not ISO 3166', ['--wifi-country', 'UK'], '--wifi-country'],
     ['a hostname with a space', ['--hostname', 'my pi'], '--hostname'],
@@ -606,9 +617,9 @@ describe('bad input: exit 2, every bad field named, the image untouched', () => 
     ['an unknown style', ['--style', 'ignition'], '--style'],
     ['an unknown flag', ['--wifi-pass', 'x'], '--wifi-pass'],
   ];
-  for (const [what, override, field] of cases) {
+  for (const [what, override, field, env] of cases) {
     test(what, async () => {
-      const run = await flash(['--image', image, ...goodSettings(), ...override]);
+      const run = await flash(['--image', image, ...goodSettings(), ...override], env ?? goodEnv());
       assert.equal(run.code, 2, run.out + run.err);
       assert.match(run.err, new RegExp(`^  ${field.replace(/[$()]/g, '\\$&')}\\b`, 'm'));
       assert.match(run.err, /nothing written/);
@@ -622,23 +633,25 @@ describe('bad input: exit 2, every bad field named, the image untouched', () => 
   }
 
   test('all of them at once: one message names each', async () => {
-    const run = await flash([
-      '--image',
-      image,
-      ...goodSettings(),
-      '--wifi-passphrase',
-      'short',
-      '--wifi-country',
-      'XX',
-      '--hostname',
-      'my pi',
-      '--ssh-key',
-      path.join(tmpdir(), 'no-such-key.pub'),
-    ]);
+    const run = await flash(
+      [
+        '--image',
+        image,
+        ...goodSettings(),
+        '--wifi-country',
+        'XX',
+        '--hostname',
+        'my pi',
+        '--ssh-key',
+        path.join(tmpdir(), 'no-such-key.pub'),
+      ],
+      { FLEET_FLASH_WIFI_PASSPHRASE: 'short' },
+    );
     assert.equal(run.code, 2);
-    for (const field of ['--wifi-passphrase', '--wifi-country', '--hostname', '--ssh-key']) {
+    for (const field of ['--wifi-country', '--hostname', '--ssh-key']) {
       assert.match(run.err, new RegExp(`^  ${field} \\(FLEET_FLASH_`, 'm'), field);
     }
+    assert.match(run.err, /^ {2}FLEET_FLASH_WIFI_PASSPHRASE: a WPA passphrase/m);
     assert.equal(imageHash(image), hash);
   });
 
@@ -654,10 +667,7 @@ describe('bad input: exit 2, every bad field named, the image untouched', () => 
       { out: () => {}, err: (line) => errors.push(line) },
     );
     assert.equal(code, 2);
-    assert.match(
-      errors.join('\n'),
-      /^ {2}FLEET_FLASH_WIFI_PASSPHRASE \(--wifi-passphrase\): a WPA passphrase/m,
-    );
+    assert.match(errors.join('\n'), /^ {2}FLEET_FLASH_WIFI_PASSPHRASE: a WPA passphrase/m);
     assert.match(errors.join('\n'), /^ {2}FLEET_FLASH_WIFI_COUNTRY \(--wifi-country\): an ISO 3166/m);
     assert.equal(imageHash(image), hash);
   });
@@ -874,7 +884,7 @@ describe('fleetkit flash on a mounted boot partition (--boot DIR)', () => {
     const errors: string[] = [];
     const code = await main(
       ['--boot', byVariable, ...goodSettings()],
-      { FLEET_FLASH_NODE_FROM_CARD: 'false' },
+      { ...goodEnv(), FLEET_FLASH_NODE_FROM_CARD: 'false' },
       {
         out: () => {},
         err: (line) => errors.push(line),
@@ -947,6 +957,9 @@ describe('fleetkit flash on a mounted boot partition (--boot DIR)', () => {
     ]) {
       assert.match(run.out, new RegExp(flag));
     }
+    // The passphrase: its variable, no flag.
+    assert.match(run.out, /FLEET_FLASH_WIFI_PASSPHRASE.*\[environment or file only: no flag\]/);
+    assert.doesNotMatch(run.out, /--wifi-passphrase/);
   });
 });
 
