@@ -132,6 +132,9 @@ class Join {
     const typed = parseInstructor(this.config.instructor);
     const answer = await fetchClassCredentials('url' in typed ? typed.url : stores.page, code);
     const saved = saveClassCredentials(process.cwd(), answer);
+    // etcd over TLS to an IP address makes grpc-js print a DEP0123 warning per process (harmless):
+    // not an attendee's business, in this process or in the agents (NODE_NO_WARNINGS below).
+    process.noDeprecation = true;
     stores.credentials = saved.credentials;
     stores.credentialsFile = saved.file;
     say(`  credentials saved in ./credentials/ (${saved.summary}; files readable by you alone)`);
@@ -173,7 +176,7 @@ class Join {
       FLEET_CONSUL_LOAD_INTERVAL: '0',
       FLEET_LOG_LEVEL: 'warn',
       FLEET_ENV_FILE: '',
-      ...(stores.credentialsFile ? { FLEET_CREDENTIALS: stores.credentialsFile } : {}),
+      ...(stores.credentialsFile ? { FLEET_CREDENTIALS: stores.credentialsFile, NODE_NO_WARNINGS: '1' } : {}),
     };
     // The code is for the page alone; the agents get the credentials.
     delete env[CLASS_CODE_VARIABLE];

@@ -185,6 +185,7 @@ describe('a classroom with credentials: the class code gets the devices in', { t
       );
     for (const terminal of [alice, bob]) {
       assert.match(terminal.output(), /the stores require credentials/);
+      assert.doesNotMatch(terminal.output(), /DeprecationWarning/, 'no Node warning for the attendee');
       assert.match(terminal.output(), /credentials saved in \.\/credentials\/ \(etcd user fleet-device/);
       const dir = path.join(terminal.folder, 'credentials');
       assert.equal((await stat(dir)).mode & 0o777, 0o700);
