@@ -146,15 +146,21 @@ export async function consulSecureSetup(
   }
 }
 
-/** Three tries, 200 ms apart: another member may have written the same policy or token meanwhile. */
+/** How long a write is tried again: Consul 1.8 answers 500 "The ACL system is currently in legacy
+ * mode" for a few seconds after its leader is elected; another member may have written the same policy
+ * or token meanwhile. */
+const RETRY_FOR_MS = 20_000;
+
+/** Tried again every 250 ms for up to RETRY_FOR_MS; the last error is thrown. */
 async function retried(write: () => Promise<void>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
+  const deadline = performance.now() + RETRY_FOR_MS;
+  for (;;) {
     try {
       await write();
       return;
     } catch (error) {
-      if (attempt >= 3) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      if (performance.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
 }
