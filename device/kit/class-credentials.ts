@@ -76,13 +76,18 @@ function ask(question: string): Promise<string> {
     });
     const prompt = createInterface({ input: process.stdin, output, terminal: interactive });
     let answered = false;
+    // Not a terminal (a pipe): the question on a line of its own, nothing echoed.
+    if (!interactive) {
+      muted = true;
+      process.stdout.write(`${question}\n`);
+    }
     prompt.question(question, (answer) => {
       answered = true;
       if (interactive) process.stdout.write('\n');
       prompt.close();
       resolve(answer);
     });
-    if (!interactive) process.stdout.write(`${question}\n`);
+    // In a terminal: the question shown, then what is typed is not echoed.
     muted = true;
     prompt.on('SIGINT', () => {
       prompt.close();
