@@ -237,7 +237,16 @@ export async function storesFromSettings(
       return undefined;
     }
     try {
-      return await kitStores(from);
+      const found = await kitStores(from);
+      // The page's stores require credentials and none are given: every store would say unauthorized.
+      if (found.credentialsRequired && !values.credentials && !values.etcdUser && !values.consulToken) {
+        issues.push({
+          field: 'from',
+          expected: `credentials for ${found.page}'s stores (they require them): run \`node fleetkit.mjs join ${printable(from, { max: 80 })}\` in this folder first (it asks for the class code and saves them in ./credentials/), then run this command there without --from`,
+        });
+        return undefined;
+      }
+      return found;
     } catch (error) {
       if (!(error instanceof KitError)) throw error;
       issues.push({ field: 'from', expected: `a page that tells its stores (${error.message})` });

@@ -4,7 +4,12 @@ import assert from 'node:assert/strict';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
-import { KitError, kitStores, parseInstructor } from '../../../device/kit/stores-from-page.ts';
+import {
+  KitError,
+  kitStores,
+  parseInstructor,
+  storesFromSettings,
+} from '../../../device/kit/stores-from-page.ts';
 import { DEFAULT_LIVENESS } from '../../../lib/registry/index.ts';
 import { CLASSROOM_OFF } from '../../../server/kit-contract.ts';
 
@@ -82,6 +87,26 @@ describe("the page's answer, checked", () => {
     assert.equal(stores.namespace, 'fleet');
     assert.equal(stores.page, good.page);
     assert.deepEqual(stores.liveness, DEFAULT_LIVENESS);
+  });
+
+  test('a page whose stores require credentials: the flag, and --from without credentials says to join first', async () => {
+    const address = await page(json({ ...good, credentials: true }));
+    assert.equal((await kitStores(address)).credentialsRequired, true);
+    assert.equal((await kitStores(await page(json(good)))).credentialsRequired, false);
+    const issues: { field: string; expected: string }[] = [];
+    assert.equal(await storesFromSettings({ from: address }, issues), undefined);
+    assert.equal(issues[0]?.field, 'from');
+    assert.match(
+      issues[0]?.expected ?? '',
+      /require them\): run `node fleetkit\.mjs join 127\.0\.0\.1:\d+` in this folder first/,
+    );
+    const given: { field: string; expected: string }[] = [];
+    const found = await storesFromSettings(
+      { from: address, credentials: 'credentials/credentials.env' },
+      given,
+    );
+    assert.deepEqual(given, []);
+    assert.deepEqual(found?.stores, good.stores);
   });
 
   test("the classroom switched off: the page's own sentence, and what to do", async () => {
