@@ -5,17 +5,23 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Etcd3, EtcdAuthenticationFailedError, EtcdPermissionDeniedError } from 'etcd3';
+import { EtcdAuthenticationFailedError, EtcdPermissionDeniedError } from 'etcd3';
 import zookeeper, { type ACL, type Client } from 'node-zookeeper-client';
 import { startStore } from '../../provision/stores/index.ts';
 import { makeSecureFolder } from '../../provision/stores/secure/index.ts';
 import { FLEETKIT } from '../support/agents.ts';
 import { eventually } from '../support/eventually.ts';
-import { type SecureStores, startSecureStores } from '../support/secure-stores.ts';
+import {
+  etcdWithCertificate,
+  etcdWithoutCertificate,
+  type SecureStores,
+  startSecureStores,
+  zkCode,
+  zkSession,
+} from '../support/secure-stores.ts';
 
 const NS = 'fleet';
 
@@ -35,77 +41,11 @@ function etcdAs(
   role: 'device' | 'server' | 'admin',
   auth?: { username: string; password: string },
 ) {
-  const c = s.roles[role].credentials.etcd ?? {};
-  return new Etcd3({
-    hosts: s.endpoints.etcd,
-    credentials: {
-      rootCertificate: Buffer.from(c.ca ?? ''),
-      certChain: Buffer.from(c.cert ?? ''),
-      privateKey: Buffer.from(c.key ?? ''),
-    },
-    ...(auth ? { auth } : {}),
-    dialTimeout: 5_000,
-  });
+  return etcdWithCertificate(s.endpoints.etcd, s.roles[role].credentials.etcd, auth);
 }
 
-/** A raw HTTPS request to etcd's JSON gateway with the CA but no client certificate. */
-function etcdWithoutCertificate(s: SecureStores): Promise<string> {
-  const url = new URL('/v3/kv/put', s.endpoints.etcd[0]);
-  return new Promise((resolve, reject) => {
-    const request = https.request(
-      url,
-      {
-        method: 'POST',
-        ca: s.roles.device.credentials.etcd?.ca,
-        agent: false,
-        servername: 'localhost',
-        timeout: 5_000,
-      },
-      (response) => {
-        let body = '';
-        response.on('data', (d) => (body += d));
-        response.on('end', () => resolve(`HTTP ${response.statusCode} ${body}`));
-      },
-    );
-    request.on('error', reject);
-    request.on('timeout', () => request.destroy(new Error('timeout')));
-    request.end(
-      JSON.stringify({
-        key: Buffer.from(`/${NS}/config/color`).toString('base64'),
-        value: Buffer.from('"black"').toString('base64'),
-      }),
-    );
-  });
-}
-
-async function zk(s: SecureStores, auth?: string): Promise<Client> {
-  const client = zookeeper.createClient(s.endpoints.zookeeper.join(','), {
-    sessionTimeout: 5_000,
-    retries: 0,
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no ZooKeeper session within 5 s')), 5_000);
-    client.once('connected', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    client.connect();
-  });
-  if (auth) client.addAuthInfo('digest', Buffer.from(auth));
-  return client;
-}
-
-/** The error code of a ZooKeeper call, or 'OK'. */
-function zkCode(run: (done: (error: unknown) => void) => void): Promise<string> {
-  return new Promise((resolve) =>
-    run((error) => {
-      if (!error) return resolve('OK');
-      const code = (error as { code?: number }).code;
-      const name = Object.entries(zookeeper.Exception).find(([, v]) => v === code)?.[0];
-      resolve(name ?? String(error));
-    }),
-  );
-}
+const zk = (s: SecureStores, auth?: string): Promise<Client> =>
+  zkSession(s.endpoints.zookeeper.join(','), auth);
 
 function parentAcl(client: Client, node: string): Promise<ACL[]> {
   return new Promise((resolve, reject) =>
@@ -197,7 +137,11 @@ describe('secure stores: what each real store enforces', { timeout: 45_000 }, ()
 
   test('etcd: no client certificate, no entry; the device writes services/ only; the server config/', async () => {
     // TLS with --client-cert-auth: without a certificate the request never reaches etcd.
-    const anonymous = await etcdWithoutCertificate(s).catch((error: Error) => `refused: ${error.message}`);
+    const anonymous = await etcdWithoutCertificate(
+      s.endpoints.etcd[0] ?? '',
+      s.roles.device.credentials.etcd?.ca ?? '',
+      NS,
+    );
     assert.doesNotMatch(anonymous, /^HTTP 200/, anonymous);
     // Plain HTTP on the same port: no answer of etcd's either.
     const plain = await fetch(`${s.endpoints.etcd[0]?.replace('https:', 'http:')}/v3/kv/range`, {

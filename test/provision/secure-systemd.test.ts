@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { Etcd3, EtcdPermissionDeniedError } from 'etcd3';
-import zookeeper, { type ACL, type Client } from 'node-zookeeper-client';
+import { EtcdPermissionDeniedError } from 'etcd3';
+import zookeeper, { type ACL } from 'node-zookeeper-client';
 import { fourLetterWord } from '../../lib/registry/index.ts';
 import {
   ETCD_USERS,
@@ -27,6 +27,7 @@ import {
 import { zookeeperDigest } from '../../provision/stores/secure/zookeeper.ts';
 import { storeUser } from '../../provision/stores/systemd.ts';
 import { eventually } from '../support/eventually.ts';
+import { etcdWithCertificate, etcdWithoutCertificate, zkCode, zkSession } from '../support/secure-stores.ts';
 import {
   fleetkitStores,
   freeOffset,
@@ -85,53 +86,6 @@ async function readAs(user: string, file: string): Promise<string> {
 async function gidOf(group: string): Promise<number> {
   const { stdout } = await execFileAsync('getent', ['group', group]);
   return Number(stdout.split(':')[2]);
-}
-
-/** An https request to etcd with the CA only (no client certificate): the TLS handshake wants one. */
-function etcdWithoutCertificate(endpoint: string, ca: string): Promise<string> {
-  return new Promise((resolve) => {
-    const request = https.request(
-      new URL('/v3/kv/put', endpoint),
-      { method: 'POST', ca, agent: false, servername: 'localhost', timeout: 5_000 },
-      (response) => {
-        let body = '';
-        response.on('data', (d) => (body += d));
-        response.on('end', () => resolve(`HTTP ${response.statusCode} ${body}`));
-      },
-    );
-    request.on('error', (error) => resolve(`refused: ${error.message}`));
-    request.on('timeout', () => request.destroy(new Error('timeout')));
-    request.end(
-      JSON.stringify({
-        key: Buffer.from(`/${NS}/config/color`).toString('base64'),
-        value: Buffer.from('"black"').toString('base64'),
-      }),
-    );
-  });
-}
-
-async function zk(connect: string, auth?: string): Promise<Client> {
-  const client = zookeeper.createClient(connect, { sessionTimeout: 5_000, retries: 0 });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no ZooKeeper session within 5 s')), 5_000);
-    client.once('connected', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    client.connect();
-  });
-  if (auth) client.addAuthInfo('digest', Buffer.from(auth));
-  return client;
-}
-
-function zkCode(run: (done: (error: unknown) => void) => void): Promise<string> {
-  return new Promise((resolve) =>
-    run((error) => {
-      if (!error) return resolve('OK');
-      const code = (error as { code?: number }).code;
-      resolve(Object.entries(zookeeper.Exception).find(([, v]) => v === code)?.[0] ?? String(error));
-    }),
-  );
 }
 
 // Measured: 65-70 s for the file (4 tests), load average 16-26 on 2 cores.
@@ -350,18 +304,12 @@ describe('fleetkit stores --secure --systemd', { timeout: 210_000 }, () => {
     // etcd: no client certificate, nothing; the server role writes config/, the device may not.
     const server = await roleCredentials(folder, 'server');
     const device = await roleCredentials(folder, 'device');
-    const anonymous = await etcdWithoutCertificate(endpoints.etcd, server.etcd?.ca ?? '');
+    const anonymous = await etcdWithoutCertificate(endpoints.etcd, server.etcd?.ca ?? '', NS);
     assert.doesNotMatch(anonymous, /^HTTP 200/, anonymous);
     const etcdAs = (c: typeof server, role: 'server' | 'device') =>
-      new Etcd3({
-        hosts: [endpoints.etcd],
-        credentials: {
-          rootCertificate: Buffer.from(c.etcd?.ca ?? ''),
-          certChain: Buffer.from(c.etcd?.cert ?? ''),
-          privateKey: Buffer.from(c.etcd?.key ?? ''),
-        },
-        auth: { username: ETCD_USERS[role], password: folder.secrets.etcd[role] },
-        dialTimeout: 5_000,
+      etcdWithCertificate([endpoints.etcd], c.etcd, {
+        username: ETCD_USERS[role],
+        password: folder.secrets.etcd[role],
       });
     const etcdServer = etcdAs(server, 'server');
     const etcdDevice = etcdAs(device, 'device');
@@ -396,8 +344,8 @@ describe('fleetkit stores --secure --systemd', { timeout: 210_000 }, () => {
 
     // ZooKeeper: anonymous NO_AUTH in the namespace; the server creates with the parent's ACL.
     const connect = endpoints.zookeeper;
-    const nobody = await zk(connect);
-    const zkServer = await zk(connect, server.zookeeper?.auth);
+    const nobody = await zkSession(connect);
+    const zkServer = await zkSession(connect, server.zookeeper?.auth);
     try {
       const open = [new zookeeper.ACL(zookeeper.Permission.ALL, new zookeeper.Id('world', 'anyone'))];
       const persistent = zookeeper.CreateMode.PERSISTENT;
