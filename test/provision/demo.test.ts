@@ -2,19 +2,18 @@
 // must leave no process, namespace or link behind. Started as a service manager starts it (SHLVL unset),
 // with a ~/.bashrc that leaves a marker: none of its commands may run it.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { createRegistry, type Registry, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
+import { createRegistry, type Registry, STORE_KINDS } from '../../lib/registry/index.ts';
 import { simControlFile } from '../../provision/sim/control.ts';
 import { BRIDGE_ADDRESS, canUseNamespaces, leftovers } from '../../provision/sim/netns.ts';
 import { FLEETKIT } from '../support/agents.ts';
 import { bashrcTrap } from '../support/bashrc-trap.ts';
+import { spawnDemo } from '../support/demo-run.ts';
 import { eventually } from '../support/eventually.ts';
 import { freePort } from '../support/ports.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** What the demo starts: the stores, the agents (the bundle), the page server. */
 const DEMO_PROCESS =
   /etcd --name|ZooKeeperServerMain|consul agent|fleetkit-agent\.mjs|fleetkit\.mjs server|provision\/demo\.ts/;
@@ -56,30 +55,13 @@ test('npm run demo, started with SHLVL unset: every store lists 6 devices, no co
   const before = new Set(demoProcesses());
   const port = await freePort();
   const startedAt = Date.now();
-  const demo = spawn('npm', ['run', '--silent', 'demo', '--', '--port', String(port)], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: trap.env({ ...process.env, FLEET_LOG_LEVEL: 'warn' }),
-    // Its own process group, as in a terminal: Ctrl-C signals the whole group (npm, its shell, the demo).
-    detached: true,
-  });
-  let output = '';
-  demo.stdout.on('data', (d) => (output += d));
-  demo.stderr.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => demo.on('exit', (code) => resolve(code)));
+  const run = spawnDemo(['--port', String(port)], trap.env({ ...process.env, FLEET_LOG_LEVEL: 'warn' }));
+  const demo = run.child;
+  const exited = run.exited;
   try {
-    await eventually(
-      `the demo is ready (output so far: ${output.slice(-600)})`,
-      () => /^ready in /m.test(output),
-      { timeoutMs: 120_000 },
-    );
+    await run.ready(120_000, 600);
     t.diagnostic(`ready ${Date.now() - startedAt} ms after npm run demo`);
-    const endpoints = {} as Record<StoreKind, string>;
-    for (const kind of STORE_KINDS) {
-      const match = new RegExp(`^\\s+${kind}\\s+(\\S+)`, 'm').exec(output);
-      assert.ok(match, `the demo prints the ${kind} endpoint`);
-      endpoints[kind] = match[1]!.replace(/,$/, '');
-    }
+    const endpoints = run.endpoints();
     const views = STORE_KINDS.map((kind) => {
       const registry = createRegistry({ store: kind, endpoints: [endpoints[kind]] });
       registries.push(registry);
@@ -94,7 +76,7 @@ test('npm run demo, started with SHLVL unset: every store lists 6 devices, no co
     );
     t.diagnostic(`6 devices in all three stores ${Date.now() - startedAt} ms after npm run demo`);
     assert.ok((await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 'the live page answers');
-    assert.match(output, /presenter .*\?token=/);
+    assert.match(run.output(), /presenter .*\?token=/);
 
     // Nothing listening that need not be: the stores on loopback, or (devices in namespaces, as root)
     // on the simulation bridge's address alone; never on every address (that is the classroom's).
@@ -122,7 +104,7 @@ test('npm run demo, started with SHLVL unset: every store lists 6 devices, no co
 
     // The simulated fleet's control API: its secret in a 0600 file for another terminal's commands
     // (which work without being given it), and nothing without it.
-    const control = /fleetkit sim list --control (http:\/\/127\.0\.0\.1:(\d+))/.exec(output);
+    const control = /fleetkit sim list --control (http:\/\/127\.0\.0\.1:(\d+))/.exec(run.output());
     assert.ok(control, 'the demo prints its sim control URL');
     const file = simControlFile(Number(control[2]));
     assert.equal(statSync(file).mode & 0o777, 0o600, file);
@@ -137,7 +119,7 @@ test('npm run demo, started with SHLVL unset: every store lists 6 devices, no co
     await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000).unref())]);
   }
   try {
-    assert.match(output, /nothing of the demo is left running/);
+    assert.match(run.output(), /nothing of the demo is left running/);
     await eventually('no demo process left', () => demoProcesses().every((p) => before.has(p)), {
       timeoutMs: 5000,
     }).catch(() => {
@@ -147,7 +129,7 @@ test('npm run demo, started with SHLVL unset: every store lists 6 devices, no co
       );
     });
     assert.deepEqual(await leftovers(), [], 'no namespace or link left');
-    const control = /fleetkit sim list --control http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
+    const control = /fleetkit sim list --control http:\/\/127\.0\.0\.1:(\d+)/.exec(run.output());
     if (control) assert.ok(!existsSync(simControlFile(Number(control[1]))), 'the control file is removed');
     assert.deepEqual(
       trap.runs(),

@@ -2,18 +2,17 @@
 // run with the device role's file and the page's server with the server role's (FLEET_CREDENTIALS);
 // 6 devices in every store, a color reaches all of them, an unplugged one goes; anonymous sees nothing.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import zookeeper from 'node-zookeeper-client';
-import { createRegistry, type Registry, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
+import { createRegistry, type Registry, STORE_KINDS } from '../../lib/registry/index.ts';
 import { makeSecureFolder, roleCredentials } from '../../provision/stores/secure/index.ts';
 import { FLEETKIT } from '../support/agents.ts';
+import { spawnDemo } from '../support/demo-run.ts';
 import { eventually } from '../support/eventually.ts';
 import { freePort } from '../support/ports.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const registries: Registry[] = [];
 after(async () => {
   await Promise.all(registries.map((r) => r.close()));
@@ -30,38 +29,20 @@ test('npm run demo -- --secure: 6 devices in each secure store, a color reaches 
   const startedAt = Date.now();
   // The demo's own choice of mode, as the README runs it: network namespaces as root (the devices
   // reach the secure stores through the simulation bridge, whose address the etcd certificate names).
-  const demo = spawn('npm', ['run', '--silent', 'demo', '--', '--secure', '--port', String(port)], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FLEET_LOG_LEVEL: 'warn' },
-    detached: true,
-  });
-  let output = '';
-  demo.stdout.on('data', (d) => (output += d));
-  demo.stderr.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => demo.on('exit', (code) => resolve(code)));
+  const run = spawnDemo(['--secure', '--port', String(port)], { ...process.env, FLEET_LOG_LEVEL: 'warn' });
+  const demo = run.child;
+  const exited = run.exited;
   try {
-    await eventually(
-      `the demo is ready (output so far: ${output.slice(-800)})`,
-      () => /^ready in /m.test(output),
-      {
-        timeoutMs: 78_000,
-      },
-    );
+    await run.ready(78_000, 800);
     t.diagnostic(`ready ${Date.now() - startedAt} ms after npm run demo -- --secure`);
-    const serverFile = /FLEET_CREDENTIALS=(\S+)/.exec(output)?.[1];
+    const serverFile = /FLEET_CREDENTIALS=(\S+)/.exec(run.output())?.[1];
     assert.ok(serverFile, 'the demo says where the server role file is');
     const folder = await makeSecureFolder(path.dirname(path.dirname(serverFile)));
     assert.equal(folder.created, false, 'the demo made (or reused) it: nothing new now');
     for (const secret of Object.values(folder.secrets).flatMap((s) => Object.values(s) as string[])) {
-      assert.ok(!output.includes(secret), 'no secret in the demo output');
+      assert.ok(!run.output().includes(secret), 'no secret in the demo output');
     }
-    const endpoints = {} as Record<StoreKind, string>;
-    for (const kind of STORE_KINDS) {
-      const match = new RegExp(`^\\s+${kind}\\s+(\\S+)`, 'm').exec(output);
-      assert.ok(match, `the demo prints the ${kind} endpoint`);
-      endpoints[kind] = match[1]!.replace(/,$/, '');
-    }
+    const endpoints = run.endpoints();
     assert.match(endpoints.etcd, /^https:/);
 
     const credentials = await roleCredentials(folder, 'server');
@@ -104,7 +85,7 @@ test('npm run demo -- --secure: 6 devices in each secure store, a color reaches 
     t.diagnostic(`the color on all 6 devices in all three stores in ${Date.now() - colorAt} ms`);
 
     // Unplug one (as processes: frozen): gone from etcd and ZooKeeper, critical in Consul.
-    const control = /fleetkit sim list --control (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+    const control = /fleetkit sim list --control (http:\/\/127\.0\.0\.1:\d+)/.exec(run.output())?.[1];
     assert.ok(control, 'the demo prints its sim control URL');
     const unpluggedAt = Date.now();
     execFileSync(process.execPath, [FLEETKIT, 'sim', 'unplug', 'sim-2', '--control', control], {
@@ -121,5 +102,5 @@ test('npm run demo -- --secure: 6 devices in each secure store, a color reaches 
     const code = await exited;
     t.diagnostic(`exit ${code}`);
   }
-  assert.match(output, /stopped: nothing of the demo is left running/);
+  assert.match(run.output(), /stopped: nothing of the demo is left running/);
 });
