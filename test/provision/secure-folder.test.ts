@@ -8,6 +8,8 @@ import { cp, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { newKeyPem, serverAltNames, signCertificate } from '../../provision/stores/secure/certs.ts';
+import { namesAll } from '../../provision/stores/secure/folder.ts';
 import { makeSecureFolder, SECURE_ROLES, type SecureFolder } from '../../provision/stores/secure/index.ts';
 import { fuzzSeed, mulberry32 } from '../support/fuzz.ts';
 
@@ -116,4 +118,40 @@ test('the secure folder: damaged files are made again or refused by name, never 
     }
   }
   t.diagnostic(`${repaired} folders repaired, ${refused} refused (secrets.json unreadable)`);
+});
+
+test('a control host on a new network: the etcd certificate that does not name its addresses is made again, with the same CA', async () => {
+  const dir = path.join(work, 'moved');
+  await cp(template.dir, dir, { recursive: true });
+  const current = serverAltNames();
+  // As made on another network: loopback only.
+  const keyPem = newKeyPem();
+  const old = await signCertificate({
+    kind: 'server',
+    commonName: 'fleetkit etcd',
+    keyPem,
+    ca: {
+      certPem: await readFile(path.join(dir, 'ca.pem'), 'utf8'),
+      keyPem: await readFile(path.join(dir, 'ca-key.pem'), 'utf8'),
+    },
+    alt: { ips: ['127.0.0.1'], dns: ['localhost'] },
+  });
+  await writeFile(path.join(dir, 'etcd-server.pem'), old);
+  await writeFile(path.join(dir, 'etcd-server-key.pem'), keyPem);
+  assert.equal(namesAll(old, current), false, "the old one lacks the bridge's and this machine's addresses");
+  const caBefore = await readFile(path.join(dir, 'ca.pem'), 'utf8');
+
+  const again = await makeSecureFolder(dir);
+  const made = await readFile(path.join(dir, 'etcd-server.pem'), 'utf8');
+  assert.equal(again.created, false, 'the CA is kept');
+  assert.equal(await readFile(path.join(dir, 'ca.pem'), 'utf8'), caBefore);
+  assert.notEqual(made, old, 'a new server certificate');
+  assert.ok(namesAll(made, current), `it names ${current.ips.join(', ')} and ${current.dns.join(', ')}`);
+  const san = new X509Certificate(made).subjectAltName ?? '';
+  for (const ip of current.ips.filter((a) => !a.includes(':')))
+    assert.match(san, new RegExp(`IP Address:${ip.replaceAll('.', '\\.')}\\b`));
+
+  // Nothing moved since: the next run keeps it byte for byte.
+  await makeSecureFolder(dir);
+  assert.equal(await readFile(path.join(dir, 'etcd-server.pem'), 'utf8'), made);
 });

@@ -4,7 +4,7 @@
 import { createPrivateKey, createPublicKey, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { newJwtKeys, newKeyPem, serverAltNames, signCertificate } from './certs.ts';
+import { newJwtKeys, newKeyPem, type SubjectAltNames, serverAltNames, signCertificate } from './certs.ts';
 import {
   ETCD_USERS,
   type RoleFolder,
@@ -165,11 +165,27 @@ export async function makeSecureFolder(dir: string): Promise<SecureFolder> {
     await writePrivate(files.jwtPublic, jwt.publicPem);
   }
 
-  /** A certificate + key pair, made again when missing, expiring, or signed by an older CA. */
-  const pair = async (certFile: string, keyFile: string, make: (keyPem: string) => Promise<string>) => {
+  /**
+   * A certificate + key pair, made again when missing, expiring, signed by an older CA, or no longer
+   * `fits` (the server's: a name or address of this machine it does not carry).
+   */
+  const pair = async (
+    certFile: string,
+    keyFile: string,
+    make: (keyPem: string) => Promise<string>,
+    fits: (certPem: string) => boolean = () => true,
+  ) => {
     const cert = await readText(certFile);
     const key = await readText(keyFile);
-    if (!created && cert && key && stillValid(cert) && signedBy(cert, ca.certPem) && keyMatches(cert, key)) {
+    const kept =
+      !created &&
+      cert &&
+      key &&
+      stillValid(cert) &&
+      signedBy(cert, ca.certPem) &&
+      keyMatches(cert, key) &&
+      fits(cert);
+    if (kept) {
       await chmod(certFile, FILE_MODE);
       await chmod(keyFile, FILE_MODE);
       return { cert, key };
@@ -181,8 +197,14 @@ export async function makeSecureFolder(dir: string): Promise<SecureFolder> {
     return { cert: newCert, key: newKey };
   };
 
-  await pair(files.etcdServerCert, files.etcdServerKey, (keyPem) =>
-    signCertificate({ kind: 'server', commonName: 'fleetkit etcd', keyPem, ca, alt: serverAltNames() }),
+  // A control host on a new network (the venue's Wi-Fi) has a new address: the Pis and the attendees
+  // reach etcd there, so the certificate is made again to name it (same CA: nothing changes on a Pi).
+  const alt = serverAltNames();
+  await pair(
+    files.etcdServerCert,
+    files.etcdServerKey,
+    (keyPem) => signCertificate({ kind: 'server', commonName: 'fleetkit etcd', keyPem, ca, alt }),
+    (certPem) => namesAll(certPem, alt),
   );
 
   const roles = {} as Record<SecureRole, RoleFolder>;
@@ -200,6 +222,21 @@ export async function makeSecureFolder(dir: string): Promise<SecureFolder> {
     }),
   );
   return { dir: root, files, roles, secrets, created };
+}
+
+/** The certificate names every IPv4 address and DNS name of `alt`. */
+export function namesAll(certPem: string, alt: SubjectAltNames): boolean {
+  try {
+    const names = new Set(
+      (new X509Certificate(certPem).subjectAltName ?? '').split(',').map((name) => name.trim()),
+    );
+    return (
+      alt.ips.filter((ip) => !ip.includes(':')).every((ip) => names.has(`IP Address:${ip}`)) &&
+      alt.dns.every((dns) => names.has(`DNS:${dns}`))
+    );
+  } catch {
+    return false;
+  }
 }
 
 function signedBy(certPem: string, caPem: string): boolean {
