@@ -7,9 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Etcd3, EtcdPermissionDeniedError } from 'etcd3';
-import zookeeper from 'node-zookeeper-client';
 import { type StoreCluster, startCluster } from '../../provision/stores/index.ts';
 import { makeSecureFolder, roleCredentials, type SecureFolder } from '../../provision/stores/secure/index.ts';
+import { zkCode, zkSession } from '../support/secure-stores.ts';
 
 // Measured here, one store after another: a secure cluster of 3 in 5.1-6.7 s (etcd), 5.1-6.0 s (Consul),
 // 4.8-6.7 s (ZooKeeper), a Consul member restarted with its setup in 1.3 s; the file 26 s. Bound: 3x.
@@ -98,18 +98,13 @@ describe('secure clusters of 3: every member requires the credentials', { timeou
     const cluster = await start('zookeeper');
     t.diagnostic(`secure ZooKeeper cluster of 3 in ${Date.now() - started} ms`);
     for (const endpoint of cluster.endpoints) {
-      const client = zookeeper.createClient(endpoint, { sessionTimeout: 5_000, retries: 0 });
+      const client = await zkSession(endpoint);
       try {
-        await new Promise<void>((resolve) => {
-          client.once('connected', () => resolve());
-          client.connect();
-        });
-        const code = await new Promise<number | undefined>((resolve) =>
-          client.create('/fleet/config/color', Buffer.from('x'), (error) =>
-            resolve((error as { code?: number } | null)?.code),
-          ),
+        assert.equal(
+          await zkCode((done) => client.create('/fleet/config/color', Buffer.from('x'), done)),
+          'NO_AUTH',
+          endpoint,
         );
-        assert.equal(code, zookeeper.Exception.NO_AUTH, endpoint);
       } finally {
         client.close();
       }

@@ -5,13 +5,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import zookeeper from 'node-zookeeper-client';
 import { createRegistry, type Registry, STORE_KINDS } from '../../lib/registry/index.ts';
 import { makeSecureFolder, roleCredentials } from '../../provision/stores/secure/index.ts';
 import { FLEETKIT } from '../support/agents.ts';
 import { spawnDemo } from '../support/demo-run.ts';
 import { eventually } from '../support/eventually.ts';
 import { freePort } from '../support/ports.ts';
+import { zkCode, zkSession } from '../support/secure-stores.ts';
 
 const registries: Registry[] = [];
 after(async () => {
@@ -60,16 +60,9 @@ test('npm run demo -- --secure: 6 devices in each secure store, a color reaches 
     // Anonymous: Consul filters (an empty list), ZooKeeper refuses to list.
     const anonymous = await fetch(`${endpoints.consul}/v1/health/service/web`);
     assert.deepEqual(await anonymous.json(), []);
-    const zk = zookeeper.createClient(endpoints.zookeeper, { sessionTimeout: 5_000, retries: 0 });
+    const zk = await zkSession(endpoints.zookeeper);
     try {
-      await new Promise<void>((resolve) => {
-        zk.once('connected', () => resolve());
-        zk.connect();
-      });
-      const code = await new Promise<number | undefined>((resolve) =>
-        zk.getChildren('/fleet/services/web', (error) => resolve((error as { code?: number } | null)?.code)),
-      );
-      assert.equal(code, zookeeper.Exception.NO_AUTH);
+      assert.equal(await zkCode((done) => zk.getChildren('/fleet/services/web', done)), 'NO_AUTH');
     } finally {
       zk.close();
     }

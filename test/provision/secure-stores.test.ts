@@ -405,14 +405,7 @@ test('a data dir kept from a run without credentials: its open ZooKeeper nodes a
   try {
     const open = [new zookeeper.ACL(zookeeper.Permission.ALL, new zookeeper.Id('world', 'anyone'))];
     const plain = await startStore('zookeeper', { dataDir: path.join(dir, 'zookeeper') });
-    const before = zookeeper.createClient(plain.endpoints[0] as string, {
-      sessionTimeout: 5_000,
-      retries: 0,
-    });
-    await new Promise<void>((resolve) => {
-      before.once('connected', () => resolve());
-      before.connect();
-    });
+    const before = await zkSession(plain.endpoints[0] as string);
     for (const node of [
       `/${NS}`,
       `/${NS}/config`,
@@ -430,14 +423,7 @@ test('a data dir kept from a run without credentials: its open ZooKeeper nodes a
       secure: { folder, namespace: NS },
     });
     try {
-      const anonymous = zookeeper.createClient(secure.endpoints[0] as string, {
-        sessionTimeout: 5_000,
-        retries: 0,
-      });
-      await new Promise<void>((resolve) => {
-        anonymous.once('connected', () => resolve());
-        anonymous.connect();
-      });
+      const anonymous = await zkSession(secure.endpoints[0] as string);
       try {
         for (const node of [`/${NS}/config/color`, `/${NS}/services/web`]) {
           assert.equal(

@@ -162,7 +162,10 @@ export function etcdWithoutCertificate(endpoint: string, ca: string, ns: string)
 export async function zkSession(connect: string, auth?: string): Promise<Client> {
   const client = zookeeper.createClient(connect, { sessionTimeout: 5_000, retries: 0 });
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no ZooKeeper session within 5 s')), 5_000);
+    const timer = setTimeout(() => {
+      client.close();
+      reject(new Error('no ZooKeeper session within 5 s'));
+    }, 5_000);
     client.once('connected', () => {
       clearTimeout(timer);
       resolve();
