@@ -147,24 +147,11 @@ export class ConsulHttp {
   async checkToken(): Promise<void> {
     let res: Response;
     try {
-      res = (await cancellable(undefined, (ctx) =>
-        this.client._get(
-          {
-            ctx,
-            name: 'acl.token.self',
-            path: '/acl/token/self',
-            headers: { ...this.headers },
-            timeout: this.timeoutMs,
-          },
-          (request: { err?: Error; res: Response }, next: (...args: unknown[]) => void) => {
-            if (request.err) {
-              (request.err as Error & { response?: Response }).response = request.res;
-              return next(false, request.err);
-            }
-            next(false, undefined, request.res);
-          },
-        ),
-      )) as Response;
+      res = await this.rawGet(undefined, {
+        name: 'acl.token.self',
+        path: '/acl/token/self',
+        timeout: this.timeoutMs,
+      });
     } catch (error) {
       const status = (error as { response?: { statusCode?: number } })?.response?.statusCode;
       if (status === 401 || status === 404) return; // ACLs off, or a Consul without this endpoint
@@ -222,26 +209,13 @@ export class ConsulHttp {
     signal?: AbortSignal,
   ): Promise<Blocking<ConsulServiceFields | undefined>> {
     try {
-      const res = (await cancellable(signal, (ctx) =>
-        this.client._get(
-          {
-            ctx,
-            name: 'agent.service.get',
-            path: '/agent/service/{id}',
-            params: { id },
-            query: hash ? { hash, wait: `${waitSeconds}s` } : {},
-            headers: { ...this.headers },
-            timeout: hash ? (waitSeconds + 5) * 1000 : this.timeoutMs,
-          },
-          (request: { err?: Error; res: Response }, next: (...args: unknown[]) => void) => {
-            if (request.err) {
-              (request.err as Error & { response?: Response }).response = request.res;
-              return next(false, request.err);
-            }
-            next(false, undefined, request.res);
-          },
-        ),
-      )) as Response;
+      const res = await this.rawGet(signal, {
+        name: 'agent.service.get',
+        path: '/agent/service/{id}',
+        params: { id },
+        query: hash ? { hash, wait: `${waitSeconds}s` } : {},
+        timeout: hash ? (waitSeconds + 5) * 1000 : this.timeoutMs,
+      });
       return { index: res.headers['x-consul-contenthash'] ?? '', value: res.body as ConsulServiceFields };
     } catch (error) {
       if (isNotFound(error)) return { index: '', value: undefined };
@@ -289,6 +263,28 @@ export class ConsulHttp {
     } catch (error) {
       throw isNotFound(error) ? scrubbed(error) : consulError(error);
     }
+  }
+
+  /**
+   * A GET through the package's own request path (its base URL, TLS and timeout) that answers the whole
+   * response (status, headers, body), with this client's token header; an error carries its response.
+   */
+  private async rawGet(
+    signal: AbortSignal | undefined,
+    request: { name: string; path: string; params?: object; query?: object; timeout: number },
+  ): Promise<Response> {
+    return (await cancellable(signal, (ctx) =>
+      this.client._get(
+        { ctx, ...request, headers: { ...this.headers } },
+        (answer: { err?: Error; res: Response }, next: (...args: unknown[]) => void) => {
+          if (answer.err) {
+            (answer.err as Error & { response?: Response }).response = answer.res;
+            return next(false, answer.err);
+          }
+          next(false, undefined, answer.res);
+        },
+      ),
+    )) as Response;
   }
 
   /** A blocking query: the response too (for its index), a time limit past the wait, cancellable. */
