@@ -260,7 +260,16 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
     try {
       return await request(this.client);
     } catch (error) {
-      throw this.converted(error);
+      const raw = isRegistryError(error) ? (error.cause ?? error) : error;
+      if (!STALE_TOKEN.test(errorMessage(raw))) throw this.converted(error);
+      // etcd checks the token before it does anything (a restart, or a token older than its users):
+      // nothing was applied, so the request goes once more with a new token.
+      this.reauthenticate(false);
+      try {
+        return await request(this.client);
+      } catch (again) {
+        throw this.converted(again);
+      }
     }
   }
 
