@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { STORE_KINDS } from '../../../lib/registry/index.ts';
+import { DEFAULT_LIVENESS, STORE_KINDS } from '../../../lib/registry/index.ts';
 import { lanAddress } from '../../../server/lan-address.ts';
 import {
   ATTENDEE_UID,
@@ -46,6 +46,11 @@ describe('a classroom of 10 attendees joins one page with nothing but node', { t
     stores = await startThreeStores({ host: '0.0.0.0' });
     server = await startServer({
       ...stores.env(),
+      // A class's own windows (the server's defaults: a 5 s lease and session), not the tests' 2 s: 40
+      // Node processes on 2 cores stall a heartbeat past 2 s, and the CI saw 18 etcd leases and 26
+      // ZooKeeper sessions of the 30 joined devices expire at once right after they joined.
+      FLEET_ETCD_TTL: String(DEFAULT_LIVENESS.leaseTtlSeconds),
+      FLEET_ZOOKEEPER_SESSION_TIMEOUT: String(DEFAULT_LIVENESS.sessionTimeoutMs),
       FLEET_NAMESPACE: namespace,
       FLEET_CLASSROOM: 'on',
       FLEET_SERVER_LISTEN: '0.0.0.0',
