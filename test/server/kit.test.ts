@@ -26,7 +26,7 @@ const STORES = {
 function get(port: number, pathName: string, host: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path: pathName, setHost: false, headers: { host } },
+      { host: '127.0.0.1', port, path: pathName, setHost: false, headers: { host }, agent: false },
       (res) => {
         let body = '';
         res.on('data', (d) => (body += d));

@@ -31,7 +31,7 @@ function send(
   const url = new URL(control.url);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: url.hostname, port: Number(url.port), method, path, headers, setHost: false },
+      { host: url.hostname, port: Number(url.port), method, path, headers, setHost: false, agent: false },
       (res) => {
         let text = '';
         res.on('data', (chunk) => (text += chunk));

@@ -58,6 +58,7 @@ function send(
         path: options.path ?? '/kit/credentials',
         headers: options.headers ?? {},
         localAddress: options.from,
+        agent: false, // a connection of its own: no reuse of a socket the server closed after a refusal
       },
       (res) => {
         let body = '';
