@@ -138,6 +138,13 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     help: 'where the server keeps what outlives a restart (the timeline: timeline-<namespace>-<service>.jsonl)',
     defaultText: DEFAULT_DATA_DIR,
   },
+  {
+    key: 'benchTrace',
+    flag: 'bench-trace',
+    env: 'FLEET_BENCH_TRACE',
+    switch: true,
+    help: "for npm run bench only: each batch to the pages carries when the server's watches got its changes and when it left, and when a color's writes were acknowledged (the page shows none of it)",
+  },
   ...LIVENESS_SETTINGS,
   LOG_SETTING,
 ];
@@ -172,6 +179,8 @@ export interface ServerConfig {
   logLevel: (typeof LOG_LEVELS)[number];
   /** An absolute path: where the timeline's file lives. */
   dataDir: string;
+  /** The bench's hop stamps in every batch (FleetChanges.trace); off everywhere else. */
+  benchTrace?: boolean;
 }
 
 const schema = z.strictObject({
@@ -256,6 +265,9 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
       const classroom = switchValue(values.classroom);
       if (classroom === undefined)
         issues.push({ field: 'classroom', expected: 'on/1/true/yes or off/0/false/no' });
+      const benchTrace = switchValue(values.benchTrace);
+      if (benchTrace === undefined)
+        issues.push({ field: 'benchTrace', expected: 'on/1/true/yes or off/0/false/no' });
       const parsed = schema.safeParse({
         namespace: values.namespace ?? 'fleet',
         service: values.service ?? 'web',
@@ -294,7 +306,7 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
         });
       const classCredentials = parseClassCredentials(values, sources, classroom, issues);
       if (issues.length > 0) return undefined;
-      if (classroom === undefined) return undefined;
+      if (classroom === undefined || benchTrace === undefined) return undefined;
       return {
         ...rest,
         storeControl:
@@ -310,6 +322,7 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
         classroom,
         classCredentials,
         liveness,
+        benchTrace,
       };
     },
   );

@@ -293,6 +293,28 @@ export interface FleetChanges {
   flags?: DeviceFlags[];
   /** Present only when it changed: each store's config color when they differ, null once they agree. */
   configColors?: StoreColor[] | null;
+  /** Only with the bench's setting (FLEET_BENCH_TRACE): when this batch's parts happened. Never shown. */
+  trace?: BatchTrace;
+}
+
+/**
+ * The server's stamps for the bench's per-hop figures (docs/performance.md, "Where the time goes"): ms
+ * since the epoch with sub-ms resolution (performance.timeOrigin + performance.now()), the clock the
+ * bench and the page's calibrated stamps use.
+ */
+export interface BatchTrace {
+  /** When the batch left for the pages. */
+  sentAt: number;
+  /** When the server's watch of `store` handed it the change of device `id` (the last of this batch). */
+  watched: { store: StoreKind; id: string; at: number }[];
+  /** Colors written since the last batch: when the request came, when each store acknowledged it. */
+  colors?: ColorWriteTrace[];
+}
+
+export interface ColorWriteTrace {
+  color: string;
+  requestedAt: number;
+  acked: { store: StoreKind; at: number }[];
 }
 
 export type Ack<T = null> = { ok: true; data: T } | { ok: false; error: string };

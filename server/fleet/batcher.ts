@@ -2,6 +2,7 @@
 // changing at once make a few messages, not a thousand. Keyed by store/id, so that many changes to
 // one device in one turn leave as its last state (and a device added then removed leaves as gone).
 import type {
+  ColorWriteTrace,
   DeviceFlags,
   DeviceView,
   FleetChanges,
@@ -29,7 +30,12 @@ export interface ChangePart {
   liveness?: LivenessView[];
   /** undefined: unchanged; null: the stores agree. */
   configColors?: StoreColor[] | null;
+  /** The bench's stamps (only with FLEET_BENCH_TRACE): see BatchTrace. */
+  trace?: { watched?: { store: StoreKind; id: string; at: number }[]; colors?: ColorWriteTrace[] };
 }
+
+/** The clock of the bench's stamps: ms since the epoch, sub-ms resolution (the bench's and the page's). */
+export const traceNow = (): number => performance.timeOrigin + performance.now();
 
 interface PendingChanges {
   devices: Map<string, DeviceView>;
@@ -44,6 +50,9 @@ interface PendingChanges {
   /** By store/id: the newest countdown of this turn. */
   liveness: Map<string, LivenessView>;
   configColors?: StoreColor[] | null;
+  /** By store/id: when the watch handed over the last change of this turn; undefined: no trace. */
+  watched?: Map<string, { store: StoreKind; id: string; at: number }>;
+  colors?: ColorWriteTrace[];
 }
 
 export class ChangeBatcher {
@@ -83,6 +92,11 @@ export class ChangeBatcher {
     for (const f of part.flags ?? []) p.flags.set(f.id, f);
     for (const l of part.liveness ?? []) p.liveness.set(`${l.store}/${l.id}`, l);
     if (part.configColors !== undefined) p.configColors = part.configColors;
+    if (part.trace) {
+      p.watched ??= new Map();
+      for (const w of part.trace.watched ?? []) p.watched.set(`${w.store}/${w.id}`, w);
+      if (part.trace.colors) p.colors = [...(p.colors ?? []), ...part.trace.colors];
+    }
   }
 
   private flush(): void {
@@ -100,6 +114,15 @@ export class ChangeBatcher {
       ...(p.flags.size === 0 ? {} : { flags: [...p.flags.values()] }),
       ...(p.liveness.size === 0 ? {} : { liveness: [...p.liveness.values()] }),
       ...(p.configColors === undefined ? {} : { configColors: p.configColors }),
+      ...(p.watched === undefined
+        ? {}
+        : {
+            trace: {
+              sentAt: traceNow(),
+              watched: [...p.watched.values()],
+              ...(p.colors ? { colors: p.colors } : {}),
+            },
+          }),
     });
   }
 }

@@ -17,7 +17,7 @@ import type {
   StoreView,
   TimelineEntry,
 } from '../contract.ts';
-import { ChangeBatcher } from './batcher.ts';
+import { ChangeBatcher, traceNow } from './batcher.ts';
 import { Disagreement } from './disagreement.ts';
 import { StoreLink } from './store-link.ts';
 import { type Note, Timeline } from './timeline.ts';
@@ -73,7 +73,8 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
         this.disagreement.storesChanged(this.storeViews(), () => this.ids());
       },
       change: (link: StoreLink, change: InstanceChange) => {
-        this.onChange(link, change);
+        // The bench's stamp (FLEET_BENCH_TRACE): the moment this store's watch handed the change over.
+        this.onChange(link, change, this.config.benchTrace ? traceNow() : undefined);
         this.disagreement.check(change.instance.record.id);
       },
       note: this.timeline.note.bind(this.timeline),
@@ -157,8 +158,17 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
         { field: 'store', expected: `all or one of ${[...this.links.keys()].join(', ')}` },
       ]);
     }
+    const requestedAt = this.config.benchTrace ? traceNow() : 0;
+    const acked: { store: StoreKind; at: number }[] = [];
     this.timeline.colorSetting(parsed.value);
-    const results = await Promise.allSettled(stores.map((s) => this.links.get(s)!.setColor(parsed.value)));
+    const results = await Promise.allSettled(
+      stores.map(async (s) => {
+        await this.links.get(s)!.setColor(parsed.value);
+        if (this.config.benchTrace) acked.push({ store: s, at: traceNow() });
+      }),
+    );
+    if (this.config.benchTrace)
+      this.batcher.queue({ trace: { colors: [{ color: parsed.value, requestedAt, acked }] } });
     const failed = stores.filter((_, i) => results[i]!.status === 'rejected');
     for (const store of stores.filter((s) => !failed.includes(s))) {
       this.timeline.colorWritten(store, parsed.value, this.links.get(store)!.commands);
@@ -221,9 +231,10 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
     });
   }
 
-  private onChange(link: StoreLink, change: InstanceChange): void {
+  private onChange(link: StoreLink, change: InstanceChange, watchedAt?: number): void {
     const { store, commands } = link;
     const { id } = change.instance.record;
+    const trace = watchedAt === undefined ? {} : { trace: { watched: [{ store, id, at: watchedAt }] } };
     const key = `${store}/${id}`;
     const now = Date.now();
     const previous = this.devices.get(key);
@@ -232,7 +243,7 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       this.devices.delete(key);
       // Ran out (or reaped): measured, for the tile's "expired after 5.2 s (window 5 s)".
       const expired = previous ? link.expiredStamp(previous, now) : undefined;
-      this.batcher.queue({ gone: [{ store, id, ...(expired ? { expired } : {}) }] });
+      this.batcher.queue({ gone: [{ store, id, ...(expired ? { expired } : {}) }], ...trace });
       const reaped = link.liveness.reapAfterCriticalMs !== null && previous?.health === 'critical';
       this.timeline.removed({ store, commands, now, id, previous, reaped, expired });
       if (!previous) return;
@@ -243,7 +254,7 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
     const view = link.deviceView(change.instance, previous, now);
     if (!previous) link.shows();
     this.devices.set(key, view);
-    this.batcher.queue({ devices: [view] });
+    this.batcher.queue({ devices: [view], ...trace });
     if (previous) this.timeline.changed({ store, commands, now, previous, view });
     else this.timeline.joined({ store, commands, now, view });
   }

@@ -1,0 +1,34 @@
+// Only when the server runs with the bench's setting (FLEET_BENCH_TRACE, so a batch carries `trace`):
+// keeps, for `npm run bench`, when each batch arrived and the server's stamps it carried, in
+// window.__fleetTrace. Nothing here is shown; without the setting nothing is kept.
+import type { BatchTrace, FleetChanges } from '../contract.ts';
+
+/** One batch as the bench reads it: page-clock arrival, the server's stamps, the devices it carried. */
+export interface TracedBatch {
+  /** performance.timeOrigin + performance.now() when the socket handed the batch to the page. */
+  receivedAt: number;
+  trace: BatchTrace;
+  /** [store, id, color, cpuPercent, updatedAt] of each device in the batch. */
+  views: [string, string, string | null, number | null, string][];
+}
+
+/** The most batches kept (the bench clears them between samples). */
+export const MAX_TRACED_BATCHES = 5000;
+
+declare global {
+  interface Window {
+    __fleetTrace?: TracedBatch[];
+  }
+}
+
+export function recordTrace(changes: FleetChanges, receivedAt: number): void {
+  if (!changes.trace) return;
+  window.__fleetTrace ??= [];
+  const kept = window.__fleetTrace;
+  kept.push({
+    receivedAt,
+    trace: changes.trace,
+    views: changes.devices.map((d) => [d.store, d.id, d.color, d.load?.cpuPercent ?? null, d.updatedAt]),
+  });
+  if (kept.length > MAX_TRACED_BATCHES) kept.splice(0, kept.length - MAX_TRACED_BATCHES);
+}
