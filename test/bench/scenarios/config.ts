@@ -6,10 +6,106 @@ import { delay } from '../../support/eventually.ts';
 import { type BenchContext, floorOf, type Scenario } from '../support/context.ts';
 import { distributionFigure } from '../support/figures.ts';
 import { processGroups } from '../support/fleet-session.ts';
-import type { Predicate } from '../support/page-probe.ts';
+import {
+  describeHops,
+  fromStamps,
+  type HopSample,
+  type HopSpec,
+  hopFigures,
+  kitHopsFigure,
+} from '../support/hops.ts';
+import type { Arrival, PageProbe, Predicate } from '../support/page-probe.ts';
 import { cpuSecondsOf } from '../support/proc.ts';
 
 const TARGET = { max: 250, text: 'p99 <= 250 ms (100 devices)' };
+
+/**
+ * A color's way round the fleet, along the device that finished each column last (its critical path;
+ * docs/performance.md, "Where the time goes"). The agent's stamp is its write-back's updatedAt.
+ */
+export const COLOR_HOPS: readonly HopSpec[] = [
+  { name: 'up', what: "the click in the page until the server's setColor began (the socket up)" },
+  { name: 'store-ack', what: 'the server writing the color until the first store acknowledged it' },
+  {
+    name: 'wake-up',
+    what: "that acknowledgement until the device wrote the color back (its record's updatedAt): the store's watch to the agent, the agent's turn on the CPU",
+  },
+  {
+    name: 'write-back',
+    what: "the device's write until the server's watch of this store handed it over (the store's acknowledgement and watch)",
+  },
+  { name: 'batching', what: "the server's watch until its batch left for the pages" },
+  { name: 'socket', what: "the batch leaving until the page's socket handed it over" },
+  { name: 'dom', what: "the page's socket until the column's last tile showed the color" },
+];
+/** The kit's own hops of the round trip outside the devices: page, socket and server. */
+export const COLOR_KIT_HOPS = ['up', 'batching', 'socket', 'dom'] as const;
+
+interface ColorHops {
+  /** Per trial and store: the critical path. */
+  critical: Record<StoreKind, HopSample[]>;
+  /** Every device of every store: its wake-up and write-back. */
+  wakeUp: number[];
+  writeBack: number[];
+  /** Per store: setColor until that store acknowledged. */
+  acked: Record<StoreKind, number[]>;
+  /** Trials x stores without a complete set of stamps. */
+  unstamped: number;
+}
+
+/** The stamps of one trial (the server's, the page's, the devices'), cut into COLOR_HOPS. */
+async function colorTrial(
+  probe: PageProbe,
+  into: ColorHops,
+  color: string,
+  clickedAt: number,
+  shown: Map<StoreKind, number>,
+  devices: number,
+): Promise<void> {
+  // The server reports the write in the batch after its answer: wait for it (2 s at most).
+  for (let tries = 0; tries < 80; tries++) {
+    const { colors } = await probe.arrivals(STORE_KINDS[0], [], 'color', color, false);
+    if (colors.some((c) => c.color === color)) break;
+    await delay(25);
+  }
+  const arrivals = new Map<StoreKind, Map<string, Arrival>>();
+  let write: { requestedAt: number; acked: { store: StoreKind; at: number }[] } | undefined;
+  for (const [k, store] of STORE_KINDS.entries()) {
+    const got = await probe.arrivals(store, null, 'color', color, k === STORE_KINDS.length - 1);
+    arrivals.set(store, got.devices);
+    write ??= got.colors.find((c) => c.color === color);
+  }
+  if (!write || write.acked.length === 0) {
+    into.unstamped += STORE_KINDS.length;
+    return;
+  }
+  const firstAck = Math.min(...write.acked.map((a) => a.at));
+  for (const a of write.acked) into.acked[a.store].push(a.at - write.requestedAt);
+  for (const store of STORE_KINDS) {
+    const got = [...arrivals.get(store)!.values()].filter((a) => a.watchedAt !== null);
+    for (const a of got) {
+      into.wakeUp.push(a.updatedAt - firstAck);
+      into.writeBack.push(a.watchedAt! - a.updatedAt);
+    }
+    if (got.length < devices) {
+      into.unstamped++;
+      continue;
+    }
+    const last = got.reduce((a, b) => (b.receivedAt > a.receivedAt ? b : a));
+    into.critical[store].push(
+      fromStamps(COLOR_HOPS, [
+        clickedAt,
+        write.requestedAt,
+        firstAck,
+        last.updatedAt,
+        last.watchedAt!,
+        last.sentAt,
+        last.receivedAt,
+        shown.get(store)!,
+      ]),
+    );
+  }
+}
 
 function randomColor(previous: string): string {
   for (;;) {
@@ -30,6 +126,13 @@ async function roundTrips(ctx: BenchContext, devices: number, trials: number) {
   const perStore: Record<StoreKind, number[]> = { etcd: [], zookeeper: [], consul: [] };
   const all: number[] = [];
   const writes: number[] = [];
+  const hops: ColorHops = {
+    critical: { etcd: [], zookeeper: [], consul: [] },
+    wakeUp: [],
+    writeBack: [],
+    acked: { etcd: [], zookeeper: [], consul: [] },
+    unstamped: 0,
+  };
   let color = '';
   for (let i = 0; i < trials; i++) {
     color = randomColor(color);
@@ -42,6 +145,7 @@ async function roundTrips(ctx: BenchContext, devices: number, trials: number) {
       ),
       [acked, { kind: 'textIncludes', selector: '#message[data-kind="ok"]', value: `${color} written` }],
     ]);
+    await probe.forgetArrivals();
     const before = cpuSecondsOf(groups);
     // As the presenter: pick the color, all stores, Apply. The page stamps the click.
     const clickedAt = await probe.runStamped(
@@ -55,6 +159,8 @@ async function roundTrips(ctx: BenchContext, devices: number, trials: number) {
     writes.push(seen.get(acked)! - clickedAt);
     for (const [k, store] of STORE_KINDS.entries()) perStore[store].push(seen.get(names[k]!)! - clickedAt);
     all.push(Math.max(...STORE_KINDS.map((_, k) => seen.get(names[k]!)!)) - clickedAt);
+    const shown = new Map(STORE_KINDS.map((store, k) => [store, seen.get(names[k]!)!] as const));
+    await colorTrial(probe, hops, color, clickedAt, shown, devices);
     await delay(200 + Math.random() * 200);
   }
   ctx.log(`  ${devices} devices: ${trials} colors round the fleet`);
@@ -99,6 +205,57 @@ async function roundTrips(ctx: BenchContext, devices: number, trials: number) {
         perStore[store],
       ),
     );
+  recordColorHops(ctx, devices, hops);
+}
+
+function recordColorHops(ctx: BenchContext, devices: number, hops: ColorHops): void {
+  const common = { scenario: 'config' as const, devices, unit: 'ms' as const };
+  const critical = STORE_KINDS.flatMap((store) => hops.critical[store]);
+  if (hops.unstamped > 0)
+    ctx.note(
+      `config, ${devices} devices: ${hops.unstamped} column(s) of trials without a full set of stamps (not in the per-hop figures)`,
+    );
+  if (critical.length === 0) return;
+  // Every column's critical path together: the tail of the round trip is the slowest of them.
+  for (const f of hopFigures({ ...common, store: 'all' }, 'color', COLOR_HOPS, critical)) ctx.record(f);
+  ctx.record(
+    kitHopsFigure(
+      { ...common, store: 'all', metric: 'color-kit-hops', floor: floorOf(ctx, 'all') },
+      COLOR_KIT_HOPS,
+      critical,
+    ),
+  );
+  for (const store of STORE_KINDS)
+    if (hops.acked[store].length > 0)
+      ctx.record(
+        distributionFigure(
+          {
+            ...common,
+            store,
+            metric: 'color-store-ack',
+            floor: floorOf(ctx, store),
+            note: "the server's setColor until this store acknowledged the color",
+          },
+          hops.acked[store],
+        ),
+      );
+  const everyDevice = (metric: string, samples: number[], note: string) => {
+    if (samples.length > 0)
+      ctx.record(distributionFigure({ ...common, store: 'all', metric, note }, samples));
+  };
+  everyDevice(
+    'color-device-wake-up',
+    hops.wakeUp,
+    "every device and store: the first store's acknowledgement until the device's write-back (updatedAt)",
+  );
+  everyDevice(
+    'color-device-write-back',
+    hops.writeBack,
+    "every device and store: the device's write until the server's watch handed it over",
+  );
+  ctx.note(
+    `config, ${devices} devices, the last device of each column (${critical.length} columns of trials) ${describeHops(COLOR_HOPS, critical)}`,
+  );
 }
 
 export const configScenario: Scenario = {

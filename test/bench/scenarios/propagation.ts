@@ -7,12 +7,34 @@ import { now } from '../support/clock.ts';
 import { type BenchContext, floorOf, type Scenario } from '../support/context.ts';
 import { distributionFigure } from '../support/figures.ts';
 import { processGroups } from '../support/fleet-session.ts';
+import {
+  describeHops,
+  fromStamps,
+  type HopSample,
+  type HopSpec,
+  hopFigures,
+  kitHopsFigure,
+} from '../support/hops.ts';
 import { ProbeDevices } from '../support/probe-device.ts';
 import { cpuSecondsOf } from '../support/proc.ts';
 import { summarize } from '../support/stats.ts';
 
 const TARGET = { max: 50, text: 'p99 <= 50 ms (100 devices)' };
 const PROBE_ID = 'bench-probe';
+
+/** A load update's way to the page, hop by hop (docs/performance.md, "Where the time goes"). */
+export const PROPAGATION_HOPS: readonly HopSpec[] = [
+  { name: 'store-ack', what: "the bench's update() call until the store acknowledged the write" },
+  {
+    name: 'watch',
+    what: "the acknowledgement until the server's watch handed the change over (negative: the watch came before the writer's acknowledgement)",
+  },
+  { name: 'batching', what: "the server's watch until its batch left for the pages" },
+  { name: 'socket', what: "the batch leaving until the page's socket handed it over" },
+  { name: 'dom', what: "the page's socket until the tile's text changed" },
+];
+/** The hops that are the kit's own code: the server after its watch, the socket, the page. */
+export const KIT_HOPS = ['batching', 'socket', 'dom'] as const;
 
 export const propagationScenario: Scenario = {
   id: 'propagation',
@@ -41,17 +63,32 @@ export const propagationScenario: Scenario = {
       const loopStarted = now();
       /** From the update() call until the store acknowledged the write: the store's own share. */
       const written: Record<StoreKind, number[]> = { etcd: [], zookeeper: [], consul: [] };
+      /** The same updates hop by hop, from the server's stamps the page kept (FLEET_BENCH_TRACE). */
+      const hops: Record<StoreKind, HopSample[]> = { etcd: [], zookeeper: [], consul: [] };
+      let unstamped = 0;
+      await stack.probe.forgetArrivals();
       for (let i = 0; i < updates; i++) {
         for (const store of STORE_KINDS) {
-          const { shownMs, writtenMs } = await probe.timedLoadUpdate(
-            stack.probe,
-            store,
-            held.get(store)!,
-            5_000,
-          );
+          const timed = await probe.timedLoadUpdate(stack.probe, store, held.get(store)!, 5_000);
+          const { shownMs, writtenMs } = timed;
           written[store].push(writtenMs);
           if (shownMs === undefined) throw new Error(`${store}: a load update never reached the page`);
           loadLatency[store].push(shownMs);
+          const arrived = (
+            await stack.probe.arrivals(store, [PROBE_ID], 'cpu', timed.cpuPercent, true)
+          ).devices.get(PROBE_ID);
+          if (arrived?.watchedAt == null) unstamped++;
+          else
+            hops[store].push(
+              fromStamps(PROPAGATION_HOPS, [
+                timed.startedAt,
+                timed.ackedAt,
+                arrived.watchedAt,
+                arrived.sentAt,
+                arrived.receivedAt,
+                timed.shownAt!,
+              ]),
+            );
           await delay(10 + Math.random() * 30);
         }
         if ((i + 1) % 50 === 0) ctx.log(`  ${i + 1}/${updates} load updates per store`);
@@ -91,6 +128,10 @@ export const propagationScenario: Scenario = {
         }
       }
       ctx.log(`  ${registrations} registrations per store`);
+      if (unstamped > 0)
+        ctx.note(
+          `propagation, ${devices} devices: ${unstamped} load updates had no server stamps on the page (not in the per-hop figures)`,
+        );
 
       for (const store of STORE_KINDS) {
         const common = {
@@ -103,6 +144,13 @@ export const propagationScenario: Scenario = {
         ctx.record(
           distributionFigure({ ...common, metric: 'load-update-to-dom', target: TARGET }, loadLatency[store]),
         );
+        if (hops[store].length > 0) {
+          for (const f of hopFigures(common, 'load-update', PROPAGATION_HOPS, hops[store])) ctx.record(f);
+          ctx.record(kitHopsFigure({ ...common, metric: 'load-update-kit-hops' }, KIT_HOPS, hops[store]));
+          ctx.note(
+            `propagation, ${devices} devices, ${store}, a load update to the DOM ${describeHops(PROPAGATION_HOPS, hops[store])}`,
+          );
+        }
         ctx.record(
           distributionFigure(
             {

@@ -39,7 +39,8 @@ interface Row {
 }
 
 function rowOf(f: Figure): Row | undefined {
-  if (f.unit !== 'ms') return undefined;
+  // The per-hop figures (support/hops.ts) are parts of a latency drawn whole: in the table only.
+  if (f.unit !== 'ms' || f.metric.includes('-hop-')) return undefined;
   const shift = f.metric.endsWith('-beyond-window') && f.floor ? f.floor.value : 0;
   return {
     label: `${f.scenario} ${f.metric}${f.devices ? ` (${f.devices} dev.)` : ''}`,

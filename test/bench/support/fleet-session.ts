@@ -37,6 +37,8 @@ export async function startFleetSession(options: {
     liveness,
     host: simMode === 'namespaces' ? '0.0.0.0' : '127.0.0.1',
     log,
+    // The server's hop stamps for the per-hop figures (server/page/bench-trace.ts); the page shows none.
+    serverEnv: { FLEET_BENCH_TRACE: 'on' },
   });
   let fleet: SimFleet | undefined;
   try {

@@ -66,8 +66,45 @@ const PROBE_IN_PAGE = `(() => {
     },
     cancel(names) { for (const n of names) { pending.delete(n); done.delete(n); } },
     longTasks() { return longTasks.splice(0); },
+    // The server's hop stamps the page kept (server/page/bench-trace.ts; FLEET_BENCH_TRACE): each
+    // device's first arrival carrying a value (field 2: its color, 3: its CPU %); forget: drop them all.
+    arrivals(store, ids, field, value, forget) {
+      const batches = window.__fleetTrace || [];
+      if (forget) window.__fleetTrace = [];
+      const wanted = ids === null ? null : new Set(ids);
+      const out = {};
+      const colors = [];
+      for (const b of batches) {
+        for (const c of b.trace.colors || []) colors.push(c);
+        for (const v of b.views) {
+          if (v[0] !== store || v[field] !== value || out[v[1]] || (wanted && !wanted.has(v[1]))) continue;
+          const w = b.trace.watched.find((x) => x.store === store && x.id === v[1]);
+          out[v[1]] = { receivedAt: b.receivedAt, sentAt: b.trace.sentAt, watchedAt: w ? w.at : null, updatedAt: Date.parse(v[4]) };
+        }
+      }
+      return { devices: out, colors };
+    },
+    forgetArrivals() { window.__fleetTrace = []; },
   };
 })()`;
+
+/** One device's first arrival on the page carrying a value, with the server's stamps (bench clock, ms). */
+export interface Arrival {
+  /** When the record was written: its updatedAt (the writer's clock, ms resolution). */
+  updatedAt: number;
+  /** When the server's watch handed the change over (null: no stamp, the server runs without trace). */
+  watchedAt: number | null;
+  /** When the server's batch left. */
+  sentAt: number;
+  /** When the page's socket handed the batch over. */
+  receivedAt: number;
+}
+
+export interface ColorWriteStamps {
+  color: string;
+  requestedAt: number;
+  acked: { store: StoreKind; at: number }[];
+}
 
 export class PageProbe {
   private constructor(
@@ -121,6 +158,34 @@ export class PageProbe {
   /** The durations (ms) of the page's long tasks (over 50 ms: its main thread busy) since the last call. */
   async longTasks(): Promise<number[]> {
     return (await this.page.evaluate('window.__benchProbe.longTasks()')) as number[];
+  }
+
+  /**
+   * The first arrival of each device of `store` whose record carries `value` (`color` or `cpu`: its
+   * CPU %) since the stamps were last forgotten, and the color writes the server reported meanwhile;
+   * `forget`: then drops every stamp kept. `ids` null: every device. Only with the server's
+   * FLEET_BENCH_TRACE (else nothing arrives here).
+   */
+  async arrivals(
+    store: StoreKind,
+    ids: string[] | null,
+    field: 'color' | 'cpu',
+    value: string | number,
+    forget: boolean,
+  ): Promise<{ devices: Map<string, Arrival>; colors: ColorWriteStamps[] }> {
+    const raw = (await this.page.evaluate(
+      `window.__benchProbe.arrivals(${JSON.stringify(store)}, ${JSON.stringify(ids)}, ${field === 'color' ? 2 : 3}, ${JSON.stringify(value)}, ${forget})`,
+    )) as { devices: Record<string, Arrival>; colors: ColorWriteStamps[] };
+    const devices = new Map<string, Arrival>();
+    // Only the page's own stamp needs its clock's offset: the server's and the writers' are on ours.
+    for (const [id, a] of Object.entries(raw.devices))
+      devices.set(id, { ...a, receivedAt: a.receivedAt - this.offset });
+    return { devices, colors: raw.colors };
+  }
+
+  /** Drops the stamps kept so far (before a trial). */
+  async forgetArrivals(): Promise<void> {
+    await this.page.evaluate('window.__benchProbe.forgetArrivals()');
   }
 
   /** Runs `script` in the page and returns the bench-clock time stamped in the page just before it. */

@@ -24,6 +24,12 @@ export interface TimedUpdate {
   writtenMs: number;
   /** From the update() call until the page's DOM showed it; undefined when it did not in time. */
   shownMs: number | undefined;
+  /** The same on the bench's clock (test/bench/support/clock.ts), for the per-hop figures. */
+  startedAt: number;
+  ackedAt: number;
+  shownAt: number | undefined;
+  /** The CPU % written: how its arrival is found among the page's traced batches. */
+  cpuPercent: number;
 }
 
 export class ProbeDevices {
@@ -99,13 +105,16 @@ export class ProbeDevices {
     const id = registration.record.id;
     const value = `CPU ${formatPercent(this.cpu)}`;
     await page.watch([[name, { kind: 'text', store, id, selector: '.metric-cpu', value }]]);
+    const cpuPercent = this.cpu;
     const t0 = now();
-    await registration.update({ load: { ...PROBE_LOAD, cpuPercent: this.cpu } });
-    const writtenMs = now() - t0;
+    await registration.update({ load: { ...PROBE_LOAD, cpuPercent } });
+    const ackedAt = now();
+    const timed = { writtenMs: ackedAt - t0, startedAt: t0, ackedAt, cpuPercent };
     try {
-      return { writtenMs, shownMs: (await page.waitFor([name], timeoutMs)).get(name)! - t0 };
+      const shownAt = (await page.waitFor([name], timeoutMs)).get(name)!;
+      return { ...timed, shownMs: shownAt - t0, shownAt };
     } catch {
-      return { writtenMs, shownMs: undefined };
+      return { ...timed, shownMs: undefined, shownAt: undefined };
     }
   }
 
