@@ -8,21 +8,36 @@ import { loadavg, totalmem, uptime } from 'node:os';
 import si from 'systeminformation';
 import type { Load } from '../lib/registry/index.ts';
 import type { LoadSource } from './config.ts';
+import { procStatMeter, sysfsTemperatureMeter } from './linux-load.ts';
 
 const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits;
 const clamp = (value: number, min: number, max: number) => Math.min(max, Math.max(min, value));
 
+// On Linux (a Pi, a simulated device) from /proc and /sys directly (linux-load.ts): systeminformation
+// spawns shells for both. Elsewhere (a laptop joining a workshop) from systeminformation.
+const linux = process.platform === 'linux';
+const sysfsTemperature = linux ? sysfsTemperatureMeter() : undefined;
+const procStat = linux ? procStatMeter() : undefined;
+
 /** The CPU sensor's reading, or null where there is none (a VM, most laptops without root). */
 async function temperatureC(): Promise<number | null> {
-  const { main } = await si.cpuTemperature().catch(() => ({ main: null }));
+  const main = sysfsTemperature
+    ? await sysfsTemperature().catch(() => null)
+    : (await si.cpuTemperature().catch(() => ({ main: null }))).main;
   return typeof main === 'number' && main > -60 && main < 200 ? round(main, 1) : null;
+}
+
+/** The machine's CPU busy %, since the reading before (the first: since boot). */
+async function machineCpuPercent(): Promise<number> {
+  if (procStat) return procStat().catch(() => 0);
+  return (await si.currentLoad()).currentLoad;
 }
 
 /** The whole machine: what a Pi reports. */
 export async function measureLoad(): Promise<Load> {
-  const [cpu, mem, temperature] = await Promise.all([si.currentLoad(), si.mem(), temperatureC()]);
+  const [cpu, mem, temperature] = await Promise.all([machineCpuPercent(), si.mem(), temperatureC()]);
   return {
-    cpuPercent: round(clamp(cpu.currentLoad || 0, 0, 100), 1),
+    cpuPercent: round(clamp(cpu || 0, 0, 100), 1),
     load1: round(loadavg()[0] ?? 0, 2),
     // "active" is what programs use; "used" counts the page cache, which makes every Pi look full.
     memUsedPercent: round(clamp((mem.active / mem.total) * 100 || 0, 0, 100), 1),
