@@ -6,6 +6,10 @@ export interface Layout {
   /** etcd and ZooKeeper: `/<ns>/config/<key>`; Consul KV has no leading '/': `<ns>/config/<key>`. */
   configPath(key: string): string;
   configKv(key: string): string;
+  /** Consul KV: a device's status (load, color, update time), `<ns>/status/<service>/<id>`. */
+  statusKv(service: string, id: string): string;
+  /** Consul KV: the prefix of a service's status entries, `<ns>/status/<service>/`. */
+  statusPrefix(service: string): string;
 }
 
 export function layout(namespace: string): Layout {
@@ -14,5 +18,7 @@ export function layout(namespace: string): Layout {
     instancePath: (service, id) => `/${namespace}/services/${service}/${id}`,
     configPath: (key) => `/${namespace}/config/${key}`,
     configKv: (key) => `${namespace}/config/${key}`,
+    statusKv: (service, id) => `${namespace}/status/${service}/${id}`,
+    statusPrefix: (service) => `${namespace}/status/${service}/`,
   };
 }

@@ -144,7 +144,10 @@ export function registryContract(variant: ContractVariant): void {
         assert.equal(stored.value.Port, instance.port);
         const meta = stored.value.Meta as Record<string, string>;
         assert.equal(meta.zone, 'stage');
-        assert.equal(meta.fleet_cpu, '10');
+        assert.equal(meta.fleet_cpu, undefined, 'the load is not in the service (docs/stores.md)');
+        const status = stored.value.Status as { load?: { cpuPercent?: number }; incarnation?: string };
+        assert.equal(status?.load?.cpuPercent, 10, 'the load is in the status entry');
+        assert.equal(status?.incarnation, meta.fleet_incarnation);
         assert.equal(stored.liveness, variant.liveness.consulCheck === 'ttl' ? 'ttl' : 'http');
         // The registry reads the check's kind from Consul's own health answer, as the raw client does.
         assert.equal(seen.liveness.model, 'check');

@@ -5,7 +5,10 @@ import zookeeper from 'node-zookeeper-client';
 import type { StoreKind } from '../../lib/registry/index.ts';
 
 export interface RawInstance {
-  /** The JSON document (etcd, ZooKeeper) or the service's fields (Consul). */
+  /**
+   * The JSON document (etcd, ZooKeeper) or the service's fields (Consul), with `Status`: its status
+   * entry in KV, parsed (undefined: none).
+   */
   value: Record<string, unknown>;
   /** etcd: the lease id; ZooKeeper: the ephemeral owner session; Consul: the check definition's type. */
   liveness: string;
@@ -188,7 +191,7 @@ function consulRaw(endpoint: string): RawStore {
       await res.text();
       return res.ok;
     },
-    async readInstance(_ns, service, id) {
+    async readInstance(ns, service, id) {
       const entries = (await api(`/health/service/${service}`)) as
         | {
             Service: Record<string, unknown>;
@@ -198,7 +201,13 @@ function consulRaw(endpoint: string): RawStore {
       const entry = entries?.find((e) => e.Service.ID === id);
       if (!entry) return undefined;
       const checks = (await api('/agent/checks')) as Record<string, { Type: string }> | undefined;
-      return { value: entry.Service, liveness: checks?.[`service:${id}`]?.Type ?? 'none' };
+      // The device's status entry (load, color, update time), as `curl .../v1/kv/<key>?raw` shows it.
+      const res = await fetch(`${endpoint}/v1/kv/${ns}/status/${service}/${id}?raw`);
+      const status = res.status === 200 ? JSON.parse(await res.text()) : undefined;
+      return {
+        value: { ...entry.Service, Status: status },
+        liveness: checks?.[`service:${id}`]?.Type ?? 'none',
+      };
     },
     async writeConfig(ns, key, value) {
       await api(`/kv/${ns}/config/${key}`, { method: 'PUT', body: value });

@@ -41,6 +41,8 @@ export interface AgentMember {
 export interface KvItem {
   Key: string;
   Value: string | null;
+  /** The Raft index of the entry's last change. */
+  ModifyIndex?: number;
 }
 
 export interface ServiceDefinition {
@@ -62,7 +64,7 @@ type Method = (options: Record<string, unknown>) => Promise<unknown>;
 /** The part of the `consul` client used here, with the options its typings leave out. */
 interface LooseClient {
   health: { service: Method };
-  kv: { get: Method; set: Method };
+  kv: { get: Method; set: Method; del: Method };
   agent: { service: { register: Method; deregister: Method }; check: { pass: Method }; members: Method };
   status: { leader: Method };
   _get: (req: Record<string, unknown>, next: unknown) => Promise<unknown>;
@@ -201,6 +203,18 @@ export class ConsulHttp {
     return { index: indexOf(res), value: typeof value === 'string' ? value : undefined };
   }
 
+  /** Every entry under `prefix` (values decoded from base64 by the package), as a blocking query. */
+  async kvListBlocking(
+    prefix: string,
+    index: string,
+    waitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<Blocking<KvItem[]>> {
+    const query = { key: prefix, recurse: true, index, wait: `${waitSeconds}s` };
+    const [res, body] = await this.blocking((o) => this.client.kv.get(o), query, waitSeconds, signal);
+    return { index: indexOf(res), value: Array.isArray(body) ? (body as KvItem[]) : [] };
+  }
+
   /** The agent's own copy of one service; blocks on its content hash. undefined: the agent does not have it. */
   async agentService(
     id: string,
@@ -230,6 +244,10 @@ export class ConsulHttp {
 
   async kvSet(key: string, value: string): Promise<void> {
     await this.call((o) => this.client.kv.set(o), { key, value });
+  }
+
+  async kvDelete(key: string): Promise<void> {
+    await this.call((o) => this.client.kv.del(o), { key });
   }
 
   async register(definition: ServiceDefinition): Promise<void> {

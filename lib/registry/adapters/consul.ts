@@ -1,6 +1,11 @@
 // Consul: an instance is a service registered with a Consul agent, kept alive by a check: the agent
 // polls the device's /health (HTTP check) or the device passes a TTL check. A dead instance stays as
 // 'critical' until Consul reaps it (at least a minute). Discovery and config use blocking queries.
+// What changes while a device runs (load, color) is a KV entry of its own, `<ns>/status/<service>/<id>`,
+// not the service's Meta: a re-registration costs the agent ~5x a KV write in CPU (it rewrites the
+// service and its check and syncs both to the catalog) and took 3 s p50 at 200/s with a data dir on
+// disk; a KV write is one Raft write. The service is registered again only when what it holds changes
+// (address, port, labels). The watch joins the two: the health of the service, the status entries.
 // Pitfalls handled here: the agent forgets services when it restarts without its data dir (we watch our
 // own service on the agent and re-register); an index that goes backwards resets to 0. With several
 // agents (a cluster's members), an instance whose agent stays unreachable for the check window moves to
@@ -12,6 +17,7 @@ import {
   ConflictError,
   isStoreUnavailableError,
   isUnauthorizedError,
+  MalformedValueError,
   NotAliveError,
   type RegistryError,
 } from '../errors.ts';
@@ -39,9 +45,10 @@ import {
   ConsulHttp,
   consulError,
   type HealthEntry,
+  type KvItem,
   type ServiceDefinition,
 } from './consul-http.ts';
-import { fromService, toMeta } from './consul-meta.ts';
+import { type DeviceStatus, fromService, parseStatus, serviceMeta, statusOf } from './consul-meta.ts';
 
 /** How long one blocking query waits for a change; a silent partition is noticed after this + 5 s. */
 const WAIT_SECONDS = 15;
@@ -132,6 +139,8 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
     try {
       await this.authorized(agent);
       await this.assertFree(agent, record);
+      // The status first: the service appears with its load and color already there.
+      await agent.kvSet(this.statusKey(record), statusOf(record));
       await agent.register(this.definition(record));
       if (this.ctx.liveness.consulCheck === 'ttl') await agent.passCheck(checkIdOf(record.id));
     } catch (error) {
@@ -166,6 +175,10 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
     }
   }
 
+  statusKey(record: InstanceRecord): string {
+    return this.ctx.layout.statusKv(record.service, record.id);
+  }
+
   definition(record: InstanceRecord): ServiceDefinition {
     const l = this.ctx.liveness;
     const common = {
@@ -178,7 +191,7 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
       id: record.id,
       address: record.host,
       port: record.port,
-      meta: toMeta(record),
+      meta: serviceMeta(record),
       check:
         l.consulCheck === 'ttl'
           ? { ...common, ttl: `${l.checkTtlSeconds}s` }
@@ -191,24 +204,47 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
     };
   }
 
-  /** Load-only updates: each one re-registers the service with the agent (see registration.ts). */
+  /** Load-only updates are paced (consulLoadIntervalSeconds): each one is a KV write (Raft). */
   override get loadIntervalMs(): number {
     return this.ctx.consulLoadIntervalSeconds * 1000;
   }
 
+  /**
+   * Two blocking queries joined: the service's health (changes when a device registers, leaves or its
+   * check changes status) and its status entries in KV (every load and color change). Nothing is
+   * pushed until both answered once; then the whole joined set on every answer of either.
+   */
   watchInstances(service: string, sink: InstanceSink): () => void {
     const stop = new AbortController();
     const decoded = { last: new Map() as Decoded };
+    const prefix = this.ctx.layout.statusPrefix(service);
+    let entries: HealthEntry[] | undefined;
+    let statuses: Statuses | undefined;
+    const push = () => {
+      if (entries && statuses) sink.reset(toRawInstances(service, entries, statuses, decoded));
+    };
+    const pauseAfter = (list: unknown[]) => Math.min(PAUSE_MAX_MS, list.length * PAUSE_PER_ENTRY_MS);
     void this.follow(
       (agent, index, signal) => agent.healthService(service, index, WAIT_SECONDS, { signal }),
       {
-        value: (entries) => sink.reset(toRawInstances(service, entries, decoded)),
+        value: (value) => {
+          entries = value;
+          push();
+        },
         down: (error) => sink.down(error),
       },
+      { signal: stop.signal, pauseAfter },
+    );
+    void this.follow(
+      (agent, index, signal) => agent.kvListBlocking(prefix, index, WAIT_SECONDS, signal),
       {
-        signal: stop.signal,
-        pauseAfter: (entries) => Math.min(PAUSE_MAX_MS, entries.length * PAUSE_PER_ENTRY_MS),
+        value: (items) => {
+          statuses = toStatuses(prefix, items, statuses);
+          push();
+        },
+        down: (error) => sink.down(error),
       },
+      { signal: stop.signal, pauseAfter },
     );
     return () => stop.abort();
   }
@@ -346,17 +382,50 @@ function better(candidate: RawInstance, existing: RawInstance): boolean {
   return updated(candidate) > updated(existing);
 }
 
-/** An entry decoded before, and the Consul indexes (service and checks) it was decoded at. */
+/** An entry decoded before, and the Consul indexes (service, checks, status) it was decoded at. */
 type Decoded = Map<string, { stamp: string; raw: RawInstance }>;
+
+/** A status entry of the watch, parsed (or found malformed) once per ModifyIndex. */
+interface StatusEntry {
+  index: number | undefined;
+  value: DeviceStatus | MalformedValueError;
+}
+/** The status entries under a service's prefix, by device id. */
+type Statuses = Map<string, StatusEntry>;
+
+/**
+ * The status entries of one answer, by id (the key's last segment). Untrusted: a key deeper than
+ * `<prefix><id>` is not a device's and is skipped; a value that does not parse is kept as the
+ * MalformedValueError that the device's entry will carry. Entries whose ModifyIndex did not move are
+ * taken from `previous`, not parsed again.
+ */
+function toStatuses(prefix: string, items: KvItem[], previous: Statuses | undefined): Statuses {
+  const next: Statuses = new Map();
+  for (const item of items) {
+    if (typeof item?.Key !== 'string' || !item.Key.startsWith(prefix)) continue;
+    const id = item.Key.slice(prefix.length);
+    if (id === '' || id.includes('/')) continue;
+    const index = typeof item.ModifyIndex === 'number' ? item.ModifyIndex : undefined;
+    const known = previous?.get(id);
+    next.set(
+      id,
+      known && index !== undefined && known.index === index
+        ? known
+        : { index, value: parseStatus(item.Key, item.Value) },
+    );
+  }
+  return next;
+}
 
 /**
  * What makes an entry's decoded form change: the node it is on, its service's and its checks'
  * ModifyIndex (Consul bumps them on every change of Meta, address, status or output). undefined when
  * Consul did not say (then it is decoded every time).
  */
-function stampOf(entry: HealthEntry): string | undefined {
+function stampOf(entry: HealthEntry, status: StatusEntry | undefined): string | undefined {
   if (entry.Service.ModifyIndex === undefined) return undefined;
-  let stamp = `${entry.Node.Node}|${entry.Service.ModifyIndex}`;
+  if (status && status.index === undefined) return undefined;
+  let stamp = `${entry.Node.Node}|${entry.Service.ModifyIndex}|${status?.index ?? '-'}`;
   for (const check of entry.Checks) {
     if (check.ModifyIndex === undefined) return undefined;
     stamp += `|${check.CheckID}:${check.ModifyIndex}`;
@@ -369,16 +438,19 @@ function checkTypeOf(type: unknown): ConsulCheckType {
   return type === 'http' || type === 'ttl' ? type : 'unknown';
 }
 
-function decode(service: string, entry: HealthEntry): RawInstance {
+function decode(service: string, entry: HealthEntry, status: StatusEntry | undefined): RawInstance {
   const id = entry.Service.ID;
   const key = `service ${service}/${id}`;
   const check = entry.Checks.find((c) => c.ServiceID === id) ?? entry.Checks[0];
+  const statusValue = status?.value;
   return {
     id,
     key,
-    record: entry.Checks.some((c) => c.ServiceID === id)
-      ? fromService(key, entry.Service)
-      : new NotAliveError('consul', key, 'no check'),
+    record: !entry.Checks.some((c) => c.ServiceID === id)
+      ? new NotAliveError('consul', key, 'no check')
+      : statusValue instanceof MalformedValueError
+        ? statusValue
+        : fromService(key, entry.Service, statusValue),
     health: healthOf(entry),
     liveness: {
       model: 'check',
@@ -397,15 +469,22 @@ function decode(service: string, entry: HealthEntry): RawInstance {
  * which also tells the core's view that nothing changed), not parsed and validated again. `decoded`
  * is replaced by this answer's entries, so that entries gone from Consul are forgotten.
  */
-function toRawInstances(service: string, entries: HealthEntry[], decoded: { last: Decoded }): RawInstance[] {
+function toRawInstances(
+  service: string,
+  entries: HealthEntry[],
+  statuses: Statuses,
+  decoded: { last: Decoded },
+): RawInstance[] {
   const byId = new Map<string, RawInstance>();
   const next: Decoded = new Map();
   for (const entry of entries) {
     const id = entry.Service.ID;
-    const stamp = stampOf(entry);
+    const status = statuses.get(id);
+    const stamp = stampOf(entry, status);
     const cacheKey = `${entry.Node.Node}\u0000${id}`;
     const known = decoded.last.get(cacheKey);
-    const candidate = stamp !== undefined && known?.stamp === stamp ? known.raw : decode(service, entry);
+    const candidate =
+      stamp !== undefined && known?.stamp === stamp ? known.raw : decode(service, entry, status);
     if (stamp !== undefined) next.set(cacheKey, { stamp, raw: candidate });
     const existing = byId.get(id);
     if (!existing || better(candidate, existing)) byId.set(id, candidate);
@@ -419,6 +498,9 @@ class ConsulClaim extends ClaimBase {
   private lostSince = 0;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly id: string;
+  private readonly statusKey: string;
+  /** The definition last registered (JSON): a write registers again only when it changed. */
+  private registered: string;
 
   constructor(
     private readonly adapter: ConsulAdapter,
@@ -429,6 +511,8 @@ class ConsulClaim extends ClaimBase {
   ) {
     super();
     this.id = record.id;
+    this.statusKey = adapter.statusKey(record);
+    this.registered = JSON.stringify(adapter.definition(record));
     const signal = AbortSignal.any([this.stop.signal, closing]);
     for (const other of adapter.othersThan(agent))
       void this.removeStaleCopy(other, record.incarnation, signal);
@@ -446,13 +530,24 @@ class ConsulClaim extends ClaimBase {
     if (ctx.liveness.consulCheck === 'ttl') this.startHeartbeat();
   }
 
+  /**
+   * A change: the status entry (one KV write); the service again only when its definition changed
+   * (address, port, labels: a load or color change never re-registers).
+   */
   async write(record: InstanceRecord): Promise<void> {
-    await this.agent.register(this.adapter.definition(record));
+    const definition = this.adapter.definition(record);
+    const text = JSON.stringify(definition);
+    if (text !== this.registered) {
+      await this.agent.register(definition);
+      this.registered = text;
+    }
+    await this.agent.kvSet(this.adapter.statusKey(record), statusOf(record));
   }
 
   async release(): Promise<void> {
     this.detach();
     await this.agent.deregister(this.id);
+    await this.agent.kvDelete(this.statusKey).catch(() => undefined); // best effort: the service is gone
   }
 
   abandon(): void {

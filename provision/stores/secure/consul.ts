@@ -21,7 +21,8 @@ export function consulAclConfig(secure: SecureLaunch): Record<string, unknown> {
  * The narrowest rules that let each role do its work with the kit's adapters.
  * - device: register/deregister its service and pass its TTL check (service write: Consul's ACLs are
  *   per service NAME, and a device's service name is a setting, so every name); read the health of
- *   services (service + node read: /v1/health filters on both); read `<ns>/config/`.
+ *   services (service + node read: /v1/health filters on both); read `<ns>/config/`; write its status
+ *   entry under `<ns>/status/` (any device's: KV ACLs are per key prefix, and ids are settings).
  * - server: write `<ns>/` (config, and whatever else of the namespace), register audience devices
  *   (service write), read nodes and the agent (members), operator read (raft/autopilot health).
  * - agent: the Consul agent's own token: node write to sync its catalog entry, service read.
@@ -32,6 +33,8 @@ export function consulPolicyRules(namespace: string): Record<string, string> {
       'service_prefix "" { policy = "write" }',
       'node_prefix "" { policy = "read" }',
       `key_prefix "${namespace}/config/" { policy = "read" }`,
+      // Its status entry (load, color): `<ns>/status/<service>/<id>` (docs/stores.md).
+      `key_prefix "${namespace}/status/" { policy = "write" }`,
     ].join('\n'),
     [CONSUL_POLICIES.server]: [
       'service_prefix "" { policy = "write" }',

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { toMeta } from '../../../lib/registry/adapters/consul-meta.ts';
 import {
   createRegistry,
   type InstanceSpec,
@@ -11,6 +12,7 @@ import {
   type RegistryOptions,
   ValidationError,
 } from '../../../lib/registry/index.ts';
+import { newRecord } from '../../../lib/registry/record.ts';
 import { type StoreProcess, startStore } from '../../../provision/stores/index.ts';
 import { delay, eventually } from '../../support/eventually.ts';
 import { registryContract } from '../contract.ts';
@@ -34,9 +36,9 @@ const load = (cpuPercent: number): Load => ({
   uptimeSeconds: 100,
 });
 
-// Consul-only: each update re-registers the service, so load-only updates are paced
-// (consulLoadIntervalSeconds); every watch answer holds the whole service, so unchanged entries are
-// not decoded again.
+// Consul-only: load-only updates are paced (consulLoadIntervalSeconds); a load or color change is the
+// device's status entry in KV (`<ns>/status/<service>/<id>`), never a re-registration; every watch
+// answer holds the whole service and every status entry, so unchanged entries are not decoded again.
 describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
   let store: StoreProcess;
   let endpoint: string;
@@ -74,7 +76,25 @@ describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
     if (res.status === 404) return undefined;
     return ((await res.json()) as { Meta: Record<string, string> }).Meta;
   };
+  /** The service's ModifyIndex in the catalog (moves on every registration). */
+  const serviceIndex = async (service: string, id: string): Promise<number | undefined> => {
+    const res = await fetch(`${endpoint}/v1/catalog/service/${service}`);
+    const entries = (await res.json()) as { ServiceID: string; ModifyIndex: number }[];
+    return entries.find((e) => e.ServiceID === id)?.ModifyIndex;
+  };
+  /** The device's status entry in KV as Consul has it now (fleet/status/<service>/<id>). */
+  const status = async (
+    id: string,
+  ): Promise<{ color: string | null; load: Load | null; incarnation: string } | undefined> => {
+    const service = lastService.get(id);
+    const res = await fetch(`${endpoint}/v1/kv/fleet/status/${service}/${id}?raw`);
+    if (res.status === 404) return undefined;
+    return (await res.json()) as { color: string | null; load: Load | null; incarnation: string };
+  };
+  const cpuOf = async (id: string) => String((await status(id))?.load?.cpuPercent);
+  const lastService = new Map<string, string>();
   const registered = async (service: string, id: string, extra: Partial<RegistryOptions> = {}) => {
+    lastService.set(id, service);
     const registration = open(extra).register(spec(service, id));
     await eventually(`${id} registered`, () => registration.state === 'registered', { timeoutMs: 5000 });
     return registration;
@@ -102,11 +122,11 @@ describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
     await delay(300);
     const second = registration.update({ load: load(30) }).then(() => written.push([30, Date.now()]));
     await delay(1200);
-    assert.equal((await meta('li-a'))?.fleet_cpu, '10', 'not written within the interval');
+    assert.equal(await cpuOf('li-a'), '10', 'not written within the interval');
     assert.deepEqual(written, [], 'the updates are not reported written yet');
     await Promise.all([first, second]);
     const tookMs = Date.now() - startedAt;
-    assert.equal((await meta('li-a'))?.fleet_cpu, '30', 'the newest load is in Consul');
+    assert.equal(await cpuOf('li-a'), '30', 'the newest load is in Consul');
     assert.ok(tookMs >= 2500, `written ${tookMs} ms after the interval began (3 s after registering)`);
     assert.ok(tookMs <= 4500, `written ${tookMs} ms after the interval began: not much after its end`);
     assert.ok(
@@ -118,41 +138,41 @@ describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
     // The next load-only update waits a whole interval after that write.
     const third = registration.update({ load: load(40) });
     await delay(1500);
-    assert.equal((await meta('li-a'))?.fleet_cpu, '30');
+    assert.equal(await cpuOf('li-a'), '30');
     await third;
-    assert.equal((await meta('li-a'))?.fleet_cpu, '40');
+    assert.equal(await cpuOf('li-a'), '40');
   });
 
   test('the default interval is 15 s: a load-only update is not in Consul 2 s later', async () => {
     const registration = await registered(newService(), 'li-default');
     void registration.update({ load: load(55) }).catch(() => undefined);
     await delay(2000);
-    assert.equal((await meta('li-default'))?.fleet_cpu, '10');
+    assert.equal(await cpuOf('li-default'), '10');
   });
 
   test('a color update is written at once, within the interval, and carries the newest load', async (t) => {
     const registration = await registered(newService(), 'li-color', { consulLoadIntervalSeconds: 30 });
     const loadWritten = registration.update({ load: load(66) });
     await delay(300);
-    assert.equal((await meta('li-color'))?.fleet_cpu, '10', 'the load-only update waits');
+    assert.equal(await cpuOf('li-color'), '10', 'the load-only update waits');
     const startedAt = Date.now();
     await registration.update({ color: '#00ff00' });
     await loadWritten; // written with the color
     const tookMs = Date.now() - startedAt;
-    const stored = await meta('li-color');
-    assert.equal(stored?.fleet_color, '#00ff00');
-    assert.equal(stored?.fleet_cpu, '66', 'the newest load went with the color');
+    const stored = await status('li-color');
+    assert.equal(stored?.color, '#00ff00');
+    assert.equal(stored?.load?.cpuPercent, 66, 'the newest load went with the color');
     assert.ok(tookMs < 1000, `color written after ${tookMs} ms`);
     t.diagnostic(`color (and the waiting load) written after ${tookMs} ms`);
 
     // The same color again with a new load is a load-only update: it waits.
     void registration.update({ color: '#00ff00', load: load(77) }).catch(() => undefined);
     await delay(500);
-    assert.equal((await meta('li-color'))?.fleet_cpu, '66');
+    assert.equal(await cpuOf('li-color'), '66');
     // New labels are not load-only: at once.
     await registration.update({ labels: { zone: 'hall' } });
     assert.equal((await meta('li-color'))?.zone, 'hall');
-    assert.equal((await meta('li-color'))?.fleet_cpu, '77');
+    assert.equal(await cpuOf('li-color'), '77');
   });
 
   test('interval 0: every load-only update is written at once', async () => {
@@ -161,7 +181,7 @@ describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
       const startedAt = Date.now();
       await registration.update({ load: load(cpu) });
       assert.ok(Date.now() - startedAt < 1000);
-      assert.equal((await meta('li-zero'))?.fleet_cpu, String(cpu));
+      assert.equal(await cpuOf('li-zero'), String(cpu));
     }
   });
 
@@ -228,6 +248,109 @@ describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
     await eventually('the rewritten garbage reported', () => invalid.length === 2, { timeoutMs: 2000 });
     assert.deepEqual(watch.skipped(), { notAlive: 0, malformed: 1 });
     t.diagnostic(`invalid reports: ${invalid.length}`);
+  });
+
+  test('a load or color change is one status write: the service is not registered again; new labels are', async (t) => {
+    const service = newService();
+    const registration = await registered(service, 'st-a', { consulLoadIntervalSeconds: 0 });
+    const fields = Object.keys((await meta('st-a')) ?? {});
+    for (const gone of ['fleet_cpu', 'fleet_color', 'fleet_updated_at'])
+      assert.ok(!fields.includes(gone), `${gone} is not in the service's Meta`);
+    assert.equal((await status('st-a'))?.load?.cpuPercent, 10, 'the status entry is written with the claim');
+    const before = await serviceIndex(service, 'st-a');
+    assert.ok(before);
+    const watch = open().watchInstances(service);
+    await eventually('seen', () => watch.get('st-a'), { timeoutMs: 3000 });
+    const startedAt = Date.now();
+    await registration.update({ color: '#123456' });
+    await registration.update({ load: load(44) });
+    await eventually(
+      'color and load seen',
+      () =>
+        watch.get('st-a')?.record.color === '#123456' && watch.get('st-a')?.record.load?.cpuPercent === 44,
+      { timeoutMs: 3000 },
+    );
+    t.diagnostic(`color and load written and seen by the watch in ${Date.now() - startedAt} ms`);
+    assert.equal(await serviceIndex(service, 'st-a'), before, 'no registration for a color or load change');
+    await registration.update({ labels: { zone: 'hall' } });
+    assert.equal((await meta('st-a'))?.zone, 'hall');
+    assert.notEqual(await serviceIndex(service, 'st-a'), before, 'new labels: registered again');
+    await eventually('labels seen', () => watch.get('st-a')?.record.labels.zone === 'hall', {
+      timeoutMs: 3000,
+    });
+    assert.equal(watch.get('st-a')?.record.color, '#123456', 'the status still joined');
+    await registration.deregister();
+    assert.equal(await status('st-a'), undefined, 'a clean stop deletes the status entry');
+  });
+
+  test('a record written the old way (load and color in Meta, no status entry) is still read', async () => {
+    const service = newService();
+    const old = newRecord(
+      { ...spec(service, 'st-old'), load: load(12), color: '#abcdef' },
+      'inc-old',
+      new Date('2026-11-22T10:00:00Z'),
+    );
+    const res = await fetch(`${endpoint}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({
+        Name: service,
+        ID: 'st-old',
+        Address: old.host,
+        Port: old.port,
+        Meta: toMeta(old),
+        Check: { TTL: '300s', Status: 'passing' },
+      }),
+    });
+    assert.equal(res.status, 200);
+    const watch = open().watchInstances(service);
+    await eventually('the old record seen', () => watch.get('st-old'), { timeoutMs: 3000 });
+    assert.deepEqual(watch.get('st-old')!.record, old);
+  });
+
+  test('status entries are untrusted: garbage is reported and skips its device; keys that are no device are ignored', async (t) => {
+    const service = newService();
+    const registration = await registered(service, 'st-b', { consulLoadIntervalSeconds: 0 });
+    const put = (key: string, body: string) =>
+      fetch(`${endpoint}/v1/kv/fleet/status/${service}/${key}`, { method: 'PUT', body });
+    // A device nobody registered, a key deeper than a device's: not devices.
+    await put(
+      'ghost',
+      JSON.stringify({ incarnation: 'x', updatedAt: new Date().toISOString(), color: null, load: null }),
+    );
+    await put('st-b/extra', 'whatever');
+    const watch = open().watchInstances(service);
+    const invalid: string[] = [];
+    watch.on('invalid', (error) => invalid.push(error.key));
+    await eventually('seen', () => watch.get('st-b'), { timeoutMs: 3000 });
+    assert.equal(watch.get('ghost'), undefined);
+    assert.deepEqual(invalid, []);
+    for (const garbage of [
+      'not json',
+      '{"color":"#fff"}',
+      JSON.stringify({ incarnation: 1, updatedAt: 'x', color: null, load: null }),
+      'x'.repeat(5000),
+    ]) {
+      await put('st-b', garbage);
+      await eventually('skipped', () => watch.get('st-b') === undefined, { timeoutMs: 3000 });
+      assert.equal(invalid.at(-1), `fleet/status/${service}/st-b`);
+      await registration.update({ load: load(50 + invalid.length) });
+      await eventually('back', () => watch.get('st-b')?.record.load?.cpuPercent === 50 + invalid.length, {
+        timeoutMs: 3000,
+      });
+    }
+    // Well-formed, but a color the schema refuses: the whole record is malformed.
+    const current = await status('st-b');
+    await put(
+      'st-b',
+      JSON.stringify({ ...current, updatedAt: new Date().toISOString(), color: 'javascript:alert(1)' }),
+    );
+    await eventually('skipped', () => watch.get('st-b') === undefined, { timeoutMs: 3000 });
+    // Another incarnation's entry (a leftover): not this device's status; its Meta says no load yet.
+    await put('st-b', JSON.stringify({ ...current, incarnation: 'someone-else' }));
+    await eventually('back, without a load', () => watch.get('st-b')?.record.load === null, {
+      timeoutMs: 3000,
+    });
+    t.diagnostic(`reported: ${invalid.length}`);
   });
 
   test('bad consulLoadIntervalSeconds values are refused, naming the field', () => {
