@@ -116,15 +116,23 @@ export async function runDemo(options: DemoOptions): Promise<number> {
               host,
               startTimeoutMs: CLUSTER_START_TIMEOUT_MS,
               secure,
+              durable: false,
             })
-          : startStoreOnUsualPort(kind, { host, log: say, secure }).then((store) => ({
+          : startStoreOnUsualPort(kind, { host, log: say, secure, durable: false }).then((store) => ({
               kind,
               members: [store],
               endpoints: store.endpoints,
             })),
       ),
     );
-    for (const store of stores) say(`  ${store.kind.padEnd(9)} ${store.endpoints.join(', ')}`);
+    // Nothing of a demo needs to survive this machine: the stores do not wait on the disk (a store
+    // killed and restarted on stage keeps its data all the same).
+    for (const store of stores) {
+      const disk = store.members[0]?.durability;
+      say(
+        `  ${store.kind.padEnd(9)} ${store.endpoints.join(', ')}${disk ? `  (${disk.durable ? 'durable' : 'no fsync'}: ${disk.how})` : ''}`,
+      );
+    }
     // The presenter's stop / kill / restart of a store or a member, through the page's server only.
     storeControl = await serveStoreControl(stores);
     const storeEnv = Object.fromEntries(

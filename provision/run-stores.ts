@@ -1,6 +1,7 @@
 // `fleetkit stores`: the control host's stores in the foreground: installs what is missing, starts
 // etcd, ZooKeeper and Consul on their usual ports (free ones when taken) with data kept between runs,
-// prints the endpoints and each store's members and health; Ctrl-C stops them.
+// durable (each write on the disk before it is acknowledged) unless --no-fsync, prints the endpoints,
+// each store's members and health and how it treats the disk; Ctrl-C stops them.
 // With --systemd: the same stores as systemd units instead (run-stores-systemd.ts).
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -59,9 +60,21 @@ const USUAL_PORTS: Record<StoreKind, Record<string, number>> = {
 /** On its usual port, or a free one (said so) when that is taken. */
 export async function startStoreOnUsualPort(
   kind: StoreKind,
-  options: { host: string; dataDir?: string; log: (line: string) => void; secure?: SecureLaunch },
+  options: {
+    host: string;
+    dataDir?: string;
+    log: (line: string) => void;
+    secure?: SecureLaunch;
+    /** StartOptions.durable: `fleetkit stores` true unless --no-fsync, the demo false. */
+    durable: boolean;
+  },
 ): Promise<StoreProcess> {
-  const common = { host: options.host, dataDir: options.dataDir, secure: options.secure };
+  const common = {
+    host: options.host,
+    dataDir: options.dataDir,
+    secure: options.secure,
+    durable: options.durable,
+  };
   try {
     return await startStore(kind, { ...common, ports: USUAL_PORTS[kind] });
   } catch (error) {
@@ -150,6 +163,13 @@ const SETTINGS: readonly SettingSpec[] = [
     defaultText: DEFAULT_SECURE_NAMESPACE,
   },
   {
+    key: 'noFsync',
+    flag: 'no-fsync',
+    env: 'FLEET_STORES_NO_FSYNC',
+    help: "faster writes, for a talk or a test: the stores do not wait on the disk (etcd --unsafe-no-fsync, ZooKeeper forceSync=no, Consul's state in a tmpfs, /dev/shm); a killed store keeps its data, a crash or reboot of this machine may lose it (docs/stores.md, Durability)",
+    switch: true,
+  },
+  {
     key: 'remove',
     flag: 'remove',
     env: 'FLEET_STORES_REMOVE',
@@ -160,6 +180,8 @@ const SETTINGS: readonly SettingSpec[] = [
 
 interface StoresConfig extends SystemdStoresConfig {
   systemd: boolean;
+  /** The stores do not wait on the disk (default false: durable). */
+  noFsync: boolean;
 }
 
 /** An absolute path for a unit file or a data dir: a control character would break the unit's lines. */
@@ -221,12 +243,18 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
         if (!namespace.success) issues.push(...toFieldIssues(namespace.error, 'namespace'));
         if (!secure && values.namespace !== undefined)
           issues.push({ field: 'namespace', expected: 'only with --secure' });
+        const noFsync = switchValue(values.noFsync);
+        if (noFsync === undefined)
+          issues.push({ field: 'noFsync', expected: '1, true, yes, 0, false or no' });
+        // A unit is the control host's store for good, started at boot: durable.
+        if (systemd && noFsync) issues.push({ field: 'noFsync', expected: 'not with --systemd' });
         if (
           !listen.success ||
           systemd === undefined ||
           remove === undefined ||
           members === undefined ||
           secure === undefined ||
+          noFsync === undefined ||
           !namespace.success
         )
           return undefined;
@@ -241,6 +269,7 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
           remove,
           secure,
           namespace: namespace.data,
+          noFsync,
         };
       },
     ),
@@ -267,19 +296,32 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
       ? await prepareSecureFolder(secureFolderOf(config.dataDir), (line) => say(line))
       : undefined;
     const secure = folder ? { folder, namespace: config.namespace } : undefined;
+    const durable = !config.noFsync;
     say(
-      `[2/3] starting them${secure ? ' requiring credentials' : ''} (listening on ${config.listen}, data in ${config.dataDir})`,
+      `[2/3] starting them${secure ? ' requiring credentials' : ''} (listening on ${config.listen}, data in ${config.dataDir}, ${
+        durable
+          ? 'durable: each write on the disk before it is acknowledged; --no-fsync for faster writes'
+          : 'without waiting on the disk (--no-fsync): a crash or reboot of this machine may lose data'
+      })`,
     );
     const stores: (ControlledStore & { endpoints: string[] })[] = [];
     for (const kind of storeKinds) {
       if (config.members > 1) {
         // A cluster's members keep their data in temporary folders, for a talk's length.
-        stores.push(await startCluster(kind, { members: config.members, host: config.listen, secure }));
+        stores.push(
+          await startCluster(kind, { members: config.members, host: config.listen, secure, durable }),
+        );
         continue;
       }
       const dataDir = path.join(config.dataDir, kind);
       await mkdir(dataDir, { recursive: true });
-      const store = await startStoreOnUsualPort(kind, { host: config.listen, dataDir, log: say, secure });
+      const store = await startStoreOnUsualPort(kind, {
+        host: config.listen,
+        dataDir,
+        log: say,
+        secure,
+        durable,
+      });
       stores.push({ kind, members: [store], endpoints: store.endpoints });
     }
     // The live page's presenter may stop, kill and restart them: through a loopback API whose secret
@@ -291,16 +333,18 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
     say('[3/3] asking each store for its members');
     const credentials = folder ? await roleCredentials(folder, 'admin') : undefined;
     for (const store of stores) {
+      const disk = store.members[0]?.durability;
+      const durability = disk ? `  (${disk.durable ? 'durable' : 'no fsync'}: ${disk.how})` : '';
       const registry = createRegistry({ store: store.kind, endpoints: store.endpoints, credentials });
       try {
         const members = await registry.members();
         const text = members.map((m) => `${m.name} ${m.role}${m.healthy ? '' : ' (unhealthy)'}`).join(', ');
-        say(`  ${store.kind.padEnd(9)} ${store.endpoints.join(', ')}  ${text}`);
+        say(`  ${store.kind.padEnd(9)} ${store.endpoints.join(', ')}  ${text}${durability}`);
       } catch (error) {
         // Secure: the registry's adapters may not speak this store's credentials (yet); the store runs.
         if (!secure) throw error;
         say(
-          `  ${store.kind.padEnd(9)} ${store.endpoints.join(', ')}  (members not read: ${errorMessage(error)})`,
+          `  ${store.kind.padEnd(9)} ${store.endpoints.join(', ')}  (members not read: ${errorMessage(error)})${durability}`,
         );
       } finally {
         await registry.close();

@@ -55,6 +55,7 @@ export async function launchCluster(
           ports: { ...peer.ports },
           startTimeoutMs: options.startTimeoutMs ?? defaultClusterStartTimeoutMs,
           ...(options.secure ? { secure: options.secure } : {}),
+          ...(options.durable ? { durable: true } : {}),
           ...(log ? { log: (line: string) => log(`m${peer.index} ${line}`) } : {}),
         },
         membership,

@@ -17,6 +17,8 @@ export const consulDriver: StoreDriver = {
   kind: 'consul',
   portNames: ['http', 'server', 'serfLan', 'serfWan'],
   defaultPorts: { grpc: -1, dns: -1 },
+  // Consul 1.8 fsyncs its raft log (BoltDB) on every commit and has no option against it.
+  stateInMemory: true,
 
   async resolveBinary() {
     return (await findOnPath('consul')) ?? (await firstExecutable([cachedConsulBinary]));
@@ -35,12 +37,13 @@ export const consulDriver: StoreDriver = {
     const configFile = path.join(context.configDir ?? context.dataDir, 'fleetkit-consul.json');
     // Serf and Raft need one concrete address; a wildcard host only widens the HTTP side.
     const bindAddress = context.connectHost;
+    const stateDir = context.stateDir ?? context.dataDir;
     const cluster = context.cluster;
     const mode = cluster
       ? [
           '-server',
           `-bootstrap-expect=${cluster.members.length}`,
-          `-data-dir=${context.dataDir}`,
+          `-data-dir=${stateDir}`,
           ...cluster.members
             .filter((peer) => peer.index !== cluster.index)
             .map((peer) => `-retry-join=${hostPort(peer.connectHost, peer.ports.serfLan ?? 0)}`),
@@ -49,7 +52,7 @@ export const consulDriver: StoreDriver = {
         ]
       : dev
         ? ['-dev']
-        : ['-server', '-bootstrap-expect=1', `-data-dir=${context.dataDir}`];
+        : ['-server', '-bootstrap-expect=1', `-data-dir=${stateDir}`];
     return {
       command: binary ?? 'consul',
       args: [
@@ -76,6 +79,15 @@ export const consulDriver: StoreDriver = {
         },
       ],
     };
+  },
+
+  durability(context) {
+    if (context.options.consul?.mode === 'dev' && !context.cluster)
+      return { durable: false, how: '-dev (all in memory, lost on restart)' };
+    if (context.options.durable) return { durable: true, how: 'fsync on every raft commit (Consul default)' };
+    return context.stateDir
+      ? { durable: false, how: `data dir in memory (tmpfs ${context.stateDir})` }
+      : { durable: false, how: `data dir on disk (${context.dataDir}): no writable tmpfs here, fsync stays` };
   },
 
   endpoints(context) {

@@ -13,12 +13,13 @@ import {
 } from './types.ts';
 
 export { isStoreStartError, StoreStartError } from './errors.ts';
-export { stopAllStores } from './process.ts';
+export { memoryRoot, stopAllStores } from './process.ts';
 export type {
   ClusterOptions,
   StartOptions,
   StopOptions,
   StoreCluster,
+  StoreDurability,
   StoreKind,
   StoreProcess,
 } from './types.ts';

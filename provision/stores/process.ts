@@ -1,8 +1,9 @@
 // The generic runner: spawn a store, collect its output, wait until it answers, stop or restart it.
 // Store-specific knowledge lives in the drivers (etcd.ts, zookeeper.ts, consul.ts).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { constants, rmSync } from 'node:fs';
+import { access, chmod, lstat, mkdir, mkdtemp, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -17,6 +18,7 @@ import type {
   StopOptions,
   StoreContext,
   StoreDriver,
+  StoreDurability,
   StoreKind,
   StoreProcess,
 } from './types.ts';
@@ -54,7 +56,12 @@ export async function launchStore(
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), `fleetkit-${driver.kind}-`)));
   if (!ownsDataDir) await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const context = storeContext({ host, ports, dataDir, options, cluster });
+  // Without durability, a store with no no-fsync option of its own keeps its state in a tmpfs.
+  const stateDir =
+    options.durable || !driver.stateInMemory
+      ? undefined
+      : await memoryStateDir(driver.kind, ownsDataDir ? undefined : dataDir);
+  const context = storeContext({ host, ports, dataDir, stateDir, options, cluster });
   const store = new ManagedStore(driver, context, ownsDataDir);
   liveStores.add(store);
   installExitHook();
@@ -65,6 +72,51 @@ export async function launchStore(
     throw error;
   }
   return store;
+}
+
+/** Linux's TMPFS_MAGIC, statfs' type of a tmpfs. */
+const tmpfsMagic = 0x01021994;
+
+/** Where a store's state may go to live in memory: the first writable tmpfs of these, if any. */
+export async function memoryRoot(
+  candidates: readonly (string | undefined)[] = ['/dev/shm', process.env.XDG_RUNTIME_DIR],
+): Promise<string | undefined> {
+  for (const candidate of candidates) {
+    if (!candidate) continue;
+    try {
+      await access(candidate, constants.W_OK | constants.X_OK);
+      if ((await statfs(candidate)).type === tmpfsMagic) return candidate;
+    } catch {
+      // missing or not ours: next
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A tmpfs dir for a store's state, or undefined when there is no writable tmpfs. For a data dir this
+ * library makes (given undefined): a fresh one, removed with the data. For a data dir given by the
+ * caller: one named after it, kept between runs (until the machine restarts), this user's alone.
+ */
+async function memoryStateDir(kind: StoreKind, given: string | undefined): Promise<string | undefined> {
+  const root = await memoryRoot();
+  if (!root) return undefined;
+  if (given === undefined) return mkdtemp(path.join(root, `fleetkit-${kind}-`));
+  const uid = process.getuid?.() ?? 0;
+  const hash = createHash('sha256').update(path.resolve(given)).digest('hex').slice(0, 12);
+  const dir = path.join(root, `fleetkit-${kind}-${uid}-${hash}`);
+  await mkdir(dir, { mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error;
+  });
+  // A shared, sticky tmpfs: someone else may have made that name first (or a link by that name).
+  const found = await lstat(dir);
+  if (!found.isDirectory() || (process.getuid && found.uid !== uid) || (found.mode & 0o077) !== 0) {
+    throw new StoreStartError(
+      kind,
+      `${dir} is not a directory of this user's alone: remove it, or run the stores durable.`,
+    );
+  }
+  return dir;
 }
 
 /** Stop every store this process started, removing the data dirs this library created. */
@@ -101,6 +153,7 @@ export function storeContext(given: {
   host: string;
   ports: Readonly<Record<string, number>>;
   dataDir: string;
+  stateDir?: string | undefined;
   configDir?: string;
   options?: StartOptions;
   cluster?: ClusterMembership | undefined;
@@ -110,6 +163,7 @@ export function storeContext(given: {
     connectHost: connectHostFor(given.host),
     ports: given.ports,
     dataDir: given.dataDir,
+    ...(given.stateDir ? { stateDir: given.stateDir } : {}),
     ...(given.configDir ? { configDir: given.configDir } : {}),
     options: Object.freeze({ ...given.options }),
     ...(given.cluster ? { cluster: given.cluster } : {}),
@@ -170,6 +224,10 @@ class ManagedStore implements StoreProcess {
     return this.context.dataDir;
   }
 
+  get durability(): StoreDurability {
+    return this.driver.durability(this.context);
+  }
+
   get pid(): number | undefined {
     return this.running ? this.child?.pid : undefined;
   }
@@ -228,7 +286,10 @@ class ManagedStore implements StoreProcess {
     if (options.removeData) {
       this.disposed = true;
       liveStores.delete(this);
-      if (this.ownsDataDir) await rm(this.context.dataDir, { recursive: true, force: true });
+      if (this.ownsDataDir) {
+        await rm(this.context.dataDir, { recursive: true, force: true });
+        if (this.context.stateDir) await rm(this.context.stateDir, { recursive: true, force: true });
+      }
     }
   }
 
@@ -258,7 +319,10 @@ class ManagedStore implements StoreProcess {
   /** Synchronous last resort for process exit: no orphaned stores, no temp dirs left behind. */
   killNow(): void {
     if (this.running) this.child?.kill('SIGKILL');
-    if (this.ownsDataDir) rmSync(this.context.dataDir, { recursive: true, force: true });
+    if (this.ownsDataDir) {
+      rmSync(this.context.dataDir, { recursive: true, force: true });
+      if (this.context.stateDir) rmSync(this.context.stateDir, { recursive: true, force: true });
+    }
   }
 
   private async terminate(signal: NodeJS.Signals): Promise<void> {

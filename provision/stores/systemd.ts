@@ -155,7 +155,8 @@ export async function planUnits(kind: StoreKind, options: UnitPlanOptions): Prom
       ports: peer.ports,
       dataDir,
       ...(configDir ? { configDir } : {}),
-      ...(secure ? { options: { secure: secure.launch } } : {}),
+      // A unit is the control host's store for good: durable, as `fleetkit stores` is by default.
+      options: { durable: true, ...(secure ? { secure: secure.launch } : {}) },
       cluster,
     });
     const launched = await driver.launchSpec(context);

@@ -11,6 +11,15 @@ export interface StartOptions {
   /** Default: a fresh mkdtemp dir under os.tmpdir(), removed by stop({ removeData: true }), stopAllStores() or at exit. */
   dataDir?: string;
   /**
+   * true: every write the store acknowledges is on the disk first (fsync), as the stores do out of the
+   * box: `fleetkit stores` (unless --no-fsync) and its systemd units. Default false, for tests, the
+   * demo and the bench, where nothing needs to survive the machine: etcd runs with --unsafe-no-fsync,
+   * ZooKeeper with forceSync=no, and Consul (which has no such option) keeps its state in a tmpfs
+   * (/dev/shm when it is a writable tmpfs; otherwise on disk, said by storeDurability()). Either way
+   * a store killed and restarted keeps its data: only the machine's crash or reboot loses it.
+   */
+  durable?: boolean;
+  /**
    * Named ports; missing ones are free loopback ports.
    * etcd: client, peer · zookeeper: client · consul: http, server, serfLan, serfWan, grpc (default -1), dns (default -1).
    */
@@ -45,6 +54,8 @@ export interface StoreProcess {
   /** Every named port actually used (-1 = disabled). */
   readonly ports: Readonly<Record<string, number>>;
   readonly dataDir: string;
+  /** How this store treats the disk, as launched (see StartOptions.durable). */
+  readonly durability: StoreDurability;
   readonly pid: number | undefined;
   readonly running: boolean;
   /** SIGTERM, wait for exit, SIGKILL after 5 s. Idempotent. */
@@ -75,6 +86,13 @@ export interface StoreDriver {
    */
   launchSpec(context: StoreContext): Promise<LaunchSpec>;
   endpoints(context: StoreContext): string[];
+  /**
+   * Without durability, this store has no option to skip fsync: its state goes to a tmpfs dir
+   * (context.stateDir) instead (Consul).
+   */
+  readonly stateInMemory?: boolean;
+  /** How the launch spec for this context treats the disk (pure). */
+  durability(context: StoreContext): StoreDurability;
   /** True once the store answers like a ready server. Must honour the signal. */
   probe(context: StoreContext, signal: AbortSignal): Promise<boolean>;
   /** With options.secure: make the roles' users/tokens/ACLs once the store answers (idempotent). */
@@ -87,6 +105,11 @@ export interface StoreContext {
   readonly connectHost: string;
   readonly ports: Readonly<Record<string, number>>;
   readonly dataDir: string;
+  /**
+   * Where the store keeps its state when not in dataDir: Consul without durability, a tmpfs dir. The
+   * config files stay in dataDir (or configDir).
+   */
+  readonly stateDir?: string;
   /**
    * Where the config files the store reads go (zoo.cfg, fleetkit-consul.json, log4j.properties), when
    * not the data dir: a secure systemd unit's /etc/fleetkit/<store>, root's, readable by its group.
@@ -125,6 +148,8 @@ export interface ClusterOptions {
   startTimeoutMs?: number;
   /** Every member requiring credentials (StartOptions.secure); the setup runs on each, idempotent. */
   secure?: SecureLaunch;
+  /** As StartOptions.durable, for every member (default false: no fsync). */
+  durable?: boolean;
 }
 
 export interface StoreCluster {
@@ -135,6 +160,14 @@ export interface StoreCluster {
   readonly endpoints: string[];
   /** Stop every member, one after another (each as StoreProcess.stop: SIGTERM, SIGKILL after 5 s). */
   stop(options?: StopOptions): Promise<void>;
+}
+
+/** How a launched store treats the disk, for the console lines and the bench's notes. */
+export interface StoreDurability {
+  /** Each acknowledged write is on the disk (fsync) first. */
+  readonly durable: boolean;
+  /** What makes it so, e.g. 'etcd --unsafe-no-fsync' or 'data dir /dev/shm/fleetkit-consul-x (tmpfs)'. */
+  readonly how: string;
 }
 
 export interface LaunchSpec {

@@ -20,6 +20,7 @@ const serverJarCandidates = ['/usr/share/java/zookeeper.jar'];
  */
 const loggingJars = ['/usr/share/java/slf4j-log4j12.jar', '/usr/share/java/log4j-1.2.jar'];
 const defaultTickTimeMs = 500;
+export const zookeeperNoFsyncLine = 'forceSync=no';
 
 interface JavaLaunch {
   java: string;
@@ -98,6 +99,12 @@ export const zookeeperDriver: StoreDriver = {
     };
   },
 
+  durability(context) {
+    return context.options.durable
+      ? { durable: true, how: 'fsync of the transaction log on every write (ZooKeeper default)' }
+      : { durable: false, how: `${zookeeperNoFsyncLine} (no fsync)` };
+  },
+
   endpoints(context) {
     return [hostPort(context.connectHost, portOf(context, 'client'))];
   },
@@ -127,6 +134,8 @@ function zooCfg(context: StoreContext, tickTimeMs: number): string {
     // Simulated fleets open one session per device from 127.0.0.1; the default cap is 60 per address.
     'maxClientCnxns=0',
     'admin.enableServer=false',
+    // The transaction log is written but not fsynced before a write is acknowledged.
+    ...(context.options.durable ? [] : [zookeeperNoFsyncLine]),
     '4lw.commands.whitelist=ruok,srvr,stat,mntr,cons',
     ...ensembleCfg(context),
     ...(context.options.secure ? zookeeperSecureCfg(context.options.secure) : []),

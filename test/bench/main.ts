@@ -35,6 +35,7 @@ import {
   writeIntoDoc,
   writeReport,
 } from './support/report.ts';
+import { storesDurabilityNote } from './support/stack.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SCENARIOS: readonly Scenario[] = [
@@ -141,6 +142,8 @@ for (const [i, scenario] of plan.entries()) {
 }
 await releaseFleet();
 await stopAllStores();
+const durabilityNote = storesDurabilityNote();
+if (durabilityNote) notes.push(durabilityNote);
 
 const report: BenchReport = {
   schema: BENCH_SCHEMA,

@@ -17,12 +17,16 @@ export interface ThreeStores extends Readonly<Record<StoreKind, StoreProcess>> {
 }
 
 /**
- * Start etcd, ZooKeeper and Consul in parallel and resolve once all three answer. If one fails to start,
+ * Start etcd, ZooKeeper and Consul in parallel and resolve once all three answer. Without fsync unless
+ * options.durable (the runner's default: etcd --unsafe-no-fsync, ZooKeeper forceSync=no, Consul's
+ * state on tmpfs), as the demo and the bench run them; a restart() keeps the data all the same. If one fails to start,
  * the others are stopped (data removed) before the first failure is thrown, so that a failed `before`
  * leaves no store behind for the rest of the run.
  */
 export async function startThreeStores(options?: StartOptions): Promise<ThreeStores> {
-  const settled = await Promise.allSettled(storeKinds.map((kind) => startStore(kind, options)));
+  const settled = await Promise.allSettled(
+    storeKinds.map((kind) => startStore(kind, { durable: false, ...options })),
+  );
   const started = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failed = settled.find((s) => s.status === 'rejected');
   const stop = () =>

@@ -4,7 +4,7 @@ import type { Browser, Page } from 'playwright-core';
 import { livenessEnv } from '../../../lib/cli/common-settings.ts';
 import type { LivenessSettings, StoreKind } from '../../../lib/registry/index.ts';
 import { livenessWindowMs, STORE_KINDS } from '../../../lib/registry/index.ts';
-import type { StoreProcess } from '../../../provision/stores/index.ts';
+import type { StoreDurability, StoreProcess } from '../../../provision/stores/index.ts';
 import { launchBrowser, openPage } from '../../support/browser.ts';
 import { type RunningServer, startServer } from '../../support/servers.ts';
 import { startThreeStores } from '../../support/stores.ts';
@@ -25,6 +25,18 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/** How the last stack's stores treated the disk (the bench runs them without fsync), for the report's notes. */
+const launchedDurability: Partial<Record<StoreKind, StoreDurability>> = {};
+
+/** One line for bench.json's notes and the console: each store's durability as launched, or undefined. */
+export function storesDurabilityNote(): string | undefined {
+  const kinds = STORE_KINDS.filter((kind) => launchedDurability[kind]);
+  if (kinds.length === 0) return undefined;
+  return `stores without waiting on the disk (no fsync; tests and the demo run them so too, \`fleetkit stores\` is durable): ${kinds
+    .map((kind) => `${kind} ${launchedDurability[kind]?.how}`)
+    .join(' · ')}`;
+}
+
 export interface StackOptions {
   liveness: LivenessSettings;
   /** '0.0.0.0' when devices in network namespaces must reach the stores over the bridge. */
@@ -38,7 +50,10 @@ export interface StackOptions {
 export async function startStack(options: StackOptions): Promise<Stack> {
   const { liveness, host, log } = options;
   log(`  starting etcd, ZooKeeper and Consul (listening on ${host})`);
-  const stores = await startThreeStores({ host });
+  // Nothing here needs to survive the machine: no fsync (startThreeStores' default, said explicitly).
+  const stores = await startThreeStores({ host, durable: false });
+  for (const kind of STORE_KINDS) launchedDurability[kind] = stores[kind].durability;
+  log(`  stores: ${STORE_KINDS.map((kind) => `${kind} ${stores[kind].durability.how}`).join(' · ')}`);
   const endpoints = Object.fromEntries(STORE_KINDS.map((kind) => [kind, stores[kind].endpoints])) as Record<
     StoreKind,
     string[]
