@@ -16,6 +16,7 @@ import {
 } from '../support/hops.ts';
 import type { Arrival, PageProbe, Predicate } from '../support/page-probe.ts';
 import { cpuSecondsOf } from '../support/proc.ts';
+import { SocketListener } from '../support/socket-listener.ts';
 
 const TARGET = { max: 250, text: 'p99 <= 250 ms (100 devices)' };
 
@@ -35,11 +36,18 @@ export const COLOR_HOPS: readonly HopSpec[] = [
     what: "the device's write until the server's watch of this store handed it over (the store's acknowledgement and watch)",
   },
   { name: 'batching', what: "the server's watch until its batch left for the pages" },
-  { name: 'socket', what: "the batch leaving until the page's socket handed it over" },
+  {
+    name: 'socket',
+    what: "the batch leaving until it reached the bench's own socket.io client (the server's send and the network)",
+  },
+  {
+    name: 'page-wait',
+    what: "the bench's client until the page's socket handed the batch over (mostly the page's main thread busy)",
+  },
   { name: 'dom', what: "the page's socket until the column's last tile showed the color" },
 ];
 /** The kit's own hops of the round trip outside the devices: page, socket and server. */
-export const COLOR_KIT_HOPS = ['up', 'batching', 'socket', 'dom'] as const;
+export const COLOR_KIT_HOPS = ['up', 'batching', 'socket', 'page-wait', 'dom'] as const;
 
 interface ColorHops {
   /** Per trial and store: the critical path. */
@@ -56,6 +64,7 @@ interface ColorHops {
 /** The stamps of one trial (the server's, the page's, the devices'), cut into COLOR_HOPS. */
 async function colorTrial(
   probe: PageProbe,
+  listener: SocketListener,
   into: ColorHops,
   color: string,
   clickedAt: number,
@@ -82,7 +91,9 @@ async function colorTrial(
   const firstAck = Math.min(...write.acked.map((a) => a.at));
   for (const a of write.acked) into.acked[a.store].push(a.at - write.requestedAt);
   for (const store of STORE_KINDS) {
-    const got = [...arrivals.get(store)!.values()].filter((a) => a.watchedAt !== null);
+    const got = [...arrivals.get(store)!.entries()]
+      .filter(([, a]) => a.watchedAt !== null)
+      .map(([id, a]) => ({ id, ...a }));
     for (const a of got) {
       into.wakeUp.push(a.updatedAt - firstAck);
       into.writeBack.push(a.watchedAt! - a.updatedAt);
@@ -92,6 +103,11 @@ async function colorTrial(
       continue;
     }
     const last = got.reduce((a, b) => (b.receivedAt > a.receivedAt ? b : a));
+    const heardAt = listener.arrivals(store, [last.id], 'color', color).get(last.id);
+    if (heardAt === undefined) {
+      into.unstamped++;
+      continue;
+    }
     into.critical[store].push(
       fromStamps(COLOR_HOPS, [
         clickedAt,
@@ -100,6 +116,7 @@ async function colorTrial(
         last.updatedAt,
         last.watchedAt!,
         last.sentAt,
+        heardAt,
         last.receivedAt,
         shown.get(store)!,
       ]),
@@ -120,6 +137,7 @@ async function roundTrips(ctx: BenchContext, devices: number, trials: number) {
   const session = await ctx.fleet(devices);
   const { stack } = session;
   const { probe } = stack;
+  const listener = await SocketListener.connect(stack.server.url);
   // Where the CPU goes during a round trip: on this machine every device shares its two cores.
   const groups = processGroups(session);
   const cpuMs: Record<string, number> = { devices: 0, server: 0, stores: 0 };
@@ -146,6 +164,7 @@ async function roundTrips(ctx: BenchContext, devices: number, trials: number) {
       [acked, { kind: 'textIncludes', selector: '#message[data-kind="ok"]', value: `${color} written` }],
     ]);
     await probe.forgetArrivals();
+    listener.forget();
     const before = cpuSecondsOf(groups);
     // As the presenter: pick the color, all stores, Apply. The page stamps the click.
     const clickedAt = await probe.runStamped(
@@ -160,9 +179,10 @@ async function roundTrips(ctx: BenchContext, devices: number, trials: number) {
     for (const [k, store] of STORE_KINDS.entries()) perStore[store].push(seen.get(names[k]!)! - clickedAt);
     all.push(Math.max(...STORE_KINDS.map((_, k) => seen.get(names[k]!)!)) - clickedAt);
     const shown = new Map(STORE_KINDS.map((store, k) => [store, seen.get(names[k]!)!] as const));
-    await colorTrial(probe, hops, color, clickedAt, shown, devices);
+    await colorTrial(probe, listener, hops, color, clickedAt, shown, devices);
     await delay(200 + Math.random() * 200);
   }
+  listener.close();
   ctx.log(`  ${devices} devices: ${trials} colors round the fleet`);
   const perChange = (group: string) => Math.round(cpuMs[group]! / trials);
   ctx.note(
