@@ -9,6 +9,7 @@ import { delay } from '../../support/eventually.ts';
 import { now } from '../support/clock.ts';
 import type { BenchContext, Scenario } from '../support/context.ts';
 import { distributionFigure } from '../support/figures.ts';
+import { recordStoreDurability } from '../support/stack.ts';
 import { summarize } from '../support/stats.ts';
 
 /** One timed write-to-watch per call; `close` ends the client. */
@@ -105,7 +106,9 @@ export const floorScenario: Scenario = {
   async run(ctx: BenchContext) {
     const samples = ctx.quick ? 60 : 300;
     for (const store of STORE_KINDS) {
-      const process = await startStore(store);
+      const process = await startStore(store); // without fsync, as every store of the bench
+      recordStoreDurability(process);
+      ctx.log(`  ${store}: ${process.durability.how}`);
       const pair = await PAIRS[store](process.endpoints[0]!);
       try {
         for (let i = 0; i < 10; i++) await pair.sample(`warm-${i}`); // connections and JIT, not measured

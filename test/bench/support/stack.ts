@@ -28,6 +28,11 @@ export interface Stack {
 /** How the last stack's stores treated the disk (the bench runs them without fsync), for the report's notes. */
 const launchedDurability: Partial<Record<StoreKind, StoreDurability>> = {};
 
+/** Noted for the report: a scenario that starts a store of its own (the floor) says how it runs. */
+export function recordStoreDurability(store: StoreProcess): void {
+  launchedDurability[store.kind] = store.durability;
+}
+
 /** One line for bench.json's notes and the console: each store's durability as launched, or undefined. */
 export function storesDurabilityNote(): string | undefined {
   const kinds = STORE_KINDS.filter((kind) => launchedDurability[kind]);
@@ -52,7 +57,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   log(`  starting etcd, ZooKeeper and Consul (listening on ${host})`);
   // Nothing here needs to survive the machine: no fsync (startThreeStores' default, said explicitly).
   const stores = await startThreeStores({ host, durable: false });
-  for (const kind of STORE_KINDS) launchedDurability[kind] = stores[kind].durability;
+  for (const kind of STORE_KINDS) recordStoreDurability(stores[kind]);
   log(`  stores: ${STORE_KINDS.map((kind) => `${kind} ${stores[kind].durability.how}`).join(' · ')}`);
   const endpoints = Object.fromEntries(STORE_KINDS.map((kind) => [kind, stores[kind].endpoints])) as Record<
     StoreKind,
