@@ -183,9 +183,13 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
   /** Why etcd refuses this client, while it does: what every watch says when it is down. */
   private refusal: UnauthorizedError | undefined;
 
+  /** A user name and password are given: etcd3 authenticates, and may retry inside the host policy. */
+  private readonly authenticates: boolean;
+
   constructor(private readonly ctx: AdapterContext) {
     super();
     const timeout = ctx.requestTimeoutMs;
+    this.authenticates = Boolean(ctx.credentials.etcd?.username && ctx.credentials.etcd?.password);
     this.client = new Etcd3({
       hosts: ctx.endpoints.map((e) => e.address),
       ...etcdCredentialOptions(ctx.credentials.etcd),
@@ -193,13 +197,16 @@ export class EtcdAdapter extends AdapterBase implements StoreAdapter {
       // Deadlines for unary calls only: a deadline on the watch or keepalive stream would cut it.
       defaultCallOptions: (call) => (call.isStream ? {} : { deadline: new Date(Date.now() + timeout) }),
       faultHandling: {
-        host: () =>
-          reentrant(
-            circuitBreaker(handleWhen(isTransient), {
-              halfOpenAfter: 1000,
-              breaker: new ConsecutiveBreaker(3),
-            }),
-          ),
+        host: () => {
+          const breaker = circuitBreaker(handleWhen(isTransient), {
+            halfOpenAfter: 1000,
+            breaker: new ConsecutiveBreaker(3),
+          });
+          // Only a client that authenticates re-enters the policy (see reentrant()); without auth the
+          // AsyncLocalStorage is never run, so Node installs no promise hooks: every promise of the
+          // process (the other stores' clients too) would pay for them.
+          return this.authenticates ? reentrant(breaker) : breaker;
+        },
         global: retry(handleWhen(isTransient), { maxAttempts: Math.max(1, ctx.endpoints.length) }),
         watchBackoff: new ExponentialBackoff({
           initialDelay: ctx.backoff.initialMs ?? 250,
@@ -730,7 +737,8 @@ class EtcdClaim extends ClaimBase {
   /** Someone deleted our key by hand (`etcdctl del`): report it so that the registration comes back. */
   private async watchOwnKey(): Promise<void> {
     try {
-      const watcher = await this.adapter.client.watch().key(this.key).create();
+      // Deletes only: our own writes would each come back as a put event to decode and drop.
+      const watcher = await this.adapter.client.watch().key(this.key).only('delete').create();
       watcher.on('error', () => undefined);
       if (this.ended) {
         await watcher.cancel();
