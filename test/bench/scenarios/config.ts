@@ -138,6 +138,8 @@ async function roundTrips(ctx: BenchContext, devices: number, trials: number) {
   const { stack } = session;
   const { probe } = stack;
   const listener = await SocketListener.connect(stack.server.url);
+  // Other work on the machine shows in every figure: said beside them.
+  const loadAtStart = os.loadavg()[0]!;
   // Where the CPU goes during a round trip: on this machine every device shares its two cores.
   const groups = processGroups(session);
   const cpuMs: Record<string, number> = { devices: 0, server: 0, stores: 0 };
@@ -188,7 +190,8 @@ async function roundTrips(ctx: BenchContext, devices: number, trials: number) {
   ctx.note(
     `config, ${devices} devices: CPU used per color change (click to every tile): devices ${perChange('devices')} ms in all, ` +
       `server ${perChange('server')} ms, stores ${perChange('stores')} ms; ${os.cpus().length} cores to share ` +
-      `(${((perChange('devices') + perChange('server') + perChange('stores')) / os.cpus().length).toFixed(0)} ms of wall time if perfectly spread)`,
+      `(${((perChange('devices') + perChange('server') + perChange('stores')) / os.cpus().length).toFixed(0)} ms of wall time if perfectly spread); ` +
+      `the machine's load average (1 min) ${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end`,
   );
   const common = { scenario: 'config' as const, devices, unit: 'ms' as const };
   const target = devices >= 100 ? TARGET : null;

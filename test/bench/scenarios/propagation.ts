@@ -70,6 +70,8 @@ export const propagationScenario: Scenario = {
       const cpuBefore = cpuSecondsOf(groups);
       await stack.probe.longTasks(); // only those of the measured window count
       const loopStarted = now();
+      // Other work on the machine shows in every figure: said beside them.
+      const loadAtStart = os.loadavg()[0]!;
       /** From the update() call until the store acknowledged the write: the store's own share. */
       const written: Record<StoreKind, number[]> = { etcd: [], zookeeper: [], consul: [] };
       /** The same updates hop by hop, from the server's stamps the page kept (FLEET_BENCH_TRACE). */
@@ -121,7 +123,8 @@ export const propagationScenario: Scenario = {
         `propagation, ${devices} devices: CPU while the load updates were timed (% of one core, ${os.cpus().length * 100} = every core): ` +
           `devices ${share('devices')}, server ${share('server')}, stores ${share('stores')} (the page's renderer not counted); ` +
           `the page's main thread had ${longTasks.length} long tasks (over 50 ms) in ${seconds.toFixed(0)} s` +
-          (longTasks.length > 0 ? `, longest ${Math.max(...longTasks).toFixed(0)} ms` : ''),
+          (longTasks.length > 0 ? `, longest ${Math.max(...longTasks).toFixed(0)} ms` : '') +
+          `; the machine's load average (1 min) ${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end`,
       );
 
       const registerLatency: Record<StoreKind, number[]> = { etcd: [], zookeeper: [], consul: [] };
