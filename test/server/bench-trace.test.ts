@@ -15,11 +15,11 @@ import { type RunningServer, startServer } from '../support/servers.ts';
 import { startThreeStores, type ThreeStores } from '../support/stores.ts';
 
 const now = () => performance.timeOrigin + performance.now();
-// Measured here (8 runs, load average 12-26): registered in every store 205-782 ms, each batch or
-// color write seen 0-73 ms after its write, setColor answered in 39-65 ms; the bounds are 3x the most.
+// Measured here (9 runs, load average 12-26): registered in every store 205-782 ms, each batch or
+// color write seen 0-73 ms after its write, setColor answered in 39-150 ms; the bounds are 3x the most.
 const REGISTERED_MS = 2400;
 const SEEN_MS = 220;
-const ANSWERED_MS = 200;
+const ANSWERED_MS = 450;
 
 describe('fleetkit server: the bench stamps (FLEET_BENCH_TRACE)', { timeout: 180_000 }, () => {
   let stores: ThreeStores;
