@@ -12,8 +12,8 @@ export interface TracedBatch {
   views: [string, string, string | null, number | null, string][];
 }
 
-/** The most batches kept (the bench clears them between samples). */
-export const MAX_TRACED_BATCHES = 5000;
+/** The most batches kept (the bench clears them between samples; a color trial at 100 devices needs a few hundred). */
+export const MAX_TRACED_BATCHES = 2000;
 
 declare global {
   interface Window {
