@@ -37,9 +37,14 @@ export function recordStoreDurability(store: StoreProcess): void {
 export function storesDurabilityNote(): string | undefined {
   const kinds = STORE_KINDS.filter((kind) => launchedDurability[kind]);
   if (kinds.length === 0) return undefined;
-  return `stores without waiting on the disk (no fsync; tests and the demo run them so too, \`fleetkit stores\` is durable): ${kinds
-    .map((kind) => `${kind} ${launchedDurability[kind]?.how}`)
-    .join(' · ')}`;
+  const durable = kinds.filter((kind) => launchedDurability[kind]?.durable).length;
+  const head =
+    durable === 0
+      ? 'stores without waiting on the disk (no fsync; tests and the demo run them so too, `fleetkit stores` is durable)'
+      : durable === kinds.length
+        ? 'stores durable (each write on the disk before it is acknowledged)'
+        : 'stores, some durable';
+  return `${head}: ${kinds.map((kind) => `${kind} ${launchedDurability[kind]?.how}`).join(' · ')}`;
 }
 
 export interface StackOptions {
