@@ -298,9 +298,8 @@ export interface FleetChanges {
 }
 
 /**
- * The server's stamps for the bench's per-hop figures (docs/performance.md, "Where the time goes"): ms
- * since the epoch with sub-ms resolution (performance.timeOrigin + performance.now()), the clock the
- * bench and the page's calibrated stamps use.
+ * The server's stamps for the bench's per-hop figures (docs/performance.md, "Where the time goes"): the
+ * wall clock in ms with sub-ms resolution (server/wall-clock.ts), the clock the bench and the page use.
  */
 export interface BatchTrace {
   /** When the batch left for the pages. */

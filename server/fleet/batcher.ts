@@ -13,6 +13,7 @@ import type {
   StoreView,
   TimelineEntry,
 } from '../contract.ts';
+import { wallClock } from '../wall-clock.ts';
 
 export type Gone = FleetChanges['gone'][number];
 
@@ -34,8 +35,8 @@ export interface ChangePart {
   trace?: { watched?: { store: StoreKind; id: string; at: number }[]; colors?: ColorWriteTrace[] };
 }
 
-/** The clock of the bench's stamps: ms since the epoch, sub-ms resolution (the bench's and the page's). */
-export const traceNow = (): number => performance.timeOrigin + performance.now();
+/** The clock of the bench's stamps: the wall clock in ms, sub-ms resolution (the bench's and the page's). */
+export const traceNow: () => number = wallClock();
 
 interface PendingChanges {
   devices: Map<string, DeviceView>;

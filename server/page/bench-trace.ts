@@ -2,10 +2,14 @@
 // keeps, for `npm run bench`, when each batch arrived and the server's stamps it carried, in
 // window.__fleetTrace. Nothing here is shown; without the setting nothing is kept.
 import type { BatchTrace, FleetChanges } from '../contract.ts';
+import { wallClock } from '../wall-clock.ts';
+
+/** The page's stamps on the wall clock, as the server's and the bench's (server/wall-clock.ts). */
+export const pageNow: () => number = wallClock();
 
 /** One batch as the bench reads it: page-clock arrival, the server's stamps, the devices it carried. */
 export interface TracedBatch {
-  /** performance.timeOrigin + performance.now() when the socket handed the batch to the page. */
+  /** When the socket handed the batch to the page (pageNow). */
   receivedAt: number;
   trace: BatchTrace;
   /** [store, id, color, cpuPercent, updatedAt] of each device in the batch. */

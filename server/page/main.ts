@@ -11,7 +11,7 @@ import type {
   SimulateRequest,
   StoreControlRequest,
 } from '../contract.ts';
-import { recordTrace } from './bench-trace.ts';
+import { pageNow, recordTrace } from './bench-trace.ts';
 import type { SetColorResult } from './controls.ts';
 import type { SimulateResult } from './sim-controls.ts';
 import { FleetState } from './state.ts';
@@ -109,7 +109,7 @@ function start(root: HTMLElement): void {
   });
   socket.on('changes', (changes) => {
     try {
-      if (changes.trace) recordTrace(changes, performance.timeOrigin + performance.now());
+      if (changes.trace) recordTrace(changes, pageNow());
       view.renderChanges(state.apply(changes));
     } catch (error) {
       console.error('fleetkit: cannot apply changes', error);

@@ -10,11 +10,12 @@ import { after, before, describe, test } from 'node:test';
 import { io, type Socket } from 'socket.io-client';
 import { createRegistry, type Registration, type Registry, STORE_KINDS } from '../../lib/registry/index.ts';
 import type { FleetChanges } from '../../server/contract.ts';
+import { wallClock } from '../../server/wall-clock.ts';
 import { eventually } from '../support/eventually.ts';
 import { type RunningServer, startServer } from '../support/servers.ts';
 import { startThreeStores, type ThreeStores } from '../support/stores.ts';
 
-const now = () => performance.timeOrigin + performance.now();
+const now = wallClock();
 // Measured here (9 runs, load average 12-26): registered in every store 205-782 ms, each batch or
 // color write seen 0-73 ms after its write, setColor answered in 39-150 ms; the bounds are 3x the most.
 const REGISTERED_MS = 2400;

@@ -9,6 +9,7 @@ import { parseServerConfig } from '../../server/config.ts';
 import type { DeviceView, FleetChanges } from '../../server/contract.ts';
 import { ChangeBatcher, traceNow } from '../../server/fleet/batcher.ts';
 import { MAX_TRACED_BATCHES, recordTrace, type TracedBatch } from '../../server/page/bench-trace.ts';
+import { wallClock } from '../../server/wall-clock.ts';
 
 const base = { FLEET_ETCD: 'http://127.0.0.1:2379' };
 const traceSetting = (argv: string[], env: Record<string, string> = {}) => {
@@ -82,4 +83,28 @@ test('the page keeps traced batches only, at most MAX_TRACED_BATCHES of them', (
   } finally {
     g.window = had;
   }
+});
+
+test('the stamps follow the wall clock now, at sub-ms resolution, even when it moves after the start', () => {
+  // A wall clock of whole ms (floored) and a monotonic clock; the true offset between them is 1000.3.
+  let mono = 0;
+  let step = 0;
+  const truth = () => 1000.3 + mono + step;
+  const clock = wallClock(
+    () => Math.floor(truth()),
+    () => mono,
+  );
+  const errors: number[] = [];
+  for (; mono < 50; mono += 0.07) errors.push(Math.abs(clock() - truth()));
+  assert.ok(Math.max(...errors.slice(20)) < 0.1, 'settles within 0.1 ms of the wall clock');
+  step = 121; // the wall clock jumps ahead (as between the bench's start and the server's, once)
+  clock();
+  assert.ok(Math.abs(clock() - truth()) <= 1, 'follows a step forward at once');
+  for (let i = 0; i < 50; i++, mono += 0.07) clock();
+  assert.ok(Math.abs(clock() - truth()) < 0.1);
+  step = 21; // and back
+  clock();
+  assert.ok(Math.abs(clock() - truth()) <= 1.5, 'follows a step back at once');
+  // The real clocks: within a few ms of Date.now().
+  assert.ok(Math.abs(wallClock()() - Date.now()) < 5);
 });

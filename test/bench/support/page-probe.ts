@@ -19,7 +19,16 @@ export type Predicate =
 // Plain JavaScript: it runs in the page (the bench's transpiler would add helpers to compiled functions).
 const PROBE_IN_PAGE = `(() => {
   if (window.__benchProbe) return;
-  const stamp = () => performance.timeOrigin + performance.now();
+  // The wall clock at sub-ms resolution, as server/wall-clock.ts (the bench's and the server's clock).
+  const stamp = (() => {
+    let offset = Date.now() - performance.now();
+    return () => {
+      const m = performance.now();
+      const sample = Date.now() - m;
+      if (sample > offset || sample < offset - 1.5) offset = sample;
+      return m + offset;
+    };
+  })();
   const pending = new Map();
   const done = new Map();
   const q = (s) => '"' + CSS.escape(s) + '"';
