@@ -75,7 +75,7 @@ export const etcdDriver: StoreDriver = {
   durability(context) {
     return context.options.durable
       ? { durable: true, how: 'fsync on every write (etcd default)' }
-      : { durable: false, how: `${etcdNoFsyncFlag} (no fsync)` };
+      : { durable: false, how: etcdNoFsyncFlag };
   },
 
   endpoints(context) {

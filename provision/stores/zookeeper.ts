@@ -102,7 +102,7 @@ export const zookeeperDriver: StoreDriver = {
   durability(context) {
     return context.options.durable
       ? { durable: true, how: 'fsync of the transaction log on every write (ZooKeeper default)' }
-      : { durable: false, how: `${zookeeperNoFsyncLine} (no fsync)` };
+      : { durable: false, how: zookeeperNoFsyncLine };
   },
 
   endpoints(context) {
