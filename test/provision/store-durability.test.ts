@@ -10,7 +10,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { createRegistry, STORE_KINDS } from '../../lib/registry/index.ts';
-import { memoryRoot, type StoreProcess, startStore, stopAllStores } from '../../provision/stores/index.ts';
+import {
+  memoryRoot,
+  type StoreProcess,
+  startCluster,
+  startStore,
+  stopAllStores,
+} from '../../provision/stores/index.ts';
 import { FLEETKIT } from '../support/agents.ts';
 import { delay, eventually } from '../support/eventually.ts';
 
@@ -235,4 +241,36 @@ test('`fleetkit stores --no-fsync --systemd` is refused: a unit is durable', {
   assert.equal(code, 2, output);
   assert.match(output, /no-fsync/);
   assert.match(output, /not with --systemd/);
+});
+
+test('cluster members (the demo with --members 3) run without fsync too, and one killed and restarted rejoins with its data', {
+  timeout: 45_000, // measured 13.9 s for the three clusters
+}, async () => {
+  for (const kind of STORE_KINDS) {
+    const cluster = await startCluster(kind, { members: 3 });
+    try {
+      for (const member of cluster.members) await assertLaunchedNoFsync(member);
+      const writer = createRegistry({ store: kind, endpoints: cluster.endpoints });
+      await writer.setConfig('kept', `cluster-${kind}`);
+      await writer.close();
+      const [first] = cluster.members;
+      assert.ok(first);
+      await first.kill('SIGKILL');
+      await first.restart();
+      await assertLaunchedNoFsync(first);
+      // Read through the restarted member alone.
+      const reader = createRegistry({ store: kind, endpoints: first.endpoints });
+      try {
+        await eventually(
+          `${kind}: the restarted member answers with the value`,
+          async () => (await reader.getConfig('kept').catch(() => undefined)) === `cluster-${kind}`,
+          { timeoutMs: 15_000 },
+        );
+      } finally {
+        await reader.close();
+      }
+    } finally {
+      await cluster.stop({ removeData: true });
+    }
+  }
 });
