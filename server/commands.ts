@@ -53,7 +53,9 @@ export const COMMANDS: Record<StoreKind, StoreCommands> = {
     liveness: (c, id) => zk(c, 'stat', q(c.keys.instancePath(c.service, id))),
   },
   consul: {
-    device: (c, id) => `curl -s ${c.endpoint}/v1/agent/service/${encodeURIComponent(id)}`,
+    // The service (address, port, labels), then its status entry in KV (load, color: docs/stores.md).
+    device: (c, id) =>
+      `curl -s ${c.endpoint}/v1/agent/service/${encodeURIComponent(id)}; curl -s '${c.endpoint}/v1/kv/${c.keys.statusKv(c.service, id)}?raw'`,
     watch: (c) => `curl -s '${c.endpoint}/v1/health/service/${c.service}?index=1&wait=30s'`,
     setColor: (c, color) => `curl -X PUT --data ${q(color)} ${c.endpoint}/v1/kv/${c.keys.configKv('color')}`,
     liveness: (c) => `curl -s ${c.endpoint}/v1/health/checks/${c.service}`,
