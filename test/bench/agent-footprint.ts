@@ -40,7 +40,8 @@ export async function measureAgentFootprint(
   running.forEach((store) => {
     env[`FLEET_${store.kind.toUpperCase()}`] = store.endpoints.join(',');
   });
-  env.FLEET_PORT = String(await freePort());
+  const port = await freePort();
+  env.FLEET_PORT = String(port);
   const child = spawn(process.execPath, [...nodeFlags, file], {
     cwd: dir,
     env,
@@ -48,7 +49,12 @@ export async function measureAgentFootprint(
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   try {
-    await new Promise((r) => setTimeout(r, 5000)); // start-up and registration are not idle
+    // Start-up and registration are not idle: measured once the agent says it is registered in every
+    // store, and 5 s more (its first load reports, the JIT). With several agents and their stores
+    // starting at once on 2 cores (the quick run), a fixed 5 s from spawn measured the start-up too.
+    const registeredMs = await registeredEverywhere(port, stores.length, 60_000);
+    log(`  registered in every store ${(registeredMs / 1000).toFixed(1)} s after spawn; settling 5 s`);
+    await new Promise((r) => setTimeout(r, 5000));
     const first = sample(child.pid!);
     for (let s = 10; s <= idleSeconds; s += 10) {
       await new Promise((r) => setTimeout(r, 10_000));
@@ -68,6 +74,20 @@ export async function measureAgentFootprint(
     await exited; // it deregisters before the stores go
     await Promise.all(running.map((s) => s.stop({ removeData: true })));
   }
+}
+
+/** Polls the agent's /status (4 a second) until all `stores` say registered; ms since the call. */
+async function registeredEverywhere(port: number, stores: number, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    const status = await fetch(`http://127.0.0.1:${port}/status`)
+      .then((r) => r.json() as Promise<{ stores?: { registration?: string }[] }>)
+      .catch(() => undefined);
+    const registered = status?.stores?.filter((s) => s.registration === 'registered').length ?? 0;
+    if (registered === stores) return Date.now() - started;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`the agent was not registered in its ${stores} store(s) within ${timeoutMs} ms`);
 }
 
 if (isEntryPoint(import.meta.url)) {

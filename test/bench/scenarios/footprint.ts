@@ -72,7 +72,7 @@ export const footprintScenario: Scenario = {
             unit: '%',
             floor: null,
             target: all ? { max: 1, text: '<= 1 % of a core (all stores)' } : null,
-            note: `% of one core over ${f.idleSeconds} s idle`,
+            note: `% of one core over ${f.idleSeconds} s idle, from 5 s after it was registered in every store (start-up settled)`,
           },
           f.cpuPercentOfOneCore,
         ),
