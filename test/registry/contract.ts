@@ -254,7 +254,10 @@ export function registryContract(variant: ContractVariant): void {
 
       await store.stop();
       await eventually('watcher reports down', () => watcher.watch.state === 'down', { timeoutMs: 20_000 });
-      assert.equal(watcherRegistry.state, 'disconnected');
+      // Consul's config watch, woken with nothing new, waits up to 1 s before asking again: 3x that.
+      await eventually('the registry says disconnected', () => watcherRegistry.state === 'disconnected', {
+        timeoutMs: 3000,
+      });
       assert.ok(watcher.watch.instances().length > 0, 'down is not shown as an empty list');
       await delay(5000);
       assert.equal(watcher.watch.state, 'down');
