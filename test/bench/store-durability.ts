@@ -5,103 +5,12 @@
 // --strace counts the store's fsync/fdatasync calls while it acknowledges the measured writes.
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { Etcd3 } from 'etcd3';
-import zookeeper from 'node-zookeeper-client';
-import { createRegistry, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
+import { createRegistry, STORE_KINDS } from '../../lib/registry/index.ts';
 import { type StoreProcess, startStore, stopAllStores } from '../../provision/stores/index.ts';
 import { delay } from '../support/eventually.ts';
 import { now } from './support/clock.ts';
+import { RAW_PAIRS } from './support/raw-pairs.ts';
 import { summarize } from './support/stats.ts';
-
-/** One write: [acknowledged after, seen by the watcher after] in ms. */
-interface Pair {
-  sample(value: string): Promise<[number, number]>;
-  close(): Promise<void>;
-}
-
-async function etcdPair(endpoint: string): Promise<Pair> {
-  const client = new Etcd3({ hosts: endpoint });
-  const key = '/bench/durability';
-  const watcher = await client.watch().key(key).create();
-  let expect: { value: string; resolve: (at: number) => void } | undefined;
-  watcher.on('put', (kv) => {
-    if (expect && kv.value.toString() === expect.value) expect.resolve(now());
-  });
-  return {
-    async sample(value) {
-      const seen = new Promise<number>((resolve) => (expect = { value, resolve }));
-      const t0 = now();
-      await client.put(key).value(value);
-      const ack = now() - t0;
-      return [ack, (await seen) - t0];
-    },
-    async close() {
-      await watcher.cancel();
-      client.close();
-    },
-  };
-}
-
-async function zookeeperPair(endpoint: string): Promise<Pair> {
-  const client = zookeeper.createClient(endpoint, { sessionTimeout: 10_000 });
-  await new Promise<void>((resolve) => {
-    client.once('connected', () => resolve());
-    client.connect();
-  });
-  const path = '/bench-durability';
-  await new Promise<void>((resolve, reject) =>
-    client.mkdirp(path, (error) => (error ? reject(error) : resolve())),
-  );
-  return {
-    async sample(value) {
-      let fired!: (at: number) => void;
-      const seen = new Promise<number>((resolve) => (fired = resolve));
-      await new Promise<void>((resolve, reject) =>
-        client.getData(
-          path,
-          () => fired(now()),
-          (error) => (error ? reject(error) : resolve()),
-        ),
-      );
-      const t0 = now();
-      await new Promise<void>((resolve, reject) =>
-        client.setData(path, Buffer.from(value), (error) => (error ? reject(error) : resolve())),
-      );
-      const ack = now() - t0;
-      return [ack, (await seen) - t0];
-    },
-    async close() {
-      client.close();
-    },
-  };
-}
-
-async function consulPair(endpoint: string): Promise<Pair> {
-  const url = `${endpoint}/v1/kv/bench/durability`;
-  await fetch(url, { method: 'PUT', body: 'start' });
-  return {
-    async sample(value) {
-      const index = (await fetch(url)).headers.get('x-consul-index');
-      const blocking = fetch(`${url}?index=${index}&wait=30s`).then(async (r) => {
-        const at = now();
-        await r.arrayBuffer();
-        return at;
-      });
-      await delay(10); // the query is parked on the server before the write
-      const t0 = now();
-      await fetch(url, { method: 'PUT', body: value });
-      const ack = now() - t0;
-      return [ack, (await blocking) - t0];
-    },
-    async close() {},
-  };
-}
-
-const PAIRS: Record<StoreKind, (endpoint: string) => Promise<Pair>> = {
-  etcd: etcdPair,
-  zookeeper: zookeeperPair,
-  consul: consulPair,
-};
 
 /** Writes `perSecond` config values (50 keys in turn) through the kit's registry until stopped. */
 function backgroundWrites(store: StoreProcess, perSecond: number): () => Promise<void> {
@@ -158,7 +67,7 @@ try {
   for (const kind of STORE_KINDS) {
     for (const durable of [true, false]) {
       const store = await startStore(kind, { durable });
-      const pair = await PAIRS[kind](store.endpoints[0]!);
+      const pair = await RAW_PAIRS[kind](store.endpoints[0]!, 'durability');
       for (let i = 0; i < 10; i++) await pair.sample(`warm-${i}`); // connections and JIT
       const stopBackground = backgroundWrites(store, background);
       const syncCalls = values.strace && store.pid ? await countSyncCalls(store.pid) : undefined;
