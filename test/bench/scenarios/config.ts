@@ -13,6 +13,8 @@ import {
   type HopSpec,
   hopFigures,
   kitHopsFigure,
+  PAGE_HOP_NAMES,
+  pageHops,
 } from '../support/hops.ts';
 import type { Arrival, PageProbe, Predicate } from '../support/page-probe.ts';
 import { cpuSecondsOf } from '../support/proc.ts';
@@ -35,19 +37,10 @@ export const COLOR_HOPS: readonly HopSpec[] = [
     name: 'write-back',
     what: "the device's write until the server's watch of this store handed it over (the store's acknowledgement and watch)",
   },
-  { name: 'batching', what: "the server's watch until its batch left for the pages" },
-  {
-    name: 'socket',
-    what: "the batch leaving until it reached the bench's own socket.io client (the server's send and the network)",
-  },
-  {
-    name: 'page-wait',
-    what: "the bench's client until the page's socket handed the batch over (mostly the page's main thread busy)",
-  },
-  { name: 'dom', what: "the page's socket until the column's last tile showed the color" },
+  ...pageHops("the page's socket until the column's last tile showed the color"),
 ];
 /** The kit's own hops of the round trip outside the devices: page, socket and server. */
-export const COLOR_KIT_HOPS = ['up', 'batching', 'socket', 'page-wait', 'dom'] as const;
+export const COLOR_KIT_HOPS = ['up', ...PAGE_HOP_NAMES] as const;
 
 interface ColorHops {
   /** Per trial and store: the critical path. */

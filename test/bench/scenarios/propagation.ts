@@ -14,6 +14,8 @@ import {
   type HopSpec,
   hopFigures,
   kitHopsFigure,
+  PAGE_HOP_NAMES,
+  pageHops,
 } from '../support/hops.ts';
 import { ProbeDevices } from '../support/probe-device.ts';
 import { cpuSecondsOf } from '../support/proc.ts';
@@ -30,19 +32,10 @@ export const PROPAGATION_HOPS: readonly HopSpec[] = [
     name: 'watch',
     what: "the acknowledgement until the server's watch handed the change over (negative: the watch came before the writer's acknowledgement)",
   },
-  { name: 'batching', what: "the server's watch until its batch left for the pages" },
-  {
-    name: 'socket',
-    what: "the batch leaving until it reached the bench's own socket.io client (the server's send and the network)",
-  },
-  {
-    name: 'page-wait',
-    what: "the bench's client until the page's socket handed the batch over (mostly the page's main thread busy)",
-  },
-  { name: 'dom', what: "the page's socket until the tile's text changed" },
+  ...pageHops("the page's socket until the tile's text changed"),
 ];
 /** The hops that are the kit's own code: the server after its watch, the socket, the page. */
-export const KIT_HOPS = ['batching', 'socket', 'page-wait', 'dom'] as const;
+export const KIT_HOPS = PAGE_HOP_NAMES;
 
 export const propagationScenario: Scenario = {
   id: 'propagation',

@@ -81,6 +81,24 @@ export function hopFigures(
   );
 }
 
+/** The hops every change takes from the server's watch to the page: the kit's own code. */
+export function pageHops(dom: string): HopSpec[] {
+  return [
+    { name: 'batching', what: "the server's watch until its batch left for the pages" },
+    {
+      name: 'socket',
+      what: "the batch leaving until it reached the bench's own socket.io client (the server's send and the network)",
+    },
+    {
+      name: 'page-wait',
+      what: "the bench's client until the page's socket handed the batch over (mostly the page's main thread busy)",
+    },
+    { name: 'dom', what: dom },
+  ];
+}
+/** The names of pageHops: the server after its watch, the socket, the page. */
+export const PAGE_HOP_NAMES = ['batching', 'socket', 'page-wait', 'dom'] as const;
+
 /** The brief's target for the kit's own hops: at most this many times the store's raw p99. */
 export const KIT_HOPS_TIMES_FLOOR = 3;
 
