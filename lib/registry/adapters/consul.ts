@@ -145,18 +145,19 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
 
   async claim(record: InstanceRecord): Promise<Claim> {
     const agent = this.agent;
+    const claimedAt = new Date().toISOString();
     try {
       await this.authorized(agent);
       await this.assertFree(agent, record);
       // The status first: the service appears with its load and color already there.
       await agent.kvSet(this.statusKey(record), statusOf(record));
-      await agent.register(this.definition(record));
+      await agent.register(this.definition(record, claimedAt));
       if (this.ctx.liveness.consulCheck === 'ttl') await agent.passCheck(checkIdOf(record.id));
     } catch (error) {
       if (isStoreUnavailableError(error)) this.failover(agent);
       throw consulError(error);
     }
-    return new ConsulClaim(this, agent, record, this.ctx, this.closing.signal);
+    return new ConsulClaim(this, agent, record, claimedAt, this.ctx, this.closing.signal);
   }
 
   /** Every agent of this registry but `agent`. */
@@ -188,7 +189,12 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
     return this.ctx.layout.statusKv(record.service, record.id);
   }
 
-  definition(record: InstanceRecord): ServiceDefinition {
+  /**
+   * The service as registered with one agent. `claimedAt` (Meta fleet_claimed_at) is when this copy was
+   * registered: of two copies of one ID after a failover, the one registered later is the live one (the
+   * status entry, shared by both, cannot tell them apart).
+   */
+  definition(record: InstanceRecord, claimedAt: string): ServiceDefinition {
     const l = this.ctx.liveness;
     const common = {
       // A device that registers is alive: start passing rather than critical until the first check.
@@ -200,7 +206,7 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
       id: record.id,
       address: record.host,
       port: record.port,
-      meta: serviceMeta(record),
+      meta: { ...serviceMeta(record), fleet_claimed_at: claimedAt },
       check:
         l.consulCheck === 'ttl'
           ? { ...common, ttl: `${l.checkTtlSeconds}s` }
@@ -390,15 +396,28 @@ function healthOf(entry: HealthEntry): HealthStatus {
   return worst;
 }
 
+/** One copy of a service ID, with when it was registered with its agent (Meta fleet_claimed_at). */
+interface Copy {
+  raw: RawInstance;
+  claimedAt: string;
+}
+
+const copyOf = (raw: RawInstance, entry: HealthEntry): Copy => {
+  const claimedAt = entry.Service.Meta?.fleet_claimed_at;
+  return { raw, claimedAt: typeof claimedAt === 'string' ? claimedAt : '' };
+};
+
 /**
  * Of two copies of one ID (on two agents' nodes after a failover): the healthier; at equal health the
- * more recently updated, since a copy left on an agent that came back is frozen at the time it was left.
+ * one registered later, since a copy left on an agent that came back is the one registered before the
+ * move; without that stamp (a record written the old way), the more recently updated.
  */
-function better(candidate: RawInstance, existing: RawInstance): boolean {
-  const rank = HEALTH_RANK[candidate.health] - HEALTH_RANK[existing.health];
+function better(candidate: Copy, existing: Copy): boolean {
+  const rank = HEALTH_RANK[candidate.raw.health] - HEALTH_RANK[existing.raw.health];
   if (rank !== 0) return rank < 0;
+  if (candidate.claimedAt !== existing.claimedAt) return candidate.claimedAt > existing.claimedAt;
   const updated = (raw: RawInstance) => ('updatedAt' in raw.record ? raw.record.updatedAt : '');
-  return updated(candidate) > updated(existing);
+  return updated(candidate.raw) > updated(existing.raw);
 }
 
 /** An entry decoded before, and the Consul indexes (service, checks, status) it was decoded at. */
@@ -494,7 +513,7 @@ function toRawInstances(
   statuses: Statuses,
   decoded: { last: Decoded },
 ): RawInstance[] {
-  const byId = new Map<string, RawInstance>();
+  const byId = new Map<string, Copy>();
   const next: Decoded = new Map();
   for (const entry of entries) {
     const id = entry.Service.ID;
@@ -506,10 +525,11 @@ function toRawInstances(
       stamp !== undefined && known?.stamp === stamp ? known.raw : decode(service, entry, status);
     if (stamp !== undefined) next.set(cacheKey, { stamp, raw: candidate });
     const existing = byId.get(id);
-    if (!existing || better(candidate, existing)) byId.set(id, candidate);
+    const copy = copyOf(candidate, entry);
+    if (!existing || better(copy, existing)) byId.set(id, copy);
   }
   decoded.last = next;
-  return [...byId.values()];
+  return [...byId.values()].map((copy) => copy.raw);
 }
 
 class ConsulClaim extends ClaimBase {
@@ -525,13 +545,14 @@ class ConsulClaim extends ClaimBase {
     private readonly adapter: ConsulAdapter,
     private readonly agent: ConsulHttp,
     record: InstanceRecord,
+    private readonly claimedAt: string,
     private readonly ctx: AdapterContext,
     closing: AbortSignal,
   ) {
     super();
     this.id = record.id;
     this.statusKey = adapter.statusKey(record);
-    this.registered = JSON.stringify(adapter.definition(record));
+    this.registered = JSON.stringify(adapter.definition(record, claimedAt));
     const signal = AbortSignal.any([this.stop.signal, closing]);
     for (const other of adapter.othersThan(agent))
       void this.removeStaleCopy(other, record.incarnation, signal);
@@ -554,7 +575,7 @@ class ConsulClaim extends ClaimBase {
    * (address, port, labels: a load or color change never re-registers).
    */
   async write(record: InstanceRecord): Promise<void> {
-    const definition = this.adapter.definition(record);
+    const definition = this.adapter.definition(record, this.claimedAt);
     const text = JSON.stringify(definition);
     if (text !== this.registered) {
       await this.agent.register(definition);
