@@ -128,6 +128,11 @@ describe('a classroom of 10 attendees joins one page with nothing but node', { t
 
     for (const name of NAMES) {
       const terminal = terminals.get(name)!;
+      // The join prints "joined" and each device's page in separate writes: they may reach this
+      // process in separate reads, so wait for the device lines (a missing one still fails, named).
+      await terminal
+        .waitFor(new RegExp(`(\\n  ${name}-\\d+ +http://127\\.0\\.0\\.1:\\d+/){${DEVICES}}`), 5_000)
+        .catch(() => undefined);
       const output = terminal.output();
       for (const store of STORE_KINDS)
         for (const id of idsOf(name))
