@@ -273,12 +273,15 @@ export function followPicks(config: PickConfig): void {
     let lastError = '';
     /** The id last printed (null: "nothing to pick"); undefined: nothing printed yet. */
     let shown: string | null | undefined;
+    /** What the last line said the store is (down or refusing); undefined once a pick was printed. */
+    let saidDown: 'unreachable' | 'unauthorized' | undefined;
     let queued = false;
     const show = (force = false) => {
       const result = chooseInstance(watch.instances(), 'least-loaded');
       const id = result?.picked.record.id ?? null;
       if (id === shown && !force) return;
       shown = id;
+      saidDown = undefined;
       out.pick(store, result, `nothing to pick: ${noPickReason(watch.instances())}`);
     };
     // Changes of one resync arrive one by one: the choice is made once they are all in.
@@ -298,7 +301,11 @@ export function followPicks(config: PickConfig): void {
     watch.on('state', (state, error) => {
       if (state === 'down') lastError = error ? `: ${errorMessage(error)}` : '';
       // Before the first answer a store may say "down" while it is still connecting: the note below says it.
-      if (state === 'down' && synced) {
+      // A store that is down may say so again (the client's breaker opens, a reconnect fails): one line,
+      // and another only if it turns from unreachable to refusing, or back.
+      const kind = error?.code === 'UNAUTHORIZED' ? 'unauthorized' : 'unreachable';
+      if (state === 'down' && synced && saidDown !== kind) {
+        saidDown = kind;
         const last = shown ? `; its last pick, ${shown}, may be stale` : '';
         out.pick(store, undefined, `${notAnswering(store, error ?? 'unreachable')}${last}`);
         shown = undefined;
