@@ -35,6 +35,9 @@ export { DEFAULT_PORTS, type Endpoint, endpointAddress, hostPort, parseEndpoints
 export * from './errors.ts';
 export { type Layout, layout } from './layout.ts';
 export {
+  CONSUL_AGENT_PASSES_PER_SECOND,
+  CONSUL_PASSES_PER_TTL,
+  consulTtlFor,
   deviceLivenessModel,
   LIVENESS_KNOBS,
   type LivenessModel,

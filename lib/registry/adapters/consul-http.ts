@@ -250,16 +250,17 @@ export class ConsulHttp {
     await this.call((o) => this.client.kv.del(o), { key });
   }
 
-  async register(definition: ServiceDefinition): Promise<void> {
-    await this.call((o) => this.client.agent.service.register(o), { ...definition });
+  /** `timeoutMs`: see ConsulAdapter.agentQueueTimeoutMs (the agent applies registrations one at a time). */
+  async register(definition: ServiceDefinition, timeoutMs = this.timeoutMs): Promise<void> {
+    await this.call((o) => this.client.agent.service.register(o), { ...definition }, timeoutMs);
   }
 
   async deregister(id: string): Promise<void> {
     await this.call((o) => this.client.agent.service.deregister(o), { id });
   }
 
-  async passCheck(checkId: string): Promise<void> {
-    await this.call((o) => this.client.agent.check.pass(o), { id: checkId });
+  async passCheck(checkId: string, timeoutMs = this.timeoutMs): Promise<void> {
+    await this.call((o) => this.client.agent.check.pass(o), { id: checkId }, timeoutMs);
   }
 
   /** The agent's view of the cluster's nodes, and the Raft leader's address. */
@@ -275,9 +276,13 @@ export class ConsulHttp {
     this.client.destroy();
   }
 
-  private async call(method: Method, options: Record<string, unknown>): Promise<unknown> {
+  private async call(
+    method: Method,
+    options: Record<string, unknown>,
+    timeoutMs = this.timeoutMs,
+  ): Promise<unknown> {
     try {
-      return await method({ ...options, timeout: this.timeoutMs });
+      return await method({ ...options, timeout: timeoutMs });
     } catch (error) {
       throw isNotFound(error) ? scrubbed(error) : consulError(error);
     }

@@ -11,6 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { bundleForNode } from '../../../device/node-bundle.ts';
 import { livenessEnv } from '../../../lib/cli/common-settings.ts';
 import {
+  CONSUL_AGENT_PASSES_PER_SECOND,
+  CONSUL_PASSES_PER_TTL,
+  consulTtlFor,
   DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS,
   STORE_KINDS,
   type StoreKind,
@@ -192,9 +195,11 @@ export const scaleScenario: Scenario = {
     // a device). Consul's intended topology, an agent per node running its devices' checks, is not what
     // one control host's agent can do for 1,000 devices. Its data dir is in tmpfs here (the stack's
     // stores run without fsync): on disk, Consul rewrites a check-state file on every pass, and 1,000
-    // devices stalled its agent (docs/stores.md).
+    // devices stalled its agent (docs/stores.md). The TTL is long enough for one agent to take every
+    // device's passes (consulTtlFor: 15 s at 1,000; at 5 s its passes took seconds and checks expired).
+    const consulTtl = consulTtlFor(devices, ctx.liveness.checkTtlSeconds);
     const stack = await startStack({
-      liveness: { ...ctx.liveness, consulCheck: 'ttl' },
+      liveness: { ...ctx.liveness, consulCheck: 'ttl', checkTtlSeconds: consulTtl },
       host: '127.0.0.1',
       log: ctx.log,
       serverEnv: serverNodeOptions ? { NODE_OPTIONS: serverNodeOptions } : undefined,
@@ -202,6 +207,11 @@ export const scaleScenario: Scenario = {
     const hosts: DeviceHost[] = [];
     let probe: ProbeDevices | undefined;
     try {
+      // The fleet's color is set before it starts, as after a presenter's first Apply. Consul answers a
+      // blocking query on a key that does not exist whenever any key near it is written: with no color
+      // yet, every status write of 1,000 devices woke the config watch of all 1,000 (docs/stores.md).
+      probe = await ProbeDevices.start(stack);
+      await probe.setColor('#2a9d8f');
       const hostCount = Math.ceil(devices / PER_HOST);
       ctx.log(
         `  starting ${devices} devices in ${hostCount} processes (${START_RATE} devices/s each, up to ${PER_HOST} per process)`,
@@ -223,7 +233,6 @@ export const scaleScenario: Scenario = {
         `  ${devices} devices on the page in every column after ${((now() - started) / 1000).toFixed(1)} s`,
       );
 
-      probe = await ProbeDevices.start(stack);
       // A store whose write path is saturated may not take the probe in time: the others are measured.
       const tried = await Promise.all(
         STORE_KINDS.map(async (s) => {
@@ -445,7 +454,7 @@ export const scaleScenario: Scenario = {
       );
       const writes = (updatesAfter - updatesBefore) / windowSeconds;
       ctx.note(
-        `scale: ${devices} simulated devices share ${hosts.length} processes (up to ${PER_HOST} each); each is a real agent with its own HTTP server and store clients, only its load is made up (changed every ${5} s report, so each device writes a load update to each store every report). Consul: TTL checks (${stack.liveness.checkTtlSeconds} s), each device passes its check every ${(stack.liveness.checkTtlSeconds / 3).toFixed(1)} s (${Math.round((devices * 3) / stack.liveness.checkTtlSeconds)} passes/s, agent-local); its load and color are its status entry in KV (a KV write per change, no re-registration), load-only writes paced to one per ${DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS} s per device.`,
+        `scale: ${devices} simulated devices share ${hosts.length} processes (up to ${PER_HOST} each); each is a real agent with its own HTTP server and store clients, only its load is made up (changed every ${5} s report, so each device writes a load update to each store every report). Consul: TTL checks (${stack.liveness.checkTtlSeconds} s: one agent takes about ${CONSUL_AGENT_PASSES_PER_SECOND} passes/s), each device passes its check every ${(stack.liveness.checkTtlSeconds / CONSUL_PASSES_PER_TTL).toFixed(1)} s (${Math.round((devices * CONSUL_PASSES_PER_TTL) / stack.liveness.checkTtlSeconds)} passes/s, agent-local); its load and color are its status entry in KV (a KV write per change, no re-registration), load-only writes paced to one per ${DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS} s per device.`,
       );
       ctx.note(
         `scale: during the ${seconds} s window the devices made ${writes.toFixed(0)} load updates/s (each written to all 3 stores); the page received ${(frames.batches / windowSeconds).toFixed(0)} batches/s carrying ${(frames.devices / windowSeconds).toFixed(0)} device updates/s (${(frames.bytes / windowSeconds / 1024).toFixed(0)} KB/s).`,

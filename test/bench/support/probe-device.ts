@@ -64,6 +64,11 @@ export class ProbeDevices {
     return new ProbeDevices(registries, health, '127.0.0.1', (health.address() as AddressInfo).port);
   }
 
+  /** Sets the fleet's color in every store (as the page's Apply does, through the kit's registry). */
+  async setColor(color: string): Promise<void> {
+    await Promise.all([...this.registries.values()].map((r) => r.setConfig('color', color)));
+  }
+
   spec(id: string, load: Load = PROBE_LOAD): InstanceSpec {
     return {
       service: BENCH_SERVICE,

@@ -283,6 +283,38 @@ describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
     assert.equal(await status('st-a'), undefined, 'a clean stop deletes the status entry');
   });
 
+  test('an agent slower than the request timeout but within the TTL: the pass waits for it, nothing is lost', async (t) => {
+    // A Consul agent applies passes one at a time and finishes those a client gave up on: a client
+    // that gave up after its 1 s request timeout would say "lost" and pass again, lengthening the
+    // agent's queue. Frozen (SIGSTOP) for 3.5 s, with passes due every 2 s (TTL 6 s).
+    const service = newService();
+    const registration = await registered(service, 'slow-1', {
+      requestTimeoutMs: 1000,
+      liveness: { consulCheck: 'ttl', checkTtlSeconds: 6 },
+    });
+    const lost: string[] = [];
+    registration.on('lost', (error) => lost.push(error.message));
+    const pid = store.pid!;
+    const frozenAt = Date.now();
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await delay(3500);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await delay(3000); // the passes sent meanwhile are answered
+    t.diagnostic(
+      `Consul frozen 3.5 s; ${Date.now() - frozenAt} ms later: ${registration.state}, lost ${lost.length} times`,
+    );
+    assert.deepEqual(lost, []);
+    assert.equal(registration.state, 'registered');
+    const checks = (await (await fetch(`${endpoint}/v1/agent/checks`)).json()) as Record<
+      string,
+      { ServiceID: string; Status: string }
+    >;
+    assert.equal(Object.values(checks).find((c) => c.ServiceID === 'slow-1')?.Status, 'passing');
+  });
+
   test('a record written the old way (load and color in Meta, no status entry) is still read', async () => {
     const service = newService();
     const old = newRecord(
