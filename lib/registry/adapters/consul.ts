@@ -191,6 +191,12 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
    * Another incarnation of this id that is not critical (alive somewhere) is a conflict. Asks for this
    * id only: reading the whole service on every registration made a fleet's start quadratic (1,000
    * devices starting took Consul's agent to a full core and 700 MB, and most registrations timed out).
+   *
+   * Except an incarnation at this record's own address (host and port): no other live process can
+   * serve there, so it is this device's previous process (killed, restarted at once, as systemd does),
+   * and its HTTP check passes only because this process answers it. Taken as a conflict, it never
+   * turned critical and the device never registered again in Consul (the bench's config scenario
+   * waited for the color of a device SIGKILLed and restarted: its Consul entry kept the old one).
    */
   private async assertFree(agent: ConsulHttp, record: InstanceRecord): Promise<void> {
     const { value: entries } = await agent.healthService(record.service, '0', 1, { onlyId: record.id });
@@ -200,7 +206,8 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
       if (
         'incarnation' in held &&
         held.incarnation !== record.incarnation &&
-        healthOf(entry) !== 'critical'
+        healthOf(entry) !== 'critical' &&
+        !(held.host === record.host && held.port === record.port)
       ) {
         throw new ConflictError('consul', record.id, `${held.host}:${held.port} on node ${entry.Node.Node}`);
       }

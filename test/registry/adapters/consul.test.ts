@@ -315,6 +315,46 @@ describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
     assert.equal(Object.values(checks).find((c) => c.ServiceID === 'slow-1')?.Status, 'passing');
   });
 
+  test('a device restarted at its own address takes its entry over at once; another live address is a conflict', async (t) => {
+    // What a SIGKILLed agent leaves behind: its service, of its incarnation, with an HTTP check on its
+    // address. The new process at that address answers the check, so the old entry stays passing.
+    const service = newService();
+    const leftBehind = (id: string, checkPort: number) => {
+      const old = newRecord(spec(service, id), `inc-killed-${id}`, new Date());
+      return fetch(`${endpoint}/v1/agent/service/register`, {
+        method: 'PUT',
+        body: JSON.stringify({
+          Name: service,
+          ID: id,
+          Address: old.host,
+          Port: checkPort,
+          Meta: { ...toMeta({ ...old, port: checkPort }) },
+          Check: { HTTP: `http://127.0.0.1:${checkPort}/health`, Interval: '1s', Status: 'passing' },
+        }),
+      });
+    };
+    const other = createServer((_req, res) => res.end('ok'));
+    other.listen(0, '127.0.0.1');
+    await once(other, 'listening');
+    const otherPort = (other.address() as AddressInfo).port;
+    try {
+      assert.equal((await leftBehind('re-same', port)).status, 200);
+      assert.equal((await leftBehind('re-other', otherPort)).status, 200);
+      await delay(1500); // both checks pass: each address answers /health
+      const liveness = { consulCheck: 'http', checkIntervalSeconds: 1, checkTimeoutSeconds: 1 } as const;
+      const startedAt = Date.now();
+      const same = open({ liveness }).register(spec(service, 're-same'));
+      const elsewhere = open({ liveness }).register(spec(service, 're-other'));
+      await eventually('re-same registered', () => same.state === 'registered', { timeoutMs: 5000 });
+      t.diagnostic(`re-same registered ${Date.now() - startedAt} ms after it started`);
+      assert.equal((await meta('re-same'))?.fleet_incarnation, same.record.incarnation);
+      await eventually('re-other in conflict', () => elsewhere.state === 'conflict', { timeoutMs: 5000 });
+      assert.equal((await meta('re-other'))?.fleet_incarnation, 'inc-killed-re-other');
+    } finally {
+      other.close();
+    }
+  });
+
   test('a record written the old way (load and color in Meta, no status entry) is still read', async () => {
     const service = newService();
     const old = newRecord(
