@@ -56,9 +56,15 @@ export async function measureAgentFootprint(
     log(`  registered in every store ${(registeredMs / 1000).toFixed(1)} s after spawn; settling 5 s`);
     await new Promise((r) => setTimeout(r, 5000));
     const first = sample(child.pid!);
+    let previous = first;
     for (let s = 10; s <= idleSeconds; s += 10) {
       await new Promise((r) => setTimeout(r, 10_000));
-      log(`  ${s}/${idleSeconds} s idle: RSS ${sample(child.pid!).rssMb.toFixed(1)} MB`);
+      const now = sample(child.pid!);
+      // The CPU of each 10 s on its own: whether start-up is still in the window shows as a falling curve.
+      log(
+        `  ${s}/${idleSeconds} s idle: RSS ${now.rssMb.toFixed(1)} MB, CPU ${cpuPercent(previous, now).toFixed(1)} % over the last 10 s`,
+      );
+      previous = now;
     }
     const last = sample(child.pid!);
     const elapsed = (last.at - first.at) / 1000;
