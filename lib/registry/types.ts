@@ -225,8 +225,20 @@ export interface Registry extends EventEmitter<RegistryEvents> {
    * empty map. Ask for the instances shown only: etcd is asked once per instance.
    */
   readLiveness(targets: readonly LivenessTarget[]): Promise<Map<string, LivenessReading>>;
-  /** Stops heartbeats and watches. Registrations not deregistered expire at the end of their window. */
+  /**
+   * Stops heartbeats and watches, and says goodbye where the store has one. Registrations not
+   * deregistered expire at the end of their window in etcd (the lease) and Consul (a TTL check turns
+   * critical; an HTTP check keeps passing while the device answers it); in ZooKeeper the session is
+   * closed, so they go at once.
+   */
   close(): Promise<void>;
+  /**
+   * Stops as if this process had been unplugged: no deregistration and no goodbye, so each store drops
+   * its registrations at the end of its own window (etcd the lease's TTL, ZooKeeper the session
+   * timeout, Consul the TTL check). For a process that holds registrations on behalf of devices it
+   * cannot see (the audience's phones) and must let one go as a device that went away would.
+   */
+  drop(): Promise<void>;
 }
 
 export type RegistrationState = 'pending' | 'registered' | 'lost' | 'conflict' | 'deregistered';

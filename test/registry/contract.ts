@@ -204,6 +204,39 @@ export function registryContract(variant: ContractVariant): void {
       t.diagnostic(`gone ${tookMs} ms after SIGKILL (window ${windowMs()} ms)`);
     });
 
+    test('c2. drop(): left as an unplugged device is, gone (Consul: not passing) at the end of the window, not at once', async (t) => {
+      const ns = newNamespace();
+      const watcher = passing(open(ns), 'web');
+      // An HTTP check is answered by the device, not by the registry: an unplug takes both away.
+      const http = await import('node:http');
+      const health = http.createServer((_req, res) => res.end('ok'));
+      health.listen(0, '127.0.0.1');
+      await once(health, 'listening');
+      const address = health.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      const holder = open(ns);
+      holder.register(await spec('pi-drop', { port }));
+      await eventually('pi-drop registered', () => watcher.has('pi-drop'), { timeoutMs: 5000 });
+      await delay(300); // a heartbeat or two, as for SIGKILL
+      const droppedAt = Date.now();
+      await holder.drop();
+      health.closeAllConnections();
+      health.close();
+      const limit = windowMs() + 1500;
+      await eventually('pi-drop gone or critical after drop()', () => watcher.gone('pi-drop'), {
+        timeoutMs: limit,
+        intervalMs: 20,
+      });
+      const tookMs = Date.now() - droppedAt;
+      t.diagnostic(`gone ${tookMs} ms after drop() (window ${windowMs()} ms)`);
+      assert.ok(tookMs <= limit, `took ${tookMs} ms, window ${windowMs()} ms`);
+      // A clean close() ends a ZooKeeper session at once (the node goes in tens of ms); drop() must not.
+      // etcd's lease and Consul's TTL check have at least two thirds of their TTL left after a heartbeat.
+      // Consul's HTTP check may run right after the health server closed: no lower bound there.
+      if (variant.liveness.consulCheck !== 'http')
+        assert.ok(tookMs >= 400, `gone ${tookMs} ms after drop(): that is a goodbye, not an unplug`);
+    });
+
     test('d. update: the new load reaches the watcher within 1 s', async (t) => {
       const ns = newNamespace();
       const watcher = passing(open(ns), 'web');

@@ -100,7 +100,13 @@ export interface StoreAdapter extends EventEmitter<AdapterEvents> {
    * store whose liveness is pushed with the instances (Consul's check) answers an empty map.
    */
   readLiveness(targets: readonly LivenessTarget[]): Promise<Map<string, LivenessReading>>;
-  close(): Promise<void>;
+  /**
+   * Ends the connection. 'clean' says goodbye to the store where it has a goodbye (ZooKeeper closes the
+   * session, so its ephemeral nodes go at once); 'unplugged' leaves as a pulled cable does (the
+   * session is left to expire). The claims are abandoned first, so etcd's leases and Consul's TTL
+   * checks run out at the end of their window either way.
+   */
+  close(how?: 'clean' | 'unplugged'): Promise<void>;
 }
 
 /** Connection-state bookkeeping shared by the three adapters. */

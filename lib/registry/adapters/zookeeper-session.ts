@@ -118,12 +118,14 @@ export class ZooKeeperSession extends EventEmitter<SessionEvents> {
     return this.client.getSessionId().toString('hex');
   }
 
-  close(): void {
+  /** 'clean' ends the session (its ephemeral nodes go at once); 'unplugged' leaves it to expire. */
+  close(how: 'clean' | 'unplugged' = 'clean'): void {
     this.closed = true;
     clearTimeout(this.giveUpTimer);
     clearTimeout(this.probeTimer);
     this.client.removeAllListeners();
-    closeClient(this.client);
+    if (how === 'clean') closeClient(this.client);
+    else dropClient(this.client);
   }
 
   /** Why the namespace does not read, while it does not (undefined once connected or disconnected). */
@@ -320,6 +322,35 @@ function closeClient(client: Client, attempts = 0): void {
     // a client with no socket after 0.5 s has nothing to close
   }
 }
+
+interface ConnectionManagerInternals {
+  socket?: { destroy(): void };
+  setState?: (state: number) => void;
+}
+
+/**
+ * Leaves as a pulled cable does: the socket is destroyed without the close-session request, so the
+ * server keeps the session (and its ephemeral nodes) until its timeout. node-zookeeper-client has no
+ * such call: its connection manager is put in its own CLOSING state first (a socket closed in that
+ * state is not reconnected) and its socket destroyed. Made for the audience's phones, whose
+ * registrations the control host holds and must let expire as a device that went away would.
+ */
+function dropClient(client: Client, attempts = 0): void {
+  const manager = (client as unknown as { connectionManager?: ConnectionManagerInternals }).connectionManager;
+  if (manager && !manager.socket && attempts < 50) {
+    setTimeout(() => dropClient(client, attempts + 1), 10);
+    return;
+  }
+  if (!manager?.socket || typeof manager.setState !== 'function') {
+    closeClient(client); // an unknown library version: a clean close rather than a client left running
+    return;
+  }
+  manager.setState(CONNECTION_MANAGER_CLOSING);
+  manager.socket.destroy();
+}
+
+/** STATES.CLOSING of node-zookeeper-client's ConnectionManager (not exported): a closed socket is not reconnected. */
+const CONNECTION_MANAGER_CLOSING = -1;
 
 /** ZooKeeper's digest id of `user:password`: `user:base64(sha1("user:password"))`. */
 export function digestId(auth: string): string {

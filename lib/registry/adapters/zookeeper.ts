@@ -247,9 +247,9 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
     return readings;
   }
 
-  async close(): Promise<void> {
+  async close(how: 'clean' | 'unplugged' = 'clean'): Promise<void> {
     this.setState('closed');
-    this.session.close();
+    this.session.close(how);
   }
 
   /** getData with a watch; a missing node arms an existence watch instead and reads as undefined. */

@@ -176,7 +176,15 @@ export class StoreRegistry extends EventEmitter<RegistryEvents> implements Regis
     }
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    return this.end('clean');
+  }
+
+  drop(): Promise<void> {
+    return this.end('unplugged');
+  }
+
+  private async end(how: 'clean' | 'unplugged'): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const handle of this.registrations) handle.abandon();
@@ -184,7 +192,7 @@ export class StoreRegistry extends EventEmitter<RegistryEvents> implements Regis
     for (const watch of this.watches) watch.close();
     this.watches.clear();
     this.pickViews.clear();
-    await this.adapter.close();
+    await this.adapter.close(how);
   }
 
   private track<T extends { close(): void }>(watch: T): T {
