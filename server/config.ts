@@ -33,6 +33,7 @@ import {
   serviceSchema,
   toFieldIssues,
 } from '../lib/registry/index.ts';
+import { DEFAULT_AUDIENCE_CAP, MAX_AUDIENCE_CAP } from './audience-contract.ts';
 import { isClassCode, makeClassCode } from './kit-contract.ts';
 import { SECRET_PATTERN as STORE_CONTROL_SECRET } from './store-control-contract.ts';
 
@@ -132,6 +133,20 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     secret: true,
   },
   {
+    key: 'audienceDevices',
+    flag: 'audience-devices',
+    env: 'FLEET_AUDIENCE_DEVICES',
+    switch: true,
+    help: 'phones that open /join (linked from the audience page) become devices in every store (service audience), registered by this server while they heartbeat',
+  },
+  {
+    key: 'audienceCap',
+    flag: 'audience-cap',
+    env: 'FLEET_AUDIENCE_CAP',
+    help: 'at most this many phones registered at once; the next is told the room is full',
+    defaultText: String(DEFAULT_AUDIENCE_CAP),
+  },
+  {
     key: 'dataDir',
     flag: 'data-dir',
     env: 'FLEET_SERVER_DATA',
@@ -181,6 +196,10 @@ export interface ServerConfig {
   dataDir: string;
   /** The bench's hop stamps in every batch (FleetChanges.trace); off everywhere else. */
   benchTrace?: boolean;
+  /** Phones join as devices at /join (server/audience/); off: /join says how to turn it on. */
+  audienceDevices: boolean;
+  /** At most this many phones registered at once. */
+  audienceCap: number;
 }
 
 const schema = z.strictObject({
@@ -217,6 +236,11 @@ const schema = z.strictObject({
     .int('a whole number from 1 to 100000')
     .min(1, 'a whole number from 1 to 100000')
     .max(100_000, 'a whole number from 1 to 100000'),
+  audienceCap: z
+    .number({ error: `a whole number from 1 to ${MAX_AUDIENCE_CAP}` })
+    .int(`a whole number from 1 to ${MAX_AUDIENCE_CAP}`)
+    .min(1, `a whole number from 1 to ${MAX_AUDIENCE_CAP}`)
+    .max(MAX_AUDIENCE_CAP, `a whole number from 1 to ${MAX_AUDIENCE_CAP}`),
   logLevel: z.enum(LOG_LEVELS, { error: `one of ${LOG_LEVELS.join(', ')}` }),
   dataDir: z
     .string()
@@ -268,6 +292,9 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
       const benchTrace = switchValue(values.benchTrace);
       if (benchTrace === undefined)
         issues.push({ field: 'benchTrace', expected: 'on/1/true/yes or off/0/false/no' });
+      const audienceDevices = switchValue(values.audienceDevices);
+      if (audienceDevices === undefined)
+        issues.push({ field: 'audienceDevices', expected: 'on/1/true/yes or off/0/false/no' });
       const parsed = schema.safeParse({
         namespace: values.namespace ?? 'fleet',
         service: values.service ?? 'web',
@@ -280,6 +307,7 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
         storeControl: values.storeControl,
         storeControlSecret: values.storeControlSecret,
         maxDevices: numberSetting(values.maxDevices) ?? DEFAULT_MAX_DEVICES,
+        audienceCap: numberSetting(values.audienceCap) ?? DEFAULT_AUDIENCE_CAP,
         logLevel: values.logLevel ?? 'info',
         dataDir: values.dataDir ?? DEFAULT_DATA_DIR,
       });
@@ -306,7 +334,8 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
         });
       const classCredentials = parseClassCredentials(values, sources, classroom, issues);
       if (issues.length > 0) return undefined;
-      if (classroom === undefined || benchTrace === undefined) return undefined;
+      if (classroom === undefined || benchTrace === undefined || audienceDevices === undefined)
+        return undefined;
       return {
         ...rest,
         storeControl:
@@ -323,6 +352,7 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
         classCredentials,
         liveness,
         benchTrace,
+        audienceDevices,
       };
     },
   );

@@ -7,14 +7,17 @@ import { createLogger } from '../lib/cli/log.ts';
 import { configOrExit } from '../lib/cli/settings.ts';
 import { onShutdown } from '../lib/cli/shutdown.ts';
 import { errorMessage } from '../lib/registry/index.ts';
+import { Audience, followStoreColors } from './audience/audience.ts';
+import { JOIN_PATH } from './audience-contract.ts';
 import { parseServerConfig } from './config.ts';
 import { Fleet } from './fleet/fleet.ts';
 import { openTimelineFile } from './fleet/timeline-file.ts';
 import { createServerApp } from './http/app.ts';
+import { attachAudienceSockets } from './http/audience-sockets.ts';
 import { PresenterToken, presenterUrlOf } from './http/presenter-token.ts';
 import { attachSockets } from './http/sockets.ts';
 import { lanAddress } from './lan-address.ts';
-import { buildPage } from './page/build.ts';
+import { buildPage, buildPhonePage } from './page/build.ts';
 import { SimulationLink } from './simulation.ts';
 import { StoreControlLink } from './store-control.ts';
 
@@ -46,19 +49,27 @@ export async function main(
   const storeControl = config.storeControl
     ? new StoreControlLink(config.storeControl.url, config.storeControl.secret, fleet, log)
     : undefined;
+  // The audience's phones as devices (--audience-devices): registered by this server while they beat.
+  const audience = config.audienceDevices ? new Audience(config, log) : undefined;
+  if (audience) followStoreColors(fleet, audience);
   const http = createServer();
   try {
     // With --classroom the attendee kit is built once, now, beside the page (a few seconds).
-    const [assets, bundle] = await Promise.all([
+    const [assets, bundle, phoneScript] = await Promise.all([
       buildPage(),
       config.classroom ? import('../device/kit/build.ts').then((kit) => kit.buildKit()) : null,
+      config.audienceDevices ? buildPhonePage() : null,
     ]);
     const timeline = {
       entries: () => fleet.timelineEntries(),
       scope: `${config.namespace}-${config.service}`,
     };
-    http.on('request', await createServerApp(assets, audienceUrl, { config, bundle, audienceUrl }, timeline));
-    attachSockets(http, fleet, { token, rotated }, audienceUrl, log, simulation, storeControl);
+    http.on(
+      'request',
+      await createServerApp(assets, audienceUrl, { config, bundle, audienceUrl }, timeline, phoneScript),
+    );
+    const io = attachSockets(http, fleet, { token, rotated }, audienceUrl, log, simulation, storeControl);
+    attachAudienceSockets(io, audience, log);
     http.listen(config.port, config.listen);
     await once(http, 'listening');
   } catch (error) {
@@ -78,6 +89,10 @@ export async function main(
   );
   log.info(`presenter: ${presenterUrl}`);
   if (config.classroom) log.info(`classroom: attendees get the kit at ${new URL('kit/', audienceUrl).href}`);
+  if (audience)
+    log.info(
+      `audience devices: phones join at ${new URL(JOIN_PATH.slice(1), audienceUrl).href} (at most ${config.audienceCap})`,
+    );
   // The class code: printed once, on this terminal only (never through the logger, never on a page).
   if (config.classCredentials?.codeMade)
     process.stdout.write(
@@ -91,6 +106,7 @@ export async function main(
   onShutdown(async () => {
     simulation?.close();
     storeControl?.close();
+    await audience?.close();
     await fleet.close();
     http.closeAllConnections();
     http.close();

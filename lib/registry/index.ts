@@ -48,6 +48,7 @@ export { newIncarnation, newRecord } from './record.ts';
 // The one schema source: commands validate their settings with the same rules the registry applies.
 export {
   COLOR_NAMES,
+  colorSchema,
   DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS,
   DEFAULT_LIVENESS,
   deviceLivenessSchema,
@@ -58,6 +59,7 @@ export {
   livenessWindowMs,
   loadIntervalSchema,
   namespaceSchema,
+  parseOrThrow,
   portSchema,
   serviceSchema,
   toFieldIssues,

@@ -1,10 +1,11 @@
 // The page and its assets, all from memory and all local (the venue may have no internet), the
-// audience URL's QR code made here, the attendee kit's routes (kit.ts) and the timeline's download
-// (timeline-routes.ts).
+// audience URL's QR code made here, the attendee kit's routes (kit.ts), the phones' /join
+// (join-route.ts) and the timeline's download (timeline-routes.ts).
 import express from 'express';
 import QRCode from 'qrcode';
 import type { TimelineEntry } from '../contract.ts';
 import { pageHtml } from '../page/index.html.ts';
+import { joinRoutes } from './join-route.ts';
 import { type KitOptions, kitRoutes } from './kit.ts';
 import { timelineRoutes } from './timeline-routes.ts';
 
@@ -22,6 +23,8 @@ export async function createServerApp(
   kit: KitOptions,
   /** The timeline to export (every entry kept) and the name of the download (namespace-service). */
   timeline?: { entries: () => TimelineEntry[]; scope: string },
+  /** The phone page's script when phones may join (/join); null: /join says joining is off. */
+  phoneScript: string | null = null,
 ): Promise<express.Express> {
   const qr = await QRCode.toString(audienceUrl, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
   const html = pageHtml({ scriptPath: '/app.js', stylePath: '/app.css' });
@@ -46,6 +49,7 @@ export async function createServerApp(
     res.json({ ok: true });
   });
   app.use(kitRoutes(kit));
+  app.use(joinRoutes(phoneScript));
   if (timeline) app.use(timelineRoutes(timeline.entries, timeline.scope));
   app.use((_req, res) => {
     res.status(404).type('text').send('not found: the page is at /');

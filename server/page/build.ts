@@ -27,3 +27,8 @@ export async function buildPage(): Promise<{ js: string; css: string }> {
   const [js, css] = await Promise.all([bundle('./main.ts'), bundle('./style.css')]);
   return { js, css };
 }
+
+/** The audience phone's page script (server/phone/), built only when phones may join. */
+export function buildPhonePage(): Promise<string> {
+  return bundle('../phone/main.ts');
+}

@@ -28,6 +28,8 @@ const config: ServerConfig = {
   liveness: DEFAULT_LIVENESS,
   logLevel: 'info',
   dataDir: '/nonexistent/fleetkit-server-data',
+  audienceDevices: false,
+  audienceCap: 200,
 };
 const AUDIENCE = 'http://192.0.2.50:3000/';
 
