@@ -271,6 +271,8 @@ export interface FleetSnapshot {
   simulation: SimulatedDevice[] | null;
   /** With --classroom: where attendees get the kit (the header links to it); null when off. */
   classroom: { kitUrl: string } | null;
+  /** With --audience-devices: where a phone becomes a device (the header links to it); null when off. */
+  audience?: { joinUrl: string } | null;
   /** The countdowns read from the stores for the devices shown (absent: none yet). */
   liveness?: LivenessView[];
 }

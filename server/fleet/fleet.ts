@@ -102,6 +102,7 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       palette: PALETTE,
       simulation: this.simulation,
       classroom: this.config.classroom ? { kitUrl: new URL('kit/', audienceUrl).href } : null,
+      audience: this.config.audienceDevices ? { joinUrl: new URL('join', audienceUrl).href } : null,
       liveness: [...this.links.values()].flatMap((l) => l.poller.views()),
     };
   }

@@ -21,6 +21,8 @@ export class Header {
   private readonly audienceUrl: HTMLElement;
   private readonly kit: HTMLElement;
   private readonly kitLink: HTMLAnchorElement;
+  private readonly join: HTMLElement;
+  private readonly joinLink: HTMLAnchorElement;
   private readonly notice: HTMLElement;
   private noticeTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -57,7 +59,13 @@ export class Header {
     this.kitLink.id = 'kit-link';
     this.kit.append(el('span', 'audience-label', 'join with a laptop: '), this.kitLink);
     this.kit.hidden = true;
-    text.append(el('span', 'audience-label', 'follow along:'), this.audienceUrl, this.kit);
+    // With --audience-devices: where a phone becomes a device.
+    this.join = el('span', 'kit');
+    this.joinLink = el('a', 'audience-url join-link');
+    this.joinLink.id = 'join-link';
+    this.join.append(el('span', 'audience-label', 'be a device: '), this.joinLink);
+    this.join.hidden = true;
+    text.append(el('span', 'audience-label', 'follow along:'), this.audienceUrl, this.kit, this.join);
     audience.append(qr, text);
 
     this.element.append(brand, this.connection, this.controlsSlot, audience);
@@ -71,6 +79,10 @@ export class Header {
     setHidden(this.kit, kitUrl === null);
     setAttr(this.kitLink, 'href', kitUrl);
     setText(this.kitLink, kitUrl ?? '');
+    const joinUrl = meta.joinUrl && /^https?:\/\//.test(meta.joinUrl) ? meta.joinUrl : null;
+    setHidden(this.join, joinUrl === null);
+    setAttr(this.joinLink, 'href', joinUrl);
+    setText(this.joinLink, joinUrl ?? '');
     document.title = `fleetkit · ${meta.namespace}/${meta.service}`;
   }
 

@@ -30,6 +30,8 @@ export interface FleetMeta {
   palette: string[];
   /** With --classroom: the attendee kit's page (the header links to it); null when off. */
   kitUrl: string | null;
+  /** With --audience-devices: the phones' /join (the header links to it); null when off. */
+  joinUrl: string | null;
 }
 
 /** What one batch changed, for the view. */
@@ -96,6 +98,7 @@ export class FleetState {
       audienceUrl: snapshot.audienceUrl,
       palette: snapshot.palette,
       kitUrl: snapshot.classroom?.kitUrl ?? null,
+      joinUrl: snapshot.audience?.joinUrl ?? null,
     };
     this.stores.clear();
     for (const view of snapshot.stores) this.stores.set(view.store, view);

@@ -18,7 +18,7 @@ import {
   type PhoneView,
   SILENT_AFTER_MS,
 } from '../../server/audience-contract.ts';
-import type { Ack } from '../../server/contract.ts';
+import type { Ack, FleetSnapshot } from '../../server/contract.ts';
 import { TEST_LIVENESS } from '../support/agents.ts';
 import { launchBrowser, openPage, screenshotDir } from '../support/browser.ts';
 import { delay, eventually } from '../support/eventually.ts';
@@ -82,6 +82,16 @@ class TestPhone {
   }
 }
 
+/** The page's snapshot, as a page connecting now gets it. */
+async function snapshotOf(url: string): Promise<FleetSnapshot> {
+  const socket = io(url, { transports: ['websocket'], forceNew: true });
+  try {
+    return await new Promise<FleetSnapshot>((resolve) => socket.once('snapshot', resolve));
+  } finally {
+    socket.disconnect();
+  }
+}
+
 describe('audience devices off (the default)', { timeout: 60_000 }, () => {
   let server: RunningServer;
   before(async () => {
@@ -107,6 +117,7 @@ describe('audience devices off (the default)', { timeout: 60_000 }, () => {
     } finally {
       phone.close();
     }
+    assert.equal((await snapshotOf(server.url)).audience, null, 'the page links to no /join');
   });
 });
 
@@ -376,6 +387,30 @@ describe(`audience devices on, cap ${CAP}: phones registered by the server in th
         timeoutMs: 3 * (SILENT_AFTER_MS + PHONE_WINDOWS_MS.etcd + 1000),
       });
       t.diagnostic(`gone from etcd ${Date.now() - closedAt} ms after the page closed`);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  test('the audience page (the QR code) links to /join, at 1280x720 and 390x844', async (t) => {
+    assert.equal((await snapshotOf(server.url)).audience?.joinUrl, new URL('join', server.url).href);
+    const browser = await launchBrowser();
+    const dir = await screenshotDir();
+    try {
+      for (const viewport of [
+        { width: 1280, height: 720 },
+        { width: 390, height: 844 },
+      ]) {
+        const { page, problems, close } = await openPage(browser, server.url, viewport);
+        const link = page.locator('#join-link');
+        await link.waitFor({ state: 'visible', timeout: 20_000 });
+        assert.equal(await link.getAttribute('href'), new URL('join', server.url).href);
+        const file = path.join(dir, `audience-page-join-link-${viewport.width}x${viewport.height}.png`);
+        await page.screenshot({ path: file });
+        t.diagnostic(`screenshot: ${file}`);
+        assert.deepEqual(problems, []);
+        await close();
+      }
     } finally {
       await browser.close();
     }
