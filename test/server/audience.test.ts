@@ -18,7 +18,7 @@ import {
   type PhoneView,
   SILENT_AFTER_MS,
 } from '../../server/audience-contract.ts';
-import type { Ack, FleetSnapshot } from '../../server/contract.ts';
+import type { Ack } from '../../server/contract.ts';
 import { TEST_LIVENESS } from '../support/agents.ts';
 import { launchBrowser, openPage, screenshotDir } from '../support/browser.ts';
 import { delay, eventually } from '../support/eventually.ts';
@@ -26,6 +26,7 @@ import { Fuzz, fuzzSeed } from '../support/fuzz.ts';
 import { type RunningServer, startServer } from '../support/servers.ts';
 import { type StoreViews, StoreWatcher } from '../support/store-views.ts';
 import { startThreeStores, type ThreeStores } from '../support/stores.ts';
+import { PageWatch } from '../workshop/page-watch.ts';
 
 const CAP = 20;
 /** A phone's window in each store: the server's liveness (the tests'), with a Consul TTL check. */
@@ -82,16 +83,6 @@ class TestPhone {
   }
 }
 
-/** The page's snapshot, as a page connecting now gets it. */
-async function snapshotOf(url: string): Promise<FleetSnapshot> {
-  const socket = io(url, { transports: ['websocket'], forceNew: true });
-  try {
-    return await new Promise<FleetSnapshot>((resolve) => socket.once('snapshot', resolve));
-  } finally {
-    socket.disconnect();
-  }
-}
-
 describe('audience devices off (the default)', { timeout: 60_000 }, () => {
   let server: RunningServer;
   before(async () => {
@@ -117,7 +108,12 @@ describe('audience devices off (the default)', { timeout: 60_000 }, () => {
     } finally {
       phone.close();
     }
-    assert.equal((await snapshotOf(server.url)).audience, null, 'the page links to no /join');
+    const page = await PageWatch.open(server.url);
+    try {
+      assert.equal(page.state.meta?.joinUrl, null, 'the page links to no /join');
+    } finally {
+      page.close();
+    }
   });
 });
 
@@ -393,7 +389,12 @@ describe(`audience devices on, cap ${CAP}: phones registered by the server in th
   });
 
   test('the audience page (the QR code) links to /join, at 1280x720 and 390x844', async (t) => {
-    assert.equal((await snapshotOf(server.url)).audience?.joinUrl, new URL('join', server.url).href);
+    const watch = await PageWatch.open(server.url);
+    try {
+      assert.equal(watch.state.meta?.joinUrl, new URL('join', server.url).href);
+    } finally {
+      watch.close();
+    }
     const browser = await launchBrowser();
     const dir = await screenshotDir();
     try {

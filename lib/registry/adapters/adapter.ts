@@ -106,8 +106,11 @@ export interface StoreAdapter extends EventEmitter<AdapterEvents> {
    * session is left to expire). The claims are abandoned first, so etcd's leases and Consul's TTL
    * checks run out at the end of their window either way.
    */
-  close(how?: 'clean' | 'unplugged'): Promise<void>;
+  close(how?: CloseHow): Promise<void>;
 }
+
+/** How a registry ends its connection: Registry.close() ('clean') or Registry.drop() ('unplugged'). */
+export type CloseHow = 'clean' | 'unplugged';
 
 /** Connection-state bookkeeping shared by the three adapters. */
 export abstract class AdapterBase extends EventEmitter<AdapterEvents> {

@@ -177,7 +177,7 @@ export class ConsulAdapter extends AdapterBase implements StoreAdapter {
     return Math.max(this.ctx.requestTimeoutMs, AGENT_QUEUE_TIMEOUT_MS);
   }
 
-  /** How long a TTL pass waits for the agent: until the check's TTL (AGENT_QUEUE_TIMEOUT_MS). */
+  /** How long a TTL pass waits for the agent: until the check's TTL (a later pass is worth nothing). */
   get passTimeoutMs(): number {
     return Math.max(this.ctx.requestTimeoutMs, this.ctx.liveness.checkTtlSeconds * 1000);
   }

@@ -16,6 +16,7 @@ import {
   StoreUnavailableError,
   UnauthorizedError,
 } from '../errors.ts';
+import type { CloseHow } from './adapter.ts';
 
 const UNAVAILABLE_CODES = new Set([
   zookeeper.Exception.CONNECTION_LOSS,
@@ -119,13 +120,12 @@ export class ZooKeeperSession extends EventEmitter<SessionEvents> {
   }
 
   /** 'clean' ends the session (its ephemeral nodes go at once); 'unplugged' leaves it to expire. */
-  close(how: 'clean' | 'unplugged' = 'clean'): void {
+  close(how: CloseHow = 'clean'): void {
     this.closed = true;
     clearTimeout(this.giveUpTimer);
     clearTimeout(this.probeTimer);
     this.client.removeAllListeners();
-    if (how === 'clean') closeClient(this.client);
-    else dropClient(this.client);
+    endClient(this.client, how);
   }
 
   /** Why the namespace does not read, while it does not (undefined once connected or disconnected). */
@@ -269,7 +269,7 @@ export class ZooKeeperSession extends EventEmitter<SessionEvents> {
     if (this.closed) return;
     const old = this.client;
     old.removeAllListeners();
-    closeClient(old);
+    endClient(old, 'clean');
     this.refused = undefined;
     const wasConnected = this.clientUp;
     this.connected = false;
@@ -304,16 +304,33 @@ export class ZooKeeperSession extends EventEmitter<SessionEvents> {
   }
 }
 
+interface ConnectionManagerInternals {
+  socket?: { destroy(): void };
+  setState?: (state: number) => void;
+}
+
+/** STATES.CLOSING of node-zookeeper-client's ConnectionManager (not exported): a closed socket is not reconnected. */
+const CONNECTION_MANAGER_CLOSING = -1;
+
 /**
- * Closes a client. node-zookeeper-client's close() writes the close request to a socket that a client
- * connect()ed in this very tick does not have yet (it makes it on the next tick) and throws a
- * TypeError: a registry closed as soon as it was made crashed its caller (found by the credentials
- * fuzz). Such a client is closed once its socket exists.
+ * Ends a client, 'clean' or 'unplugged', once it has its socket: a client connect()ed in this very tick
+ * makes it on the next one, and node-zookeeper-client's close() then threw a TypeError (a registry
+ * closed as soon as it was made crashed its caller: found by the credentials fuzz).
+ * - 'clean': close() sends the close-session request; the server deletes the ephemeral nodes at once.
+ * - 'unplugged': leaves as a pulled cable does. The library has no such call: its connection manager
+ *   is put in its own CLOSING state (a socket closed in that state is not reconnected) and its socket
+ *   destroyed without the request, so the server keeps the session until its timeout. An unknown
+ *   library version (no such internals) gets a clean close rather than a client left running.
  */
-function closeClient(client: Client, attempts = 0): void {
-  const manager = (client as unknown as { connectionManager?: { socket?: unknown } }).connectionManager;
+function endClient(client: Client, how: CloseHow, attempts = 0): void {
+  const manager = (client as unknown as { connectionManager?: ConnectionManagerInternals }).connectionManager;
   if (manager && !manager.socket && attempts < 50) {
-    setTimeout(() => closeClient(client, attempts + 1), 10);
+    setTimeout(() => endClient(client, how, attempts + 1), 10);
+    return;
+  }
+  if (how === 'unplugged' && manager?.socket && typeof manager.setState === 'function') {
+    manager.setState(CONNECTION_MANAGER_CLOSING);
+    manager.socket.destroy();
     return;
   }
   try {
@@ -322,35 +339,6 @@ function closeClient(client: Client, attempts = 0): void {
     // a client with no socket after 0.5 s has nothing to close
   }
 }
-
-interface ConnectionManagerInternals {
-  socket?: { destroy(): void };
-  setState?: (state: number) => void;
-}
-
-/**
- * Leaves as a pulled cable does: the socket is destroyed without the close-session request, so the
- * server keeps the session (and its ephemeral nodes) until its timeout. node-zookeeper-client has no
- * such call: its connection manager is put in its own CLOSING state first (a socket closed in that
- * state is not reconnected) and its socket destroyed. Made for the audience's phones, whose
- * registrations the control host holds and must let expire as a device that went away would.
- */
-function dropClient(client: Client, attempts = 0): void {
-  const manager = (client as unknown as { connectionManager?: ConnectionManagerInternals }).connectionManager;
-  if (manager && !manager.socket && attempts < 50) {
-    setTimeout(() => dropClient(client, attempts + 1), 10);
-    return;
-  }
-  if (!manager?.socket || typeof manager.setState !== 'function') {
-    closeClient(client); // an unknown library version: a clean close rather than a client left running
-    return;
-  }
-  manager.setState(CONNECTION_MANAGER_CLOSING);
-  manager.socket.destroy();
-}
-
-/** STATES.CLOSING of node-zookeeper-client's ConnectionManager (not exported): a closed socket is not reconnected. */
-const CONNECTION_MANAGER_CLOSING = -1;
 
 /** ZooKeeper's digest id of `user:password`: `user:base64(sha1("user:password"))`. */
 export function digestId(auth: string): string {

@@ -16,6 +16,7 @@ import {
   type AdapterContext,
   type Claim,
   ClaimBase,
+  type CloseHow,
   type InstanceSink,
   type RawInstance,
   type StoreAdapter,
@@ -247,7 +248,7 @@ export class ZooKeeperAdapter extends AdapterBase implements StoreAdapter {
     return readings;
   }
 
-  async close(how: 'clean' | 'unplugged' = 'clean'): Promise<void> {
+  async close(how: CloseHow = 'clean'): Promise<void> {
     this.setState('closed');
     this.session.close(how);
   }

@@ -1,7 +1,7 @@
 // The Registry of one store: validates every input once, then hands the store work to its adapter and
 // the bookkeeping to the shared registration and view classes.
 import { EventEmitter } from 'node:events';
-import type { StoreAdapter } from '../adapters/adapter.ts';
+import type { CloseHow, StoreAdapter } from '../adapters/adapter.ts';
 import type { BackoffOptions } from '../backoff.ts';
 import { parseConfigValue } from '../config-keys.ts';
 import {
@@ -184,7 +184,7 @@ export class StoreRegistry extends EventEmitter<RegistryEvents> implements Regis
     return this.end('unplugged');
   }
 
-  private async end(how: 'clean' | 'unplugged'): Promise<void> {
+  private async end(how: CloseHow): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const handle of this.registrations) handle.abandon();
