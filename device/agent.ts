@@ -9,7 +9,7 @@ import type { Logger } from '../lib/cli/log.ts';
 import type {
   ConfigWatch,
   ConnectionState,
-  Load,
+  MachineLoad,
   Registration,
   RegistrationState,
   Registry,
@@ -40,7 +40,7 @@ export interface AgentStatus {
   version: string;
   labels: Record<string, string>;
   color: string | null;
-  load: Load | null;
+  load: MachineLoad | null;
   /** What `--load-from` says the load is of. */
   loadFrom: AgentConfig['loadFrom'];
   /** The load it is told to carry (burnt in a worker thread): its base, or a told one until endsAt. */
@@ -72,7 +72,7 @@ export interface AgentIdentity {
 
 export interface AgentOptions {
   /** How the load is measured (default: from `--load-from`, device/load.ts); the bench injects a cheap one. */
-  measureLoad?: () => Promise<Load>;
+  measureLoad?: () => Promise<MachineLoad>;
   /** Finds the address to advertise and follows its changes (main.ts); without it, identity.host stays. */
   network?: AddressWatch;
   /** The activity LED to drive (main.ts); without it, none. */
@@ -82,7 +82,7 @@ export interface AgentOptions {
 export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
   private readonly links = new Map<StoreKind, StoreLink>();
   private color: string | null = null;
-  private load: Load | null = null;
+  private load: MachineLoad | null = null;
   /** performance.now() of the last measurement: a wall clock step must not make the agent unhealthy. */
   private lastMeasuredAt = -Infinity;
   private host: string | null;
@@ -94,7 +94,7 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
   private started = false;
   /** The token of this process's records in every store, kept when the links are replaced (moveTo). */
   private readonly incarnation = newIncarnation();
-  private readonly measureLoad: () => Promise<Load>;
+  private readonly measureLoad: () => Promise<MachineLoad>;
   /** The load this device is told to carry (`--stress`, and messages from the parent: stress-message.ts). */
   readonly stress: Stress;
 
@@ -343,7 +343,7 @@ export class Agent extends EventEmitter<{ status: [AgentStatus] }> {
     this.changed();
   }
 
-  private updateRegistrations(patch: { color?: string; load?: Load }): void {
+  private updateRegistrations(patch: { color?: string; load?: MachineLoad }): void {
     for (const [store, link] of this.links) {
       link.registration.update(patch).catch((error: Error) => {
         if (!this.stopping) this.log.debug({ store }, `${store}: update not written (${error.message})`);

@@ -6,7 +6,7 @@
 // machine figures): its CPU share, its memory, and the machine's temperature.
 import { loadavg, totalmem, uptime } from 'node:os';
 import si from 'systeminformation';
-import type { Load } from '../lib/registry/index.ts';
+import type { MachineLoad } from '../lib/registry/index.ts';
 import type { LoadSource } from './config.ts';
 import { procStatMeter, sysfsTemperatureMeter } from './linux-load.ts';
 
@@ -34,7 +34,7 @@ async function machineCpuPercent(): Promise<number> {
 }
 
 /** The whole machine: what a Pi reports. */
-export async function measureLoad(): Promise<Load> {
+export async function measureLoad(): Promise<MachineLoad> {
   const [cpu, mem, temperature] = await Promise.all([machineCpuPercent(), si.mem(), temperatureC()]);
   return {
     cpuPercent: round(clamp(cpu || 0, 0, 100), 1),
@@ -78,7 +78,7 @@ function processSample(): ProcessSample {
 export const MIN_PROCESS_WINDOW_MS = 250;
 
 /** This process only: each reading is its share since the one before (the first one over a short window). */
-export function processLoadMeter(): () => Promise<Load> {
+export function processLoadMeter(): () => Promise<MachineLoad> {
   let previous = processSample();
   return async () => {
     const waited = (processSample().wallMicros - previous.wallMicros) / 1000;
@@ -99,7 +99,7 @@ export function processLoadMeter(): () => Promise<Load> {
 }
 
 /** How the agent measures its load, from `--load-from`. */
-export function loadMeter(source: LoadSource): () => Promise<Load> {
+export function loadMeter(source: LoadSource): () => Promise<MachineLoad> {
   return source === 'process' ? processLoadMeter() : measureLoad;
 }
 
@@ -118,7 +118,11 @@ export const DEFAULT_THRESHOLDS: ChangeThresholds = {
 };
 
 /** A change worth writing: any value moved by its threshold, or a sensor appeared or went. Uptime alone never is. */
-export function loadChanged(previous: Load | null, next: Load, thresholds = DEFAULT_THRESHOLDS): boolean {
+export function loadChanged(
+  previous: MachineLoad | null,
+  next: MachineLoad,
+  thresholds = DEFAULT_THRESHOLDS,
+): boolean {
   if (!previous) return true;
   if ((previous.temperatureC === null) !== (next.temperatureC === null)) return true;
   return (Object.keys(thresholds) as (keyof ChangeThresholds)[]).some(

@@ -39,11 +39,40 @@ export interface PhoneView {
   id: string;
   /** The fleet's color, as the stores hold it (the latest a store's config changed to), or null. */
   color: string | null;
-  stores: { store: StoreKind; state: RegistrationState }[];
+  stores: PhoneStore[];
+  /** How long the server waits for a beat before it lets the stores' windows run (SILENT_AFTER_MS). */
+  silentAfterMs: number;
+}
+
+/** How one store holds the phone: its registration's state and the store's window for it. */
+export interface PhoneStore {
+  store: StoreKind;
+  state: RegistrationState;
+  /** How long after the server lets the phone go the store says it is gone (Consul: critical), ms. */
+  windowMs: number;
+  /** The store's liveness model in a few words: "lease TTL 5 s", "session timeout 5 s", "TTL check 5 s". */
+  windowText: string;
 }
 
 export function audienceFull(cap: number): string {
   return `the room is full: ${cap} phones are devices already (the presenter's cap); watch the fleet at /`;
+}
+
+/** The answer to a new phone's join while the presenter has paused joining (phones already in stay). */
+export const JOINING_PAUSED =
+  'joining is paused by the presenter: you can watch the fleet at / until it opens again';
+
+/** Told to each phone the presenter removed (event 'removed'): its page stops beating and waits. */
+export const REMOVED_BY_PRESENTER =
+  'the presenter removed every phone from the fleet: tap "join again" to be a device once more';
+
+/** The main page's joins and leaves per second are counted over this window. */
+export const AUDIENCE_RATE_WINDOW_MS = 10_000;
+
+/** What every phone's page is told of the fleet, joined or not (event 'fleet'): it shows it read-only. */
+export interface FleetGlance {
+  color: string | null;
+  joining: boolean;
 }
 
 export const TOO_MANY_JOINS = 'too many joins from this address: wait a few seconds and reload';

@@ -33,7 +33,7 @@ import {
   serviceSchema,
   toFieldIssues,
 } from '../lib/registry/index.ts';
-import { DEFAULT_AUDIENCE_CAP, MAX_AUDIENCE_CAP } from './audience-contract.ts';
+import { AUDIENCE_SERVICE, DEFAULT_AUDIENCE_CAP, MAX_AUDIENCE_CAP } from './audience-contract.ts';
 import { isClassCode, makeClassCode } from './kit-contract.ts';
 import { SECRET_PATTERN as STORE_CONTROL_SECRET } from './store-control-contract.ts';
 
@@ -331,6 +331,12 @@ export function parseServerConfig(input: SettingsInput): ParsedServerArgs {
         issues.push({
           field: 'simControlSecret',
           expected: 'the secret of --sim-control (FLEET_SIM_CONTROL_SECRET: in .cache/sim/control-PORT.env)',
+        });
+      // The phones' service is theirs alone: a Pi's registration is never one a phone could overwrite.
+      if (audienceDevices && parsed.data.service === AUDIENCE_SERVICE)
+        issues.push({
+          field: 'service',
+          expected: `a service other than ${AUDIENCE_SERVICE} while audience devices are on (the phones are registered under ${AUDIENCE_SERVICE})`,
         });
       const classCredentials = parseClassCredentials(values, sources, classroom, issues);
       if (issues.length > 0) return undefined;

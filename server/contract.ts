@@ -1,6 +1,7 @@
 // The socket.io contract between the control host and its page: a full snapshot on connect, then
 // small batches of changes. Shared by server/ and server/page/ (types only: no runtime code here).
 import type {
+  BrowserLoad,
   ClusterMember,
   ConnectionState,
   HealthStatus,
@@ -13,6 +14,7 @@ import type {
 } from '../lib/registry/index.ts';
 
 export type {
+  BrowserLoad,
   ClusterMember,
   ConnectionState,
   HealthStatus,
@@ -96,6 +98,39 @@ export interface ExpiredStamp {
   windowMs: number;
   /** What the last contact was measured from ("etcd lease TTL", "ZooKeeper cons", "the last event"). */
   source: string;
+}
+
+/**
+ * One audience phone as one store holds it (service `audience`): a cell in the column's audience band,
+ * apart from the Pis' tiles.
+ */
+export interface PhoneCell {
+  store: StoreKind;
+  id: string;
+  /** The color the phone says it shows. */
+  color: string | null;
+  /** etcd and ZooKeeper: passing while present; Consul: its TTL check. */
+  health: HealthStatus;
+  load: Load | null;
+}
+
+/** One store's audience band, apart from its cells: how fast phones arrive and go. */
+export interface AudienceBand {
+  store: StoreKind;
+  /** Over the last AUDIENCE_RATE_WINDOW_MS, per second: phones added to / removed from this store. */
+  joinsPerSecond: number;
+  leavesPerSecond: number;
+  /** Phones over the band's limit (entries under `audience` beyond MAX_AUDIENCE_CAP): counted, not sent. */
+  hidden: number;
+}
+
+/** The audience's phones as devices (--audience-devices): the presenter's switch and each store's band. */
+export interface AudienceState {
+  /** The presenter's switch: new phones may join (true) or are told joining is paused. */
+  joining: boolean;
+  /** The most phones registered at once (--audience-cap). */
+  cap: number;
+  bands: AudienceBand[];
 }
 
 /** One store's column header. */
@@ -271,8 +306,13 @@ export interface FleetSnapshot {
   simulation: SimulatedDevice[] | null;
   /** With --classroom: where attendees get the kit (the header links to it); null when off. */
   classroom: { kitUrl: string } | null;
-  /** With --audience-devices: where a phone becomes a device (the header links to it); null when off. */
-  audience?: { joinUrl: string } | null;
+  /**
+   * With --audience-devices: where a phone becomes a device (the header links to it), the presenter's
+   * switch and each column's band; null when off.
+   */
+  audience?: ({ joinUrl: string } & AudienceState) | null;
+  /** The audience's phones in every store (absent: none, or off). */
+  phones?: PhoneCell[];
   /** The countdowns read from the stores for the devices shown (absent: none yet). */
   liveness?: LivenessView[];
 }
@@ -297,6 +337,11 @@ export interface FleetChanges {
   configColors?: StoreColor[] | null;
   /** Only with the bench's setting (FLEET_BENCH_TRACE): when this batch's parts happened. Never shown. */
   trace?: BatchTrace;
+  /** Present only when it changed: the presenter's switch and the bands' rates. */
+  audience?: AudienceState;
+  /** Phones added or changed in a store, and phones gone from one (absent: none). */
+  phones?: PhoneCell[];
+  phonesGone?: { store: StoreKind; id: string }[];
 }
 
 /**
@@ -351,8 +396,19 @@ export interface ClientToServerEvents {
   simulate: (request: SimulateRequest, ack: (result: Ack<SimulatedDevice>) => void) => void;
   /** Presenter only; refused when the stores were not started by the kit (no store control attached). */
   storeControl: (request: StoreControlRequest, ack: (result: Ack<KitStore>) => void) => void;
+  /** Presenter only, with --audience-devices: lets new phones join, or pauses joining. */
+  audienceJoining: (
+    request: AudienceJoiningRequest,
+    ack: (result: Ack<{ joining: boolean }>) => void,
+  ) => void;
+  /** Presenter only, with --audience-devices: every audience phone deregistered at once. */
+  removeAudience: (request: unknown, ack: (result: Ack<{ removed: number }>) => void) => void;
   /** Presenter only: pins one timeline entry (by seq) above the list for everyone; seq null unpins. */
   pinTimeline: (request: PinTimelineRequest, ack: (result: Ack<{ pinned: number | null }>) => void) => void;
+}
+
+export interface AudienceJoiningRequest {
+  joining: boolean;
 }
 
 export interface PinTimelineRequest {

@@ -69,7 +69,7 @@ export async function main(
       await createServerApp(assets, audienceUrl, { config, bundle, audienceUrl }, timeline, phoneScript),
     );
     const io = attachSockets(http, fleet, { token, rotated }, audienceUrl, log, simulation, storeControl);
-    attachAudienceSockets(io, audience, log);
+    attachAudienceSockets(io, audience, fleet, log);
     http.listen(config.port, config.listen);
     await once(http, 'listening');
   } catch (error) {

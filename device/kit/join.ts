@@ -13,6 +13,7 @@ import {
   errorMessage,
   type LivenessSettings,
   livenessWindowMs,
+  machineLoad,
   type StoreKind,
   toFieldIssues,
 } from '../../lib/registry/index.ts';
@@ -395,7 +396,7 @@ class Join {
         return `${store} ${entry ? entry.instance.health : 'absent'}`;
       });
       const cpu = entries
-        .map((e) => e.instance.record.load?.cpuPercent)
+        .map((e) => machineLoad(e.instance.record.load)?.cpuPercent)
         .find((c): c is number => typeof c === 'number');
       say(
         `${device.id}  ${device.running ? 'running' : 'stopped'}  ${stores.join(' · ')}  ${cpu === undefined ? 'no load yet' : `CPU ${cpu} %`}  ${device.url}`,

@@ -24,6 +24,7 @@ import {
   errorMessage,
   hostPort,
   isRegistryError,
+  machineLoad,
   noPickReason,
   PICK_STRATEGIES,
   PICK_STRATEGY_TEXT,
@@ -168,7 +169,7 @@ export interface PickJson {
   reason: string;
 }
 
-const cpuOf = (i: DiscoveredInstance) => i.record.load?.cpuPercent ?? null;
+const cpuOf = (i: DiscoveredInstance) => machineLoad(i.record.load)?.cpuPercent ?? null;
 
 export function pickJson(store: StoreKind, result: PickResult | undefined, reason: string): PickJson {
   const picked = result?.picked.record;

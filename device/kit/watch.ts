@@ -18,6 +18,7 @@ import {
   errorMessage,
   hostPort,
   type InstanceWatch,
+  machineLoad,
   type Registry,
   STORE_KINDS,
   type StoreCredentials,
@@ -83,7 +84,8 @@ export function parseWatchConfig(input: SettingsInput): Promise<ParsedCommand<Wa
 /** "alice-1 10.0.0.7:8101 passing CPU 3 % attendee=alice" */
 function describe(instance: DiscoveredInstance): string {
   const { id, host, port, load, labels } = instance.record;
-  const cpu = load ? `CPU ${Number(load.cpuPercent.toFixed(1))} %` : 'no load yet';
+  const machine = machineLoad(load);
+  const cpu = machine ? `CPU ${Number(machine.cpuPercent.toFixed(1))} %` : 'no load yet';
   const attendee = labels.attendee ? ` attendee=${labels.attendee}` : '';
   return printable(`${id} ${hostPort(host, port)} ${instance.health} ${cpu}${attendee}`, { max: 300 });
 }
@@ -97,7 +99,7 @@ function jsonLine(store: StoreKind, type: string, instance: DiscoveredInstance):
     host,
     port,
     health: instance.health,
-    cpuPercent: load?.cpuPercent ?? null,
+    cpuPercent: machineLoad(load)?.cpuPercent ?? null,
     labels,
   });
 }

@@ -44,9 +44,11 @@ export {
   livenessModel,
   storeKnobs,
 } from './liveness.ts';
+export * from './load-kinds.ts';
 export { newIncarnation, newRecord } from './record.ts';
 // The one schema source: commands validate their settings with the same rules the registry applies.
 export {
+  browserLoadSchema,
   COLOR_NAMES,
   colorSchema,
   DEFAULT_CONSUL_LOAD_INTERVAL_SECONDS,

@@ -69,12 +69,24 @@ const finite = (min: number, max: number, what: string) =>
     .min(min, `${what} from ${min} to ${max}`)
     .max(max, `${what} from ${min} to ${max}`);
 
-export const loadSchema = z.object({
+export const machineLoadSchema = z.object({
   cpuPercent: finite(0, 100, 'CPU percent'),
   load1: finite(0, 10_000, 'load average'),
   memUsedPercent: finite(0, 100, 'memory used percent'),
   temperatureC: finite(-60, 200, 'temperature in °C').nullable(),
   uptimeSeconds: finite(0, 1e10, 'uptime in seconds'),
+});
+
+/** A phone's page: its event loop's delay and its battery, each null where the browser does not tell. */
+export const browserLoadSchema = z.strictObject({
+  kind: z.literal('browser', { error: 'kind "browser"' }),
+  eventLoopDelayMs: finite(0, 600_000, 'event-loop delay in ms').nullable(),
+  batteryPercent: finite(0, 100, 'battery percent').nullable(),
+});
+
+/** A machine's load (an agent's), or a browser's (kind "browser": the audience's phones). */
+export const loadSchema = z.union([browserLoadSchema, machineLoadSchema], {
+  error: 'a load: cpuPercent, load1, memUsedPercent, temperatureC, uptimeSeconds; or kind "browser"',
 });
 
 // A CSS color a device can paint itself with: #rgb or #rrggbb, or a plain color name. Nothing that

@@ -8,14 +8,27 @@ import type { StoreKind } from './store-kinds.ts';
 
 export { STORE_KINDS, type StoreKind } from './store-kinds.ts';
 
-/** A device's load, as reported in its registration. */
-export interface Load {
+/** A device's load, as reported in its registration: a machine's (a Pi, a laptop) or a browser's (a phone). */
+export type Load = MachineLoad | BrowserLoad;
+
+/** What an agent measures of the machine it runs on. */
+export interface MachineLoad {
   cpuPercent: number;
   load1: number;
   memUsedPercent: number;
   /** null where the board has no sensor (most laptops, VMs). */
   temperatureC: number | null;
   uptimeSeconds: number;
+}
+
+/**
+ * What a phone's page can measure (the audience's phones): how late its timers fire (the event loop's
+ * delay, a busy or throttled phone) and the battery where the Battery API exists; null otherwise.
+ */
+export interface BrowserLoad {
+  kind: 'browser';
+  eventLoopDelayMs: number | null;
+  batteryPercent: number | null;
 }
 
 /** What a caller registers. */

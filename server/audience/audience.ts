@@ -9,8 +9,11 @@ import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import type { Logger } from '../../lib/cli/log.ts';
 import {
+  type BrowserLoad,
   createRegistry,
   errorMessage,
+  type LivenessSettings,
+  livenessModel,
   newIncarnation,
   type Registration,
   type Registry,
@@ -19,7 +22,9 @@ import {
 import {
   AUDIENCE_SERVICE,
   audienceFull,
+  type FleetGlance,
   HEARTBEAT_MS,
+  JOINING_PAUSED,
   type JoinAnswer,
   PHONE_LABELS,
   type PhoneView,
@@ -46,16 +51,36 @@ interface Phone {
   /** Null while dropped (silent): the stores are letting it expire. */
   held: { registry: Registry; registration: Registration }[] | null;
   color: string | null;
+  load: BrowserLoad | null;
+  /** When its load was last written to the stores (server clock, ms). */
+  loadWrittenAt: number;
 }
+
+/**
+ * A phone's load goes to the stores at most this often, and only when it moved (a loop delay by
+ * LOOP_STEP_MS, the battery by a percent): 200 phones' beats must not become 600 store writes a second.
+ */
+const LOAD_EVERY_MS = 5000;
+const LOOP_STEP_MS = 20;
 
 /** Phones remembered (for a rejoin with the same id) beyond the cap, while dropped. */
 const REMEMBERED_PER_CAP = 4;
 
-/** 'phone': a phone's view changed; sent to the connections that joined with its key. */
-export class Audience extends EventEmitter<{ phone: [key: string, view: PhoneView] }> {
+/**
+ * 'phone': a phone's view changed; sent to the connections that joined with its key. 'glance': what
+ * every phone's page shows of the fleet (joined or not) changed. 'removed': by the presenter.
+ */
+export class Audience extends EventEmitter<{
+  phone: [key: string, view: PhoneView];
+  glance: [FleetGlance];
+  /** The presenter removed this phone: its page stops and does not join again by itself. */
+  removed: [key: string];
+}> {
   private readonly byKey = new Map<string, Phone>();
   private readonly ids = new Set<string>();
   private color: string | null = null;
+  /** The presenter's switch: false, new phones are refused (phones this server knows may come back). */
+  private joining = true;
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
 
@@ -85,6 +110,7 @@ export class Audience extends EventEmitter<{ phone: [key: string, view: PhoneVie
       known.lastBeatAt = this.now();
       return this.answer(known, true);
     }
+    if (!known && !this.joining) throw new RefusedError(JOINING_PAUSED);
     if (this.count >= this.settings.audienceCap)
       throw new RefusedError(audienceFull(this.settings.audienceCap));
     const phone = known ?? this.newPhone(address);
@@ -93,11 +119,19 @@ export class Audience extends EventEmitter<{ phone: [key: string, view: PhoneVie
     return this.answer(phone, false);
   }
 
-  /** The page is still there; an unknown or dropped key is told to join again (false). */
-  beat(key: string): boolean {
+  /**
+   * The page is still there, with what it measured of itself (now and then); an unknown or dropped key
+   * is told to join again (false).
+   */
+  beat(key: string, load?: BrowserLoad): boolean {
     const phone = this.byKey.get(key);
     if (!phone?.held) return false;
     phone.lastBeatAt = this.now();
+    if (load && phone.lastBeatAt - phone.loadWrittenAt >= LOAD_EVERY_MS && loadMoved(phone.load, load)) {
+      phone.load = load;
+      phone.loadWrittenAt = phone.lastBeatAt;
+      for (const { registration } of phone.held) registration.update({ load }).catch(() => undefined);
+    }
     return true;
   }
 
@@ -126,15 +160,33 @@ export class Audience extends EventEmitter<{ phone: [key: string, view: PhoneVie
   /** The presenter's "remove all audience devices": each deregistered at once. */
   async removeAll(): Promise<number> {
     const phones = [...this.byKey.values()];
-    for (const phone of phones) this.forget(phone);
+    for (const phone of phones) {
+      this.forget(phone);
+      this.emit('removed', phone.key);
+    }
     await Promise.all(phones.map((p) => this.release(p)));
+    this.log.info(`audience: ${phones.length} phones removed by the presenter`);
     return phones.length;
+  }
+
+  /** The presenter's switch: lets new phones join, or pauses joining (the phones in stay). */
+  setJoining(joining: boolean): void {
+    if (joining === this.joining) return;
+    this.joining = joining;
+    this.log.info(`audience: joining ${joining ? 'open' : 'paused'} by the presenter`);
+    this.emit('glance', this.glance());
+  }
+
+  /** What every phone's page shows of the fleet, joined or not. */
+  glance(): FleetGlance {
+    return { color: this.color, joining: this.joining };
   }
 
   /** The fleet's color changed in a store's config: every phone is told (each applies and reports it). */
   setColor(color: string | null): void {
     if (color === this.color) return;
     this.color = color;
+    this.emit('glance', this.glance());
     for (const phone of this.byKey.values())
       if (phone.held) this.emit('phone', phone.key, this.viewOf(phone));
   }
@@ -143,7 +195,9 @@ export class Audience extends EventEmitter<{ phone: [key: string, view: PhoneVie
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.sweeper);
-    await this.removeAll();
+    const phones = [...this.byKey.values()];
+    for (const phone of phones) this.forget(phone);
+    await Promise.all(phones.map((p) => this.release(p)));
   }
 
   private newPhone(address: string): Phone {
@@ -155,6 +209,8 @@ export class Audience extends EventEmitter<{ phone: [key: string, view: PhoneVie
       lastBeatAt: this.now(),
       held: null,
       color: null,
+      load: null,
+      loadWrittenAt: 0,
     };
     this.byKey.set(phone.key, phone);
     this.ids.add(phone.id);
@@ -171,7 +227,7 @@ export class Audience extends EventEmitter<{ phone: [key: string, view: PhoneVie
         namespace: this.settings.namespace,
         credentials: this.settings.credentials,
         // The phone cannot answer an HTTP check: Consul hears from the control host, while the phone beats.
-        liveness: { ...this.settings.liveness, consulCheck: 'ttl' },
+        liveness: this.phoneLiveness(),
         incarnation: phone.incarnation,
       });
       const registration = registry.register({
@@ -180,7 +236,7 @@ export class Audience extends EventEmitter<{ phone: [key: string, view: PhoneVie
         host: phone.host,
         port: this.settings.port,
         labels: { ...PHONE_LABELS },
-        load: null,
+        load: phone.load,
         color: phone.color,
       });
       registration.on('state', () => this.emit('phone', phone.key, this.viewOf(phone)));
@@ -239,12 +295,34 @@ export class Audience extends EventEmitter<{ phone: [key: string, view: PhoneVie
     return {
       id: phone.id,
       color: this.color,
-      stores: (phone.held ?? []).map(({ registration }) => ({
-        store: registration.store,
-        state: registration.state,
-      })),
+      stores: (phone.held ?? []).map(({ registration }) => {
+        const model = livenessModel(registration.store, this.phoneLiveness());
+        return {
+          store: registration.store,
+          state: registration.state,
+          windowMs: model.windowMs,
+          windowText: model.text,
+        };
+      }),
+      silentAfterMs: SILENT_AFTER_MS,
     };
   }
+
+  /** The phones' liveness: the server's, with a TTL check in Consul (a phone cannot answer an HTTP one). */
+  private phoneLiveness(): LivenessSettings {
+    return { ...this.settings.liveness, consulCheck: 'ttl' };
+  }
+}
+
+/** Worth a write: the first figures, a sensor appearing or going, or a figure that moved by its step. */
+function loadMoved(before: BrowserLoad | null, after: BrowserLoad): boolean {
+  if (!before) return true;
+  const moved = (a: number | null, b: number | null, step: number) =>
+    (a === null) !== (b === null) || (a !== null && b !== null && Math.abs(a - b) >= step);
+  return (
+    moved(before.eventLoopDelayMs, after.eventLoopDelayMs, LOOP_STEP_MS) ||
+    moved(before.batteryPercent, after.batteryPercent, 1)
+  );
 }
 
 /** The phone's address as the record's host: IPv4-mapped IPv6 unwrapped; anything odd, 0.0.0.0. */

@@ -2,11 +2,13 @@
 // changing at once make a few messages, not a thousand. Keyed by store/id, so that many changes to
 // one device in one turn leave as its last state (and a device added then removed leaves as gone).
 import type {
+  AudienceState,
   ColorWriteTrace,
   DeviceFlags,
   DeviceView,
   FleetChanges,
   LivenessView,
+  PhoneCell,
   SimulatedDevice,
   StoreColor,
   StoreKind,
@@ -31,6 +33,10 @@ export interface ChangePart {
   liveness?: LivenessView[];
   /** undefined: unchanged; null: the stores agree. */
   configColors?: StoreColor[] | null;
+  /** The audience's phones (audience-bands.ts): cells added or changed, cells gone, the switch and rates. */
+  phones?: PhoneCell[];
+  phonesGone?: Gone[];
+  audience?: AudienceState;
   /** The bench's stamps (only with FLEET_BENCH_TRACE): see BatchTrace. */
   trace?: { watched?: { store: StoreKind; id: string; at: number }[]; colors?: ColorWriteTrace[] };
 }
@@ -51,6 +57,10 @@ interface PendingChanges {
   /** By store/id: the newest countdown of this turn. */
   liveness: Map<string, LivenessView>;
   configColors?: StoreColor[] | null;
+  /** By store/id, as devices and gone are. */
+  phones: Map<string, PhoneCell>;
+  phonesGone: Map<string, Gone>;
+  audience?: AudienceState;
   /** By store/id: when the watch handed over the last change of this turn; undefined: no trace. */
   watched?: Map<string, { store: StoreKind; id: string; at: number }>;
   colors?: ColorWriteTrace[];
@@ -73,6 +83,8 @@ export class ChangeBatcher {
         timeline: [],
         flags: new Map(),
         liveness: new Map(),
+        phones: new Map(),
+        phonesGone: new Map(),
       };
       setImmediate(() => this.flush());
     }
@@ -93,6 +105,15 @@ export class ChangeBatcher {
     for (const f of part.flags ?? []) p.flags.set(f.id, f);
     for (const l of part.liveness ?? []) p.liveness.set(`${l.store}/${l.id}`, l);
     if (part.configColors !== undefined) p.configColors = part.configColors;
+    for (const c of part.phones ?? []) {
+      p.phonesGone.delete(`${c.store}/${c.id}`);
+      p.phones.set(`${c.store}/${c.id}`, c);
+    }
+    for (const g of part.phonesGone ?? []) {
+      p.phones.delete(`${g.store}/${g.id}`);
+      p.phonesGone.set(`${g.store}/${g.id}`, g);
+    }
+    if (part.audience) p.audience = part.audience;
     if (part.trace) {
       p.watched ??= new Map();
       for (const w of part.trace.watched ?? []) p.watched.set(`${w.store}/${w.id}`, w);
@@ -115,6 +136,9 @@ export class ChangeBatcher {
       ...(p.flags.size === 0 ? {} : { flags: [...p.flags.values()] }),
       ...(p.liveness.size === 0 ? {} : { liveness: [...p.liveness.values()] }),
       ...(p.configColors === undefined ? {} : { configColors: p.configColors }),
+      ...(p.phones.size === 0 ? {} : { phones: [...p.phones.values()] }),
+      ...(p.phonesGone.size === 0 ? {} : { phonesGone: [...p.phonesGone.values()] }),
+      ...(p.audience ? { audience: p.audience } : {}),
       ...(p.watched === undefined
         ? {}
         : {

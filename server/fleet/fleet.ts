@@ -17,6 +17,7 @@ import type {
   StoreView,
   TimelineEntry,
 } from '../contract.ts';
+import { AudienceBands } from './audience-bands.ts';
 import { ChangeBatcher, traceNow } from './batcher.ts';
 import { Disagreement } from './disagreement.ts';
 import { StoreLink } from './store-link.ts';
@@ -46,6 +47,8 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
   /** The timeline entry the presenter pinned above the list. */
   private pinned: TimelineEntry | null = null;
   private readonly file: TimelineFile | undefined;
+  /** With --audience-devices: the phones in each store, for the columns' audience bands. */
+  private readonly audience: AudienceBands | undefined;
 
   constructor(
     private readonly config: Readonly<ServerConfig>,
@@ -64,6 +67,9 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       saved?.entries,
     );
     this.disagreement = this.watchDisagreement();
+    this.audience = config.audienceDevices
+      ? new AudienceBands(config.audienceCap, (part) => this.batcher.queue(part))
+      : undefined;
   }
 
   start(): void {
@@ -82,7 +88,9 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       liveness: (views: LivenessView[]) => this.batcher.queue({ liveness: views }),
     };
     for (const [store, endpoints] of Object.entries(this.config.stores) as [StoreKind, string[]][]) {
-      this.links.set(store, new StoreLink(store, endpoints, this.config, hooks));
+      const link = new StoreLink(store, endpoints, this.config, hooks);
+      this.links.set(store, link);
+      this.audience?.watch(store, link.registry);
     }
   }
 
@@ -102,7 +110,10 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
       palette: PALETTE,
       simulation: this.simulation,
       classroom: this.config.classroom ? { kitUrl: new URL('kit/', audienceUrl).href } : null,
-      audience: this.config.audienceDevices ? { joinUrl: new URL('join', audienceUrl).href } : null,
+      audience: this.audience
+        ? { joinUrl: new URL('join', audienceUrl).href, ...this.audience.state() }
+        : null,
+      ...(this.audience ? { phones: this.audience.phones() } : {}),
       liveness: [...this.links.values()].flatMap((l) => l.poller.views()),
     };
   }
@@ -134,6 +145,11 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
   /** Asks the store for its members now (after the presenter's store control), not at the next poll. */
   refreshMembers(store: StoreKind): void {
     this.links.get(store)?.refreshMembers();
+  }
+
+  /** The presenter's switch for the audience's phones, as every page shows it. */
+  setAudienceJoining(joining: boolean): void {
+    this.audience?.setJoining(joining);
   }
 
   /** Something for the timeline from outside the fleet (the presenter's store controls). */
@@ -205,6 +221,7 @@ export class Fleet extends EventEmitter<{ changes: [FleetChanges] }> {
 
   async close(): Promise<void> {
     this.disagreement.close();
+    this.audience?.close();
     await Promise.all([...this.links.values()].map((l) => l.close()));
     await this.file?.close();
   }

@@ -17,6 +17,7 @@ import {
   deviceLivenessModel,
   isUnauthorizedError,
   livenessModel,
+  machineLoad,
 } from '../../lib/registry/index.ts';
 import { type BoundCommands, bindCommands } from '../commands.ts';
 import type { ServerConfig } from '../config.ts';
@@ -172,7 +173,7 @@ export class StoreLink {
     const { record, health, liveness } = instance;
     const criticalSince = health === 'critical' ? (previous?.criticalSince ?? now) : null;
     let history = previous?.history ?? [];
-    const load = record.load;
+    const load = machineLoad(record.load);
     if (load && JSON.stringify(load) !== JSON.stringify(previous?.load)) {
       history = [
         ...history,

@@ -2,14 +2,27 @@
 // event is untrusted and goes through the same guards as the page's (socket-guard.ts): one wrapper,
 // the event rate limit per connection, short answers. Joins are also limited per address (a script
 // reloading /join registers nothing beyond its bucket), and a phone has no presenter power: none of the
-// page's events exist here.
+// page's events exist here. The presenter's two audience events (pause joining, remove every phone)
+// are on the main page's socket, for a connection that presented the token.
 import type { Server, Socket } from 'socket.io';
 import type { Logger } from '../../lib/cli/log.ts';
 import { parseOrThrow } from '../../lib/registry/index.ts';
 import type { Audience } from '../audience/audience.ts';
-import { appliedRequestSchema, joinRequestSchema } from '../audience/requests.ts';
-import { AUDIENCE_NAMESPACE, AUDIENCE_OFF, TOO_MANY_JOINS } from '../audience-contract.ts';
+import {
+  appliedRequestSchema,
+  beatRequestSchema,
+  joiningRequestSchema,
+  joinRequestSchema,
+} from '../audience/requests.ts';
+import {
+  AUDIENCE_NAMESPACE,
+  AUDIENCE_OFF,
+  REMOVED_BY_PRESENTER,
+  TOO_MANY_JOINS,
+} from '../audience-contract.ts';
+import type { Fleet } from '../fleet/fleet.ts';
 import { answering, limitEvents, RefusedError, TokenBucket } from './socket-guard.ts';
+import { READ_ONLY } from './sockets.ts';
 
 // A room behind one NAT address: 200 phones join within about a minute and a half; a script is held
 // to 2 joins a second.
@@ -22,7 +35,13 @@ interface PhoneData {
   key?: string;
 }
 
-export function attachAudienceSockets(io: Server, audience: Audience | undefined, log: Logger): void {
+export function attachAudienceSockets(
+  io: Server,
+  audience: Audience | undefined,
+  fleet: Fleet,
+  log: Logger,
+): void {
+  attachPresenterEvents(io, audience, fleet, log);
   const phones = io.of(AUDIENCE_NAMESPACE);
   const buckets = new Map<string, TokenBucket>();
   const joinAllowed = (address: string) => {
@@ -38,6 +57,8 @@ export function attachAudienceSockets(io: Server, audience: Audience | undefined
     const data = socket.data as PhoneData;
     const on = audience;
     limitEvents(socket, log);
+    // The fleet as every phone's page shows it, joined or not (a full room still sees the color).
+    if (on) socket.emit('fleet', on.glance());
     /** The audience and this connection's phone key, or the refusal saying why not. */
     const joined = (): [Audience, string] => {
       if (!on) throw new RefusedError(AUDIENCE_OFF);
@@ -63,9 +84,10 @@ export function attachAudienceSockets(io: Server, audience: Audience | undefined
     );
     socket.on(
       'beat',
-      answering(log, 'beat', () => {
+      answering(log, 'beat', (payload) => {
         const [audience, key] = joined();
-        return { registered: audience.beat(key) };
+        const request = parseOrThrow(beatRequestSchema, payload ?? {}, 'beat');
+        return { registered: audience.beat(key, request.load) };
       }),
     );
     socket.on(
@@ -87,4 +109,35 @@ export function attachAudienceSockets(io: Server, audience: Audience | undefined
     );
   });
   audience?.on('phone', (key, view) => phones.to(key).emit('phone', view));
+  audience?.on('glance', (glance) => phones.emit('fleet', glance));
+  audience?.on('removed', (key) => {
+    phones.to(key).emit('removed', { reason: REMOVED_BY_PRESENTER });
+    phones.in(key).socketsLeave(key);
+  });
+}
+
+/** The presenter's audience controls, on the main page's socket (the connection's token decides). */
+function attachPresenterEvents(io: Server, audience: Audience | undefined, fleet: Fleet, log: Logger): void {
+  io.on('connection', (socket: Socket) => {
+    /** The audience, for a presenter's connection; else the refusal saying why not. */
+    const presenting = (): Audience => {
+      if (!(socket.data as { presenter?: boolean }).presenter) throw new RefusedError(READ_ONLY);
+      if (!audience) throw new RefusedError(AUDIENCE_OFF);
+      return audience;
+    };
+    socket.on(
+      'audienceJoining',
+      answering(log, 'audienceJoining', (payload) => {
+        const on = presenting();
+        const { joining } = parseOrThrow(joiningRequestSchema, payload, 'audienceJoining');
+        on.setJoining(joining);
+        fleet.setAudienceJoining(joining);
+        return { joining };
+      }),
+    );
+    socket.on(
+      'removeAudience',
+      answering(log, 'removeAudience', async () => ({ removed: await presenting().removeAll() })),
+    );
+  });
 }

@@ -12,9 +12,18 @@ body { margin: 0; min-height: 100vh; font: 18px/1.4 system-ui, sans-serif; backg
 body[data-ink="dark"] { color: #111; }
 #phone-id { font-size: 2.2rem; font-weight: 700; margin: 0.2em 1em; word-break: break-all; }
 #phone-status { margin: 0.5em 1.5em; }
-#phone-stores { list-style: none; padding: 0; margin: 0.5em 0 1.5em; font-size: 1.1rem; }
-#phone-stores li[data-state="registered"]::before { content: "● "; }
-#phone-stores li:not([data-state="registered"])::before { content: "○ "; }
+#phone-stores { list-style: none; padding: 0; margin: 0.5em 0 1em; font-size: 1.05rem; width: min(22em, 88vw); text-align: left; }
+#phone-stores li { display: grid; grid-template-columns: 1fr auto; gap: 0.1em 0.6em; margin: 0.7em 0; }
+#phone-stores li[data-state="registered"] .store-name::before { content: "● "; }
+#phone-stores li:not([data-state="registered"]) .store-name::before { content: "○ "; }
+#phone-stores .store-name { font-weight: 700; }
+#phone-stores .store-model { opacity: 0.85; }
+#phone-stores .bar { grid-column: 1 / -1; height: 0.7em; border: 2px solid currentColor; border-radius: 0.4em; overflow: hidden; }
+#phone-stores .fill { height: 100%; background: currentColor; transition: width 0.2s linear; }
+#phone-stores .fill[data-level="draining"] { opacity: 0.7; }
+#phone-stores .left { grid-column: 1 / -1; font-size: 0.9rem; }
+#phone-load { font-size: 0.95rem; opacity: 0.9; margin: 0 0 1em; }
+#phone-watch { color: inherit; margin-top: 1em; font-size: 1.1rem; }
 button { font: inherit; font-size: 1.2rem; padding: 0.7em 1.6em; border-radius: 0.6em; border: 2px solid currentColor;
   background: rgba(0,0,0,0.25); color: inherit; }
 </style>`;
@@ -36,8 +45,10 @@ export function joinRoutes(script: string | null): express.Router {
           `<p id="phone-id"></p>
 <p id="phone-status">joining the fleet…</p>
 <ul id="phone-stores"></ul>
+<p id="phone-load"></p>
 <button id="phone-leave" hidden>Leave the fleet</button>
 <button id="phone-join" hidden>Join again</button>
+<a id="phone-watch" href="/" hidden>watch the fleet (read-only)</a>
 <noscript><p>This page needs JavaScript to make your phone a device.</p></noscript>`,
         ),
       );

@@ -1,6 +1,8 @@
 // Only when the server runs with the bench's setting (FLEET_BENCH_TRACE, so a batch carries `trace`):
 // keeps, for `npm run bench`, when each batch arrived and the server's stamps it carried, in
 // window.__fleetTrace. Nothing here is shown; without the setting nothing is kept.
+
+import { machineLoad } from '../../lib/registry/load-kinds.ts';
 import type { BatchTrace, FleetChanges } from '../contract.ts';
 import { wallClock } from '../wall-clock.ts';
 
@@ -32,7 +34,13 @@ export function recordTrace(changes: FleetChanges, receivedAt: number): void {
   kept.push({
     receivedAt,
     trace: changes.trace,
-    views: changes.devices.map((d) => [d.store, d.id, d.color, d.load?.cpuPercent ?? null, d.updatedAt]),
+    views: changes.devices.map((d) => [
+      d.store,
+      d.id,
+      d.color,
+      machineLoad(d.load)?.cpuPercent ?? null,
+      d.updatedAt,
+    ]),
   });
   if (kept.length > MAX_TRACED_BATCHES) kept.splice(0, kept.length - MAX_TRACED_BATCHES);
 }

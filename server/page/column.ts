@@ -3,7 +3,8 @@
 // Its density (full tiles, compact tiles, a dense grid of cells: density.ts) follows the devices it
 // shows (the page's filter may leave some out) and the room it has on screen.
 import type { ClusterMember, DeviceView, ExpiredStamp, StoreKind, StoreView } from '../contract.ts';
-import { type ColumnSpace, chooseDensity, type Density } from './density.ts';
+import { AudienceBandView } from './audience-band.ts';
+import { bandHeight, type ColumnSpace, chooseDensity, type Density } from './density.ts';
 import { el, setAttr, setBackground, setHidden, setPieces, setText } from './dom.ts';
 import { compareIds } from './format.ts';
 import { leaveGhost } from './liveness-bar.ts';
@@ -92,6 +93,8 @@ export class Column {
   private filtered = false;
   private space: ColumnSpace | null = null;
   private density: Density = 'full';
+  /** The audience's phones in this store, under the tiles (audience-band.ts). */
+  readonly band: AudienceBandView;
 
   constructor(readonly store: StoreKind) {
     this.element = el('section', 'column');
@@ -134,7 +137,8 @@ export class Column {
     this.more = el('p', 'column-more');
     this.summary = el('p', 'column-summary');
     this.summary.hidden = true;
-    this.element.append(head, this.grid, this.summary, this.more);
+    this.band = new AudienceBandView(store);
+    this.element.append(head, this.grid, this.summary, this.more, this.band.element);
     this.element.dataset.density = this.density;
     this.setView(undefined, Date.now());
   }
@@ -241,10 +245,12 @@ export class Column {
   measure(heightBelowTopPx: number): void {
     const style = getComputedStyle(this.element);
     const padding = Number.parseFloat(style.paddingLeft) + Number.parseFloat(style.paddingRight);
-    this.space = {
-      widthPx: this.element.clientWidth - (Number.isFinite(padding) ? padding : 0),
-      heightPx: heightBelowTopPx - this.head.offsetHeight - BELOW_HEAD_PX,
-    };
+    const widthPx = this.element.clientWidth - (Number.isFinite(padding) ? padding : 0);
+    const roomPx = heightBelowTopPx - this.head.offsetHeight - BELOW_HEAD_PX;
+    // The audience band takes its share of the room below the tiles; the Pis keep the rest.
+    const bandPx = this.band.on ? bandHeight(roomPx) : 0;
+    this.band.measure({ widthPx, heightPx: bandPx });
+    this.space = { widthPx, heightPx: roomPx - bandPx };
     this.updateDensity(this.shownCount());
   }
 

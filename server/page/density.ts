@@ -57,15 +57,44 @@ export function tierLimit(tier: TierSpec, space: ColumnSpace): number {
   return Math.min(tier.most, Math.max(tier.least, capacity(tier, space)));
 }
 
-/** The largest square cell (within DENSE_CELL's bounds) of which `count` fit the space. */
-function denseCell(count: number, space: ColumnSpace): number {
-  const { minPx, maxPx, gapPx } = DENSE_CELL;
-  for (let size = maxPx; size > minPx; size--) {
+/** The largest square cell (within the bounds) of which `count` fit the space; undefined: none fits. */
+function largestCell(
+  count: number,
+  space: ColumnSpace,
+  { minPx, maxPx, gapPx }: { minPx: number; maxPx: number; gapPx: number },
+): number | undefined {
+  for (let size = maxPx; size >= minPx; size--) {
     const perRow = fit(space.widthPx, size, gapPx);
     const rows = Math.ceil(count / perRow);
     if (rows * (size + gapPx) - gapPx <= space.heightPx) return size;
   }
-  return minPx;
+  return undefined;
+}
+
+/** The largest square cell (within DENSE_CELL's bounds) of which `count` fit the space. */
+function denseCell(count: number, space: ColumnSpace): number {
+  return largestCell(count, space, DENSE_CELL) ?? DENSE_CELL.minPx;
+}
+
+/**
+ * The audience band under each column (the phones, apart from the Pis): at most this share of the
+ * column's room, and never taller than `maxPx`; its cells within these bounds. Past what fits at the
+ * smallest cell, the band says counts only (per health and per color).
+ */
+export const AUDIENCE_BAND = { share: 0.3, maxPx: 180, minPx: 8, maxCellPx: 28, gapPx: 2 } as const;
+
+export type BandDensity = { density: 'cells'; cellPx: number } | { density: 'counts' };
+
+/** The band's height for a column's room (CSS px). */
+export function bandHeight(roomPx: number): number {
+  return Math.max(0, Math.min(AUDIENCE_BAND.maxPx, Math.floor(roomPx * AUDIENCE_BAND.share)));
+}
+
+/** Cells as large as the band's space allows for `count` phones, or counts only when none fit. */
+export function chooseBandDensity(count: number, space: ColumnSpace): BandDensity {
+  const { minPx, maxCellPx: maxPx, gapPx } = AUDIENCE_BAND;
+  const cellPx = largestCell(count, space, { minPx, maxPx, gapPx });
+  return cellPx === undefined ? { density: 'counts' } : { density: 'cells', cellPx };
 }
 
 /** The density for `shown` devices in this space; before the space is known (null), the first tier. */

@@ -3,9 +3,10 @@
 // it alive; for a simulated device its state and, for the presenter, its unplug / replug / kill / stress
 // buttons (one set per device, not one per column). A popover at a bottom corner, away from the
 // selected tile's column; Escape or its button closes it. Built from text only.
+import { browserLoad, machineLoad } from '../../lib/registry/load-kinds.ts';
 import type { DeviceView, SimulatedDevice } from '../contract.ts';
 import { el, setAttr, setBackground, setText } from './dom.ts';
-import { deviceUrl, formatAddress, formatPercent, formatTemperature } from './format.ts';
+import { browserLoadText, deviceUrl, formatAddress, formatPercent, formatTemperature } from './format.ts';
 import { type SimControls, TileSim } from './sim-controls.ts';
 
 export class DetailPanel {
@@ -75,8 +76,11 @@ export class DetailPanel {
     } else {
       rows.push(['address', address]);
     }
-    const { load } = device;
-    if (load) {
+    const load = machineLoad(device.load);
+    const browser = browserLoad(device.load);
+    if (browser) {
+      rows.push(['load', browserLoadText(browser)]);
+    } else if (load) {
       const temperature = formatTemperature(load.temperatureC);
       rows.push([
         'load',

@@ -1,4 +1,6 @@
 // Formatting of durations, clock times, load figures and device links. Pure functions, no DOM.
+import { browserLoad, machineLoad } from '../../lib/registry/load-kinds.ts';
+import type { BrowserLoad, Load } from '../contract.ts';
 
 /** "4 s", "2 min 5 s", "3 h 12 min". */
 export function formatDuration(ms: number): string {
@@ -55,3 +57,17 @@ export function deviceUrl(host: string, port: number): string | null {
 
 /** Natural order for ids: pi-2 before pi-10. */
 export const compareIds = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' }).compare;
+
+/** A phone's load (a browser's) in words: its event loop's delay and its battery, each where told. */
+export function browserLoadText(load: BrowserLoad): string {
+  const loop = load.eventLoopDelayMs === null ? 'loop –' : `loop ${Math.round(load.eventLoopDelayMs)} ms`;
+  return load.batteryPercent === null ? loop : `${loop} · battery ${formatPercent(load.batteryPercent)}`;
+}
+
+/** The headline figure of any load: a machine's CPU, a phone's event-loop delay and battery. */
+export function loadHeadline(load: Load | null): string | null {
+  const machine = machineLoad(load);
+  if (machine) return `CPU ${formatPercent(machine.cpuPercent)}`;
+  const browser = browserLoad(load);
+  return browser ? browserLoadText(browser) : null;
+}

@@ -99,6 +99,11 @@ export class Header {
     this.noticeTimer = setTimeout(() => setHidden(this.notice, true), 4000);
   }
 
+  /** The presenter's audience buttons, at the end of the "be a device" line. */
+  setAudienceControls(controls: HTMLElement): void {
+    if (controls.parentElement !== this.join) this.join.append(controls);
+  }
+
   /** Shows the presenter's controls, or none (the audience gets no controls at all). */
   setControls(controls: HTMLElement | null): void {
     if (controls) {

@@ -88,7 +88,12 @@ function start(root: HTMLElement): void {
     (request: StoreControlRequest): Promise<StoreControlResult> =>
       ask((timed, done) => timed.emit('storeControl', request, done), STORE_CONTROL_TIMEOUT_MS),
   );
-  const view = new FleetView(root, state, { setColor, simulate, rotateToken });
+  const audience = {
+    joining: (joining: boolean) =>
+      ask<{ joining: boolean }>((timed, done) => timed.emit('audienceJoining', { joining }, done)),
+    removeAll: () => ask<{ removed: number }>((timed, done) => timed.emit('removeAudience', {}, done)),
+  };
+  const view = new FleetView(root, state, { setColor, simulate, rotateToken, audience });
   // The presenter's pin and unpin (timeline-pin.ts asks with a DOM event, so the timeline holds no socket).
   root.addEventListener(PIN_EVENT, (event) => {
     const { seq, done } = (event as CustomEvent<PinRequest>).detail;

@@ -1,12 +1,14 @@
 // The page's copy of the fleet: replaced by each snapshot, patched by each batch of changes. No DOM here:
 // apply() tells the view what changed so it can touch only those elements.
 import type {
+  AudienceState,
   DeviceFlags,
   DeviceView,
   ExpiredStamp,
   FleetChanges,
   FleetSnapshot,
   LivenessView,
+  PhoneCell,
   SimulatedDevice,
   StoreColor,
   StoreKind,
@@ -54,6 +56,10 @@ export interface AppliedChanges {
   /** The pinned entry or the stores' config colors changed. */
   pinned: boolean;
   configColors: boolean;
+  /** The audience's phones: cells added or changed, cells gone, the switch or the rates changed. */
+  phones: PhoneCell[];
+  phonesGone: { store: StoreKind; id: string }[];
+  audience: boolean;
 }
 
 const simulationMap = (list: SimulatedDevice[] | null): Map<string, SimulatedDevice> | null =>
@@ -75,6 +81,10 @@ export class FleetState {
   pinned: TimelineEntry | null = null;
   /** Each store's config color when they differ; null when they agree. */
   configColors: StoreColor[] | null = null;
+  /** With --audience-devices: the presenter's switch and each band's rates; null when off. */
+  audience: AudienceState | null = null;
+  /** store/id -> the audience phone as that store holds it. */
+  readonly phones = new Map<string, PhoneCell>();
   /** serverTime - Date.now() at the last message: added to the local clock for countdowns. */
   clockOffsetMs = 0;
   /** id -> the stores that hold it. */
@@ -113,6 +123,9 @@ export class FleetState {
     for (const flags of snapshot.flags ?? []) this.flags.set(flags.id, flags);
     this.pinned = snapshot.pinned ?? null;
     this.configColors = snapshot.configColors ?? null;
+    this.audience = snapshot.audience ?? null;
+    this.phones.clear();
+    for (const cell of snapshot.phones ?? []) this.phones.set(deviceKey(cell.store, cell.id), cell);
   }
 
   apply(changes: FleetChanges): AppliedChanges {
@@ -128,6 +141,9 @@ export class FleetState {
       flags: new Set(),
       pinned: changes.pinned !== undefined,
       configColors: changes.configColors !== undefined,
+      phones: [],
+      phonesGone: [],
+      audience: false,
     };
     if (changes.pinned !== undefined) this.pinned = changes.pinned;
     if (changes.configColors !== undefined) this.configColors = changes.configColors;
@@ -164,6 +180,14 @@ export class FleetState {
     for (const device of changes.devices) {
       if (this.putDevice(device)) applied.presenceChanged.add(device.id);
       applied.upserted.push(device);
+    }
+    for (const cell of changes.phones ?? []) this.phones.set(deviceKey(cell.store, cell.id), cell);
+    for (const { store, id } of changes.phonesGone ?? []) this.phones.delete(deviceKey(store, id));
+    applied.phones = changes.phones ?? [];
+    applied.phonesGone = changes.phonesGone ?? [];
+    if (changes.audience && this.audience) {
+      this.audience = changes.audience;
+      applied.audience = true;
     }
     const lastSeq = this.timeline.at(-1)?.seq ?? Number.NEGATIVE_INFINITY;
     for (const entry of changes.timeline) {

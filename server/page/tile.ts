@@ -4,11 +4,19 @@
 // (click, tap or the arrow keys). Updated in place; never rebuilt from HTML.
 // The same element in every density (density.ts): style.css folds it to a compact tile or a cell, so a
 // change of tier costs no rebuild; as a cell its id and state are in its title and aria-label.
+import { machineLoad } from '../../lib/registry/load-kinds.ts';
 import type { DeviceView, LivenessDetail, LivenessView, SimulatedDevice, StoreKind } from '../contract.ts';
 import { inkFor } from './contrast.ts';
 import type { Density } from './density.ts';
 import { cssColorRgb, el, setAttr, setBackground, setHidden, setPieces, setText } from './dom.ts';
-import { deviceUrl, formatAddress, formatDuration, formatPercent, formatTemperature } from './format.ts';
+import {
+  deviceUrl,
+  formatAddress,
+  formatDuration,
+  formatPercent,
+  formatTemperature,
+  loadHeadline,
+} from './format.ts';
 import { LivenessBar } from './liveness-bar.ts';
 import { type SimControls, TileSim } from './sim-controls.ts';
 import { Sparkline } from './sparkline.ts';
@@ -119,8 +127,8 @@ export class Tile {
 
     this.renderLabels(device.labels);
 
-    const load = device.load;
-    setText(this.cpu, load ? `CPU ${formatPercent(load.cpuPercent)}` : 'load: waiting…');
+    const load = machineLoad(device.load);
+    setText(this.cpu, loadHeadline(device.load) ?? 'load: waiting…');
     setText(this.mem, load ? `mem ${formatPercent(load.memUsedPercent)}` : '');
     const temperature = load ? formatTemperature(load.temperatureC) : null;
     setText(this.temperature, temperature ?? '');
@@ -226,11 +234,7 @@ export class Tile {
   private describe(): void {
     const { id, health, load, color, host, port, labels } = this.device;
     if (this.density === 'dense') {
-      const parts = [
-        health,
-        load ? `CPU ${formatPercent(load.cpuPercent)}` : 'no load yet',
-        color ? `color ${color}` : 'no color',
-      ];
+      const parts = [health, loadHeadline(load) ?? 'no load yet', color ? `color ${color}` : 'no color'];
       if (this.picked) parts.push('next pick');
       const text = `${id}: ${parts.join(', ')}`;
       setAttr(this.element, 'title', text);

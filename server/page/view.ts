@@ -11,6 +11,7 @@ import {
   hashWithFilter,
   matchesFilter,
 } from './attendees.ts';
+import { AudienceControls, type AudienceRequests } from './audience-controls.ts';
 import { Column } from './column.ts';
 import { Controls, type ControlsOptions } from './controls.ts';
 import { DetailPanel } from './detail.ts';
@@ -52,6 +53,8 @@ export class FleetView {
   private readonly tabs: StoreTabs;
   private selected: Selection | null = null;
   private readonly stage = window.matchMedia(STAGE_LAYOUT);
+  /** The presenter's pause / remove-all for the audience's phones (shown while they may join). */
+  private readonly audienceControls: AudienceControls;
 
   constructor(
     private readonly root: HTMLElement,
@@ -60,8 +63,10 @@ export class FleetView {
       setColor: ControlsOptions['send'];
       simulate: SimControlsOptions['send'];
       rotateToken: RotateToken;
+      audience: AudienceRequests;
     },
   ) {
+    this.audienceControls = new AudienceControls(send.audience);
     this.send = send.setColor;
     this.help = new HelpOverlay(send.rotateToken);
     this.sim = new SimControls({
@@ -129,6 +134,7 @@ export class FleetView {
       this.header.setControls(this.controls?.element ?? null);
       this.help.setPresenter(state.meta.presenter);
     }
+    this.renderAudience(true);
     for (const [store, column] of this.columns) {
       column.setView(state.stores.get(store), now);
       for (const id of [...column.ids()]) {
@@ -174,6 +180,11 @@ export class FleetView {
       column?.tile(reading.id)?.setReading(reading, column.windowMs, now);
     }
     if (attendeesChanged) this.renderAttendees();
+    if (applied.phones.length > 0 || applied.phonesGone.length > 0 || applied.audience) {
+      for (const cell of applied.phones) this.columns.get(cell.store)?.band.upsert(cell);
+      for (const { store, id } of applied.phonesGone) this.columns.get(store)?.band.remove(id);
+      this.renderAudience(false);
+    }
     if (applied.simulation) this.renderAllSim();
     else for (const device of applied.upserted) this.renderSim(device.id, device.store);
     // Which stores count as having a list depends on their views: then every marker may change.
@@ -190,6 +201,33 @@ export class FleetView {
     this.flags.renderChanges(this.columns, state, applied);
     this.renderTabs();
     if (this.selected) this.renderSelection();
+  }
+
+  /**
+   * The audience bands (on while phones may join) and the presenter's audience buttons; `all`: every
+   * phone from the snapshot, else the bands' counts and rates after a batch of changes.
+   */
+  private renderAudience(all: boolean): void {
+    const { audience } = this.state;
+    let phones = 0;
+    let resized = false;
+    for (const [store, column] of this.columns) {
+      const { band } = column;
+      if (band.on !== (audience !== null)) {
+        band.setOn(audience !== null);
+        resized = true;
+      }
+      band.setBand(audience?.bands.find((b) => b.store === store));
+      if (all) band.replace([...this.state.phones.values()].filter((cell) => cell.store === store));
+      phones = Math.max(phones, band.count);
+    }
+    this.header.setAudienceControls(this.audienceControls.element);
+    this.audienceControls.update(
+      audience !== null && this.state.meta?.presenter === true,
+      audience?.joining ?? true,
+      phones,
+    );
+    if (resized) this.measure();
   }
 
   /** Once a second: ages and countdowns. */

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildAgent } from '../../device/build.ts';
 import { unitNodeFlags } from '../../device/unit.ts';
-import { STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
+import { machineLoad, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
 import { startStore } from '../../provision/stores/index.ts';
 import { FLEETKIT, type RunningAgent, startAgent, TEST_WINDOWS_MS } from '../support/agents.ts';
 import { eventually } from '../support/eventually.ts';
@@ -66,7 +66,7 @@ describe('fleetkit agent', { timeout: 300_000 }, () => {
       assert.equal(record.labels.zone, 'stage', kind);
       assert.equal(record.labels.table, '3', kind);
       assert.ok(record.labels.agent, `${kind}: the agent version is a label`);
-      assert.ok(record.load && record.load.uptimeSeconds > 0, `${kind}: the load is reported`);
+      assert.ok((machineLoad(record.load)?.uptimeSeconds ?? 0) > 0, `${kind}: the load is reported`);
     }
     assert.equal((await fetch(`${a.url}/health`)).status, 200);
 

@@ -28,7 +28,13 @@ import { pathToFileURL } from 'node:url';
 import type { AgentStatus } from '../../device/agent.ts';
 import { buildAgent } from '../../device/build.ts';
 import { unitNodeFlags } from '../../device/unit.ts';
-import { type InstanceWatch, parseEndpoints, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
+import {
+  type InstanceWatch,
+  machineLoad,
+  parseEndpoints,
+  STORE_KINDS,
+  type StoreKind,
+} from '../../lib/registry/index.ts';
 import { canUseNamespaces } from '../../provision/sim/netns.ts';
 import {
   FLEETKIT,
@@ -239,7 +245,8 @@ describe('the agent in the field', { timeout: 180_000, concurrency: true }, () =
 
     // A load-only update reaches Consul within its 1 s interval though "the last write" is an hour
     // ahead of the stepped wall clock (on the wall clock, the registration would hold it for an hour).
-    const cpu = () => STORE_KINDS.map((k) => f.views[k].get('no-rtc')?.record.load?.cpuPercent ?? 0);
+    const cpu = () =>
+      STORE_KINDS.map((k) => machineLoad(f.views[k].get('no-rtc')?.record.load)?.cpuPercent ?? 0);
     const rose = await eventually(
       'the told load in Consul as in etcd and ZooKeeper (CPU over 15 %)',
       () => cpu().every((percent) => percent >= 15),

@@ -2,11 +2,13 @@
 // `join` start it, against the three real stores. Its process's CPU figure (`--load-from process`)
 // rises in every store while it burns, and falls again after; its own page (Chromium) says so; bad
 // messages are answered, never fatal.
+
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { type StressReply, sendStress } from '../../device/stress-message.ts';
 import { type InstanceWatch, STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
+import { machineLoad } from '../../lib/registry/load-kinds.ts';
 import { type RunningAgent, startAgent } from '../support/agents.ts';
 import { launchBrowser, openPage } from '../support/browser.ts';
 import { eventually } from '../support/eventually.ts';
@@ -32,7 +34,7 @@ describe('fleetkit agent: a load told over its IPC channel', { timeout: 180_000 
   const views = {} as Record<StoreKind, InstanceWatch>;
   const namespace = `stress${process.pid}`;
 
-  const cpuIn = (kind: StoreKind) => views[kind].get(ID)?.record.load?.cpuPercent;
+  const cpuIn = (kind: StoreKind) => machineLoad(views[kind].get(ID)?.record.load)?.cpuPercent;
   const everyStore = (check: (cpu: number) => boolean) =>
     STORE_KINDS.every((kind) => {
       const cpu = cpuIn(kind);
@@ -42,7 +44,7 @@ describe('fleetkit agent: a load told over its IPC channel', { timeout: 180_000 
   // than it asks (the figure is real CPU), and a miss there is the machine's, not the agent's.
   const figures = () =>
     `${STORE_KINDS.map((kind) => `${kind} ${cpuIn(kind) ?? '-'} %`).join(', ')}; machine load1 ${
-      views.etcd.get(ID)?.record.load?.load1 ?? '-'
+      machineLoad(views.etcd.get(ID)?.record.load)?.load1 ?? '-'
     }`;
 
   /** eventually(), and on a miss the figures as they were at the end (with the machine's load). */

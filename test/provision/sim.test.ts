@@ -2,6 +2,7 @@
 // root; a frozen process otherwise) and replug, each store at the speed of its own liveness model.
 // In namespaces mode it runs as a service manager starts it (SHLVL unset) with a ~/.bashrc that leaves a
 // marker: none of its `ip` commands may run it.
+
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +17,7 @@ import {
   STORE_KINDS,
   type StoreKind,
 } from '../../lib/registry/index.ts';
+import { machineLoad } from '../../lib/registry/load-kinds.ts';
 import { SimControlClient, serveControl } from '../../provision/sim/control.ts';
 import { SimFleet } from '../../provision/sim/fleet.ts';
 import { canUseNamespaces, leftovers } from '../../provision/sim/netns.ts';
@@ -157,7 +159,7 @@ for (const mode of ['namespaces', 'processes'] as const) {
 
     test('stress through the control API: the device burns 80 % of one core and its CPU figure rises in every store; bad loads and a frozen device are refused', async (t) => {
       const control = await serveControl(fleet, await freePort(), () => {});
-      const cpu = (kind: StoreKind) => views[kind].get('sim-1')?.record.load?.cpuPercent;
+      const cpu = (kind: StoreKind) => machineLoad(views[kind].get('sim-1')?.record.load)?.cpuPercent;
       const figures = () => STORE_KINDS.map((k) => `${k} ${cpu(k) ?? '-'} %`).join(', ');
       /** eventually(), and on a miss the figures as they were at the end. */
       const waitFor = (what: string, check: () => boolean, timeoutMs: number) =>

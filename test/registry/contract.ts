@@ -1,11 +1,13 @@
 // The registry contract: the same tests, run against each store (and both Consul check kinds), on real
 // store processes. Acceptance a-h of the foundation issue, plus bad input.
+
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { Load } from '../../lib/registry/index.ts';
 import {
   createRegistry,
   DEFAULT_LIVENESS,
@@ -18,6 +20,7 @@ import {
   type StoreKind,
   ValidationError,
 } from '../../lib/registry/index.ts';
+import { machineLoad } from '../../lib/registry/load-kinds.ts';
 import { type StoreProcess, startStore } from '../../provision/stores/index.ts';
 import { delay, eventually } from '../support/eventually.ts';
 import { type RawStore, rawStore } from '../support/raw-store.ts';
@@ -145,8 +148,8 @@ export function registryContract(variant: ContractVariant): void {
         const meta = stored.value.Meta as Record<string, string>;
         assert.equal(meta.zone, 'stage');
         assert.equal(meta.fleet_cpu, undefined, 'the load is not in the service (docs/stores.md)');
-        const status = stored.value.Status as { load?: { cpuPercent?: number }; incarnation?: string };
-        assert.equal(status?.load?.cpuPercent, 10, 'the load is in the status entry');
+        const status = stored.value.Status as { load?: Load; incarnation?: string };
+        assert.equal(machineLoad(status?.load)?.cpuPercent, 10, 'the load is in the status entry');
         assert.equal(status?.incarnation, meta.fleet_incarnation);
         assert.equal(stored.liveness, variant.liveness.consulCheck === 'ttl' ? 'ttl' : 'http');
         // The registry reads the check's kind from Consul's own health answer, as the raw client does.
@@ -244,9 +247,13 @@ export function registryContract(variant: ContractVariant): void {
       await eventually('pi-d registered', () => watcher.has('pi-d'), { timeoutMs: 2000 });
       const started = Date.now();
       await registration.update({ load: load(77.5), color: '#00ff00' });
-      await eventually('new load seen', () => watcher.watch.get('pi-d')?.record.load?.cpuPercent === 77.5, {
-        timeoutMs: 1000,
-      });
+      await eventually(
+        'new load seen',
+        () => machineLoad(watcher.watch.get('pi-d')?.record.load)?.cpuPercent === 77.5,
+        {
+          timeoutMs: 1000,
+        },
+      );
       assert.ok(Date.now() - started <= 1000);
       t.diagnostic(`update seen after ${Date.now() - started} ms`);
       assert.equal(watcher.watch.get('pi-d')?.record.color, '#00ff00');

@@ -1,6 +1,7 @@
 // Registry.pick against the real etcd, ZooKeeper and Consul: instances registered with different loads,
 // the least loaded passing one chosen (Consul's critical one skipped, though its CPU is the lowest),
 // and the choice moving as the loads change, a device leaves or joins, all from the pushed view.
+
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -11,6 +12,7 @@ import {
   type RegistryOptions,
   STORE_KINDS,
 } from '../../lib/registry/index.ts';
+import { machineLoad } from '../../lib/registry/load-kinds.ts';
 import { eventually } from '../support/eventually.ts';
 import { loadOf } from '../support/loads.ts';
 import { freePort } from '../support/ports.ts';
@@ -97,7 +99,7 @@ describe('Registry.pick against the real stores', { timeout: 180_000 }, () => {
       assert.equal(first.picked.record.port, 8100);
       assert.equal(first.picked.health, 'passing');
       assert.deepEqual(
-        first.candidates.map((c) => [c.record.id, c.record.load?.cpuPercent]),
+        first.candidates.map((c) => [c.record.id, machineLoad(c.record.load)?.cpuPercent]),
         [
           ['pick-b', 8],
           ['pick-c', 25],

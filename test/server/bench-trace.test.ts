@@ -2,6 +2,7 @@
 // FLEET_BENCH_TRACE=on a device's update reaches a socket client in a batch stamped between the write
 // and its arrival (watch <= sent <= arrived), and a color's write says when each store acknowledged it;
 // without the setting no batch carries a stamp.
+
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
@@ -9,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { io, type Socket } from 'socket.io-client';
 import { createRegistry, type Registration, type Registry, STORE_KINDS } from '../../lib/registry/index.ts';
+import { machineLoad } from '../../lib/registry/load-kinds.ts';
 import type { FleetChanges } from '../../server/contract.ts';
 import { wallClock } from '../../server/wall-clock.ts';
 import { eventually } from '../support/eventually.ts';
@@ -106,7 +108,7 @@ describe('fleetkit server: the bench stamps (FLEET_BENCH_TRACE)', { timeout: 180
               (h) =>
                 h.server === 'traced' &&
                 h.changes.devices.some(
-                  (d) => d.store === store && d.id === id && d.load?.cpuPercent === cpuPercent,
+                  (d) => d.store === store && d.id === id && machineLoad(d.load)?.cpuPercent === cpuPercent,
                 ),
             );
             return arrival;

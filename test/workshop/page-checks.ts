@@ -1,8 +1,10 @@
 // The "look at the page" steps of the workshop's labs, by the name a lab gives them
 // (<!-- lab: page NAME ARGS -->): each checks, on the page as an attendee's browser holds it, what the
 // lab tells the attendee they will see, and measures what the lab asks them to time.
+
 import assert from 'node:assert/strict';
 import { STORE_KINDS, type StoreKind } from '../../lib/registry/index.ts';
+import { machineLoad } from '../../lib/registry/load-kinds.ts';
 import { eventually } from '../support/eventually.ts';
 import type { LabAction } from './lab-runner.ts';
 import type { PageWatch } from './page-watch.ts';
@@ -112,7 +114,7 @@ export function pageChecks(page: () => PageWatch): Record<string, LabAction> {
             .devices(store)
             .filter((d) => d.health === 'passing');
           const cpu = (id: string | null) =>
-            passing.find((d) => d.id === id)?.load?.cpuPercent ?? Number.POSITIVE_INFINITY;
+            machineLoad(passing.find((d) => d.id === id)?.load)?.cpuPercent ?? Number.POSITIVE_INFINITY;
           return pick !== null && passing.every((d) => cpu(pick) <= cpu(d.id));
         }),
       );
@@ -127,7 +129,7 @@ export function pageChecks(page: () => PageWatch): Record<string, LabAction> {
         `${id} the most loaded, and not the next pick`,
         lab.lastActionAt,
         (store) => {
-          const cpu = page().device(store, id)?.load?.cpuPercent ?? 0;
+          const cpu = machineLoad(page().device(store, id)?.load)?.cpuPercent ?? 0;
           const others = page()
             .devices(store)
             .filter((d) => d.id !== id && d.health === 'passing');
@@ -136,14 +138,16 @@ export function pageChecks(page: () => PageWatch): Record<string, LabAction> {
           return (
             cpu >= 10 &&
             others.length > 0 &&
-            others.every((d) => (d.load?.cpuPercent ?? 0) * 2 < cpu) &&
+            others.every((d) => (machineLoad(d.load)?.cpuPercent ?? 0) * 2 < cpu) &&
             pick !== null &&
             pick !== id
           );
         },
         () => 30_000,
       );
-      const cpus = STORE_KINDS.map((store) => page().device(store, id)?.load?.cpuPercent).join(' / ');
+      const cpus = STORE_KINDS.map((store) => machineLoad(page().device(store, id)?.load)?.cpuPercent).join(
+        ' / ',
+      );
       lab.note(`the pick moved off ${id} (CPU ${cpus} %): ${figures(times)} after the stress command`);
     },
     /** applied NAME N COLOR: NAME-1..N show COLOR (the color each applied) in every column. */

@@ -5,6 +5,7 @@
 // KV write, not a re-registration with the agent. Records written the old way (all of it in Meta) are
 // still read: fromService takes the Meta fields when there is no status entry.
 import { MalformedValueError } from '../errors.ts';
+import { machineLoad } from '../load-kinds.ts';
 import { validateRecord } from '../record.ts';
 import { RESERVED_LABEL_PREFIX } from '../schema.ts';
 import type { InstanceRecord, LivenessSettings } from '../types.ts';
@@ -54,9 +55,10 @@ export function toMeta(record: InstanceRecord): Record<string, string> {
     const value = record.liveness?.[field as keyof typeof LIVENESS_KEYS];
     if (value !== undefined) meta[key] = String(value);
   }
-  if (record.load) {
+  const load = machineLoad(record.load);
+  if (load) {
     for (const [field, key] of Object.entries(LOAD_KEYS)) {
-      const value = record.load[field as keyof typeof LOAD_KEYS];
+      const value = load[field as keyof typeof LOAD_KEYS];
       if (value !== null) meta[key] = String(value);
     }
   }

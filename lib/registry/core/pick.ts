@@ -1,6 +1,8 @@
 // Choosing one instance of a service (seed 003: "the client asks the phone book and picks one"). Pure:
 // it sees a list of instances as a watch holds it and says which one and why, so that the registry's
 // pick(), the `fleetkit pick` command and the live page's "next pick" mark choose the same way.
+
+import { machineLoad } from '../load-kinds.ts';
 import type { DiscoveredInstance, HealthStatus, PickResult, PickState, PickStrategy } from '../types.ts';
 
 /** Each strategy in a few words (for --help); keyed by the type, so that none is left out. */
@@ -13,7 +15,7 @@ export const PICK_STRATEGIES = Object.keys(PICK_STRATEGY_TEXT) as readonly PickS
 
 /** A load that can be compared: reported and a finite number. */
 const cpuOf = (instance: DiscoveredInstance): number | undefined => {
-  const cpu = instance.record.load?.cpuPercent;
+  const cpu = machineLoad(instance.record.load)?.cpuPercent;
   return typeof cpu === 'number' && Number.isFinite(cpu) ? cpu : undefined;
 };
 

@@ -20,7 +20,7 @@ import { loadChanged } from '../../../device/load.ts';
 import { AGENT_VERSION } from '../../../device/version.ts';
 import { createLogger } from '../../../lib/cli/log.ts';
 import { onShutdown } from '../../../lib/cli/shutdown.ts';
-import { type Load, STORE_KINDS, type StoreKind } from '../../../lib/registry/index.ts';
+import { type MachineLoad, STORE_KINDS, type StoreKind } from '../../../lib/registry/index.ts';
 import { allocatePorts } from '../../../provision/stores/ports.ts';
 
 const HOST = '127.0.0.1';
@@ -28,7 +28,7 @@ const HOST = '127.0.0.1';
 export interface HostReport {
   started: number;
   registered: Record<StoreKind, number>;
-  /** Load changes made so far (each is written to every store). */
+  /** MachineLoad changes made so far (each is written to every store). */
   updates: number;
   ready?: true;
   /** --hold: loaded, waiting for a line on stdin to start the devices. */
@@ -36,13 +36,13 @@ export interface HostReport {
 }
 
 /** A made-up load that moves by more than device/load.ts's thresholds on every call. */
-export function syntheticLoad(seed: number): () => Promise<Load> {
+export function syntheticLoad(seed: number): () => Promise<MachineLoad> {
   const startedAt = Date.now();
   let step = seed;
-  let previous: Load | null = null;
+  let previous: MachineLoad | null = null;
   return async () => {
     step++;
-    const load: Load = {
+    const load: MachineLoad = {
       cpuPercent: 5 + ((step * 37 + seed) % 90), // moves 37 (or 53) points a step
       load1: Math.round((0.2 + ((step * 7) % 20) / 10) * 100) / 100,
       memUsedPercent: 20 + (step % 2) * 5 + (seed % 10),

@@ -3,7 +3,13 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { InstanceSpec, Load, Registration, Registry, StoreKind } from '../../../lib/registry/index.ts';
+import type {
+  InstanceSpec,
+  MachineLoad,
+  Registration,
+  Registry,
+  StoreKind,
+} from '../../../lib/registry/index.ts';
 import { createRegistry } from '../../../lib/registry/index.ts';
 import { formatPercent } from '../../../server/page/format.ts';
 import { eventually } from '../../support/eventually.ts';
@@ -11,7 +17,7 @@ import { now } from './clock.ts';
 import type { PageProbe } from './page-probe.ts';
 import { BENCH_NAMESPACE, BENCH_SERVICE, type Stack } from './stack.ts';
 
-export const PROBE_LOAD: Load = {
+export const PROBE_LOAD: MachineLoad = {
   cpuPercent: 50,
   load1: 0.5,
   memUsedPercent: 20,
@@ -69,7 +75,7 @@ export class ProbeDevices {
     await Promise.all([...this.registries.values()].map((r) => r.setConfig('color', color)));
   }
 
-  spec(id: string, load: Load = PROBE_LOAD): InstanceSpec {
+  spec(id: string, load: MachineLoad = PROBE_LOAD): InstanceSpec {
     return {
       service: BENCH_SERVICE,
       id,
@@ -82,7 +88,7 @@ export class ProbeDevices {
   }
 
   /** Registers `id` in `store` (not waiting: the caller times it). */
-  register(store: StoreKind, id: string, load?: Load): Registration {
+  register(store: StoreKind, id: string, load?: MachineLoad): Registration {
     return this.registries.get(store)!.register(this.spec(id, load));
   }
 

@@ -2,6 +2,7 @@
 // the page's): when a traced batch reaches a client that is not busy drawing. It cuts the page's
 // "socket" hop in two: the server's send and the network, then the wait for the page's main thread.
 import { io, type Socket } from 'socket.io-client';
+import { machineLoad } from '../../../lib/registry/load-kinds.ts';
 import type { FleetChanges } from '../../../server/contract.ts';
 import { now } from './clock.ts';
 
@@ -19,7 +20,7 @@ export class SocketListener {
       if (!changes.trace) return;
       this.heard.push({
         arrivedAt: now(),
-        views: changes.devices.map((d) => [d.store, d.id, d.color, d.load?.cpuPercent ?? null]),
+        views: changes.devices.map((d) => [d.store, d.id, d.color, machineLoad(d.load)?.cpuPercent ?? null]),
       });
       if (this.heard.length > 5000) this.heard.splice(0, this.heard.length - 5000);
     });

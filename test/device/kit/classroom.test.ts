@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_LIVENESS, STORE_KINDS } from '../../../lib/registry/index.ts';
+import { DEFAULT_LIVENESS, machineLoad, STORE_KINDS } from '../../../lib/registry/index.ts';
 import { lanAddress } from '../../../server/lan-address.ts';
 import {
   ATTENDEE_UID,
@@ -203,7 +203,7 @@ describe('a classroom of 10 attendees joins one page with nothing but node', { t
     };
     assert.equal(status.stress?.percent, 80, JSON.stringify(status.stress));
     const cpu = (store: (typeof STORE_KINDS)[number], id: string) =>
-      page.device(store, id)?.load?.cpuPercent ?? 0;
+      machineLoad(page.device(store, id)?.load)?.cpuPercent ?? 0;
     const seen = () =>
       STORE_KINDS.map(
         (s) => `${s} bob-2 ${cpu(s, 'bob-2')} % / bob-1 ${cpu(s, 'bob-1')} % / bob-3 ${cpu(s, 'bob-3')} %`,

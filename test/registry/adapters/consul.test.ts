@@ -12,6 +12,7 @@ import {
   type RegistryOptions,
   ValidationError,
 } from '../../../lib/registry/index.ts';
+import { machineLoad } from '../../../lib/registry/load-kinds.ts';
 import { newRecord } from '../../../lib/registry/record.ts';
 import { type StoreProcess, startStore } from '../../../provision/stores/index.ts';
 import { delay, eventually } from '../../support/eventually.ts';
@@ -91,7 +92,7 @@ describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
     if (res.status === 404) return undefined;
     return (await res.json()) as { color: string | null; load: Load | null; incarnation: string };
   };
-  const cpuOf = async (id: string) => String((await status(id))?.load?.cpuPercent);
+  const cpuOf = async (id: string) => String(machineLoad((await status(id))?.load)?.cpuPercent);
   const lastService = new Map<string, string>();
   const registered = async (service: string, id: string, extra: Partial<RegistryOptions> = {}) => {
     lastService.set(id, service);
@@ -161,7 +162,7 @@ describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
     const tookMs = Date.now() - startedAt;
     const stored = await status('li-color');
     assert.equal(stored?.color, '#00ff00');
-    assert.equal(stored?.load?.cpuPercent, 66, 'the newest load went with the color');
+    assert.equal(machineLoad(stored?.load)?.cpuPercent, 66, 'the newest load went with the color');
     assert.ok(tookMs < 1000, `color written after ${tookMs} ms`);
     t.diagnostic(`color (and the waiting load) written after ${tookMs} ms`);
 
@@ -209,9 +210,13 @@ describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
 
     for (const cpu of [31, 32, 33, 34]) {
       await busy.update({ load: load(cpu) });
-      await eventually(`load ${cpu} seen`, () => watch.get('li-busy')?.record.load?.cpuPercent === cpu, {
-        timeoutMs: 2000,
-      });
+      await eventually(
+        `load ${cpu} seen`,
+        () => machineLoad(watch.get('li-busy')?.record.load)?.cpuPercent === cpu,
+        {
+          timeoutMs: 2000,
+        },
+      );
     }
     assert.equal(watch.get('li-quiet')!.record, quietRecord, 'the unchanged entry was not decoded again');
     assert.deepEqual(updates, Array(4).fill('updated li-busy'));
@@ -231,9 +236,13 @@ describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
       body: JSON.stringify({ Name: service, ID: 'li-garbage', Address: '10.0.0.10', Port: 81 }),
     });
     await busy.update({ load: load(35) });
-    await eventually('load 35 seen', () => watch.get('li-busy')?.record.load?.cpuPercent === 35, {
-      timeoutMs: 2000,
-    });
+    await eventually(
+      'load 35 seen',
+      () => machineLoad(watch.get('li-busy')?.record.load)?.cpuPercent === 35,
+      {
+        timeoutMs: 2000,
+      },
+    );
     assert.equal(invalid.length, 1, 'the same problem is named once');
     await fetch(`${endpoint}/v1/agent/service/register`, {
       method: 'PUT',
@@ -256,7 +265,11 @@ describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
     const fields = Object.keys((await meta('st-a')) ?? {});
     for (const gone of ['fleet_cpu', 'fleet_color', 'fleet_updated_at'])
       assert.ok(!fields.includes(gone), `${gone} is not in the service's Meta`);
-    assert.equal((await status('st-a'))?.load?.cpuPercent, 10, 'the status entry is written with the claim');
+    assert.equal(
+      machineLoad((await status('st-a'))?.load)?.cpuPercent,
+      10,
+      'the status entry is written with the claim',
+    );
     const before = await serviceIndex(service, 'st-a');
     assert.ok(before);
     const watch = open().watchInstances(service);
@@ -267,7 +280,8 @@ describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
     await eventually(
       'color and load seen',
       () =>
-        watch.get('st-a')?.record.color === '#123456' && watch.get('st-a')?.record.load?.cpuPercent === 44,
+        watch.get('st-a')?.record.color === '#123456' &&
+        machineLoad(watch.get('st-a')?.record.load)?.cpuPercent === 44,
       { timeoutMs: 3000 },
     );
     t.diagnostic(`color and load written and seen by the watch in ${Date.now() - startedAt} ms`);
@@ -406,9 +420,13 @@ describe('consul: load interval and watch cost', { timeout: 180_000 }, () => {
       await eventually('skipped', () => watch.get('st-b') === undefined, { timeoutMs: 3000 });
       assert.equal(invalid.at(-1), `fleet/status/${service}/st-b`);
       await registration.update({ load: load(50 + invalid.length) });
-      await eventually('back', () => watch.get('st-b')?.record.load?.cpuPercent === 50 + invalid.length, {
-        timeoutMs: 3000,
-      });
+      await eventually(
+        'back',
+        () => machineLoad(watch.get('st-b')?.record.load)?.cpuPercent === 50 + invalid.length,
+        {
+          timeoutMs: 3000,
+        },
+      );
     }
     // Well-formed, but a color the schema refuses: the whole record is malformed.
     const current = await status('st-b');

@@ -2,6 +2,7 @@
 // backoff, lost / held / expired claims, conflicts and the pacing of load-only updates, in milliseconds
 // of real time. That each store maps its mechanism onto these claim events is tested against the real
 // stores (test/registry/contract.ts).
+
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import type { BackoffOptions } from '../../../lib/registry/backoff.ts';
@@ -12,6 +13,7 @@ import {
   isStoreUnavailableError,
   StoreUnavailableError,
 } from '../../../lib/registry/errors.ts';
+import { machineLoad } from '../../../lib/registry/load-kinds.ts';
 import { newRecord } from '../../../lib/registry/record.ts';
 import type { Load, RegistrationState } from '../../../lib/registry/types.ts';
 import { FakeAdapter, type FakeAdapterOptions } from '../fake-adapter.ts';
@@ -202,7 +204,7 @@ test('an update while pending goes with the next registration (no write of its o
   assert.deepEqual(update, { settled: true, error: undefined });
   assert.deepEqual(ops(), ['claim']);
   assert.equal(adapter.held.get('dev-1')?.color, 'blue');
-  assert.equal(adapter.held.get('dev-1')?.load?.cpuPercent, 7);
+  assert.equal(machineLoad(adapter.held.get('dev-1')?.load)?.cpuPercent, 7);
 });
 
 test('load-only updates are written at once where the adapter has no load interval', async (t) => {
@@ -211,7 +213,7 @@ test('load-only updates are written at once where the adapter has no load interv
   await handle.update({ load: load(1) });
   await handle.update({ load: load(2) });
   assert.deepEqual(ops(), ['claim', 'write', 'write']);
-  assert.equal(adapter.held.get('dev-1')?.load?.cpuPercent, 2);
+  assert.equal(machineLoad(adapter.held.get('dev-1')?.load)?.cpuPercent, 2);
 });
 
 test('load-only updates are held back per loadIntervalMs and coalesced; a color update goes at once with the newest load', async (t) => {
@@ -231,7 +233,7 @@ test('load-only updates are held back per loadIntervalMs and coalesced; a color 
   await tick(t, 1); // 1500 ms
   assert.deepEqual(ops(), ['claim', 'write'], 'two load updates, one write');
   assert.equal(adapter.writes[1]?.at, 1500);
-  assert.equal(adapter.held.get('dev-1')?.load?.cpuPercent, 2);
+  assert.equal(machineLoad(adapter.held.get('dev-1')?.load)?.cpuPercent, 2);
   assert.deepEqual([first.settled, second.settled], [true, true]);
 
   await tick(t, 100);
@@ -242,7 +244,7 @@ test('load-only updates are held back per loadIntervalMs and coalesced; a color 
   assert.deepEqual(ops(), ['claim', 'write', 'write'], 'the color is written at once');
   assert.equal(adapter.writes[2]?.at, 1700);
   assert.equal(adapter.held.get('dev-1')?.color, 'green');
-  assert.equal(adapter.held.get('dev-1')?.load?.cpuPercent, 3, 'with the newest load');
+  assert.equal(machineLoad(adapter.held.get('dev-1')?.load)?.cpuPercent, 3, 'with the newest load');
   assert.deepEqual([third.settled, color.settled], [true, true]);
 
   await tick(t, 2_000);
