@@ -1,6 +1,6 @@
 // One column's audience band: the phones this store holds (service `audience`), under the Pis' tiles
 // and apart from them, so that a hundred phones leave the Pis readable. A line of counts ("42 phones ·
-// 1 critical · +1.2/s joined · 0.3/s left"), then one small cell per phone in its color (a critical one
+// 1 critical · +1.2/s in · 0.3/s out", over the last 10 s), then one small cell per phone in its color (a critical one
 // outlined), as large as the band's room allows; past what fits, counts per color only (density.ts).
 // Everything a phone reported is shown as text or as a style value, never as markup.
 import type { AudienceBand, PhoneCell, StoreKind } from '../contract.ts';
@@ -11,8 +11,6 @@ import { loadHeadline } from './format.ts';
 const formatCount = (n: number) => n.toLocaleString('en');
 /** The counts-only line names at most this many colors, then "+N more". */
 const COUNT_COLORS = 6;
-/** The head line's height and the band's own padding, taken from its room before the cells (CSS px). */
-const HEAD_PX = 30;
 
 export class AudienceBandView {
   readonly element: HTMLElement;
@@ -86,7 +84,7 @@ export class AudienceBandView {
 
   /** The band's room (its width, and the height the column gives it). */
   measure(space: ColumnSpace): void {
-    this.space = { widthPx: space.widthPx, heightPx: Math.max(0, space.heightPx - HEAD_PX) };
+    this.space = space;
     this.render();
   }
 
@@ -98,8 +96,9 @@ export class AudienceBandView {
     const parts = [`${formatCount(phones)} ${phones === 1 ? 'phone' : 'phones'}`];
     if (critical > 0) parts.push(`${formatCount(critical)} critical`);
     const band = this.band;
-    if (band) parts.push(`+${band.joinsPerSecond}/s joined`, `${band.leavesPerSecond}/s left`);
-    setText(this.line, `audience: ${parts.join(' · ')}`);
+    if (band) parts.push(`+${band.joinsPerSecond}/s in`, `${band.leavesPerSecond}/s out`);
+    setText(this.line, parts.join(' · '));
+    this.line.title = `the audience's phones in ${this.store}: how many, and how many joined and left per second over the last 10 s`;
     this.density = this.space ? chooseBandDensity(phones, this.space) : this.density;
     this.element.dataset.density = this.density.density;
     setHidden(this.grid, this.density.density !== 'cells' || this.cells.size === 0);

@@ -92,6 +92,9 @@ export class Column {
   private show: (device: DeviceView) => boolean = () => true;
   private filtered = false;
   private space: ColumnSpace | null = null;
+  /** The room measured last (before the band takes its share): width, and height below the head. */
+  private room: ColumnSpace | null = null;
+  private bandPx = 0;
   private density: Density = 'full';
   /** The audience's phones in this store, under the tiles (audience-band.ts). */
   readonly band: AudienceBandView;
@@ -245,12 +248,26 @@ export class Column {
   measure(heightBelowTopPx: number): void {
     const style = getComputedStyle(this.element);
     const padding = Number.parseFloat(style.paddingLeft) + Number.parseFloat(style.paddingRight);
-    const widthPx = this.element.clientWidth - (Number.isFinite(padding) ? padding : 0);
-    const roomPx = heightBelowTopPx - this.head.offsetHeight - BELOW_HEAD_PX;
-    // The audience band takes its share of the room below the tiles; the Pis keep the rest.
-    const bandPx = this.band.on ? bandHeight(roomPx) : 0;
-    this.band.measure({ widthPx, heightPx: bandPx });
-    this.space = { widthPx, heightPx: roomPx - bandPx };
+    this.room = {
+      widthPx: this.element.clientWidth - (Number.isFinite(padding) ? padding : 0),
+      heightPx: heightBelowTopPx - this.head.offsetHeight - BELOW_HEAD_PX,
+    };
+    this.bandPx = -1;
+    this.layoutBand();
+  }
+
+  /**
+   * The audience band's share of the room (what its phones need, within its share; audience-band.ts)
+   * and the tiles' space in the rest: called when the room or the band's count changes.
+   */
+  layoutBand(): void {
+    const room = this.room;
+    if (!room) return;
+    const bandPx = this.band.on ? bandHeight(room.heightPx, room.widthPx, this.band.count) : 0;
+    if (bandPx === this.bandPx) return;
+    this.bandPx = bandPx;
+    this.band.measure({ widthPx: room.widthPx, heightPx: bandPx });
+    this.space = { widthPx: room.widthPx, heightPx: room.heightPx - bandPx };
     this.updateDensity(this.shownCount());
   }
 
@@ -286,7 +303,8 @@ export class Column {
 
   /** The density for this many devices in the space measured last (the first tier until measured). */
   private updateDensity(shown: number): void {
-    const choice = chooseDensity(shown, this.space);
+    // Beside the audience band, the tiles take only what fits (the band stays on screen).
+    const choice = chooseDensity(shown, this.space, this.band.on);
     if (choice.density !== this.density) {
       this.density = choice.density;
       this.element.dataset.density = choice.density;

@@ -52,9 +52,12 @@ export function capacity(tier: TierSpec, space: ColumnSpace): number {
   return fit(space.widthPx, tier.minWidthPx, tier.gapPx) * fit(space.heightPx, tier.heightPx, tier.gapPx);
 }
 
-/** The most devices a tier is used for in this space. */
-export function tierLimit(tier: TierSpec, space: ColumnSpace): number {
-  return Math.min(tier.most, Math.max(tier.least, capacity(tier, space)));
+/**
+ * The most devices a tier is used for in this space. `fit`: what fits without scrolling, no less (the
+ * column shares its room with the audience band, which must stay on screen).
+ */
+export function tierLimit(tier: TierSpec, space: ColumnSpace, fit = false): number {
+  return Math.min(tier.most, Math.max(fit ? 0 : tier.least, capacity(tier, space)));
 }
 
 /** The largest square cell (within the bounds) of which `count` fit the space; undefined: none fits. */
@@ -81,28 +84,48 @@ function denseCell(count: number, space: ColumnSpace): number {
  * column's room, and never taller than `maxPx`; its cells within these bounds. Past what fits at the
  * smallest cell, the band says counts only (per health and per color).
  */
-export const AUDIENCE_BAND = { share: 0.3, maxPx: 180, minPx: 8, maxCellPx: 28, gapPx: 2 } as const;
+export const AUDIENCE_BAND = {
+  share: 0.3,
+  maxPx: 180,
+  /** Its count line and padding, above the cells. */
+  headPx: 34,
+  minPx: 8,
+  /** The cells' size while they fit at it; smaller only when more phones would not. */
+  easyCellPx: 18,
+  maxCellPx: 28,
+  gapPx: 2,
+} as const;
 
 export type BandDensity = { density: 'cells'; cellPx: number } | { density: 'counts' };
 
-/** The band's height for a column's room (CSS px). */
-export function bandHeight(roomPx: number): number {
-  return Math.max(0, Math.min(AUDIENCE_BAND.maxPx, Math.floor(roomPx * AUDIENCE_BAND.share)));
+/**
+ * The band's height in a column of this room and width for `phones` phones (CSS px): what they need at
+ * the easy cell size (one row at least), within its share of the room.
+ */
+export function bandHeight(roomPx: number, widthPx: number, phones: number): number {
+  const { share, maxPx, headPx, easyCellPx, gapPx } = AUDIENCE_BAND;
+  const most = Math.max(0, Math.min(maxPx, Math.floor(roomPx * share)));
+  const rows = Math.max(1, Math.ceil(phones / fit(widthPx, easyCellPx, gapPx)));
+  return Math.min(most, headPx + rows * (easyCellPx + gapPx));
 }
 
 /** Cells as large as the band's space allows for `count` phones, or counts only when none fit. */
 export function chooseBandDensity(count: number, space: ColumnSpace): BandDensity {
-  const { minPx, maxCellPx: maxPx, gapPx } = AUDIENCE_BAND;
-  const cellPx = largestCell(count, space, { minPx, maxPx, gapPx });
+  const { minPx, maxCellPx: maxPx, gapPx, headPx } = AUDIENCE_BAND;
+  const cells = { widthPx: space.widthPx, heightPx: space.heightPx - headPx };
+  const cellPx = largestCell(count, cells, { minPx, maxPx, gapPx });
   return cellPx === undefined ? { density: 'counts' } : { density: 'cells', cellPx };
 }
 
-/** The density for `shown` devices in this space; before the space is known (null), the first tier. */
-export function chooseDensity(shown: number, space: ColumnSpace | null): DensityChoice {
+/**
+ * The density for `shown` devices in this space; before the space is known (null), the first tier.
+ * `fit`: the tiers hold only what fits their space (see tierLimit).
+ */
+export function chooseDensity(shown: number, space: ColumnSpace | null, fit = false): DensityChoice {
   const first = TIERS[0]!;
   if (space === null) return { density: first.density, cellPx: first.minWidthPx };
   for (const tier of TIERS) {
-    if (shown <= tierLimit(tier, space)) return { density: tier.density, cellPx: tier.minWidthPx };
+    if (shown <= tierLimit(tier, space, fit)) return { density: tier.density, cellPx: tier.minWidthPx };
   }
   return { density: 'dense', cellPx: denseCell(shown, space) };
 }

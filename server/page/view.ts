@@ -220,6 +220,7 @@ export class FleetView {
       band.setBand(audience?.bands.find((b) => b.store === store));
       if (all) band.replace([...this.state.phones.values()].filter((cell) => cell.store === store));
       phones = Math.max(phones, band.count);
+      if (!resized) column.layoutBand();
     }
     this.header.setAudienceControls(this.audienceControls.element);
     this.audienceControls.update(

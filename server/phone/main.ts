@@ -45,7 +45,7 @@ let removed = false;
 /** When the server last answered a beat or a join (this page's clock): the bars drain from here. */
 let heardAt = 0;
 let view: PhoneView | null = null;
-const bars = new Map<string, { fill: HTMLElement; left: HTMLElement }>();
+const bars = new Map<string, { name: HTMLElement; fill: HTMLElement; left: HTMLElement }>();
 
 function savedKey(): string | undefined {
   try {
@@ -173,7 +173,7 @@ function storeItem(s: PhoneStore): HTMLLIElement {
   const left = document.createElement('span');
   left.className = 'left';
   item.append(name, model, bar, left);
-  bars.set(s.store, { fill, left });
+  bars.set(s.store, { name, fill, left });
   return item;
 }
 
@@ -198,7 +198,11 @@ function drain(): void {
     const totalMs = view.silentAfterMs + s.windowMs;
     const leftMs = Math.max(0, totalMs - quietMs);
     bar.fill.style.width = `${((leftMs / totalMs) * 100).toFixed(1)}%`;
-    bar.fill.dataset.level = leftMs === 0 ? 'gone' : quietMs > view.silentAfterMs ? 'draining' : 'held';
+    const level = leftMs === 0 ? 'gone' : quietMs > view.silentAfterMs ? 'draining' : 'held';
+    bar.fill.dataset.level = level;
+    // Unheard, the server's last word on the registration is stale: the store's own course is said.
+    const end = s.store === 'consul' ? 'critical' : 'gone';
+    bar.name.textContent = `${s.store}: ${level === 'held' ? s.state : level === 'gone' ? end : 'expiring'}`;
     bar.left.textContent =
       leftMs === 0
         ? s.store === 'consul'

@@ -14,6 +14,7 @@ import { DEFAULT_LIVENESS, livenessWindowMs, STORE_KINDS } from '../../lib/regis
 import { SimFleet } from '../../provision/sim/fleet.ts';
 import { releaseNamespaces } from '../../provision/sim/netns.ts';
 import { stopAllStores } from '../../provision/stores/index.ts';
+import { audienceScenario } from './scenarios/audience.ts';
 import { classroomScenario } from './scenarios/classroom.ts';
 import { coldStartScenario } from './scenarios/coldstart.ts';
 import { configScenario } from './scenarios/config.ts';
@@ -47,6 +48,7 @@ const SCENARIOS: readonly Scenario[] = [
   scaleScenario,
   coldStartScenario,
   classroomScenario,
+  audienceScenario,
   emulatedScenario,
 ];
 

@@ -14,6 +14,7 @@ export type ScenarioId =
   | 'scale'
   | 'coldstart'
   | 'classroom'
+  | 'audience'
   | 'emulated';
 export type Unit = 'ms' | 'MB' | '%';
 
