@@ -157,16 +157,21 @@ export class Audience extends EventEmitter<{
     return true;
   }
 
-  /** The presenter's "remove all audience devices": each deregistered at once. */
+  /**
+   * The presenter's "remove all audience devices": each registered phone deregistered at once (its
+   * page told, and forgotten). Phones already let go (silent) are forgotten too; what the stores still
+   * hold of them ends with each store's window, as for an unplugged Pi. Returns the phones deregistered.
+   */
   async removeAll(): Promise<number> {
     const phones = [...this.byKey.values()];
+    const held = phones.filter((phone) => phone.held);
     for (const phone of phones) {
       this.forget(phone);
       this.emit('removed', phone.key);
     }
-    await Promise.all(phones.map((p) => this.release(p)));
-    this.log.info(`audience: ${phones.length} phones removed by the presenter`);
-    return phones.length;
+    await Promise.all(held.map((p) => this.release(p)));
+    this.log.info(`audience: ${held.length} phones removed by the presenter`);
+    return held.length;
   }
 
   /** The presenter's switch: lets new phones join, or pauses joining (the phones in stay). */

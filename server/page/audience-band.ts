@@ -47,6 +47,13 @@ export class AudienceBandView {
     return this.cells.size + (this.band?.hidden ?? 0);
   }
 
+  /** Phones passing here (held by the server: what "remove all" deregisters at once). */
+  get passing(): number {
+    let passing = 0;
+    for (const { cell } of this.cells.values()) if (cell.health === 'passing') passing++;
+    return passing;
+  }
+
   setBand(band: AudienceBand | undefined): void {
     this.band = band;
     this.render();

@@ -75,7 +75,12 @@ export class AudienceControls {
     setText(this.said, 'removing every phone…');
     const answer = await this.send.removeAll();
     this.remove.disabled = false;
-    setText(this.said, answer.ok ? `${answer.data.removed} phones removed` : answer.error);
+    setText(
+      this.said,
+      answer.ok
+        ? `${answer.data.removed} phones removed; any already silent leave when each store's window ends`
+        : answer.error,
+    );
     this.render();
   }
 }

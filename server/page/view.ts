@@ -219,7 +219,7 @@ export class FleetView {
       }
       band.setBand(audience?.bands.find((b) => b.store === store));
       if (all) band.replace([...this.state.phones.values()].filter((cell) => cell.store === store));
-      phones = Math.max(phones, band.count);
+      phones = Math.max(phones, band.passing);
       if (!resized) column.layoutBand();
     }
     this.header.setAudienceControls(this.audienceControls.element);
