@@ -4,11 +4,11 @@
 // outlined), as large as the band's room allows; past what fits, counts per color only (density.ts).
 // Everything a phone reported is shown as text or as a style value, never as markup.
 import type { AudienceBand, PhoneCell, StoreKind } from '../contract.ts';
+import { byColor, colorCountNodes, spaced } from './color-summary.ts';
 import { type BandDensity, type ColumnSpace, chooseBandDensity } from './density.ts';
 import { el, setAttr, setBackground, setHidden, setText } from './dom.ts';
-import { loadHeadline } from './format.ts';
+import { formatCount, loadHeadline } from './format.ts';
 
-const formatCount = (n: number) => n.toLocaleString('en');
 /** The counts-only line names at most this many colors, then "+N more". */
 const COUNT_COLORS = 6;
 
@@ -121,24 +121,10 @@ export class AudienceBandView {
     const countsOnly = this.density.density === 'counts';
     setHidden(this.counts, !countsOnly);
     if (!countsOnly) return;
-    const colors = new Map<string, number>();
-    for (const { cell } of this.cells.values())
-      colors.set(cell.color ?? '', (colors.get(cell.color ?? '') ?? 0) + 1);
-    const byColor = [...colors].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-    const shown = JSON.stringify(byColor);
+    const counted = byColor([...this.cells.values()].map(({ cell }) => cell.color));
+    const shown = JSON.stringify(counted);
     if (shown === this.countsShown) return;
     this.countsShown = shown;
-    const nodes: Node[] = [];
-    for (const [color, n] of byColor.slice(0, COUNT_COLORS)) {
-      const part = el('span', 'summary-color');
-      const swatch = el('span', 'swatch');
-      setBackground(swatch, color || null);
-      part.append(swatch, formatCount(n));
-      part.title = `${formatCount(n)} phones in ${color || 'no color yet'}`;
-      nodes.push(part);
-    }
-    const rest = byColor.length - COUNT_COLORS;
-    if (rest > 0) nodes.push(el('span', 'summary-more', `+${rest} more colors`));
-    this.counts.replaceChildren(...nodes.flatMap((node, i) => (i > 0 ? [' ', node] : [node])));
+    this.counts.replaceChildren(...spaced(colorCountNodes(counted, COUNT_COLORS, 'phones')));
   }
 }

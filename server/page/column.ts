@@ -4,9 +4,10 @@
 // shows (the page's filter may leave some out) and the room it has on screen.
 import type { ClusterMember, DeviceView, ExpiredStamp, StoreKind, StoreView } from '../contract.ts';
 import { AudienceBandView } from './audience-band.ts';
+import { byColor, colorCountNodes, spaced } from './color-summary.ts';
 import { bandHeight, type ColumnSpace, chooseDensity, type Density } from './density.ts';
 import { el, setAttr, setBackground, setHidden, setPieces, setText } from './dom.ts';
-import { compareIds } from './format.ts';
+import { compareIds, formatCount } from './format.ts';
 import { leaveGhost } from './liveness-bar.ts';
 import { StorePanel } from './store-controls.ts';
 import { Tile } from './tile.ts';
@@ -34,8 +35,6 @@ function storeStatus(view: StoreView | undefined): StoreStatus {
   if (view.watch === 'syncing') return { label: 'syncing…', tone: 'pending' };
   return { label: 'connected', tone: 'ok' };
 }
-
-const formatCount = (n: number) => n.toLocaleString('en');
 
 /**
  * Entries under the service's folder that are not devices, said in a line (none: no pieces). In pieces,
@@ -321,18 +320,18 @@ export class Column {
     setHidden(this.summary, !dense);
     if (!dense) return;
     const health = new Map<string, number>();
-    const colors = new Map<string, number>();
+    const colors: (string | null)[] = [];
     for (const tile of this.tiles.values()) {
       if (tile.element.hidden) continue;
       const { health: status, color } = tile.device;
       health.set(status, (health.get(status) ?? 0) + 1);
-      colors.set(color ?? '', (colors.get(color ?? '') ?? 0) + 1);
+      colors.push(color);
     }
     const byHealth = (['passing', 'warning', 'critical'] as const)
       .filter((status) => health.has(status))
       .map((status) => [status, health.get(status)!] as const);
-    const byColor = [...colors].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-    const shown = JSON.stringify([byHealth, byColor]);
+    const counted = byColor(colors);
+    const shown = JSON.stringify([byHealth, counted]);
     if (shown === this.summaryShown) return;
     this.summaryShown = shown;
     const nodes: Node[] = [];
@@ -341,19 +340,8 @@ export class Column {
       part.dataset.health = status;
       nodes.push(part);
     }
-    for (const [color, n] of byColor.slice(0, SUMMARY_COLORS)) {
-      const part = el('span', 'summary-color');
-      const swatch = el('span', 'swatch');
-      setBackground(swatch, color || null);
-      part.append(swatch, formatCount(n));
-      part.title = `${formatCount(n)} in ${color || 'no color yet'}`;
-      part.setAttribute('aria-label', part.title);
-      nodes.push(part);
-    }
-    const rest = byColor.length - SUMMARY_COLORS;
-    if (rest > 0) nodes.push(el('span', 'summary-more', `+${rest} more colors`));
-    // Spaces between the parts: nothing on screen (flex), words apart in its text for a screen reader.
-    this.summary.replaceChildren(...nodes.flatMap((node, i) => (i > 0 ? [' ', node] : [node])));
+    nodes.push(...colorCountNodes(counted, SUMMARY_COLORS, 'devices'));
+    this.summary.replaceChildren(...spaced(nodes));
   }
 
   /** The first tile whose id sorts after this one (binary search over the grid's children). */

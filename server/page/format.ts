@@ -71,3 +71,6 @@ export function loadHeadline(load: Load | null): string | null {
   const browser = browserLoad(load);
   return browser ? browserLoadText(browser) : null;
 }
+
+/** "1,234": counts on the page, grouped the same on every machine. */
+export const formatCount = (n: number): string => n.toLocaleString('en');

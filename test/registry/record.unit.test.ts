@@ -63,3 +63,45 @@ test('garbage found in a store is a MalformedValueError naming the key, never a 
     }) instanceof MalformedValueError,
   );
 });
+
+test("a phone's record carries a browser's load (event-loop delay, battery): round-trips; a bad one is refused naming the field; Consul's Meta holds no machine figures for it", () => {
+  const phone = newRecord(
+    {
+      service: 'audience',
+      id: 'brave-otter-3f',
+      host: '10.0.0.77',
+      port: 3000,
+      labels: { kind: 'phone' },
+      load: { kind: 'browser', eventLoopDelayMs: 14, batteryPercent: null },
+      color: null,
+    },
+    'inc-2',
+    new Date('2026-12-03T10:00:00Z'),
+  );
+  assert.deepEqual(
+    decodeRecord('etcd', '/fleet/services/audience/brave-otter-3f', encodeRecord(phone), {
+      id: 'brave-otter-3f',
+      service: 'audience',
+    }),
+    phone,
+  );
+  assert.equal(toMeta(phone).fleet_cpu, undefined);
+  for (const [load, field] of [
+    [{ kind: 'browser', eventLoopDelayMs: -3, batteryPercent: 50 }, 'event-loop delay'],
+    [{ kind: 'browser', eventLoopDelayMs: 3, batteryPercent: 140 }, 'battery percent'],
+    [{ kind: 'browser', eventLoopDelayMs: 3, batteryPercent: 5, cpuPercent: 1 }, 'load'],
+    [{ kind: 'phone', eventLoopDelayMs: 3, batteryPercent: 5 }, 'load'],
+  ] as const) {
+    const result = decodeRecord(
+      'etcd',
+      '/fleet/services/audience/brave-otter-3f',
+      JSON.stringify({ ...phone, load }),
+      {
+        id: 'brave-otter-3f',
+        service: 'audience',
+      },
+    );
+    assert.ok(result instanceof MalformedValueError, JSON.stringify(load));
+    assert.match(result.message, new RegExp(field), JSON.stringify(load));
+  }
+});

@@ -20,6 +20,7 @@ import { now } from '../support/clock.ts';
 import type { BenchContext, Scenario } from '../support/context.ts';
 import { distributionFigure, readingFigure } from '../support/figures.ts';
 import { cpuPercent, type ProcSample, sampleProc } from '../support/proc.ts';
+import { recordServerAtRest } from '../support/server-at-rest.ts';
 import { type Stack, startStack } from '../support/stack.ts';
 
 const WAIT_MS = 120_000;
@@ -304,18 +305,23 @@ export const audienceScenario: Scenario = {
       );
       await delay(SETTLE_MS);
       const pid = stack.server.child.pid!;
-      const restStart = sampleProc(pid);
-      const rss: number[] = [];
       let fewest = count;
-      for (let s = 0; s < restSeconds; s++) {
-        await delay(1000);
-        rss.push(sampleProc(pid).rssMb);
-        const held = phones.filter((p) =>
-          STORE_KINDS.every((store) => page.state.phones.has(deviceKey(store, p.id!))),
-        ).length;
-        fewest = Math.min(fewest, held);
-      }
-      const restEnd = sampleProc(pid);
+      await recordServerAtRest(
+        ctx,
+        common,
+        pid,
+        restSeconds,
+        {
+          rss: `highest of ${restSeconds} samples with every phone on the page, beating`,
+          cpu: `% of one core over ${restSeconds} s, from ${SETTLE_MS / 1000} s after every phone was on the page: ${count} beats a second, each phone held in three stores (etcd lease, ZooKeeper session, Consul TTL check of its own)`,
+        },
+        () => {
+          const held = phones.filter((p) =>
+            STORE_KINDS.every((store) => page.state.phones.has(deviceKey(store, p.id!))),
+          ).length;
+          fewest = Math.min(fewest, held);
+        },
+      );
       const letGo = phones.reduce((sum, p) => sum + p.letGo, 0);
       const unanswered = phones.reduce((sum, p) => sum + p.unanswered, 0);
       ctx.log(
@@ -325,28 +331,6 @@ export const audienceScenario: Scenario = {
         ctx.note(
           `audience: at rest, ${count - fewest} phone(s) missing from a column at some sample, ${letGo} beat(s) answered "let go" (the phone joined again), ${unanswered} beat(s) unanswered`,
         );
-      ctx.record(
-        readingFigure(
-          {
-            ...common,
-            metric: 'server-rss',
-            unit: 'MB',
-            note: `highest of ${restSeconds} samples with every phone on the page, beating`,
-          },
-          Math.max(...rss),
-        ),
-      );
-      ctx.record(
-        readingFigure(
-          {
-            ...common,
-            metric: 'server-cpu',
-            unit: '%',
-            note: `% of one core over ${restSeconds} s, from ${SETTLE_MS / 1000} s after every phone was on the page: ${count} beats a second, each phone held in three stores (etcd lease, ZooKeeper session, Consul TTL check of its own)`,
-          },
-          cpuPercent(restStart, restEnd),
-        ),
-      );
     } finally {
       for (const phone of phones) phone.close();
       opened?.close();

@@ -26,6 +26,7 @@ import { now } from '../support/clock.ts';
 import type { BenchContext, Scenario } from '../support/context.ts';
 import { distributionFigure, readingFigure } from '../support/figures.ts';
 import { cpuPercent, descendants, type ProcSample, sampleAll, sampleProc } from '../support/proc.ts';
+import { recordServerAtRest } from '../support/server-at-rest.ts';
 import { type Stack, startStack } from '../support/stack.ts';
 import { DeviceHost } from './scale.ts';
 
@@ -286,35 +287,10 @@ async function fullClass(
       ),
     );
     ctx.log(`  the class at rest for ${REST_SECONDS} s (every device's load changes every 5 s report)`);
-    const restStart = sampleProc(serverPid);
-    const rss: number[] = [];
-    for (let s = 0; s < REST_SECONDS; s++) {
-      await delay(1000);
-      rss.push(sampleProc(serverPid).rssMb);
-    }
-    const restEnd = sampleProc(serverPid);
-    ctx.record(
-      readingFigure(
-        {
-          ...common,
-          metric: 'server-rss',
-          unit: 'MB',
-          note: `highest of ${REST_SECONDS} samples with the whole class on the page`,
-        },
-        Math.max(...rss),
-      ),
-    );
-    ctx.record(
-      readingFigure(
-        {
-          ...common,
-          metric: 'server-cpu',
-          unit: '%',
-          note: `% of one core over ${REST_SECONDS} s with the whole class, every device writing a load change to every store every 5 s`,
-        },
-        cpuPercent(restStart, restEnd),
-      ),
-    );
+    await recordServerAtRest(ctx, common, serverPid, REST_SECONDS, {
+      rss: `highest of ${REST_SECONDS} samples with the whole class on the page`,
+      cpu: `% of one core over ${REST_SECONDS} s with the whole class, every device writing a load change to every store every 5 s`,
+    });
   } finally {
     ctx.log(`  stopping ${hosts.length} attendee processes (each device deregisters)`);
     await Promise.all(hosts.map((h) => h.stop()));

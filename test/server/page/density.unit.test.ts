@@ -3,7 +3,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  AUDIENCE_BAND,
+  bandHeight,
   type ColumnSpace,
+  chooseBandDensity,
   chooseDensity,
   DENSE_CELL,
   TIERS,
@@ -90,4 +93,50 @@ test('dense cells fill the room: larger for fewer devices, within their bounds, 
 
 test('before the column has measured its room: the first tier', () => {
   assert.deepEqual(chooseDensity(500, null), { density: 'full', cellPx: TIERS[0]!.minWidthPx });
+});
+
+test('the audience band: as high as its phones need at the easy cell size, within its share; cells shrink as phones come, then counts only', () => {
+  for (const [size, space] of Object.entries(SPACES)) {
+    const most = Math.min(AUDIENCE_BAND.maxPx, Math.floor(space.heightPx * AUDIENCE_BAND.share));
+    const few = bandHeight(space.heightPx, space.widthPx, 5);
+    assert.ok(few < most, `${size}: 5 phones take ${few} px of ${most}`);
+    assert.equal(
+      bandHeight(space.heightPx, space.widthPx, 2000),
+      most,
+      `${size}: 2,000 phones take the share`,
+    );
+    let previous: number = AUDIENCE_BAND.maxCellPx;
+    for (const phones of [1, 20, 100, 200, 400]) {
+      const band = { widthPx: space.widthPx, heightPx: bandHeight(space.heightPx, space.widthPx, phones) };
+      const choice = chooseBandDensity(phones, band);
+      if (choice.density === 'counts') continue;
+      assert.ok(choice.cellPx <= previous, `${size}: ${phones} phones get ${choice.cellPx} px cells`);
+      previous = choice.cellPx;
+      const perRow = Math.floor((band.widthPx + AUDIENCE_BAND.gapPx) / (choice.cellPx + AUDIENCE_BAND.gapPx));
+      const rows = Math.ceil(phones / perRow);
+      assert.ok(
+        AUDIENCE_BAND.headPx + rows * (choice.cellPx + AUDIENCE_BAND.gapPx) - AUDIENCE_BAND.gapPx <=
+          band.heightPx,
+        `${size}: ${phones} phones fit ${band.heightPx} px`,
+      );
+    }
+  }
+  // At the projector's size the cap's 200 phones are still cells; 2,000 in a small band are counts.
+  const projector = SPACES['1280x720']!;
+  const band200 = {
+    widthPx: projector.widthPx,
+    heightPx: bandHeight(projector.heightPx, projector.widthPx, 200),
+  };
+  assert.equal(chooseBandDensity(200, band200).density, 'cells');
+  assert.deepEqual(chooseBandDensity(2000, { widthPx: 300, heightPx: 90 }), { density: 'counts' });
+});
+
+test('beside the audience band the tiers hold only what fits: 4 Pis in a short space are compact, not full tiles that scroll', () => {
+  const short = { widthPx: 388, heightPx: 200 };
+  assert.equal(
+    chooseDensity(4, short).density,
+    'full',
+    'alone, the first tier holds its 6 even if they scroll',
+  );
+  assert.equal(chooseDensity(4, short, true).density, 'compact');
 });
