@@ -81,6 +81,8 @@ function say(text: string): void {
 /** Not a device (refused, left, removed): the fleet's color read-only, a link to the fleet, a way back. */
 function watching(text: string): void {
   say(text);
+  // A device a moment ago joins again (a new one: its key is gone); a refused page tries again.
+  joinButton.textContent = joined ? 'Join again' : 'Try again';
   joined = null;
   clearInterval(beatTimer);
   idLine.textContent = '';
