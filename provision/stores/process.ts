@@ -33,6 +33,8 @@ const probeIntervalMs = 50;
 const probeTimeoutsMs = { early: 250, late: 1_000, earlyAttempts: 20 };
 const defaultStartTimeoutMs = 30_000;
 const restartPortAttempts = 10;
+/** A store whose free ports were taken before it bound them starts again on new ones, this many times. */
+const freePortAttempts = 3;
 const restartPortRetryMs = 500;
 
 /** Every store started by this process and not yet disposed of, for stopAllStores() and the exit hook. */
@@ -52,26 +54,33 @@ export async function launchStore(
     );
   }
   const host = options.host ?? '127.0.0.1';
-  const ports = Object.freeze(await resolvePorts(driver, host, options.ports ?? {}, cluster !== undefined));
-  const ownsDataDir = options.dataDir === undefined;
-  const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), `fleetkit-${driver.kind}-`)));
-  if (!ownsDataDir) await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  // Without durability, a store with no no-fsync option of its own keeps its state in a tmpfs.
-  const stateDir =
-    options.durable || !driver.stateInMemory
-      ? undefined
-      : await memoryStateDir(driver.kind, ownsDataDir ? undefined : dataDir);
-  const context = storeContext({ host, ports, dataDir, stateDir, options, cluster });
-  const store = new ManagedStore(driver, context, ownsDataDir);
-  liveStores.add(store);
-  installExitHook();
-  try {
-    await store.start();
-  } catch (error) {
-    await store.stop({ removeData: true });
-    throw error;
+  // Free ports are found, then bound by the store a moment later: meanwhile an outgoing connection of
+  // any process on the machine may be given one of them (they come from the ephemeral range). Ports
+  // the kit chose itself are chosen again; ports the caller named are the caller's.
+  const chosen = Object.keys(options.ports ?? {}).length === 0;
+  for (let attempt = 1; ; attempt++) {
+    const ports = Object.freeze(await resolvePorts(driver, host, options.ports ?? {}, cluster !== undefined));
+    const ownsDataDir = options.dataDir === undefined;
+    const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), `fleetkit-${driver.kind}-`)));
+    if (!ownsDataDir) await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    // Without durability, a store with no no-fsync option of its own keeps its state in a tmpfs.
+    const stateDir =
+      options.durable || !driver.stateInMemory
+        ? undefined
+        : await memoryStateDir(driver.kind, ownsDataDir ? undefined : dataDir);
+    const context = storeContext({ host, ports, dataDir, stateDir, options, cluster });
+    const store = new ManagedStore(driver, context, ownsDataDir);
+    liveStores.add(store);
+    installExitHook();
+    try {
+      await store.start();
+      return store;
+    } catch (error) {
+      const taken = store.portTaken;
+      await store.stop({ removeData: true });
+      if (!(chosen && taken && attempt < freePortAttempts)) throw error;
+    }
   }
-  return store;
 }
 
 /** Linux's TMPFS_MAGIC, statfs' type of a tmpfs. */
@@ -206,6 +215,11 @@ class ManagedStore implements StoreProcess {
   private disposed = false;
   /** The current run logged that a port was taken. */
   private sawPortInUse = false;
+
+  /** Its last start failed on a port taken by another process. */
+  get portTaken(): boolean {
+    return this.sawPortInUse;
+  }
 
   constructor(
     private readonly driver: StoreDriver,
