@@ -7,7 +7,7 @@ import { createLogger } from '../lib/cli/log.ts';
 import { configOrExit } from '../lib/cli/settings.ts';
 import { onShutdown } from '../lib/cli/shutdown.ts';
 import { errorMessage } from '../lib/registry/index.ts';
-import { Audience, followStoreColors } from './audience/audience.ts';
+import { Audience, linkAudience } from './audience/audience.ts';
 import { JOIN_PATH } from './audience-contract.ts';
 import { parseServerConfig } from './config.ts';
 import { Fleet } from './fleet/fleet.ts';
@@ -51,7 +51,7 @@ export async function main(
     : undefined;
   // The audience's phones as devices (--audience-devices): registered by this server while they beat.
   const audience = config.audienceDevices ? new Audience(config, log) : undefined;
-  if (audience) followStoreColors(fleet, audience);
+  if (audience) linkAudience(fleet, audience);
   const http = createServer();
   try {
     // With --classroom the attendee kit is built once, now, beside the page (a few seconds).
@@ -69,7 +69,7 @@ export async function main(
       await createServerApp(assets, audienceUrl, { config, bundle, audienceUrl }, timeline, phoneScript),
     );
     const io = attachSockets(http, fleet, { token, rotated }, audienceUrl, log, simulation, storeControl);
-    attachAudienceSockets(io, audience, fleet, log);
+    attachAudienceSockets(io, audience, log);
     http.listen(config.port, config.listen);
     await once(http, 'listening');
   } catch (error) {

@@ -163,14 +163,20 @@ export class Audience extends EventEmitter<{
    * hold of them ends with each store's window, as for an unplugged Pi. Returns the phones deregistered.
    */
   async removeAll(): Promise<number> {
+    const removed = await this.releaseAll((phone) => this.emit('removed', phone.key));
+    this.log.info(`audience: ${removed} phones removed by the presenter`);
+    return removed;
+  }
+
+  /** Every phone forgotten (`told` first), the registered ones deregistered; returns how many those were. */
+  private async releaseAll(told: (phone: Phone) => void = () => {}): Promise<number> {
     const phones = [...this.byKey.values()];
     const held = phones.filter((phone) => phone.held);
     for (const phone of phones) {
       this.forget(phone);
-      this.emit('removed', phone.key);
+      told(phone);
     }
     await Promise.all(held.map((p) => this.release(p)));
-    this.log.info(`audience: ${held.length} phones removed by the presenter`);
     return held.length;
   }
 
@@ -200,9 +206,7 @@ export class Audience extends EventEmitter<{
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.sweeper);
-    const phones = [...this.byKey.values()];
-    for (const phone of phones) this.forget(phone);
-    await Promise.all(phones.map((p) => this.release(p)));
+    await this.releaseAll();
   }
 
   private newPhone(address: string): Phone {
@@ -337,10 +341,12 @@ function hostOf(address: string): string {
 }
 
 /**
- * The phones show the fleet's color as a Pi applies it: the latest value a store's config changed to
- * (the fleet's store views carry each store's config color).
+ * The audience and the fleet, both ways: the phones show the fleet's color as a Pi applies it (the
+ * latest value a store's config changed to: the fleet's store views carry each store's config color);
+ * the presenter's switch is the audience's, and the pages see it through the fleet's snapshot and changes.
  */
-export function followStoreColors(fleet: Fleet, audience: Audience): void {
+export function linkAudience(fleet: Fleet, audience: Audience): void {
+  audience.on('glance', (glance) => fleet.setAudienceJoining(glance.joining));
   const seen = new Map<StoreKind, string | null>();
   fleet.on('changes', (changes) => {
     for (const view of changes.stores) {

@@ -20,7 +20,6 @@ import {
   REMOVED_BY_PRESENTER,
   TOO_MANY_JOINS,
 } from '../audience-contract.ts';
-import type { Fleet } from '../fleet/fleet.ts';
 import { answering, limitEvents, RefusedError, TokenBucket } from './socket-guard.ts';
 import { READ_ONLY } from './sockets.ts';
 
@@ -35,13 +34,8 @@ interface PhoneData {
   key?: string;
 }
 
-export function attachAudienceSockets(
-  io: Server,
-  audience: Audience | undefined,
-  fleet: Fleet,
-  log: Logger,
-): void {
-  attachPresenterEvents(io, audience, fleet, log);
+export function attachAudienceSockets(io: Server, audience: Audience | undefined, log: Logger): void {
+  attachPresenterEvents(io, audience, log);
   const phones = io.of(AUDIENCE_NAMESPACE);
   const buckets = new Map<string, TokenBucket>();
   const joinAllowed = (address: string) => {
@@ -117,7 +111,7 @@ export function attachAudienceSockets(
 }
 
 /** The presenter's audience controls, on the main page's socket (the connection's token decides). */
-function attachPresenterEvents(io: Server, audience: Audience | undefined, fleet: Fleet, log: Logger): void {
+function attachPresenterEvents(io: Server, audience: Audience | undefined, log: Logger): void {
   io.on('connection', (socket: Socket) => {
     /** The audience, for a presenter's connection; else the refusal saying why not. */
     const presenting = (): Audience => {
@@ -131,7 +125,6 @@ function attachPresenterEvents(io: Server, audience: Audience | undefined, fleet
         const on = presenting();
         const { joining } = parseOrThrow(joiningRequestSchema, payload, 'audienceJoining');
         on.setJoining(joining);
-        fleet.setAudienceJoining(joining);
         return { joining };
       }),
     );
